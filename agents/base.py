@@ -1,0 +1,84 @@
+"""What every agent shares: prompt files rendered with Jinja2, context from the blackboard through the
+attention filter, one chat call through :class:`autoform.llm.LLMClient`, and a post of what it did."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from autoform import attention
+from autoform.blackboard import Blackboard
+from autoform.config import Settings
+from autoform.llm import ChatReply, LLMClient, Message
+from autoform.store import Unit
+
+PROMPTS = Path(__file__).resolve().parent
+_env = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(str(PROMPTS)), undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+    autoescape=False,
+)
+
+
+@dataclass
+class AgentRun:
+    """Everything an agent needs to act on one unit."""
+
+    settings: Settings
+    llm: LLMClient
+    board: Blackboard
+    unit: Unit
+    hops: dict[int, int]
+    round: int = 0
+    namespace: str = ""
+    deps_lean: list[dict[str, str]] = field(default_factory=list)  # admitted dependency declarations
+    pinned_ids: set[int] = field(default_factory=set)
+
+
+class Agent:
+    role: str = ""
+    #: the blackboard post kinds this agent may read
+    reads: tuple[str, ...] = ()
+
+    def goal(self, run: AgentRun) -> str:
+        u = run.unit
+        return f"{u.display} {u.title} {u.statement}"
+
+    def render(self, run: AgentRun, ctx: attention.Context, **extra: Any) -> list[Message]:
+        variables = {
+            "unit": run.unit,
+            "namespace": run.namespace,
+            "deps": run.deps_lean,
+            "context": ctx.render(),
+            "key_context": ctx.render_key(),
+            "header": run.settings.lean.header,
+            **extra,
+        }
+        system = _env.get_template(f"{self.role}/system.md").render(**variables)
+        user = _env.get_template(f"{self.role}/prompt.md").render(**variables)
+        return [Message(role="system", content=system.strip()), Message(role="user", content=user.strip())]
+
+    def context(self, run: AgentRun) -> attention.Context:
+        posts = [p for p in run.board.all() if p.kind in self.reads]
+        return attention.select(
+            posts, self.goal(run), goal_unit=run.unit.id, current_round=run.round, hops=run.hops,
+            cfg=run.settings.attention, pinned_ids=run.pinned_ids | _pinned_for(run, posts),
+        )
+
+    def ask(self, run: AgentRun, **extra: Any) -> tuple[ChatReply, attention.Context]:
+        ctx = self.context(run)
+        req = run.llm.request(self.role, self.render(run, ctx, **extra), posts_used=ctx.post_ids)
+        reply = run.llm.chat(req, job_id=run.board.job_id, unit_id=run.unit.id)
+        return reply, ctx
+
+
+def _pinned_for(run: AgentRun, posts: list) -> set[int]:
+    """The unit's own lock and latest verdict always enter the prompt."""
+    own = [p for p in posts if p.unit_id == run.unit.id]
+    pinned = {p.id for p in own if p.kind == "lock"}
+    verdicts = [p for p in own if p.kind == "verdict"]
+    if verdicts:
+        pinned.add(verdicts[-1].id)
+    return pinned

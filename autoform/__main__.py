@@ -1,0 +1,3 @@
+from autoform.cli import main
+
+main()

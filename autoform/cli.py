@@ -1,0 +1,433 @@
+"""The ``autoform`` command line (Typer). Exit codes: 0 success, 1 failure of the work asked for (a
+rejected candidate, a failed build), 2 bad usage or bad input, 3 something needed is missing (Lean, LLM)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from autoform.config import CONFIG_FILE, DEFAULT_TOML, ConfigError, Settings, load_settings
+
+app = typer.Typer(help="Turn textbook mathematics into a machine-checked Lean 4 library (the Atlas).",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+atlas_app = typer.Typer(help="Write, build and browse the Atlas.", no_args_is_help=True)
+app.add_typer(atlas_app, name="atlas")
+
+out = Console()
+err = Console(stderr=True)
+
+EXIT_FAIL, EXIT_USAGE, EXIT_MISSING = 1, 2, 3
+
+
+class _State:
+    home: str | None = None
+
+
+state = _State()
+
+
+def die(message: str, code: int = EXIT_USAGE) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def settings() -> Settings:
+    try:
+        return load_settings(state.home)
+    except ConfigError as e:
+        die(str(e))
+        raise  # unreachable
+
+
+def open_store(s: Settings, *, create: bool = False) -> Any:
+    from autoform.store import Store, StoreError
+
+    if not create and not s.db_path.exists():
+        die(f"no autoform store in {s.home} (looked for {s.db_path.name}). Run `autoform ingest PATH --book SLUG` "
+            "first, or pass --home.")
+    try:
+        return Store(s.db_path)
+    except StoreError as e:
+        die(str(e))
+
+
+def get_book(store: Any, slug: str) -> Any:
+    book = store.book(slug)
+    if book is None:
+        known = ", ".join(b.slug for b in store.books()) or "none"
+        die(f"no book {slug!r} in this workspace (books: {known}). Ingest it with `autoform ingest PATH --book {slug}`.")
+    return book
+
+
+@app.callback()
+def main_options(
+    home: Annotated[str | None, typer.Option("--home", help="workspace directory (env AUTOFORM_HOME)")] = None,
+) -> None:
+    state.home = home
+
+
+# ------------------------------------------------------------------------------------------------ init
+@app.command()
+def init() -> None:
+    """Create a workspace: autoform.toml and an empty store."""
+    s = settings()
+    s.home.mkdir(parents=True, exist_ok=True)
+    cfg = s.home / CONFIG_FILE
+    if not cfg.exists():
+        cfg.write_text(DEFAULT_TOML, encoding="utf-8")
+    store = open_store(s, create=True)
+    out.print(f"workspace {s.home} (store schema v{store.schema_version}, config {cfg.name})")
+
+
+# ---------------------------------------------------------------------------------------------- doctor
+@app.command()
+def doctor(
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    quick: Annotated[bool, typer.Option("--quick", help="do not start Lean to import the header")] = False,
+) -> None:
+    """Say what is ready (Python packages, Lean, lake, REPL, Mathlib, LLM endpoint) and what is missing."""
+    from autoform.doctor import run_doctor
+
+    checks = run_doctor(settings(), start_pool=not quick)
+    missing = [c for c in checks if not c.ok and c.needed_by_run]
+    if as_json:
+        print(json.dumps({"ready": not missing, "checks": [c.model_dump() for c in checks]}, indent=2))
+    else:
+        t = Table(title="autoform doctor")
+        t.add_column("check")
+        t.add_column("status")
+        t.add_column("detail", overflow="fold")
+        for c in checks:
+            mark = "[green]ok[/]" if c.ok else ("[red]MISSING[/]" if c.needed_by_run else "[yellow]absent[/]")
+            t.add_row(c.name, mark, c.detail)
+        out.print(t)
+        if missing:
+            err.print(f"[red]not ready to run:[/] missing {', '.join(c.name for c in missing)}")
+    if missing:
+        raise typer.Exit(EXIT_MISSING)
+
+
+# ---------------------------------------------------------------------------------------------- ingest
+@app.command()
+def ingest(
+    path: Annotated[Path, typer.Argument(help="a .tex root file, a directory, or a .pdf")],
+    book: Annotated[str, typer.Option("--book", help="the book's slug, e.g. number-theory")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Store a textbook's units and their dependency graph (re-ingest keeps work on unchanged units)."""
+    import re
+
+    from autoform.ingest import IngestError, read_book, store_book
+
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-_]*", book):
+        die(f"--book {book!r}: use lower-case letters, digits, '-' and '_'")
+    s = settings()
+    try:
+        result = read_book(path, env_map=s.ingest.environments)
+    except IngestError as e:
+        die(str(e))
+    if not result.units:
+        die(f"{path}: no theorem-like units found; nothing stored")
+    store = open_store(s, create=True)
+    summary = store_book(store, book, result)
+    if as_json:
+        print(summary.model_dump_json(indent=2))
+        return
+    for w in summary.warnings:
+        err.print(f"[yellow]warning:[/] {w}", highlight=False)
+    kinds: dict[str, int] = {}
+    for u in result.units:
+        kinds[u.kind] = kinds.get(u.kind, 0) + 1
+    out.print(f"[bold]{book}[/]: {summary.units} units ({', '.join(f'{v} {k}' for k, v in sorted(kinds.items()))}); "
+              f"{summary.edges} dependencies; added {summary.added}, updated {summary.updated}, "
+              f"unchanged {summary.unchanged}, removed {summary.removed}")
+    if summary.unresolved_refs:
+        out.print(f"[yellow]{len(summary.unresolved_refs)} references to labels that are not units[/] "
+                  f"(e.g. {', '.join(summary.unresolved_refs[:5])})")
+
+
+# ----------------------------------------------------------------------------------------------- units
+@app.command()
+def units(
+    book: Annotated[str, typer.Argument(help="book slug")],
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object per line")] = False,
+) -> None:
+    """List a book's units."""
+    s = settings()
+    store = open_store(s)
+    b = get_book(store, book)
+    deps: dict[int, list[int]] = {}
+    for uid, dep, _ in store.deps(b.id):
+        deps.setdefault(uid, []).append(dep)
+    rows = store.units(b.id)
+    if as_json:
+        for u in rows:
+            print(json.dumps({
+                "id": u.id, "kind": u.kind, "number": u.number, "title": u.title, "label": u.label,
+                "statement": u.statement, "statement_raw": u.statement_raw, "proof": u.proof,
+                "location": u.location, "source": u.source, "depends_on": deps.get(u.id, []), "status": u.status,
+            }, ensure_ascii=False))
+        return
+    t = Table(title=f"{book}: {len(rows)} units")
+    for col in ("id", "unit", "label", "source", "deps", "status"):
+        t.add_column(col)
+    for u in rows:
+        t.add_row(str(u.id), u.display, u.label, u.source, ",".join(map(str, deps.get(u.id, []))), u.status)
+    out.print(t)
+
+
+# ----------------------------------------------------------------------------------------------- graph
+@app.command()
+def graph(
+    book: Annotated[str, typer.Argument(help="book slug")],
+    fmt: Annotated[str, typer.Option("--format", help="json or dot")] = "json",
+) -> None:
+    """Print the dependency graph (edges go from a unit to what it uses)."""
+    from autoform import graph as graphs
+
+    if fmt not in ("json", "dot"):
+        die("--format must be json or dot")
+    s = settings()
+    store = open_store(s)
+    b = get_book(store, book)
+    g = graphs.book_graph(store, b.id)
+    print(graphs.to_json(g) if fmt == "json" else graphs.to_dot(g, name=book), end="" if fmt == "dot" else "\n")
+
+
+# ------------------------------------------------------------------------------------------------- run
+@app.command()
+def run(
+    book: Annotated[str, typer.Argument(help="book slug")],
+    jobs: Annotated[int | None, typer.Option("--jobs", help="units in flight")] = None,
+    budget_usd: Annotated[float | None, typer.Option("--budget-usd", help="stop new work past this cost")] = None,
+    max_attempts: Annotated[int | None, typer.Option("--max-attempts", help="attempts per unit and stage")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
+) -> None:
+    """Run (or resume) a batch formalization job over a book."""
+    from autoform.jobs import JobParams, JobRunner
+    from autoform.lean.oracle import OracleUnavailable, make_oracle
+    from autoform.llm import LLMClient, LLMUnavailable
+
+    s = settings()
+    if budget_usd is not None and budget_usd <= 0:
+        die(f"--budget-usd {budget_usd}: a budget must be positive (nothing would run)")
+    params = JobParams(max_attempts=max_attempts or s.job.max_attempts, jobs=jobs or s.job.jobs,
+                       budget_usd=budget_usd)
+    if params.jobs < 1 or params.max_attempts < 1:
+        die("--jobs and --max-attempts must be at least 1")
+    store = open_store(s)
+    b = get_book(store, book)
+    # preflight: nothing is written to the store unless Lean and the LLM both answer
+    problems: list[str] = []
+    try:
+        llm = LLMClient(s, store)
+        llm.ping()
+    except LLMUnavailable as e:
+        problems.append(f"LLM: {e}")
+    oracle = make_oracle(s)
+    try:
+        oracle.start()
+    except OracleUnavailable as e:
+        problems.append(f"Lean: {e}")
+    if problems:
+        oracle.close()
+        for p in problems:
+            err.print(f"[bold red]missing:[/] {p}", highlight=False)
+        err.print("Nothing was changed. `autoform doctor` lists every check.")
+        raise typer.Exit(EXIT_MISSING)
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    total = sum(1 for u in store.units(b.id) if u.kind in s.job.formalize_kinds)
+    done0 = sum(1 for u in store.units(b.id) if u.status in ("proved", "defined", "stated"))
+    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("{task.fields[last]}"), TimeElapsedColumn(), console=err,
+                        disable=as_json or not err.is_terminal)
+    task = progress.add_task(book, total=total, completed=done0, last="")
+
+    def on_event(kind: str, unit: Any, detail: str) -> None:
+        if kind in ("proved", "defined"):
+            progress.advance(task)
+        progress.update(task, last=f"{unit.display}: {kind}")
+        if not err.is_terminal and not as_json and kind in ("proved", "defined", "failed"):
+            err.print(f"{unit.display}: {kind} {detail}", highlight=False)
+
+    runner = JobRunner(s, store, b, oracle, llm, params, on_event=on_event)
+
+    def _sigint(signum: int, frame: Any) -> None:
+        if runner.stop.is_set():
+            raise KeyboardInterrupt
+        err.print("[yellow]stopping after the steps in flight (Ctrl-C again to stop now)...[/]")
+        runner.stop.set()
+
+    old = signal.signal(signal.SIGINT, _sigint)
+    try:
+        with progress:
+            summary = runner.run()
+    finally:
+        signal.signal(signal.SIGINT, old)
+        oracle.close()
+    if as_json:
+        print(summary.model_dump_json(indent=2))
+    else:
+        counts = ", ".join(f"{v} {k}" for k, v in sorted(summary.units.items()))
+        out.print(f"job {summary.job_id} ({'resumed' if summary.resumed else 'new'}) {summary.status}: {counts}; "
+                  f"{summary.attempts} attempts, {summary.llm_calls} LLM calls ({summary.llm_cached} from cache)")
+        if summary.message:
+            err.print(f"[red]{summary.message}[/]")
+    if summary.status != "done":
+        raise typer.Exit(EXIT_FAIL if not runner.fatal or "budget" in runner.fatal else EXIT_MISSING)
+
+
+# ---------------------------------------------------------------------------------------------- status
+@app.command()
+def status(
+    book: Annotated[str | None, typer.Argument(help="book slug (default: all)")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Progress and cost per book."""
+    from autoform.jobs import job_cost, unit_counts
+
+    s = settings()
+    store = open_store(s)
+    books = [get_book(store, book)] if book else store.books()
+    report = []
+    for b in books:
+        jobs = store.jobs(b.id)
+        usage = store.llm_usage(b.id)
+        cost = sum(job_cost(store, s, j.id) for j in jobs)
+        report.append({
+            "book": b.slug, "units": unit_counts(store, b.id), "atlas_entries": len(store.atlas_entries(b.id)),
+            "jobs": [{"id": j.id, "status": j.status, "message": j.message} for j in jobs],
+            "llm": usage, "cost_usd": round(cost, 6),
+        })
+    if as_json:
+        print(json.dumps(report if book is None else report[0], indent=2))
+        return
+    t = Table(title="autoform status")
+    for col in ("book", "proved", "defined", "failed", "pending", "other", "jobs", "LLM calls (cached)", "cost"):
+        t.add_column(col)
+    for r in report:
+        u = r["units"]
+        other = sum(v for k, v in u.items() if k not in ("proved", "defined", "failed", "pending"))
+        last = r["jobs"][-1]["status"] if r["jobs"] else "-"
+        t.add_row(r["book"], str(u.get("proved", 0)), str(u.get("defined", 0)), str(u.get("failed", 0)),
+                  str(u.get("pending", 0)), str(other), f"{len(r['jobs'])} (last {last})",
+                  f"{r['llm']['calls']} ({r['llm']['cached']})", f"${r['cost_usd']:.4f}")
+    out.print(t)
+
+
+# ----------------------------------------------------------------------------------------------- check
+@app.command()
+def check(
+    file: Annotated[Path, typer.Argument(help="a Lean file")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Run the admission gate on a Lean file and print the verdict with each reason."""
+    from autoform.lean.gate import check_file
+    from autoform.lean.oracle import OracleUnavailable, make_oracle
+
+    if not file.is_file():
+        die(f"{file}: no such file")
+    try:
+        text = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        die(f"{file}: not UTF-8 ({e})")
+    s = settings()
+    oracle = make_oracle(s)
+    try:
+        oracle.start()
+    except OracleUnavailable as e:
+        die(f"Lean: {e}", EXIT_MISSING)
+    try:
+        verdict = check_file(text, oracle, header=s.lean.header)
+    finally:
+        oracle.close()
+    if as_json:
+        print(json.dumps({"file": str(file), **verdict.model_dump(exclude={"module"})}, indent=2))
+    else:
+        out.print(f"{file}: [{'green' if verdict.admitted else 'red'}]{'ADMITTED' if verdict.admitted else 'REJECTED'}[/]")
+        for r in verdict.reasons:
+            out.print(f"  - [{r.code}] {r.message}", highlight=False)
+        if verdict.axioms is not None:
+            out.print(f"  axioms: {', '.join(verdict.axioms) or 'none'}")
+    if not verdict.admitted:
+        raise typer.Exit(EXIT_FAIL)
+
+
+# ----------------------------------------------------------------------------------------------- atlas
+@atlas_app.command("write")
+def atlas_write() -> None:
+    """Regenerate atlas/ from the store (deterministic; unchanged files are not touched)."""
+    from autoform.atlas import write_atlas
+
+    s = settings()
+    changed = write_atlas(open_store(s), s)
+    out.print(f"{len(changed)} file(s) changed under {s.atlas_dir}")
+
+
+@atlas_app.command("build")
+def atlas_build() -> None:
+    """Write the Atlas and build it with `lake build` (the result is recorded in the store)."""
+    from autoform.atlas import build_atlas, write_atlas
+    from autoform.lean.oracle import lake_problem
+
+    s = settings()
+    store = open_store(s)
+    write_atlas(store, s)
+    problem = lake_problem(s)
+    if problem and "not found" in problem:
+        die(problem, EXIT_MISSING)
+    if not (s.home / "lakefile.lean").exists():
+        die(f"{s.home} has no lakefile.lean; the repository root is a workspace with one")
+    ok, output = build_atlas(store, s)
+    out.print(output[-3000:], highlight=False)
+    if not ok:
+        die("lake build failed", EXIT_FAIL)
+    out.print("[green]Atlas built[/]")
+
+
+@atlas_app.command("site")
+def atlas_site(
+    out_dir: Annotated[Path, typer.Option("--out", help="output directory")] = Path("site"),
+) -> None:
+    """Write the static HTML site of the Atlas."""
+    from autoform.site import build_site
+
+    s = settings()
+    summary = build_site(open_store(s), out_dir)
+    out.print(f"site written to {out_dir} ({summary.pages} pages, {summary.units} units)")
+
+
+@atlas_app.command("serve")
+def atlas_serve(
+    directory: Annotated[Path, typer.Option("--dir", help="the site directory")] = Path("site"),
+    host: Annotated[str, typer.Option(help="bind address")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port")] = 8000,
+) -> None:
+    """Serve the site on localhost (only the site's folder)."""
+    from autoform.site import serve_site
+
+    if not (directory / "index.html").exists():
+        die(f"{directory} holds no site; run `autoform atlas site --out {directory}` first")
+    out.print(f"serving {directory} on http://{host}:{port}/ (Ctrl-C to stop)")
+    serve_site(directory, host=host, port=port)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

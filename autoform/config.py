@@ -1,0 +1,191 @@
+"""The one typed configuration object, loaded from ``<home>/autoform.toml`` and the environment.
+
+Precedence (highest first): environment (``OPENAI_API_KEY``, ``OPENAI_BASE_URL``, ``AUTOFORM_MODEL``),
+``autoform.toml`` in the workspace, the defaults below.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+CONFIG_FILE = "autoform.toml"
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+
+
+class ConfigError(Exception):
+    """The configuration file is unreadable or holds a wrong value; the message names file and key."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RoleLLM(_Section):
+    model: str | None = None
+    temperature: float | None = None
+    max_tokens: int | None = None
+
+
+class LLMConfig(_Section):
+    base_url: str = DEFAULT_BASE_URL
+    api_key: str | None = Field(default=None, description="prefer the OPENAI_API_KEY environment variable")
+    model: str = "gpt-4o-mini"
+    temperature: float = 0.2
+    max_tokens: int = 2048
+    timeout_s: float = 120.0
+    max_retries: int = 4
+    concurrency: int = 4
+    roles: dict[str, RoleLLM] = Field(default_factory=dict)
+    prices: dict[str, tuple[float, float]] = Field(
+        default_factory=lambda: {"gpt-4o-mini": (0.15, 0.60), "gpt-4o": (2.50, 10.00)},
+        description="model -> (USD per 1M prompt tokens, USD per 1M completion tokens)",
+    )
+
+    def model_for(self, role: str) -> str:
+        r = self.roles.get(role)
+        return r.model if r and r.model else self.model
+
+    def temperature_for(self, role: str) -> float:
+        r = self.roles.get(role)
+        return r.temperature if r and r.temperature is not None else self.temperature
+
+    def max_tokens_for(self, role: str) -> int:
+        r = self.roles.get(role)
+        return r.max_tokens if r and r.max_tokens is not None else self.max_tokens
+
+    @property
+    def is_openai(self) -> bool:
+        return "api.openai.com" in self.base_url
+
+
+class LeanConfig(_Section):
+    backend: Literal["repl", "lake"] = "repl"
+    project_dir: str = "lean_project"
+    lake_path: str = "lake"
+    repl_path: str | None = Field(
+        default=None, description="a local leanprover-community/repl checkout, built; default: lean-interact's"
+    )
+    header: str = "import Mathlib"
+    timeout_s: float = 300.0
+    start_timeout_s: float = 900.0
+    memory_mb: int = 8192
+
+
+class AttentionConfig(_Section):
+    budget_tokens: int = 3000
+    round_decay: float = 0.3
+    hop_decay: float = 0.7
+    key_sentences: int = 5
+
+
+class JobConfig(_Section):
+    max_attempts: int = 3
+    jobs: int = 1
+    formalize_kinds: list[str] = Field(
+        default_factory=lambda: [
+            "definition", "theorem", "lemma", "proposition", "corollary", "exercise", "claim", "axiom",
+        ]
+    )
+
+
+class IngestConfig(_Section):
+    environments: dict[str, str] = Field(
+        default_factory=dict, description="extra environment name -> unit kind, e.g. thm = 'theorem'"
+    )
+
+
+class Settings(_Section):
+    home: Path = Path(".")
+    llm: LLMConfig = Field(default_factory=LLMConfig)
+    lean: LeanConfig = Field(default_factory=LeanConfig)
+    attention: AttentionConfig = Field(default_factory=AttentionConfig)
+    job: JobConfig = Field(default_factory=JobConfig)
+    ingest: IngestConfig = Field(default_factory=IngestConfig)
+
+    @property
+    def db_path(self) -> Path:
+        return self.home / "autoform.sqlite"
+
+    @property
+    def atlas_dir(self) -> Path:
+        return self.home / "atlas"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.home / ".autoform-cache"
+
+    @property
+    def lean_project(self) -> Path:
+        p = Path(self.lean.project_dir).expanduser()
+        if not p.is_absolute():
+            p = self.home / p
+        if not p.exists() and not Path(self.lean.project_dir).is_absolute():
+            bundled = Path(__file__).resolve().parent.parent / "lean_project"
+            if bundled.exists():
+                return bundled
+        return p
+
+    @property
+    def api_key(self) -> str | None:
+        return os.environ.get("OPENAI_API_KEY") or self.llm.api_key
+
+
+def resolve_home(home: str | Path | None) -> Path:
+    """The workspace: --home, else $AUTOFORM_HOME, else the current directory when it holds a
+    lakefile.lean, else ./.autoform."""
+    if home is None:
+        home = os.environ.get("AUTOFORM_HOME") or None
+    if home is None:
+        cwd = Path.cwd()
+        home = cwd if (cwd / "lakefile.lean").exists() else cwd / ".autoform"
+    return Path(home).expanduser().resolve()
+
+
+def load_settings(home: str | Path | None = None) -> Settings:
+    root = resolve_home(home)
+    data: dict = {}
+    cfg = root / CONFIG_FILE
+    if cfg.exists():
+        try:
+            data = tomllib.loads(cfg.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+            raise ConfigError(f"{cfg}: not valid TOML: {e}") from e
+    data.pop("home", None)
+    llm = data.setdefault("llm", {})
+    if os.environ.get("OPENAI_BASE_URL"):
+        llm["base_url"] = os.environ["OPENAI_BASE_URL"]
+    if os.environ.get("AUTOFORM_MODEL"):
+        llm["model"] = os.environ["AUTOFORM_MODEL"]
+    try:
+        return Settings(home=root, **data)
+    except ValidationError as e:
+        where = "; ".join(
+            f"[{'.'.join(str(p) for p in err['loc'])}] {err['msg']}" for err in e.errors()
+        )
+        raise ConfigError(f"{cfg}: {where}") from e
+
+
+DEFAULT_TOML = """\
+# autoform workspace configuration. Environment variables OPENAI_API_KEY and OPENAI_BASE_URL override [llm].
+
+[llm]
+base_url = "https://api.openai.com/v1"   # any OpenAI-compatible endpoint: vLLM, Ollama, llama.cpp server
+model = "gpt-4o-mini"
+# [llm.roles.prover]
+# model = "gpt-4o"
+
+[lean]
+backend = "repl"             # "repl" (Lean REPL through lean-interact) or "lake" (lake env lean FILE)
+project_dir = "lean_project" # Lake project with Mathlib where candidates are compiled
+lake_path = "lake"
+header = "import Mathlib"
+timeout_s = 300
+
+[job]
+max_attempts = 3
+"""

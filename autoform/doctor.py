@@ -1,0 +1,116 @@
+"""``autoform doctor``: what is ready, what is missing, and how to get it."""
+
+from __future__ import annotations
+
+import importlib
+import shutil
+import subprocess
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from autoform.config import Settings
+from autoform.lean.oracle import OracleUnavailable, lake_problem, make_oracle
+from autoform.llm import LLMClient, LLMUnavailable
+
+PY_DEPS = ("openai", "pylatexenc", "networkx", "tenacity", "rich", "pydantic", "typer", "lean_interact", "jinja2",
+           "pygments", "latex2mathml", "rank_bm25")
+
+
+class Check(BaseModel):
+    name: str
+    ok: bool
+    detail: str
+    needed_by_run: bool = True
+
+
+def _python_deps() -> Check:
+    missing = []
+    for mod in PY_DEPS:
+        try:
+            importlib.import_module(mod)
+        except ImportError:
+            missing.append(mod)
+    if missing:
+        return Check(name="python packages", ok=False,
+                     detail=f"missing: {', '.join(missing)}. Run scripts/setup.sh (or pip install -e '.[dev]').")
+    return Check(name="python packages", ok=True, detail=", ".join(PY_DEPS))
+
+
+def lean_checks(settings: Settings, *, start_pool: bool = True) -> list[Check]:
+    out: list[Check] = []
+    problem = lake_problem(settings)
+    lake = settings.lean.lake_path
+    if problem and "not found" in problem:
+        out.append(Check(name="lake", ok=False, detail=problem))
+    else:
+        try:
+            v = subprocess.run([lake, "--version"], capture_output=True, text=True, timeout=60)
+            out.append(Check(name="lake", ok=v.returncode == 0, detail=(v.stdout or v.stderr).strip()[:200]))
+        except (OSError, subprocess.TimeoutExpired) as e:
+            out.append(Check(name="lake", ok=False, detail=f"`{lake} --version` failed: {e}"))
+    proj = settings.lean_project
+    tc = proj / "lean-toolchain"
+    out.append(Check(
+        name="lean project", ok=tc.is_file(),
+        detail=f"{proj} ({tc.read_text().strip()})" if tc.is_file()
+        else f"{proj} has no lean-toolchain; set [lean] project_dir to a Lake project with Mathlib",
+    ))
+    if "Mathlib" in settings.lean.header:
+        cands = [proj / ".lake" / "packages" / "mathlib", proj.parent / ".lake" / "packages" / "mathlib"]
+        found = next((c for c in cands if (c / ".lake" / "build").is_dir()), None)
+        out.append(Check(
+            name="mathlib", ok=found is not None,
+            detail=f"built at {found}" if found else
+            f"Mathlib's build was not found under {proj}/.lake/packages. Run `lake exe cache get` in {proj} "
+            "(scripts/setup.sh does it).",
+        ))
+    if settings.lean.repl_path:
+        rb = Path(settings.lean.repl_path) / ".lake" / "build" / "bin" / "repl"
+        out.append(Check(name="lean repl", ok=rb.exists(),
+                         detail=str(rb) if rb.exists() else f"{rb} missing: run `lake build` in {settings.lean.repl_path}"))
+    else:
+        from lean_interact.utils import DEFAULT_CACHE_DIR
+
+        built = list(Path(DEFAULT_CACHE_DIR).glob("**/.lake/build/bin/repl"))
+        out.append(Check(name="lean repl", ok=bool(built),
+                         detail=str(built[0]) if built else
+                         "lean-interact has not built the REPL yet; scripts/setup.sh does it (needs GitHub access)"))
+    if start_pool and all(c.ok for c in out if c.name in ("lake", "lean project")):
+        oracle = make_oracle(settings)
+        try:
+            oracle.start()
+            out.append(Check(name="oracle start", ok=True,
+                             detail=f"{oracle.backend} backend elaborated {settings.lean.header!r}"))
+        except OracleUnavailable as e:
+            out.append(Check(name="oracle start", ok=False, detail=str(e)))
+        finally:
+            oracle.close()
+    return out
+
+
+def llm_check(settings: Settings) -> Check:
+    try:
+        client = LLMClient(settings)
+        models = client.ping()
+    except LLMUnavailable as e:
+        return Check(name="llm endpoint", ok=False, detail=str(e))
+    model = settings.llm.model
+    listed = model in models or not models
+    return Check(
+        name="llm endpoint", ok=True,
+        detail=f"{settings.llm.base_url} answers; model {model!r}"
+        + ("" if listed else f" is not in its list ({', '.join(models[:5])}...)"),
+    )
+
+
+def run_doctor(settings: Settings, *, start_pool: bool = True) -> list[Check]:
+    checks = [_python_deps()]
+    checks.append(Check(name="workspace", ok=True, needed_by_run=False,
+                        detail=f"{settings.home} (store {'present' if settings.db_path.exists() else 'not yet created'})"))
+    checks += lean_checks(settings, start_pool=start_pool)
+    checks.append(llm_check(settings))
+    elan = shutil.which("elan")
+    checks.append(Check(name="elan", ok=elan is not None, needed_by_run=False,
+                        detail=elan or "not on PATH (only needed to install or update the toolchain)"))
+    return checks

@@ -1,0 +1,124 @@
+"""Ingest: read a textbook (LaTeX root, directory, or PDF) and store its units and dependencies."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from autoform.ingest.latex import IngestError, ingest_latex
+from autoform.ingest.model import IngestResult, RawUnit
+from autoform.store import Store
+
+
+class IngestSummary(BaseModel):
+    book: str
+    units: int
+    added: int
+    updated: int
+    unchanged: int
+    removed: int
+    edges: int
+    unresolved_refs: list[str] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+
+
+def read_book(path: Path, *, env_map: dict[str, str] | None = None) -> IngestResult:
+    """Parse a book without touching the store."""
+    if not path.exists():
+        raise IngestError(f"{path}: no such file or directory")
+    if path.suffix.lower() == ".pdf":
+        from autoform.ingest.pdf import ingest_pdf
+
+        return ingest_pdf(path)
+    return ingest_latex(path, env_map=env_map)
+
+
+_CONTENT_FIELDS = ("kind", "number", "title", "label", "statement", "statement_raw", "proof", "chapter",
+                   "section", "source")
+
+
+def store_book(store: Store, slug: str, result: IngestResult) -> IngestSummary:
+    """Write a parsed book in one transaction. Units keep their id (and the work attached to them) when their
+    identity (label, else kind+number) is unchanged; units gone from the book are marked absent, not deleted."""
+    summary = IngestSummary(book=slug, units=len(result.units), added=0, updated=0, unchanged=0, removed=0,
+                            edges=0, warnings=list(result.warnings))
+    with store.tx() as c:
+        row = c.execute("SELECT id FROM books WHERE slug = ?", (slug,)).fetchone()
+        if row is None:
+            book_id = c.execute(
+                "INSERT INTO books (slug, title, source_path, source_kind, ingested_at, warnings) "
+                "VALUES (?,?,?,?,?,?)",
+                (slug, result.title, result.root, result.source_kind, time.time(), json.dumps(result.warnings)),
+            ).lastrowid
+        else:
+            book_id = row[0]
+            c.execute(
+                "UPDATE books SET title = ?, source_path = ?, source_kind = ?, ingested_at = ?, warnings = ? "
+                "WHERE id = ?",
+                (result.title, result.root, result.source_kind, time.time(), json.dumps(result.warnings), book_id),
+            )
+        existing = {r["ident"]: r for r in c.execute("SELECT * FROM units WHERE book_id = ?", (book_id,))}
+        seen: dict[str, int] = {}
+        ids: list[int] = []
+        for seq, u in enumerate(result.units):
+            ident = u.ident or f"{u.kind}@{seq}"
+            if ident in seen:  # duplicate label or number: keep both, disambiguated
+                ident = f"{ident}#{seq}"
+            values = {f: getattr(u, f) for f in _CONTENT_FIELDS}
+            values["refs"] = json.dumps(u.refs)
+            old = existing.get(ident)
+            if old is None:
+                cols = ["book_id", "ident", "seq", *values]
+                uid = c.execute(
+                    f"INSERT INTO units ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                    (book_id, ident, seq, *values.values()),
+                ).lastrowid
+                summary.added += 1
+            else:
+                uid = old["id"]
+                changed = any(old[k] != v for k, v in values.items() if k != "refs") or not old["present"]
+                sets = ", ".join(f"{k} = ?" for k in values)
+                extra = ", status = 'pending'" if changed and old["statement"] != u.statement else ""
+                c.execute(f"UPDATE units SET {sets}, seq = ?, present = 1{extra} WHERE id = ?",
+                          (*values.values(), seq, uid))
+                if changed:
+                    summary.updated += 1
+                else:
+                    summary.unchanged += 1
+            seen[ident] = int(uid or 0)
+            ids.append(int(uid or 0))
+        gone = [r["id"] for k, r in existing.items() if k not in seen and r["present"]]
+        for uid in gone:
+            c.execute("UPDATE units SET present = 0 WHERE id = ?", (uid,))
+        summary.removed = len(gone)
+        # dependencies, recomputed from scratch for this book
+        c.execute("DELETE FROM unit_deps WHERE unit_id IN (SELECT id FROM units WHERE book_id = ?)", (book_id,))
+        by_label = {u.label: ids[k] for k, u in enumerate(result.units) if u.label}
+        by_number = {(u.kind, u.number): ids[k] for k, u in enumerate(result.units) if u.number}
+        any_number = {u.number: ids[k] for k, u in enumerate(result.units) if u.number}
+        for k, u in enumerate(result.units):
+            deps: dict[int, str] = {}
+            for lab in u.refs:
+                if lab in by_label:
+                    deps.setdefault(by_label[lab], "ref")
+                elif lab not in summary.unresolved_refs:
+                    summary.unresolved_refs.append(lab)
+            for kind, number in u.text_refs:
+                target = by_number.get((kind, number)) or any_number.get(number)
+                if target is not None:
+                    deps.setdefault(target, "text")
+            deps.pop(ids[k], None)
+            for dep, via in deps.items():
+                c.execute("INSERT INTO unit_deps (unit_id, dep_id, via) VALUES (?,?,?)", (ids[k], dep, via))
+                summary.edges += 1
+    return summary
+
+
+def ingest(store: Store, path: Path, slug: str, *, env_map: dict[str, str] | None = None) -> IngestSummary:
+    return store_book(store, slug, read_book(path, env_map=env_map))
+
+
+__all__ = ["IngestError", "IngestResult", "IngestSummary", "RawUnit", "ingest", "read_book", "store_book"]

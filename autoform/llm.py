@@ -1,0 +1,251 @@
+"""LLM client: any OpenAI-compatible endpoint through the ``openai`` package.
+
+Retries with exponential backoff and jitter on rate limits, 5xx, timeouts and connection errors (tenacity),
+honouring ``Retry-After``; a concurrency limit; a reply cache in the store keyed by model, messages and
+parameters (a resumed job never pays twice); token accounting per call, role, unit and job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import threading
+import time
+from typing import Any
+
+import openai
+from pydantic import BaseModel, Field
+from tenacity import (
+    RetryCallState,
+    retry,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from autoform.config import Settings
+from autoform.store import Store
+
+
+class LLMUnavailable(Exception):
+    """The endpoint cannot be used (no key, unreachable, refuses us); the message names the endpoint."""
+
+
+class MalformedReply(Exception):
+    """The model's reply lacks what the prompt asked for (a Lean block, a field) or was truncated."""
+
+
+class ChatReply(BaseModel):
+    text: str
+    model: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached: bool = False
+    finish_reason: str | None = None
+    call_id: int = 0
+
+
+class Message(BaseModel):
+    role: str
+    content: str
+
+
+class ChatRequest(BaseModel):
+    role: str
+    messages: list[Message]
+    model: str
+    temperature: float
+    max_tokens: int
+    posts_used: list[int] = Field(default_factory=list)
+
+    def cache_key(self) -> str:
+        payload = {
+            "model": self.model,
+            "messages": [m.model_dump() for m in self.messages],
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+        }
+        return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+def _retryable(e: BaseException) -> bool:
+    if isinstance(e, (openai.RateLimitError, openai.APITimeoutError, openai.APIConnectionError,
+                      openai.InternalServerError)):
+        return True
+    if isinstance(e, openai.APIStatusError):
+        return e.status_code >= 500 or e.status_code in (408, 409, 429)
+    return isinstance(e, MalformedReply)
+
+
+def _retry_after(e: BaseException | None) -> float | None:
+    if isinstance(e, openai.APIStatusError) and e.response is not None:
+        value = e.response.headers.get("retry-after")
+        if value:
+            try:
+                return min(float(value), 120.0)
+            except ValueError:
+                return None
+    return None
+
+
+class _Wait:
+    """Backoff with jitter, or the server's ``Retry-After`` when it gives one."""
+
+    def __init__(self, initial: float, maximum: float) -> None:
+        self._jitter = wait_exponential_jitter(initial=initial, max=maximum, jitter=initial)
+
+    def __call__(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        ra = _retry_after(exc)
+        return ra if ra is not None else self._jitter(state)
+
+
+def describe_error(e: BaseException, base_url: str) -> str:
+    if isinstance(e, openai.AuthenticationError):
+        return f"{base_url}: the endpoint refused the API key (401). Set OPENAI_API_KEY to a valid key."
+    if isinstance(e, openai.PermissionDeniedError):
+        return f"{base_url}: access denied (403): {e.message}"
+    if isinstance(e, openai.NotFoundError):
+        return f"{base_url}: not found (404) - is the model name right and the base URL ending in /v1? {e.message}"
+    if isinstance(e, openai.APITimeoutError):
+        return f"{base_url}: the endpoint did not answer in time"
+    if isinstance(e, openai.APIConnectionError):
+        return f"{base_url}: cannot connect ({e.__cause__ or e}). Is the server running? Set OPENAI_BASE_URL."
+    if isinstance(e, openai.APIStatusError):
+        return f"{base_url}: HTTP {e.status_code}: {e.message}"
+    return f"{base_url}: {type(e).__name__}: {e}"
+
+
+class LLMClient:
+    def __init__(self, settings: Settings, store: Store | None = None, *, retry_initial_s: float = 1.0) -> None:
+        self.settings = settings
+        self.cfg = settings.llm
+        self.store = store
+        self._sem = threading.BoundedSemaphore(max(1, self.cfg.concurrency))
+        self._retry_initial = retry_initial_s
+        key = settings.api_key
+        if not key:
+            if self.cfg.is_openai:
+                raise LLMUnavailable(
+                    f"{self.cfg.base_url}: no API key. Set OPENAI_API_KEY, or point OPENAI_BASE_URL at an "
+                    "OpenAI-compatible server (vLLM, Ollama, llama.cpp) that needs none."
+                )
+            key = "not-needed"
+        self.client = openai.OpenAI(base_url=self.cfg.base_url, api_key=key, timeout=self.cfg.timeout_s,
+                                    max_retries=0)
+
+    def ping(self) -> list[str]:
+        """The models the endpoint lists; raises LLMUnavailable with the reason."""
+        try:
+            return [m.id for m in self.client.with_options(timeout=min(self.cfg.timeout_s, 15.0)).models.list()]
+        except openai.OpenAIError as e:
+            raise LLMUnavailable(describe_error(e, self.cfg.base_url)) from e
+
+    def request(self, role: str, messages: list[Message], posts_used: list[int] | None = None) -> ChatRequest:
+        return ChatRequest(
+            role=role, messages=messages, model=self.cfg.model_for(role),
+            temperature=self.cfg.temperature_for(role), max_tokens=self.cfg.max_tokens_for(role),
+            posts_used=posts_used or [],
+        )
+
+    def chat(self, req: ChatRequest, *, job_id: int | None = None, unit_id: int | None = None) -> ChatReply:
+        key = req.cache_key()
+        if self.store is not None:
+            rows = self.store.query(
+                "SELECT response, model FROM llm_calls WHERE cache_key = ? AND cached = 0 ORDER BY id LIMIT 1",
+                (key,),
+            )
+            if rows:
+                reply = ChatReply(text=rows[0]["response"], model=rows[0]["model"], cached=True)
+                reply.call_id = self._record(req, reply, key, job_id, unit_id, 0.0)
+                return reply
+        t0 = time.monotonic()
+        reply = self._call(req)
+        reply.call_id = self._record(req, reply, key, job_id, unit_id, time.monotonic() - t0)
+        return reply
+
+    def _call(self, req: ChatRequest) -> ChatReply:
+        @retry(
+            retry=retry_if_exception(_retryable),
+            wait=_Wait(self._retry_initial, 60.0),
+            stop=stop_after_attempt(max(1, self.cfg.max_retries + 1)),
+            reraise=True,
+        )
+        def once() -> ChatReply:
+            with self._sem:
+                resp = self.client.chat.completions.create(
+                    model=req.model,
+                    messages=[m.model_dump() for m in req.messages],  # type: ignore[misc]
+                    temperature=req.temperature,
+                    max_tokens=req.max_tokens,
+                )
+            if not resp.choices or resp.choices[0].message is None:
+                raise MalformedReply(f"{self.cfg.base_url}: a reply with no choices")
+            choice = resp.choices[0]
+            text = choice.message.content or ""
+            if not text.strip():
+                raise MalformedReply(f"{self.cfg.base_url}: an empty reply")
+            if choice.finish_reason == "length":
+                raise MalformedReply(f"{self.cfg.base_url}: the reply was truncated (max_tokens reached)")
+            usage = resp.usage
+            return ChatReply(
+                text=text, model=resp.model or req.model, finish_reason=choice.finish_reason,
+                prompt_tokens=usage.prompt_tokens if usage else 0,
+                completion_tokens=usage.completion_tokens if usage else 0,
+            )
+
+        try:
+            return once()
+        except MalformedReply:
+            raise
+        except openai.OpenAIError as e:
+            raise LLMUnavailable(describe_error(e, self.cfg.base_url)) from e
+
+    def _record(self, req: ChatRequest, reply: ChatReply, key: str, job_id: int | None, unit_id: int | None,
+                elapsed: float) -> int:
+        if self.store is None:
+            return 0
+        with self.store.tx() as c:
+            cur = c.execute(
+                "INSERT INTO llm_calls (cache_key, job_id, unit_id, role, model, request, response, prompt_tokens,"
+                " completion_tokens, cached, posts_used, elapsed_s, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (key, job_id, unit_id, req.role, reply.model, req.model_dump_json(), reply.text,
+                 reply.prompt_tokens, reply.completion_tokens, int(reply.cached), json.dumps(req.posts_used),
+                 elapsed, time.time()),
+            )
+            return int(cur.lastrowid or 0)
+
+
+_BLOCK_RE = re.compile(r"```[ \t]*(lean4?|json)?[ \t]*\n(.*?)```", re.S | re.I)
+
+
+def code_blocks(text: str, lang: str = "lean") -> list[str]:
+    """Fenced code blocks of the given language (``lean``/``lean4``; an unlabelled block counts as Lean)."""
+    out = []
+    for m in _BLOCK_RE.finditer(text):
+        tag = (m.group(1) or "").lower()
+        if (lang == "lean" and tag in ("lean", "lean4", "")) or tag == lang:
+            out.append(m.group(2).strip("\n"))
+    return out
+
+
+def one_lean_block(text: str) -> str:
+    blocks = code_blocks(text, "lean")
+    if not blocks:
+        if text.count("```") % 2 == 1:
+            raise MalformedReply("the reply ends inside an unclosed code block (truncated?)")
+        raise MalformedReply("the reply has no ```lean code block")
+    return blocks[-1]
+
+
+def json_block(text: str) -> dict[str, Any]:
+    blocks = code_blocks(text, "json")
+    raw = blocks[-1] if blocks else text.strip()
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as e:
+        raise MalformedReply(f"the reply is not the JSON asked for: {e}") from e
+    if not isinstance(data, dict):
+        raise MalformedReply("the reply's JSON is not an object")
+    return data
