@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from autoform.config import CONFIG_FILE, DEFAULT_TOML, ConfigError, Settings, load_settings
@@ -34,7 +35,7 @@ state = _State()
 
 
 def die(message: str, code: int = EXIT_USAGE) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     raise typer.Exit(code)
 
 
@@ -106,10 +107,10 @@ def doctor(
         t.add_column("detail", overflow="fold")
         for c in checks:
             mark = "[green]ok[/]" if c.ok else ("[red]MISSING[/]" if c.needed_by_run else "[yellow]absent[/]")
-            t.add_row(c.name, mark, c.detail)
+            t.add_row(c.name, mark, escape(c.detail))
         out.print(t)
         if missing:
-            err.print(f"[red]not ready to run:[/] missing {', '.join(c.name for c in missing)}")
+            err.print(f"[red]not ready to run:[/] missing {escape(', '.join(c.name for c in missing))}")
     if missing:
         raise typer.Exit(EXIT_MISSING)
 
@@ -141,7 +142,7 @@ def ingest(
         print(summary.model_dump_json(indent=2))
         return
     for w in summary.warnings:
-        err.print(f"[yellow]warning:[/] {w}", highlight=False)
+        err.print(f"[yellow]warning:[/] {escape(w)}", highlight=False)
     kinds: dict[str, int] = {}
     for u in result.units:
         kinds[u.kind] = kinds.get(u.kind, 0) + 1
@@ -150,7 +151,7 @@ def ingest(
               f"unchanged {summary.unchanged}, removed {summary.removed}")
     if summary.unresolved_refs:
         out.print(f"[yellow]{len(summary.unresolved_refs)} references to labels that are not units[/] "
-                  f"(e.g. {', '.join(summary.unresolved_refs[:5])})")
+                  f"(e.g. {escape(', '.join(summary.unresolved_refs[:5]))})")
 
 
 # ----------------------------------------------------------------------------------------------- units
@@ -239,7 +240,7 @@ def run(
     if problems:
         oracle.close()
         for p in problems:
-            err.print(f"[bold red]missing:[/] {p}", highlight=False)
+            err.print(f"[bold red]missing:[/] {escape(p)}", highlight=False)
         err.print("Nothing was changed. `autoform doctor` lists every check.")
         raise typer.Exit(EXIT_MISSING)
 
@@ -255,9 +256,9 @@ def run(
     def on_event(kind: str, unit: Any, detail: str) -> None:
         if kind in ("proved", "defined"):
             progress.advance(task)
-        progress.update(task, last=f"{unit.display}: {kind}")
+        progress.update(task, last=escape(f"{unit.display}: {kind}"))
         if not err.is_terminal and not as_json and kind in ("proved", "defined", "failed"):
-            err.print(f"{unit.display}: {kind} {detail}", highlight=False)
+            err.print(escape(f"{unit.display}: {kind} {detail}"), highlight=False)
 
     runner = JobRunner(s, store, b, oracle, llm, params, on_event=on_event)
 
@@ -281,7 +282,7 @@ def run(
         out.print(f"job {summary.job_id} ({'resumed' if summary.resumed else 'new'}) {summary.status}: {counts}; "
                   f"{summary.attempts} attempts, {summary.llm_calls} LLM calls ({summary.llm_cached} from cache)")
         if summary.message:
-            err.print(f"[red]{summary.message}[/]")
+            err.print(f"[red]{escape(summary.message)}[/]")
     if summary.status != "done":
         raise typer.Exit(EXIT_FAIL if not runner.fatal or "budget" in runner.fatal else EXIT_MISSING)
 
@@ -355,7 +356,7 @@ def check(
     else:
         out.print(f"{file}: [{'green' if verdict.admitted else 'red'}]{'ADMITTED' if verdict.admitted else 'REJECTED'}[/]")
         for r in verdict.reasons:
-            out.print(f"  - [{r.code}] {r.message}", highlight=False)
+            out.print(escape(f"  - [{r.code}] {r.message}"), highlight=False)
         if verdict.axioms is not None:
             out.print(f"  axioms: {', '.join(verdict.axioms) or 'none'}")
     if not verdict.admitted:
@@ -388,7 +389,7 @@ def atlas_build() -> None:
     if not (s.home / "lakefile.lean").exists():
         die(f"{s.home} has no lakefile.lean; the repository root is a workspace with one")
     ok, output = build_atlas(store, s)
-    out.print(output[-3000:], highlight=False)
+    out.print(escape(output[-3000:]), highlight=False)
     if not ok:
         die("lake build failed", EXIT_FAIL)
     out.print("[green]Atlas built[/]")

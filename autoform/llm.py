@@ -174,13 +174,16 @@ class LLMClient:
         )
         def once() -> ChatReply:
             with self._sem:
-                resp = self.client.chat.completions.create(
-                    model=req.model,
-                    messages=[m.model_dump() for m in req.messages],  # type: ignore[misc]
-                    temperature=req.temperature,
-                    max_tokens=req.max_tokens,
-                )
-            if not resp.choices or resp.choices[0].message is None:
+                try:
+                    resp = self.client.chat.completions.create(
+                        model=req.model,
+                        messages=[m.model_dump() for m in req.messages],  # type: ignore[misc]
+                        temperature=req.temperature,
+                        max_tokens=req.max_tokens,
+                    )
+                except ValueError as e:  # a 200 whose body is not JSON (the client raises JSONDecodeError)
+                    raise MalformedReply(f"{self.cfg.base_url}: the reply body is not JSON ({e})") from e
+            if not getattr(resp, "choices", None) or resp.choices[0].message is None:
                 raise MalformedReply(f"{self.cfg.base_url}: a reply with no choices")
             choice = resp.choices[0]
             text = choice.message.content or ""

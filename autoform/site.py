@@ -9,6 +9,7 @@ which escapes its input. The output is deterministic: the same store gives byte-
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import html
 import json
@@ -55,17 +56,23 @@ def unit_status(unit: Unit, entry: AtlasEntry | None) -> tuple[str, str]:
 
 
 # -- MathML sanitizing ---------------------------------------------------------------------------------------------
-_MATHML_TAGS = frozenset(
-    "math mrow mi mn mo ms mtext mspace msub msup msubsup mfrac msqrt mroot mtable mtr mtd mlabeledtr mstyle"
-    " mover munder munderover menclose mpadded mphantom merror mfenced mmultiscripts mprescripts none"
-    " semantics annotation".split()
-)
-_MATHML_ATTRS = frozenset(
-    "xmlns display mathvariant linebreak stretchy fence form separator lspace rspace width height depth"
-    " columnalign rowalign columnspacing rowspacing columnlines rowlines frame framespacing columnspan rowspan"
-    " mathcolor mathbackground mathsize displaystyle scriptlevel accent accentunder movablelimits notation"
-    " minsize maxsize symmetric largeop linethickness bevelled open close separators encoding voffset".split()
-)
+_MATHML_TAGS = frozenset({
+    "math", "mrow", "mi", "mn", "mo", "ms", "mtext", "mspace", "msub", "msup", "msubsup", "mfrac", "msqrt",
+    "mroot", "mtable", "mtr", "mtd", "mlabeledtr", "mstyle", "mover", "munder", "munderover", "menclose",
+    "mpadded", "mphantom", "merror", "mfenced", "mmultiscripts", "mprescripts", "none", "semantics",
+    "annotation"
+})
+_MATHML_ATTRS = frozenset({
+    "xmlns", "display", "mathvariant", "linebreak", "stretchy", "fence", "form", "separator", "lspace",
+    "rspace", "width", "height", "depth", "columnalign", "rowalign", "columnspacing", "rowspacing",
+    "columnlines", "rowlines", "frame", "framespacing", "columnspan", "rowspan", "mathcolor",
+    "mathbackground", "mathsize", "displaystyle", "scriptlevel", "accent", "accentunder", "movablelimits",
+    "notation", "minsize", "maxsize", "symmetric", "largeop", "linethickness", "bevelled", "open", "close",
+    "separators", "encoding", "voffset"
+})
+
+#: attribute values latex2mathml produces (lengths, colours, names, alignments); anything else is dropped
+_ATTR_VALUE_RE = re.compile(r"[A-Za-z0-9#.%:/+\-\s]*")
 
 
 class _MathSanitizer(HTMLParser):
@@ -81,11 +88,11 @@ class _MathSanitizer(HTMLParser):
 
     def _open(self, tag: str, attrs: list[tuple[str, str | None]], close: bool) -> None:
         if tag not in _MATHML_TAGS:
-            self._text(self.get_starttag_text() or f"<{tag}>")
+            self._text(html.unescape(self.get_starttag_text() or f"<{tag}>"))
             return
         parts = [tag]
         for name, value in attrs:
-            if name in _MATHML_ATTRS and value is not None:
+            if name in _MATHML_ATTRS and value is not None and _ATTR_VALUE_RE.fullmatch(value):
                 parts.append(f'{name}="{html.escape(value, quote=True)}"')
         if close:
             self.out.append("<" + " ".join(parts) + " />")
@@ -146,6 +153,7 @@ _DROP_ARG_MACROS = {"label", "index"}
 _ESCAPED_CHARS = set("{}%$&_#")
 _MACRO_RE = re.compile(r"\\([A-Za-z]+)\*?")
 _ENV_RE = re.compile(r"\\(begin|end)\s*\{([A-Za-z*]+)\}")
+_PLAIN_RUN_RE = re.compile(r"[^\\$\{\}\n~`'\-]+")
 _PAR_RE = re.compile(r"\n[ \t]*\n\s*")
 _MATH_NOISE_RE = re.compile(r"\\(?:label|tag)\s*\{[^{}]*\}|\\nonumber\b|\\notag\b")
 
@@ -244,6 +252,11 @@ def render_tex(text: str, *, block: bool = True, refs: dict[str, tuple[str, str]
     o = _Out(block=block)
     n, i = len(text), 0
     while i < n:
+        m = _PLAIN_RUN_RE.match(text, i)
+        if m:
+            o.text(m.group(0))
+            i = m.end()
+            continue
         c = text[i]
         if c == "\\":
             nxt = text[i + 1] if i + 1 < n else ""
@@ -271,10 +284,10 @@ def render_tex(text: str, *, block: bool = True, refs: dict[str, tuple[str, str]
                         o.markup(math_html(_math_env_source(env, text[m.end() : end]), True))
                         i = end + len(f"\\end{{{env}}}")
                         continue
-                if env in _LIST_ENVS:
-                    o.markup("<br>" if block else " ")
-                    i = m.end()
-                    continue
+                # lists become line breaks (items are bullets); other text-mode environments are transparent
+                o.markup("<br>" if block and env in _LIST_ENVS else "")
+                i = m.end()
+                continue
             m = _MACRO_RE.match(text, i)
             if m:
                 name = m.group(1)
@@ -465,7 +478,7 @@ def build_site(store: Store, out: Path) -> SiteSummary:
         for cls, _ in status.values():
             counts[cls] += 1
         n_defined = sum(1 for _, label in status.values() if label == "defined")
-        refs = {u.label: (f"{u.id}.html", _unit_name(u) or u.label) for u in units if u.label}
+        refs = {u.label: (f"{u.id}.html", u.number or _unit_name(u) or u.label) for u in units if u.label}
 
         def link(uid: int, *, by_id: dict[int, Unit] = by_id, status: dict = status, refs: dict = refs) -> dict:
             u = by_id[uid]
@@ -535,9 +548,15 @@ def build_site(store: Store, out: Path) -> SiteSummary:
                 "label": u.label, "title": u.title, "status": label, "text": _plain(u.statement)[:2000],
             })
 
+        # unit pages of units that are gone (re-ingest): only files named like ours, in this book's directory
+        keep = {f"{u.id}.html" for u in units}
+        for stale in sorted((out / bdir).glob("*.html")):
+            if re.fullmatch(r"[0-9]+\.html", stale.name) and stale.name not in keep:
+                stale.unlink()
+
     _write(out / "index.html", env.get_template("index.html").render(root="", books=book_rows))
     pages += 1
-    data = json.dumps(search, ensure_ascii=False, sort_keys=True, indent=0)
+    data = "[\n" + ",\n".join(json.dumps(d, ensure_ascii=False, sort_keys=True) for d in search) + "\n]"
     _write(out / "search.json", data + "\n")
     _write(out / "static" / "search-data.js", "window.AUTOFORM_SEARCH = " + data + ";\n")
     _write(out / "static" / "search.js", (TEMPLATES / "search.js").read_text(encoding="utf-8"))
@@ -554,7 +573,5 @@ def serve_site(directory: Path, host: str = "127.0.0.1", port: int = 8000) -> No
     handler = functools.partial(SimpleHTTPRequestHandler, directory=str(directory))
     with ThreadingHTTPServer((host, port), handler) as httpd:
         print(f"Serving {directory} at http://{host}:{httpd.server_address[1]}/ (Ctrl-C to stop)", flush=True)
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             httpd.serve_forever()
-        except KeyboardInterrupt:
-            pass

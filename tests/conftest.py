@@ -11,6 +11,7 @@ import stat
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -116,6 +117,18 @@ def label_of(body: dict) -> str:
     return _label(body)
 
 
+@dataclass
+class Workspace:
+    home: Path
+    llm: FakeLLM
+    tmp: Path
+
+    @property
+    def repl_log(self) -> list[dict]:
+        log = self.tmp / "repl.log"
+        return [json.loads(x) for x in log.read_text().splitlines()] if log.exists() else []
+
+
 @pytest.fixture
 def fake_llm_factory() -> Iterator[Callable[..., FakeLLM]]:
     servers: list[FakeLLM] = []
@@ -132,19 +145,18 @@ def fake_llm_factory() -> Iterator[Callable[..., FakeLLM]]:
 
 
 @pytest.fixture
-def workspace(tmp_path: Path, fake_llm_factory: Callable[..., FakeLLM]) -> Callable[..., Path]:
+def workspace(tmp_path: Path, fake_llm_factory: Callable[..., FakeLLM]) -> Callable[..., Workspace]:
     """A workspace (temporary home) wired to the oracle double and a scripted LLM server."""
 
     def make(script: Callable | None = None, *, repl_env: dict[str, str] | None = None, extra: str = "",
-             llm: FakeLLM | None = None) -> Path:
+             llm: FakeLLM | None = None) -> Workspace:
         home = tmp_path / "home"
         home.mkdir(exist_ok=True)
         srv = llm or fake_llm_factory(script)
         repl_env = dict(repl_env or {})
         repl_env.setdefault("FAKE_REPL_LOG", str(tmp_path / "repl.log"))
         write_config(home, base_url=srv.base_url, repl_dir=make_repl_dir(tmp_path, env=repl_env), extra=extra)
-        home.llm = srv  # type: ignore[attr-defined]
-        return home
+        return Workspace(home, srv, tmp_path)
 
     return make
 

@@ -27,10 +27,12 @@ GET /v1/models/<id>.  Non-2xx replies carry an OpenAI-style error body
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -145,6 +147,7 @@ class FakeLLM:
         self._queue: deque[Reply] = deque()
         self._counter = 0
         self._stop = threading.Event()
+        self._conns: set[socket.socket] = set()  # open client connections (closed on close())
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -164,6 +167,11 @@ class FakeLLM:
 
     def close(self) -> None:
         self._stop.set()  # wakes up handlers sleeping on a delay
+        with self._lock:
+            conns, self._conns = list(self._conns), set()
+        for conn in conns:  # end keep-alive handler threads instead of leaving them blocked on reads
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()
@@ -225,12 +233,24 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "FakeLLM/1.0"
 
+    def setup(self) -> None:
+        super().setup()
+        with self.fake._lock:
+            self.fake._conns.add(self.connection)
+
+    def finish(self) -> None:
+        with self.fake._lock:
+            self.fake._conns.discard(self.connection)
+        with contextlib.suppress(OSError):
+            super().finish()
+
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         pass
 
     # -- helpers
-    def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None,
-              content_type: str = "application/json") -> None:
+    def _send(
+        self, status: int, body: bytes, headers: dict[str, str] | None = None, content_type: str = "application/json"
+    ) -> None:
         try:
             self.send_response(status)
             extra = dict(headers or {})
@@ -298,9 +318,7 @@ class _Handler(BaseHTTPRequestHandler):
 
         model = body.get("model") or fake.model
         prompt_tokens = reply.prompt_tokens if reply.prompt_tokens is not None else prompt_token_estimate(body)
-        completion_tokens = (
-            reply.completion_tokens if reply.completion_tokens is not None else rough_tokens(reply.text)
-        )
+        completion_tokens = reply.completion_tokens if reply.completion_tokens is not None else rough_tokens(reply.text)
         usage = {
             "prompt_tokens": prompt_tokens,
             "completion_tokens": completion_tokens,
@@ -331,8 +349,9 @@ class _Handler(BaseHTTPRequestHandler):
             headers,
         )
 
-    def _stream(self, cid: str, created: int, model: str, reply: Reply, usage: dict,
-                headers: dict[str, str], body: dict) -> None:
+    def _stream(
+        self, cid: str, created: int, model: str, reply: Reply, usage: dict, headers: dict[str, str], body: dict
+    ) -> None:
         def chunk(delta: dict, finish: str | None, with_usage: bool = False) -> dict:
             c = {
                 "id": cid,

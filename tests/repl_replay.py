@@ -122,7 +122,7 @@ def build_index(data_dir: str | os.PathLike) -> tuple[Index, list[str]]:
         replies = split_replies(_read(out))
         if len(queries) != len(replies):
             problems.append(f"{rel}: {len(queries)} commands but {len(replies)} replies")
-        for pos, (q, r) in enumerate(zip(queries, replies)):
+        for pos, (q, r) in enumerate(zip(queries, replies, strict=False)):
             try:
                 cmd = json.loads(q)
             except ValueError as e:

@@ -124,7 +124,7 @@ def test_transcript_replays_through_lean_interact(replay_config, pair):
     commands, expected = read_transcript(inp), read_expected(out)
     assert len(commands) == len(expected) > 0
     with LeanServer(replay_config) as server:
-        for step, (cmd, want) in enumerate(zip(commands, expected)):
+        for step, (cmd, want) in enumerate(zip(commands, expected, strict=True)):
             request = typed_request(cmd)  # every recorded command is expressible with lean-interact's models
             got = server.run_dict(cmd, timeout=TIMEOUT)
             assert got == want, f"{_pair_id(pair)} command #{step}: {cmd}"
@@ -334,9 +334,7 @@ def test_replayer_prefers_current_transcript():
 
 def test_incrementality_and_set_options_are_ignored(tmp_path):
     """lean-interact's defaults add incrementality/setOptions to commands; the replay still matches."""
-    config = make_replay_config(
-        tmp_path, enable_incremental_optimization=True, enable_parallel_elaboration=True
-    )
+    config = make_replay_config(tmp_path, enable_incremental_optimization=True, enable_parallel_elaboration=True)
     with LeanServer(config) as server:
         augmented = server._augment_request(Command(cmd="def f := 37"))
         assert augmented.incrementality is True and augmented.set_options == [(["Elab", "async"], True)]

@@ -269,8 +269,14 @@ def build_module(c: Candidate, *, sorry_proof: bool = False) -> Module:
     return Module(text, axioms_line, check_line, body_start, body_start + body_text.count("\n"))
 
 
-_AXIOMS_RE = re.compile(r"'(?P<name>[^']+)' depends on axioms: \[(?P<list>[^\]]*)\]")
-_NO_AXIOMS_RE = re.compile(r"'(?P<name>[^']+)' does not depend on any axioms")
+_AXIOMS_RE = re.compile(r"['`«]?(?P<name>[^'`»\s]+)['`»]? depends on axioms:\s*\[(?P<list>[^\]]*)\]")
+_NO_AXIOMS_RE = re.compile(r"['`«]?(?P<name>[^'`»\s]+)['`»]? does not depend on any axioms")
+#: "declaration uses 'sorry'" (older Lean) or "declaration uses `sorry`" (newer)
+_SORRY_WARNING = re.compile(r"declaration uses ['`]sorry['`]")
+
+
+def _reports_sorry(check: LeanCheck) -> bool:
+    return bool(check.sorries) or any(_SORRY_WARNING.search(m.text) for m in check.messages)
 
 
 def _query_reply(check: LeanCheck, line: int) -> list[LeanMessage]:
@@ -295,7 +301,7 @@ def judge(c: Candidate, module: Module, check: LeanCheck, *, require_lock: bool 
         return v
     for m in check.errors:
         v.reasons.append(Reason(code="compile_error", message=f"line {m.line}: {m.text}", line=m.line))
-    if check.sorries or any("declaration uses 'sorry'" in m.text for m in check.messages):
+    if _reports_sorry(check):
         v.reasons.append(Reason(code="sorry", message="Lean reports a sorry"))
     ax_msgs = _query_reply(check, module.axioms_line)
     axioms = parse_axioms(ax_msgs[0].text) if ax_msgs else None
@@ -306,6 +312,8 @@ def judge(c: Candidate, module: Module, check: LeanCheck, *, require_lock: bool 
         bad = sorted(set(axioms) - ALLOWED_AXIOMS)
         if bad:
             v.reasons.append(Reason(code="axioms", message=f"uses non-standard axioms: {', '.join(bad)}"))
+        if "sorryAx" in axioms and not any(r.code == "sorry" for r in v.reasons):
+            v.reasons.append(Reason(code="sorry", message="depends on sorryAx"))
     ty = _query_reply(check, module.check_line)
     v.elaborated_type = ty[0].text.strip() if ty else None
     if v.elaborated_type is None:
@@ -422,7 +430,7 @@ def check_file(text: str, oracle: Oracle, *, header: str) -> Verdict:
         return v
     for m in check.errors:
         v.reasons.append(Reason(code="compile_error", message=f"line {m.line}: {m.text}", line=m.line))
-    if check.sorries or any("declaration uses 'sorry'" in m.text for m in check.messages):
+    if _reports_sorry(check):
         v.reasons.append(Reason(code="sorry", message="Lean reports a sorry"))
     all_axioms: set[str] = set()
     for k, name in enumerate(names):

@@ -1,0 +1,205 @@
+"""The CLI's contracts: --help everywhere, exit codes, and what happens when Lean or the LLM is missing."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import socket
+from pathlib import Path
+
+import pytest
+from conftest import SAMPLE_BOOK, autoform, make_repl_dir, write_config
+
+COMMANDS = ["init", "doctor", "ingest", "units", "graph", "run", "status", "check", "atlas", "atlas build",
+            "atlas site", "atlas serve", "atlas write"]
+
+
+@pytest.mark.parametrize("cmd", ["", *COMMANDS])
+def test_help_everywhere(tmp_path, cmd):
+    r = autoform(tmp_path, *cmd.split(), "--help")
+    assert r.returncode == 0, r.stderr
+    assert "Usage" in r.stdout
+
+
+def _store_digest(home: Path) -> str:
+    h = hashlib.sha256()
+    for p in sorted(home.glob("autoform.sqlite*")):
+        h.update(p.name.encode() + p.read_bytes())
+    return h.hexdigest()
+
+
+def _dead_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def _no_lean_home(tmp_path: Path, base_url: str) -> Path:
+    """A workspace whose lake does not exist (as on a machine without elan)."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "autoform.toml").write_text(f"""
+[llm]
+base_url = "{base_url}"
+api_key = "k"
+model = "test-model"
+max_retries = 0
+timeout_s = 3
+
+[lean]
+lake_path = "{tmp_path / 'no-such-dir' / 'lake'}"
+project_dir = "{tmp_path / 'no-project'}"
+""")
+    return home
+
+
+def test_doctor_without_lean_names_what_is_missing(tmp_path, fake_llm_factory):
+    srv = fake_llm_factory()
+    home = _no_lean_home(tmp_path, srv.base_url)
+    r = autoform(home, "doctor")
+    assert r.returncode == 3
+    assert "Traceback" not in r.stderr + r.stdout
+    assert "lake" in r.stdout and "elan" in r.stdout.replace("\n", "")
+    r = autoform(home, "doctor", "--json")
+    data = json.loads(r.stdout)
+    assert data["ready"] is False
+    checks = {c["name"]: c for c in data["checks"]}
+    assert checks["lake"]["ok"] is False and "elan" in checks["lake"]["detail"]
+    assert checks["python packages"]["ok"] is True
+    assert checks["llm endpoint"]["ok"] is True  # the scripted server answers /v1/models
+    assert not (home / "autoform.sqlite").exists()  # doctor writes nothing
+
+
+def test_doctor_without_llm_names_the_endpoint(workspace, tmp_path):
+    ws = workspace()
+    toml = (ws.home / "autoform.toml").read_text().replace(ws.llm.base_url, f"http://127.0.0.1:{_dead_port()}/v1")
+    (ws.home / "autoform.toml").write_text(toml)
+    r = autoform(ws.home, "doctor", "--json")
+    assert r.returncode == 3
+    checks = {c["name"]: c for c in json.loads(r.stdout)["checks"]}
+    assert checks["llm endpoint"]["ok"] is False and "127.0.0.1" in checks["llm endpoint"]["detail"]
+    assert checks["oracle start"]["ok"] is True  # the oracle double elaborated the header
+
+
+def test_doctor_openai_without_key(tmp_path):
+    home = _no_lean_home(tmp_path, "https://api.openai.com/v1")
+    toml = (home / "autoform.toml").read_text().replace('api_key = "k"\n', "")
+    (home / "autoform.toml").write_text(toml)
+    r = autoform(home, "doctor", "--json", env={"OPENAI_API_KEY": ""})
+    checks = {c["name"]: c for c in json.loads(r.stdout)["checks"]}
+    assert "OPENAI_API_KEY" in checks["llm endpoint"]["detail"]
+
+
+def test_run_without_lean_changes_nothing(tmp_path, fake_llm_factory):
+    srv = fake_llm_factory()
+    home = _no_lean_home(tmp_path, srv.base_url)
+    autoform(home, "ingest", str(SAMPLE_BOOK), "--book", "ent", check=True)
+    before = _store_digest(home)
+    r = autoform(home, "run", "ent")
+    assert r.returncode == 3
+    assert "Traceback" not in r.stderr
+    assert "lake" in r.stderr and "elan" in r.stderr.replace("\n", "")
+    assert "Nothing was changed" in r.stderr
+    assert _store_digest(home) == before
+    assert len(srv.requests) == 0  # no chat call either
+    assert not (home / "atlas").exists()
+
+
+def test_run_without_llm_changes_nothing(workspace):
+    ws = workspace()
+    autoform(ws.home, "ingest", str(SAMPLE_BOOK), "--book", "ent", check=True)
+    port = _dead_port()
+    toml = (ws.home / "autoform.toml").read_text().replace(ws.llm.base_url, f"http://127.0.0.1:{port}/v1")
+    (ws.home / "autoform.toml").write_text(toml)
+    before = _store_digest(ws.home)
+    r = autoform(ws.home, "run", "ent")
+    assert r.returncode == 3
+    assert f"127.0.0.1:{port}" in r.stderr and "Traceback" not in r.stderr
+    assert _store_digest(ws.home) == before
+
+
+def test_run_with_rejected_key_is_a_clear_error(workspace):
+    from fake_llm import Reply
+
+    ws = workspace(lambda body: Reply(status=401, text="Incorrect API key provided"))
+    autoform(ws.home, "ingest", str(SAMPLE_BOOK), "--book", "ent", check=True)
+    # /v1/models answers, the chat endpoint refuses: the job stops at once with the reason, nothing admitted
+    r = autoform(ws.home, "run", "ent", "--json")
+    assert r.returncode == 3
+    summary = json.loads(r.stdout)
+    assert summary["status"] == "interrupted" and "401" in summary["message"]
+    assert "OPENAI_API_KEY" in summary["message"]
+    r = autoform(ws.home, "status", "ent", "--json", check=True)
+    assert json.loads(r.stdout)["atlas_entries"] == 0
+
+
+def test_run_unknown_book_and_bad_budget(workspace):
+    ws = workspace()
+    autoform(ws.home, "init", check=True)
+    r = autoform(ws.home, "run", "nosuch")
+    assert r.returncode == 2 and "no book 'nosuch'" in r.stderr
+    r = autoform(ws.home, "run", "nosuch", "--budget-usd", "0")
+    assert r.returncode == 2 and "budget" in r.stderr
+
+
+def test_store_from_newer_schema_is_refused(workspace):
+    import sqlite3
+
+    ws = workspace()
+    autoform(ws.home, "init", check=True)
+    conn = sqlite3.connect(ws.home / "autoform.sqlite")
+    conn.execute("PRAGMA user_version = 99")
+    conn.commit()
+    conn.close()
+    r = autoform(ws.home, "status")
+    assert r.returncode == 2 and "newer" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_bad_config_names_file_and_key(tmp_path):
+    home = tmp_path / "h"
+    home.mkdir()
+    (home / "autoform.toml").write_text("[lean]\ntimeout_s = 'soon'\n")
+    r = autoform(home, "status")
+    assert r.returncode == 2 and "autoform.toml" in r.stderr and "lean.timeout_s" in r.stderr
+    (home / "autoform.toml").write_text("[lean\n")
+    r = autoform(home, "status")
+    assert r.returncode == 2 and "not valid TOML" in r.stderr
+
+
+def test_check_file_verdicts(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    write_config(home, base_url="http://127.0.0.1:9/v1", repl_dir=make_repl_dir(tmp_path))
+    good = tmp_path / "Good.lean"
+    good.write_text("import Mathlib\n\nnamespace Foo\ntheorem t (n : ℕ) : n + 0 = n := by simp\nend Foo\n")
+    r = autoform(home, "check", str(good), "--json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    v = json.loads(r.stdout)
+    assert v["admitted"] is True and v["axioms"] == ["propext"]
+
+    bad = tmp_path / "Bad.lean"
+    bad.write_text("import Mathlib\n\ntheorem t : 1 = 2 := by\n  -- sorry is fine in a comment\n  exact bogus\n")
+    r = autoform(home, "check", str(bad))
+    assert r.returncode == 1
+    assert "REJECTED" in r.stdout and "unknown identifier 'bogus'" in r.stdout
+
+    cheat = tmp_path / "Cheat.lean"
+    cheat.write_text("import Mathlib\n\naxiom magic : False\ntheorem t : 1 = 2 := magic.elim\n")
+    r = autoform(home, "check", str(cheat), "--json")
+    assert r.returncode == 1
+    assert any(x["code"] == "forbidden" and "axiom" in x["message"] for x in json.loads(r.stdout)["reasons"])
+
+    r = autoform(home, "check", str(tmp_path / "missing.lean"))
+    assert r.returncode == 2 and "missing.lean" in r.stderr
+
+
+def test_check_without_lean(tmp_path):
+    home = _no_lean_home(tmp_path, "http://127.0.0.1:9/v1")
+    f = tmp_path / "A.lean"
+    f.write_text("import Mathlib\ntheorem t : True := trivial\n")
+    r = autoform(home, "check", str(f))
+    assert r.returncode == 3 and "lake" in r.stderr and "Traceback" not in r.stderr
+
+
