@@ -55,12 +55,12 @@ def to_json(g: nx.DiGraph) -> str:
 
 def to_dot(g: nx.DiGraph, *, name: str = "book") -> str:
     def q(s: str) -> str:
-        return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        return '"' + s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
     lines = [f"digraph {q(name)} {{", "  rankdir=BT;"]
     for n in sorted(g.nodes, key=lambda n: g.nodes[n]["seq"]):
         d = g.nodes[n]
-        label = f"{d['kind'].capitalize()} {d['number']}".strip() + (f"\\n{d['label']}" if d["label"] else "")
+        label = f"{d['kind'].capitalize()} {d['number']}".strip() + (f"\n{d['label']}" if d["label"] else "")
         lines.append(f"  {n} [label={q(label)}];")
     for a, b in sorted(g.edges):
         style = ' [style=dashed]' if g.edges[a, b]["via"] == "text" else ""

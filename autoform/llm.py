@@ -93,7 +93,7 @@ class _Wait:
     """Backoff with jitter, or the server's ``Retry-After`` when it gives one."""
 
     def __init__(self, initial: float, maximum: float) -> None:
-        self._jitter = wait_exponential_jitter(initial=initial, max=maximum, jitter=initial)
+        self._jitter = wait_exponential_jitter(multiplier=initial, max=maximum, jitter=initial)
 
     def __call__(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
@@ -220,14 +220,16 @@ class LLMClient:
             return int(cur.lastrowid or 0)
 
 
-_BLOCK_RE = re.compile(r"```[ \t]*(lean4?|json)?[ \t]*\n(.*?)```", re.S | re.I)
+# any fenced block, whatever its info string, so that a ```python block is consumed whole and its closing
+# fence is never read as the opening of an unlabelled block
+_BLOCK_RE = re.compile(r"```[ \t]*([^\n`]*)\n(.*?)```", re.S)
 
 
 def code_blocks(text: str, lang: str = "lean") -> list[str]:
     """Fenced code blocks of the given language (``lean``/``lean4``; an unlabelled block counts as Lean)."""
     out = []
     for m in _BLOCK_RE.finditer(text):
-        tag = (m.group(1) or "").lower()
+        tag = (m.group(1) or "").strip().lower()
         if (lang == "lean" and tag in ("lean", "lean4", "")) or tag == lang:
             out.append(m.group(2).strip("\n"))
     return out

@@ -20,7 +20,7 @@ TESTS_DIR = Path(__file__).resolve().parent
 if str(TESTS_DIR) not in sys.path:
     sys.path.insert(0, str(TESTS_DIR))
 
-from fake_llm import FakeLLM, Reply  # noqa: E402
+from fake_llm import FakeLLM  # noqa: E402
 
 from agents import AgentRun, Drafter, GapCloser, Prover, Reader  # noqa: E402
 from agents.base import PROMPTS  # noqa: E402
@@ -170,9 +170,7 @@ def test_reader_posts_an_extraction(env):
     assert post.data["llm_call"] == env.calls()[0]["id"]
     assert "Concepts: integer, divisibility" in post.body
     assert "Conventions: a, b, c range over the integers" in post.body
-    assert env.board.read(unit_id=env.lem_id, kind="critique") == [
-        p for p in env.board.read(unit_id=env.lem_id, kind="critique") if p.author != "reader"
-    ]
+    assert [p for p in env.board.read(kind="critique") if p.author == "reader"] == []  # a usable reply
 
 
 def test_reader_non_json_reply_falls_back_to_the_parser(env):
@@ -193,11 +191,6 @@ def test_reader_non_json_reply_falls_back_to_the_parser(env):
     assert critique.id < post.id
 
 
-@pytest.mark.xfail(
-    reason="bug: Reader.run only catches MalformedReply; a JSON reply with null for a list field "
-    "(\"dependencies\": null) raises TypeError ('NoneType' object is not iterable) and no extraction is posted",
-    strict=True,
-)
 def test_reader_tolerates_null_fields(env):
     env.srv.push(json_reply({"statement": "restated", "concepts": ["integer"], "conventions": None,
                              "dependencies": None}))
@@ -207,11 +200,6 @@ def test_reader_tolerates_null_fields(env):
     assert post.data["concepts"] == ["integer"] and post.data["dependencies"] == []
 
 
-@pytest.mark.xfail(
-    reason="bug: Reader.run iterates a string field character by character: \"concepts\": \"integer\" "
-    "becomes ['i', 'n', 't', ...]",
-    strict=True,
-)
 def test_reader_string_instead_of_list(env):
     env.srv.push(json_reply({"statement": "restated", "concepts": "integer", "conventions": [],
                              "dependencies": []}))

@@ -400,11 +400,6 @@ def test_code_blocks_languages():
     assert code_blocks("```Lean\nexact h\n```") == ["exact h"]
 
 
-@pytest.mark.xfail(
-    reason="bug: after a ```python block, its closing fence is read as the opening of an unlabelled (Lean) "
-    "block; the prose up to the next fence comes back as Lean and the real ```lean block is lost",
-    strict=True,
-)
 def test_code_blocks_lean_after_a_python_block():
     text = "A sketch:\n```python\nx = 1\n```\nNow the Lean:\n```lean\ntheorem a : True := trivial\n```\n"
     assert code_blocks(text) == ["theorem a : True := trivial"]

@@ -15,9 +15,9 @@ class Reader(Agent):
         try:
             data = json_block(reply.text)
             statement = str(data.get("statement") or run.unit.statement)
-            concepts = [str(c) for c in data.get("concepts", []) if str(c).strip()]
-            conventions = [str(c) for c in data.get("conventions", []) if str(c).strip()]
-            missed = [str(c) for c in data.get("dependencies", []) if str(c).strip()]
+            concepts = _strings(data.get("concepts"))
+            conventions = _strings(data.get("conventions"))
+            missed = _strings(data.get("dependencies"))
         except MalformedReply as e:
             # the parser's statement stands; the failure is on the board for the audit
             statement, concepts, conventions, missed = run.unit.statement, [], [], []
@@ -33,3 +33,11 @@ class Reader(Agent):
             data={"statement": statement, "concepts": concepts, "conventions": conventions,
                   "dependencies": missed, "llm_call": reply.call_id},
         )
+
+
+def _strings(value: object) -> list[str]:
+    """A JSON field that should be a list of strings: null -> [], a lone string -> [it]."""
+    if value is None:
+        return []
+    items = value if isinstance(value, list) else [value]
+    return [str(c).strip() for c in items if c is not None and str(c).strip()]

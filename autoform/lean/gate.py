@@ -269,8 +269,8 @@ def build_module(c: Candidate, *, sorry_proof: bool = False) -> Module:
     return Module(text, axioms_line, check_line, body_start, body_start + body_text.count("\n"))
 
 
-_AXIOMS_RE = re.compile(r"['`«]?(?P<name>[^'`»\s]+)['`»]? depends on axioms:\s*\[(?P<list>[^\]]*)\]")
-_NO_AXIOMS_RE = re.compile(r"['`«]?(?P<name>[^'`»\s]+)['`»]? does not depend on any axioms")
+_AXIOMS_RE = re.compile(r"(?P<name>\S+) depends on axioms:\s*\[(?P<list>[^\]]*)\]")
+_NO_AXIOMS_RE = re.compile(r"(?P<name>\S+) does not depend on any axioms")
 #: "declaration uses 'sorry'" (older Lean) or "declaration uses `sorry`" (newer)
 _SORRY_WARNING = re.compile(r"declaration uses ['`]sorry['`]")
 
