@@ -20,6 +20,15 @@ from autoform.store import Post
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9_']+|\d+|[^\sA-Za-z0-9]")
 
 
+class _BM25(BM25Okapi):
+    """BM25 with a positive idf, log(1 + (N - n + 0.5) / (n + 0.5)) (as Lucene): the Okapi idf is 0 for a word
+    in half of the documents and negative above that, which breaks ranking on small boards."""
+
+    def _calc_idf(self, nd: dict[str, int]) -> None:
+        for word, freq in nd.items():
+            self.idf[word] = math.log(1 + (self.corpus_size - freq + 0.5) / (freq + 0.5))
+
+
 def tokens(text: str) -> list[str]:
     return [t.lower() for t in _WORD.findall(text) if len(t) > 1 or not t.isascii()]
 
@@ -65,7 +74,7 @@ def select(posts: list[Post], goal: str, *, goal_unit: int | None, current_round
     if not posts:
         return Context([], [])
     corpus = [tokens(p.body) or ["_"] for p in posts]
-    bm25 = BM25Okapi(corpus)
+    bm25 = _BM25(corpus)
     rel = bm25.get_scores(tokens(goal) or ["_"])
     floor = 1e-3  # a post with no word in common still ranks, by recency and distance
     scored: list[Scored] = []
@@ -100,7 +109,7 @@ def key_sentences(chosen: list[Scored], goal: str, k: int) -> list[str]:
                 sents.append((x.score, s))
     if not sents:
         return []
-    bm25 = BM25Okapi([tokens(s) or ["_"] for _, s in sents])
+    bm25 = _BM25([tokens(s) or ["_"] for _, s in sents])
     rel = bm25.get_scores(tokens(goal) or ["_"])
     ranked = sorted(zip(rel, sents, strict=True), key=lambda t: (-(max(t[0], 0) + 1e-3) * t[1][0]))
     out: list[str] = []

@@ -63,7 +63,8 @@ def get_book(store: Any, slug: str) -> Any:
     book = store.book(slug)
     if book is None:
         known = ", ".join(b.slug for b in store.books()) or "none"
-        die(f"no book {slug!r} in this workspace (books: {known}). Ingest it with `autoform ingest PATH --book {slug}`.")
+        die(f"no book {slug!r} in this workspace (books: {known}). "
+            f"Ingest it with `autoform ingest PATH --book {slug}`.")
     return book
 
 
@@ -354,7 +355,8 @@ def check(
     if as_json:
         print(json.dumps({"file": str(file), **verdict.model_dump(exclude={"module"})}, indent=2))
     else:
-        out.print(f"{file}: [{'green' if verdict.admitted else 'red'}]{'ADMITTED' if verdict.admitted else 'REJECTED'}[/]")
+        word, colour = ("ADMITTED", "green") if verdict.admitted else ("REJECTED", "red")
+        out.print(f"{escape(str(file))}: [{colour}]{word}[/]")
         for r in verdict.reasons:
             out.print(escape(f"  - [{r.code}] {r.message}"), highlight=False)
         if verdict.axioms is not None:

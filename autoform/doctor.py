@@ -67,8 +67,8 @@ def lean_checks(settings: Settings, *, start_pool: bool = True) -> list[Check]:
         ))
     if settings.lean.repl_path:
         rb = Path(settings.lean.repl_path) / ".lake" / "build" / "bin" / "repl"
-        out.append(Check(name="lean repl", ok=rb.exists(),
-                         detail=str(rb) if rb.exists() else f"{rb} missing: run `lake build` in {settings.lean.repl_path}"))
+        detail = str(rb) if rb.exists() else f"{rb} missing: run `lake build` in {settings.lean.repl_path}"
+        out.append(Check(name="lean repl", ok=rb.exists(), detail=detail))
     else:
         from lean_interact.utils import DEFAULT_CACHE_DIR
 
@@ -106,8 +106,8 @@ def llm_check(settings: Settings) -> Check:
 
 def run_doctor(settings: Settings, *, start_pool: bool = True) -> list[Check]:
     checks = [_python_deps()]
-    checks.append(Check(name="workspace", ok=True, needed_by_run=False,
-                        detail=f"{settings.home} (store {'present' if settings.db_path.exists() else 'not yet created'})"))
+    store = "present" if settings.db_path.exists() else "not yet created"
+    checks.append(Check(name="workspace", ok=True, needed_by_run=False, detail=f"{settings.home} (store {store})"))
     checks += lean_checks(settings, start_pool=start_pool)
     checks.append(llm_check(settings))
     elan = shutil.which("elan")

@@ -26,10 +26,7 @@ FAKE_REPL = TESTS / "fake_lean_repl.py"
 
 sys.path.insert(0, str(TESTS))
 
-try:
-    from fake_llm import FakeLLM, Reply  # noqa: E402
-except ImportError:  # written concurrently
-    pass
+from fake_llm import FakeLLM, Reply  # noqa: E402
 
 
 def make_repl_dir(where: Path, program: Path = FAKE_REPL, env: dict[str, str] | None = None) -> Path:
@@ -180,3 +177,18 @@ def lake_available() -> bool:
 needs_lean = pytest.mark.skipif(
     not lake_available(), reason="needs a real Lean 4 toolchain: `lake` is not on PATH (run scripts/setup.sh)"
 )
+
+
+# "no tests collected" must be impossible, not hidden: a full run that collects fewer tests than this fails.
+MIN_TESTS_IN_FULL_RUN = 150
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    full_run = not session.config.args or [Path(a).resolve() for a in session.config.args] in (
+        [ROOT], [TESTS])
+    if full_run and len(session.items) < MIN_TESTS_IN_FULL_RUN and not session.config.option.keyword \
+            and not session.config.option.markexpr:
+        raise pytest.UsageError(
+            f"only {len(session.items)} tests collected in a full run (at least {MIN_TESTS_IN_FULL_RUN} expected): "
+            "a test module failed to import or was not found"
+        )

@@ -39,11 +39,6 @@ def test_relevance_ranks_the_post_sharing_words_with_the_goal_higher() -> None:
     assert all(ctx.scores[1] > 3 * ctx.scores[p.id] for p in others)  # clearly ahead, not a tie-break
 
 
-@pytest.mark.xfail(
-    reason="bug: BM25Okapi gives idf = log((N-n+0.5)/(n+0.5)) = 0 to a word found in exactly half of the posts, "
-    "so with two posts on the board relevance is 0 for both and the ranking ignores the goal",
-    strict=True,
-)
 def test_relevance_works_with_only_two_posts() -> None:
     goal = "Prove Bezout's identity for the gcd."
     relevant = post(1, "Bezout identity: the gcd is an integer combination, via the Euclidean algorithm.")

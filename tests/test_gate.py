@@ -116,7 +116,8 @@ def test_declared_name_and_file_declarations():
     assert declared_name("@[simp] noncomputable def Foo.bar : ℕ := 0") == "Foo.bar"
     assert declared_name("  lemma x : True") == "x"
     assert declared_name("example : True") is None
-    text = "namespace A\ndef f := 1\nsection\ntheorem g : f = 1 := rfl\nend\nnamespace B\nlemma h : True := trivial\nend B\nend A\ntheorem k : True := trivial"
+    text = ("namespace A\ndef f := 1\nsection\ntheorem g : f = 1 := rfl\nend\nnamespace B\n"
+            "lemma h : True := trivial\nend B\nend A\ntheorem k : True := trivial")
     assert file_declarations(text) == ["A.f", "A.g", "A.B.h", "k"]
 
 

@@ -79,18 +79,15 @@ def test_newer_schema_is_refused_with_a_message_naming_the_file(tmp_path: Path) 
     raw.close()
 
 
-@pytest.mark.xfail(
-    reason="bug: Store._conn runs PRAGMA journal_mode=WAL outside its try block, so a file that is not a "
-    "SQLite database raises sqlite3.DatabaseError instead of StoreError (and the CLI shows a traceback)",
-    raises=sqlite3.DatabaseError,
-    strict=True,
-)
 def test_non_sqlite_file_raises_store_error(tmp_path: Path) -> None:
+    """A foreign file is refused with StoreError naming it (not a raw sqlite3.DatabaseError), and left alone."""
     path = tmp_path / "autoform.sqlite"
     path.write_bytes(b"This is certainly not a SQLite database, just some text that is long enough. " * 20)
+    content = path.read_bytes()
     with pytest.raises(StoreError) as ei:
         Store(path)
     assert str(path) in str(ei.value)
+    assert path.read_bytes() == content
 
 
 # ------------------------------------------------------------------------------------- transactions
@@ -255,12 +252,8 @@ def test_closed_store_reconnects_on_next_use(store: Store) -> None:
     assert [b.slug for b in store.books()] == ["b"]
 
 
-@pytest.mark.xfail(
-    reason="bug: a workspace whose autoform.sqlite is not a database crashes the CLI with a sqlite3 traceback "
-    "(exit 1) instead of a one-line error naming the file (exit 2); same root cause as above",
-    strict=True,
-)
 def test_cli_reports_a_corrupt_store_file_cleanly(tmp_path: Path) -> None:
+    """The CLI turns that StoreError into a one-line error (exit 2), not a traceback."""
     from conftest import autoform
 
     home = tmp_path / "home"

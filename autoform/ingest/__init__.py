@@ -30,7 +30,11 @@ def read_book(path: Path, *, env_map: dict[str, str] | None = None) -> IngestRes
     if not path.exists():
         raise IngestError(f"{path}: no such file or directory")
     if path.suffix.lower() == ".pdf":
-        from autoform.ingest.pdf import ingest_pdf
+        try:
+            from autoform.ingest.pdf import ingest_pdf
+        except ImportError as e:
+            raise IngestError(f"{path}: PDF ingest is not available in this install ({e}); "
+                              "pass the LaTeX source instead") from e
 
         return ingest_pdf(path)
     return ingest_latex(path, env_map=env_map)
@@ -79,7 +83,9 @@ def store_book(store: Store, slug: str, result: IngestResult) -> IngestSummary:
                 summary.added += 1
             else:
                 uid = old["id"]
-                changed = any(old[k] != v for k, v in values.items() if k != "refs") or not old["present"]
+                # where the unit sits (its source span) is rewritten but is not a change of the unit
+                changed = any(old[k] != v for k, v in values.items() if k not in ("refs", "source")) \
+                    or not old["present"]
                 sets = ", ".join(f"{k} = ?" for k in values)
                 extra = ", status = 'pending'" if changed and old["statement"] != u.statement else ""
                 c.execute(f"UPDATE units SET {sets}, seq = ?, present = 1{extra} WHERE id = ?",
@@ -96,7 +102,8 @@ def store_book(store: Store, slug: str, result: IngestResult) -> IngestSummary:
         summary.removed = len(gone)
         # dependencies, recomputed from scratch for this book
         c.execute("DELETE FROM unit_deps WHERE unit_id IN (SELECT id FROM units WHERE book_id = ?)", (book_id,))
-        by_label = {u.label: ids[k] for k, u in enumerate(result.units) if u.label}
+        by_label = {lab: ids[k] for k, u in reversed(list(enumerate(result.units))) for lab in u.labels}
+        by_label.update({u.label: ids[k] for k, u in enumerate(result.units) if u.label})
         by_number = {(u.kind, u.number): ids[k] for k, u in enumerate(result.units) if u.number}
         any_number = {u.number: ids[k] for k, u in enumerate(result.units) if u.number}
         for k, u in enumerate(result.units):

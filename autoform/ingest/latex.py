@@ -70,6 +70,11 @@ class Flattened:
 _INCLUDE_RE = re.compile(r"\\(input|include|subfile)\s*\{([^}]*)\}")
 
 
+_SIMPLE_DEF_RE = re.compile(
+    r"\\(?:re|provide)?newcommand\*?\s*\{?\\([A-Za-z@]+)\}?\s*\{([^{}]*)\}|\\def\\([A-Za-z@]+)\s*\{([^{}]*)\}"
+)
+
+
 def _strip_comment(line: str) -> str:
     m = re.search(r"(?<!\\)%", line)
     return line if m is None else line[: m.start()]
@@ -90,6 +95,7 @@ def flatten(root: Path, *, base: Path | None = None) -> Flattened:
     base = base or root.parent
     segments: list[_Segment] = []
     warnings: list[str] = []
+    defs: dict[str, str] = {}  # argument-less macros seen so far, for \\input{dir/\\macro/file}
     pos = 0
 
     def emit(file: Path, line: int, text: str) -> None:
@@ -103,12 +109,14 @@ def flatten(root: Path, *, base: Path | None = None) -> Flattened:
         buf_start_line, buf = 1, []
         for lineno, line in enumerate(text.splitlines(keepends=True), start=1):
             code = _strip_comment(line)
+            for d in _SIMPLE_DEF_RE.finditer(code):
+                defs[d.group(1) or d.group(3)] = d.group(2) if d.group(1) else d.group(4)
             m = _INCLUDE_RE.search(code)
             if not m:
                 buf.append(line)
                 continue
             emit(path, buf_start_line, "".join(buf) + line[: m.start()])
-            target = m.group(2).strip()
+            target = re.sub(r"\\([A-Za-z@]+)\s*", lambda t: defs.get(t.group(1), t.group(0)), m.group(2)).strip()
             cand = [base / target, base / (target + ".tex"), path.parent / target, path.parent / (target + ".tex")]
             found = next((c for c in cand if c.is_file()), None)
             if found is None:
@@ -208,9 +216,47 @@ def theorem_envs(preamble_and_body: str, config_map: dict[str, str]) -> dict[str
             envs[name] = TheoremEnv(name, kind, printed, envs[shared].counter, envs[shared].within)
         else:
             envs[name] = TheoremEnv(name, kind, printed, name, within)
+    for m in re.finditer(r"\\declaretheorem(?![A-Za-z])", preamble_and_body):  # thmtools
+        (opts_s, name), _ = _args(preamble_and_body, m.end(), "[{")
+        if not name:
+            continue
+        opts = _keyvals(opts_s or "")
+        printed = re.sub(r"\\[A-Za-z@]+|[{}]", " ", opts.get("name", name)).split()
+        kind = _kind_for(name, printed[0] if printed else name, config_map)
+        if kind is None:
+            continue
+        shared = opts.get("sibling") or opts.get("numberlike") or opts.get("sharenumber")
+        if opts.get("numbered", "yes") == "no" or name.endswith("*"):
+            envs[name] = TheoremEnv(name, kind, " ".join(printed), None, None)
+        elif shared and shared in envs:
+            envs[name] = TheoremEnv(name, kind, " ".join(printed), envs[shared].counter, envs[shared].within)
+        else:
+            envs[name] = TheoremEnv(name, kind, " ".join(printed), name, opts.get("numberwithin"))
     for name, kind in config_map.items():
         envs.setdefault(name, TheoremEnv(name, kind, kind.capitalize(), name, None))
     return envs
+
+
+def _keyvals(s: str) -> dict[str, str]:
+    """key=value pairs of an optional argument, split at top-level commas."""
+    out: dict[str, str] = {}
+    depth, cur, parts = 0, "", []
+    for c in s:
+        if c == "," and depth == 0:
+            parts.append(cur)
+            cur = ""
+            continue
+        depth += (c == "{") - (c == "}")
+        cur += c
+    parts.append(cur)
+    for p in parts:
+        if "=" in p:
+            k, v = p.split("=", 1)
+            v = v.strip()
+            if v.startswith("{") and v.endswith("}"):
+                v = v[1:-1]
+            out[k.strip()] = v.strip()
+    return out
 
 
 def user_macros(text: str) -> dict[str, tuple[int, str | None, str]]:
@@ -375,6 +421,7 @@ def ingest_latex(path: Path, *, env_map: dict[str, str] | None = None) -> Ingest
         got = _balanced(preamble, title_m.end() - 1)
         book_title = re.sub(r"\s+", " ", got[0]).strip() if got else ""
 
+    text = _check_braces(flat, root, warnings)
     walker = LatexWalker(text, latex_context=_context_db(envs), tolerant_parsing=True)
     try:
         nodes, _, _ = walker.get_latex_nodes(pos=max(begin, 0))
@@ -435,6 +482,7 @@ def ingest_latex(path: Path, *, env_map: dict[str, str] | None = None) -> Ingest
                     number=number_for(env),
                     title=title,
                     label=labels[0] if labels else "",
+                    labels=labels,
                     statement=expand_macros(raw, macros),
                     statement_raw=raw,
                     chapter=chapter,
@@ -469,14 +517,13 @@ def ingest_latex(path: Path, *, env_map: dict[str, str] | None = None) -> Ingest
                     walk(child)
 
     walk(nodes)
-    _check_braces(flat, root, warnings)
     return IngestResult(title=book_title, source_kind="latex", units=units, warnings=warnings, root=str(root))
 
 
-def _check_braces(flat: Flattened, root: Path, warnings: list[str]) -> None:
-    """Warn (with file and line) where braces do not balance, per source segment."""
-    depth, where = 0, None
-    text = flat.text
+def _unmatched_braces(text: str) -> list[int]:
+    """Positions of braces that have no partner (escaped braces and comments skipped)."""
+    stack: list[int] = []
+    bad: list[int] = []
     i = 0
     while i < len(text):
         c = text[i]
@@ -488,19 +535,30 @@ def _check_braces(flat: Flattened, root: Path, warnings: list[str]) -> None:
             i = len(text) if j < 0 else j
             continue
         if c == "{":
-            depth += 1
+            stack.append(i)
         elif c == "}":
-            depth -= 1
-            if depth < 0:
-                f, ln = flat.locate(i)
-                warnings.append(f"{_rel(f, root)}:{ln}: unbalanced '}}'")
-                depth = 0
-        if depth == 1 and c == "{":
-            where = i
+            if stack:
+                stack.pop()
+            else:
+                bad.append(i)
         i += 1
-    if depth > 0 and where is not None:
-        f, ln = flat.locate(where)
-        warnings.append(f"{_rel(f, root)}:{ln}: unclosed '{{' (the group opened here never closes)")
+    return sorted(bad + stack)
+
+
+def _check_braces(flat: Flattened, root: Path, warnings: list[str]) -> str:
+    """Warn (with file and line) about every brace without a partner, and return the text with those braces
+    blanked out (same length, so positions and lines still map), so one typo cannot swallow the rest of the book."""
+    text = flat.text
+    bad = _unmatched_braces(text)
+    chars = list(text)
+    for i in bad:
+        f, ln = flat.locate(i)
+        if text[i] == "}":
+            warnings.append(f"{_rel(f, root)}:{ln}: unbalanced '}}'")
+        else:
+            warnings.append(f"{_rel(f, root)}:{ln}: unclosed '{{' (the group opened here never closes)")
+        chars[i] = " "
+    return "".join(chars)
 
 
 def _rel(file: Path, root: Path) -> str:

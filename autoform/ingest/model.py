@@ -22,6 +22,7 @@ class RawUnit(BaseModel):
     section: str = ""
     source: str = ""
     refs: list[str] = Field(default_factory=list)
+    labels: list[str] = Field(default_factory=list)  # every \\label inside the unit (equations, items), first = label
     text_refs: list[tuple[str, str]] = Field(default_factory=list)
 
     @property

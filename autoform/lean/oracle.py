@@ -11,6 +11,7 @@ rejection. Two production backends share one interface:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -266,10 +267,8 @@ class ReplOracle:
 
     def _kill(self) -> None:
         if self._server is not None:
-            try:
+            with contextlib.suppress(Exception):
                 self._server.kill()
-            except Exception:
-                pass
         self._server = None
         self._header_env = None
 
