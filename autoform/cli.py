@@ -384,12 +384,12 @@ def atlas_build() -> None:
 
     s = settings()
     store = open_store(s)
-    write_atlas(store, s)
     problem = lake_problem(s)
     if problem and "not found" in problem:
         die(problem, EXIT_MISSING)
     if not (s.home / "lakefile.lean").exists():
         die(f"{s.home} has no lakefile.lean; the repository root is a workspace with one")
+    write_atlas(store, s)
     ok, output = build_atlas(store, s)
     out.print(escape(output[-3000:]), highlight=False)
     if not ok:
