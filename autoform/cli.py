@@ -233,7 +233,7 @@ def run(
         llm.ping()
     except LLMUnavailable as e:
         problems.append(f"LLM: {e}")
-    oracle = make_oracle(s)
+    oracle = make_oracle(s, store)
     try:
         oracle.start()
     except OracleUnavailable as e:
@@ -296,6 +296,7 @@ def status(
 ) -> None:
     """Progress and cost per book."""
     from autoform.jobs import job_cost, unit_counts
+    from autoform.lean.cache import hit_rate
 
     s = settings()
     store = open_store(s)
@@ -307,22 +308,26 @@ def status(
         cost = sum(job_cost(store, s, j.id) for j in jobs)
         report.append({
             "book": b.slug, "units": unit_counts(store, b.id), "atlas_entries": len(store.atlas_entries(b.id)),
-            "jobs": [{"id": j.id, "status": j.status, "message": j.message} for j in jobs],
+            "jobs": [{"id": j.id, "status": j.status, "message": j.message, "lean": hit_rate(store, j.id)}
+                     for j in jobs],
             "llm": usage, "cost_usd": round(cost, 6),
         })
     if as_json:
         print(json.dumps(report if book is None else report[0], indent=2))
         return
     t = Table(title="autoform status")
-    for col in ("book", "proved", "defined", "failed", "pending", "other", "jobs", "LLM calls (cached)", "cost"):
+    for col in ("book", "proved", "defined", "failed", "pending", "other", "jobs", "LLM calls (cached)",
+                "Lean checks (cache hits)", "cost"):
         t.add_column(col)
     for r in report:
         u = r["units"]
         other = sum(v for k, v in u.items() if k not in ("proved", "defined", "failed", "pending"))
         last = r["jobs"][-1]["status"] if r["jobs"] else "-"
+        lean = r["jobs"][-1]["lean"] if r["jobs"] else {"checks": 0, "cache_hits": 0, "hit_rate": 0.0}
         t.add_row(r["book"], str(u.get("proved", 0)), str(u.get("defined", 0)), str(u.get("failed", 0)),
                   str(u.get("pending", 0)), str(other), f"{len(r['jobs'])} (last {last})",
-                  f"{r['llm']['calls']} ({r['llm']['cached']})", f"${r['cost_usd']:.4f}")
+                  f"{r['llm']['calls']} ({r['llm']['cached']})",
+                  f"{lean['checks']} ({lean['cache_hits']}, {lean['hit_rate']:.0%})", f"${r['cost_usd']:.4f}")
     out.print(t)
 
 

@@ -64,7 +64,7 @@ class LLMConfig(_Section):
 
 
 class LeanConfig(_Section):
-    backend: Literal["repl", "lake"] = "repl"
+    backend: Literal["repl", "lake", "kimina"] = "repl"
     project_dir: str = "lean_project"
     lake_path: str = "lake"
     repl_path: str | None = Field(
@@ -73,7 +73,15 @@ class LeanConfig(_Section):
     header: str = "import Mathlib"
     timeout_s: float = 300.0
     start_timeout_s: float = 900.0
-    memory_mb: int = 8192
+    memory_mb: int = Field(default=8192, description="RLIMIT_AS of every Lean process, MB")
+    pool_size: int = Field(default=2, ge=1, description="Lean REPL processes at most")
+    prewarm: int = Field(default=1, ge=0, description="processes started with the header before the first check")
+    max_uses: int = Field(default=200, ge=1, description="checks before a REPL process is restarted")
+    restart_memory_mb: int = Field(default=6144, ge=0, description="restart a REPL process above this RSS; 0: never")
+    kimina_url: str = "http://127.0.0.1:8000"
+    kimina_api: Literal["check", "verify"] = "check"
+    kimina_api_key: str | None = Field(default=None, description="prefer the KIMINA_API_KEY environment variable")
+    cache: bool = Field(default=True, description="answer identical checks from the store")
 
 
 class AttentionConfig(_Section):

@@ -105,6 +105,8 @@ class JobRunner:
         t0 = time.monotonic()
         job, resumed = start_or_resume(self.store, self.book, self.params)
         self.job = job
+        if hasattr(self.oracle, "job_id"):  # the result cache counts checks per job
+            self.oracle.job_id = job.id
         self.board = Blackboard(self.store, self.book.id, job.id)
         write_atlas(self.store, self.settings)  # repairs files after a crash between commit and write
         units = {u.id: u for u in self.store.units(self.book.id)}

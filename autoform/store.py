@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -138,6 +138,24 @@ MIGRATIONS: dict[int, str] = {
         output TEXT NOT NULL,
         created_at REAL NOT NULL
     );
+    """,
+    2: """
+    CREATE TABLE lean_cache (
+        key TEXT PRIMARY KEY,
+        toolchain TEXT NOT NULL,
+        result TEXT NOT NULL,
+        hits INTEGER NOT NULL DEFAULT 0,
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE lean_checks (
+        id INTEGER PRIMARY KEY,
+        job_id INTEGER,
+        cached INTEGER NOT NULL,
+        failed INTEGER NOT NULL,
+        elapsed_s REAL NOT NULL,
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX lean_checks_job ON lean_checks(job_id);
     """,
 }
 

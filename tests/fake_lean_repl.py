@@ -15,7 +15,10 @@ production client stack (lean-interact -> ReplOracle -> gate) runs unchanged on 
 
 Fault modes (``FAKE_REPL_MODE``), for a command that is not the header: ``hang`` (never answers), ``die``
 (writes half a reply and exits), ``garbage`` (prints non-JSON), ``oom`` (allocates until the memory limit).
+With ``FAKE_REPL_FAULT_ON=TEXT`` the fault hits only commands containing TEXT; others are answered.
 ``FAKE_REPL_LOG``: a file to which each command is appended as one JSON line.
+Latency, for benchmarks: ``FAKE_REPL_LATENCY`` seconds per command, ``FAKE_REPL_HEADER_COST`` seconds for a
+command that imports (as ``import Mathlib`` costs a real REPL).
 """
 
 from __future__ import annotations
@@ -109,7 +112,10 @@ answer.env = 0  # type: ignore[attr-defined]
 
 def main() -> None:
     mode = os.environ.get("FAKE_REPL_MODE", "")
+    fault_on = os.environ.get("FAKE_REPL_FAULT_ON", "")
     log = os.environ.get("FAKE_REPL_LOG")
+    latency = float(os.environ.get("FAKE_REPL_LATENCY", "0"))
+    header_cost = float(os.environ.get("FAKE_REPL_HEADER_COST", "0"))
     while True:
         q = read_query()
         if q is None:
@@ -120,6 +126,12 @@ def main() -> None:
                 f.write(json.dumps(req) + "\n")
         cmd = req.get("cmd", "")
         is_header = cmd.strip().startswith("import") and "\n" not in cmd.strip()
+        imports = any(line.startswith("import ") for line in cmd.splitlines())
+        time.sleep(latency + (header_cost if imports else 0.0))
+        if fault_on and fault_on not in cmd:
+            mode = ""
+        else:
+            mode = os.environ.get("FAKE_REPL_MODE", "")
         if not is_header and mode == "hang":
             time.sleep(3600)
         if not is_header and mode == "die":

@@ -1,5 +1,5 @@
 """The oracle's production backends, driven through their real client code against stand-ins:
-ReplOracle (lean-interact -> stand-in lake -> REPL double or replay of real recorded Lean replies) and
+ReplPool (lean-interact -> stand-in lake -> REPL double or replay of real recorded Lean replies) and
 LakeFileOracle (stand-in lake -> a fake `lean --json`)."""
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ from autoform.lean.gate import Candidate, admit, check_statement
 from autoform.lean.oracle import (
     LakeFileOracle,
     OracleUnavailable,
-    ReplOracle,
     make_oracle,
     parse_lean_json_lines,
     parse_repl_reply,
 )
+from autoform.lean.repl_pool import ReplPool
 
 REPL_TESTS = SHARED / "lean-output" / "repl-tests" / "test"
 
@@ -38,8 +38,9 @@ def _settings(tmp_path: Path, repl_dir: Path | None = None, **lean: object) -> S
     return Settings(home=tmp_path, lean=LeanConfig(**cfg))
 
 
-def _oracle(tmp_path: Path, mode: str = "") -> ReplOracle:
-    return ReplOracle(_settings(tmp_path, make_repl_dir(tmp_path, env={"FAKE_REPL_MODE": mode})))
+def _oracle(tmp_path: Path, mode: str = "", **lean: object) -> ReplPool:
+    env = {"FAKE_REPL_MODE": mode, "FAKE_REPL_FAULT_ON": "FAULT"}
+    return ReplPool(_settings(tmp_path, make_repl_dir(tmp_path, env=env), **lean))
 
 
 CAND = Candidate(kind="theorem", namespace="T", statement="theorem t (n : ℕ) : n + 0 = n", proof="simp")
@@ -64,47 +65,102 @@ def test_repl_oracle_checks_on_top_of_the_header(tmp_path):
     ("hang", "timed out"),
     ("die", "REPL"),
     ("garbage", "unparseable"),
+    ("oom", "REPL"),
 ])
-def test_misbehaving_repl_is_a_rejection_and_the_oracle_recovers(tmp_path, mode, expect):
-    o = _oracle(tmp_path, mode)
+def test_misbehaving_repl_is_a_rejection_and_the_pool_recovers(tmp_path, mode, expect):
+    import psutil
+
+    o = _oracle(tmp_path, mode, memory_mb=400, timeout_s=5)
     try:
         o.start()
+        pid = o.pids()[0]
         t0 = time.monotonic()
-        chk = o.check("theorem x : True := trivial")
-        assert chk.failure is not None and expect in chk.failure
-        assert time.monotonic() - t0 < 10
-        v = admit(CAND.model_copy(update={"locked_type": "x"}), o)
-        assert not v.admitted and v.reasons[0].code == "lean_failure"
-        # after the failure the process was killed; the next check starts a fresh one
-        assert o._server is None or o._server.is_alive()
+        chk = o.check("-- FAULT\ntheorem x : True := trivial")
+        assert chk.failure is not None and expect in chk.failure, chk.failure
+        assert time.monotonic() - t0 < 15
+        # the faulty process (and its group) is gone ...
+        time.sleep(0.2)
+        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+        assert o.stats["failures"] == 1
+        # ... and the pool is healthy: the next check is answered by a fresh process
+        v = admit(CAND.model_copy(update={"locked_type": "@T.t : (n : ℕ) : n + 0 = n"}), o)
+        assert v.admitted, v.reasons
+        assert o.processes == 1
     finally:
         o.close()
 
 
-def test_repl_killed_process_group_after_timeout(tmp_path):
-    import psutil
+def test_pool_runs_checks_in_parallel_and_reuses_processes(tmp_path):
+    import threading
 
-    o = _oracle(tmp_path, "hang")
-    o.start()
-    pid = o._server._proc.pid
-    o.check("theorem x : True := trivial")
-    time.sleep(0.2)
-    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    o.close()
-
-
-def test_repl_out_of_memory_is_a_rejection(tmp_path):
-    o = ReplOracle(_settings(tmp_path, make_repl_dir(tmp_path, env={"FAKE_REPL_MODE": "oom"}), memory_mb=400,
-                             timeout_s=20))
+    o = ReplPool(_settings(tmp_path, make_repl_dir(tmp_path, env={"FAKE_REPL_LATENCY": "0.3"}), pool_size=3,
+                           prewarm=0))
     try:
-        chk = o.check("theorem x : True := trivial")
-        assert chk.failure is not None
+        results = []
+
+        def one(k: int) -> None:
+            results.append(o.check(f"theorem t{k} : True := trivial"))
+
+        t0 = time.monotonic()
+        threads = [threading.Thread(target=one, args=(k,)) for k in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        elapsed = time.monotonic() - t0
+        assert all(r.failure is None for r in results)
+        assert o.stats["started"] == 3 and o.processes == 3  # grew to its size, no more
+        assert elapsed < 6 * 0.3  # not serial
+    finally:
+        o.close()
+
+
+def test_pool_restarts_after_max_uses(tmp_path):
+    o = _oracle(tmp_path, max_uses=2)
+    try:
+        for k in range(5):
+            assert o.check(f"theorem t{k} : True := trivial").failure is None
+        assert o.stats["retired"] == 2 and o.stats["started"] == 3
+    finally:
+        o.close()
+
+
+def test_pool_restarts_above_memory_limit(tmp_path):
+    o = _oracle(tmp_path, restart_memory_mb=1)  # any process is above 1 MB
+    try:
+        assert o.check("theorem a : True := trivial").failure is None
+        assert o.check("theorem b : True := trivial").failure is None
+        assert o.stats["retired"] == 2
+    finally:
+        o.close()
+
+
+def test_pool_is_keyed_by_header(tmp_path):
+    log = tmp_path / "log"
+    o = ReplPool(_settings(tmp_path, make_repl_dir(tmp_path, env={"FAKE_REPL_LOG": str(log)}), pool_size=1))
+    try:
+        o.check("theorem a : True := trivial")
+        o.check("theorem b : True := trivial")
+        o.check("theorem c : True := trivial", header="import Lean")
+        cmds = [json.loads(x)["cmd"] for x in log.read_text().splitlines()]
+        assert cmds.count("import Mathlib") == 1  # imported once for two checks
+        assert cmds.count("import Lean") == 1  # the full pool recycled its process for the other header
+        assert o.processes == 1
+    finally:
+        o.close()
+
+
+def test_pool_without_header_reuse_reports_positions_of_the_candidate(tmp_path):
+    o = ReplPool(_settings(tmp_path, make_repl_dir(tmp_path)), reuse_header=False)
+    try:
+        chk = o.check("theorem a : True := by\n  exact bogus")
+        assert chk.errors[0].line == 2
     finally:
         o.close()
 
 
 def test_missing_lake_is_unavailable_with_instructions(tmp_path):
-    o = ReplOracle(_settings(tmp_path, None, lake_path=str(tmp_path / "nope" / "lake")))
+    o = ReplPool(_settings(tmp_path, None, lake_path=str(tmp_path / "nope" / "lake")))
     with pytest.raises(OracleUnavailable, match="elan"):
         o.start()
     chk = o.check("theorem x : True := trivial")
@@ -112,14 +168,14 @@ def test_missing_lake_is_unavailable_with_instructions(tmp_path):
 
 
 def test_missing_repl_build_is_unavailable(tmp_path):
-    o = ReplOracle(_settings(tmp_path, tmp_path / "no-repl"))
+    o = ReplPool(_settings(tmp_path, tmp_path / "no-repl"))
     with pytest.raises(OracleUnavailable, match="lake build"):
         o.start()
 
 
 def test_header_that_does_not_elaborate(tmp_path):
     s = _settings(tmp_path, make_repl_dir(tmp_path), header="import bogus_Mathlib")
-    o = ReplOracle(s)
+    o = ReplPool(s)
     with pytest.raises(OracleUnavailable, match="cache get"):
         o.start()
 
@@ -149,12 +205,12 @@ def test_parse_real_recorded_replies():
 
 @pytest.mark.skipif(not REPL_TESTS.exists(), reason="../shared/data/lean-output is absent")
 def test_repl_oracle_on_real_lean_replies(tmp_path):
-    """ReplOracle through lean-interact against the replay of Lean's own recorded replies: the header is a
+    """ReplPool through lean-interact against the replay of Lean's own recorded replies: the header is a
     recorded command, so is the candidate; the verdict comes from Lean's real bytes."""
     from lean_standin import REPLAY_PROGRAM
 
     repl = make_repl_dir(tmp_path, program=REPLAY_PROGRAM)
-    o = ReplOracle(_settings(tmp_path, repl, header="import Lean"))
+    o = ReplPool(_settings(tmp_path, repl, header="import Lean"))
     try:
         o.start()  # recorded in pickle_proof_state_1: {"cmd": "import Lean"} -> {"env": 0}
         chk = o.check("def f : Nat := by sorry")  # recorded with env 0: Lean's sorry warning and goal

@@ -10,7 +10,8 @@ from conftest import ROOT, TESTS, needs_lean
 
 from autoform.config import load_settings
 from autoform.lean.gate import Candidate, admit, check_statement
-from autoform.lean.oracle import LakeFileOracle, ReplOracle
+from autoform.lean.oracle import LakeFileOracle
+from autoform.lean.repl_pool import ReplPool
 
 pytestmark = [pytest.mark.lean, needs_lean]
 
@@ -23,7 +24,7 @@ def test_sample_formalization_compiles_with_lake():
     assert "sorry" not in r.stdout
 
 
-@pytest.mark.parametrize("oracle_cls", [ReplOracle, LakeFileOracle])
+@pytest.mark.parametrize("oracle_cls", [ReplPool, LakeFileOracle])
 def test_gate_on_real_lean(oracle_cls):
     oracle = oracle_cls(load_settings(ROOT))
     try:

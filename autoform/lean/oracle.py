@@ -4,9 +4,12 @@ The oracle never decides admission (that is :mod:`autoform.lean.gate`); it retur
 sorries and, when Lean did not answer (timeout, crash, garbage), a ``failure`` that the gate treats as a
 rejection. Two production backends share one interface:
 
-* :class:`ReplOracle` drives the community Lean REPL through lean-interact: the import header is elaborated
-  once and every candidate is checked in that environment;
-* :class:`LakeFileOracle` writes the module to a file in the Lean project and runs ``lake env lean --json``.
+* :class:`autoform.lean.repl_pool.ReplPool` drives community Lean REPL processes through lean-interact: each
+  imports the header once and checks many candidates in that environment;
+* :class:`LakeFileOracle` writes the module to a file in the Lean project and runs ``lake env lean --json``;
+* :class:`autoform.lean.kimina.KiminaOracle` asks a remote Kimina Lean Server (a verification cluster).
+
+:class:`autoform.lean.cache.CachedOracle` answers identical checks from the store.
 """
 
 from __future__ import annotations
@@ -75,7 +78,7 @@ class Oracle(Protocol):
 
     def start(self) -> None: ...
 
-    def check(self, code: str, *, timeout_s: float | None = None) -> LeanCheck: ...
+    def check(self, code: str, *, header: str | None = None, timeout_s: float | None = None) -> LeanCheck: ...
 
     def close(self) -> None: ...
 
@@ -157,126 +160,6 @@ def lake_problem(settings: Settings) -> str | None:
     return None
 
 
-class ReplOracle:
-    """A Lean REPL process (through lean-interact) that imports the header once and checks many candidates.
-
-    Thread-safe: one check at a time per process. A timeout, crash or unparseable reply is reported as a
-    ``failure`` and the process is restarted on the next call.
-    """
-
-    backend = "repl"
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.cfg = settings.lean
-        self.toolchain = ""
-        self._server: Any = None
-        self._header_env: int | None = None
-        self._lock = threading.Lock()
-
-    def _config(self) -> Any:
-        from lean_interact import LeanREPLConfig, LocalProject
-
-        kwargs: dict[str, Any] = {
-            "lake_path": self.cfg.lake_path,
-            "memory_hard_limit_mb": self.cfg.memory_mb,
-            # candidates must be judged exactly as written; no reuse of partial elaborations
-            "enable_incremental_optimization": False,
-            "enable_parallel_elaboration": False,
-        }
-        project_dir = self.settings.lean_project
-        if self.cfg.repl_path:
-            kwargs["local_repl_path"] = self.cfg.repl_path
-            kwargs["build_repl"] = False
-            repl_bin = Path(self.cfg.repl_path) / ".lake" / "build" / "bin" / "repl"
-            if not repl_bin.exists():
-                raise OracleUnavailable(
-                    f"No built Lean REPL at {repl_bin}: run `lake build` in {self.cfg.repl_path}, or remove "
-                    "[lean] repl_path from autoform.toml to let lean-interact fetch and build it."
-                )
-        kwargs["project"] = LocalProject(
-            directory=str(project_dir), lake_path=self.cfg.lake_path, auto_build=False
-        )
-        return LeanREPLConfig(**kwargs)
-
-    def start(self) -> None:
-        if self._server is not None:
-            return
-        problem = lake_problem(self.settings)
-        if problem:
-            raise OracleUnavailable(problem)
-        from lean_interact import LeanServer
-
-        try:
-            config = self._config()
-            self.toolchain = config.lean_version or ""
-            self._server = LeanServer(config)
-        except OracleUnavailable:
-            raise
-        except Exception as e:  # lean-interact raises plain exceptions for a missing REPL/toolchain
-            raise OracleUnavailable(
-                f"The Lean REPL could not be started ({type(e).__name__}: {str(e).strip()[:400]}). "
-                "Run `scripts/setup.sh` (it builds the REPL with lean-interact), or set [lean] repl_path."
-            ) from e
-        t0 = time.monotonic()
-        try:
-            reply = self._server.run_dict({"cmd": self.cfg.header}, timeout=self.cfg.start_timeout_s)
-        except Exception as e:
-            self._kill()
-            raise OracleUnavailable(
-                f"The Lean REPL could not elaborate the header {self.cfg.header!r} in "
-                f"{self.settings.lean_project}: {type(e).__name__}: {str(e).strip()[:400]}. Is Mathlib "
-                "built there? Run `lake exe cache get` in that folder."
-            ) from e
-        check = parse_repl_reply(reply)
-        if check.failure or check.errors or check.env is None:
-            self._kill()
-            detail = check.failure or "; ".join(m.text for m in check.errors) or "no environment returned"
-            raise OracleUnavailable(
-                f"The header {self.cfg.header!r} does not elaborate in {self.settings.lean_project}: "
-                f"{detail[:400]}. Run `lake exe cache get` there to fetch Mathlib's build."
-            )
-        self._header_env = check.env
-        self.header_seconds = time.monotonic() - t0
-
-    def check(self, code: str, *, timeout_s: float | None = None) -> LeanCheck:
-        with self._lock:
-            t0 = time.monotonic()
-            try:
-                self.start()
-            except OracleUnavailable as e:
-                return LeanCheck(failure=str(e), backend=self.backend)
-            try:
-                reply = self._server.run_dict(
-                    {"cmd": code, "env": self._header_env}, timeout=timeout_s or self.cfg.timeout_s
-                )
-                result = parse_repl_reply(reply)
-            except TimeoutError:
-                self._kill()
-                result = LeanCheck(failure=f"Lean timed out after {timeout_s or self.cfg.timeout_s:.0f} s")
-            except (ValueError, json.JSONDecodeError) as e:
-                self._kill()
-                result = LeanCheck(failure=f"unparseable reply from the Lean REPL: {str(e)[:200]}")
-            except Exception as e:  # crash, broken pipe, out of memory
-                self._kill()
-                result = LeanCheck(failure=f"the Lean REPL died: {type(e).__name__}: {str(e).strip()[:300]}")
-            result.elapsed_s = time.monotonic() - t0
-            result.backend = self.backend
-            result.toolchain = self.toolchain
-            return result
-
-    def _kill(self) -> None:
-        if self._server is not None:
-            with contextlib.suppress(Exception):
-                self._server.kill()
-        self._server = None
-        self._header_env = None
-
-    def close(self) -> None:
-        with self._lock:
-            self._kill()
-
-
 class LakeFileOracle:
     """``lake env lean --json FILE`` in the Lean project: the final word on a whole module."""
 
@@ -293,13 +176,13 @@ class LakeFileOracle:
             raise OracleUnavailable(problem)
         self.toolchain = (self.settings.lean_project / "lean-toolchain").read_text().strip()
 
-    def check(self, code: str, *, timeout_s: float | None = None) -> LeanCheck:
+    def check(self, code: str, *, header: str | None = None, timeout_s: float | None = None) -> LeanCheck:
         t0 = time.monotonic()
         try:
             self.start()
         except OracleUnavailable as e:
             return LeanCheck(failure=str(e), backend=self.backend)
-        header = self.cfg.header.rstrip("\n") + "\n"
+        header = (self.cfg.header if header is None else header).rstrip("\n") + "\n"
         text = header + code
         digest = hashlib.sha256(text.encode()).hexdigest()[:16]
         tmpdir = Path(tempfile.mkdtemp(prefix="autoform-", dir=self.settings.lean_project))
@@ -347,7 +230,21 @@ class LakeFileOracle:
         pass
 
 
-def make_oracle(settings: Settings) -> Oracle:
+def make_oracle(settings: Settings, store: Any = None) -> Oracle:
+    """The configured backend; with a store, wrapped in the result cache."""
+    oracle: Oracle
     if settings.lean.backend == "lake":
-        return LakeFileOracle(settings)
-    return ReplOracle(settings)
+        oracle = LakeFileOracle(settings)
+    elif settings.lean.backend == "kimina":
+        from autoform.lean.kimina import KiminaOracle
+
+        oracle = KiminaOracle(settings)
+    else:
+        from autoform.lean.repl_pool import ReplPool
+
+        oracle = ReplPool(settings)
+    if store is not None:
+        from autoform.lean.cache import CachedOracle
+
+        oracle = CachedOracle(oracle, store, settings)
+    return oracle

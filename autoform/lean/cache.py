@@ -1,0 +1,84 @@
+"""The Lean result cache: no identical check runs twice.
+
+Keyed by the toolchain (``lean-toolchain`` and the pinned dependencies of ``lake-manifest.json``), the import
+header and the exact Lean text. Only answers are cached: a timeout or a crash is not a property of the text
+and is tried again. Every check is counted per job (``lean_checks``), so ``autoform status`` reports the hit
+rate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import time
+
+from autoform.config import Settings
+from autoform.lean.oracle import LeanCheck, Oracle
+from autoform.store import Store
+
+
+def toolchain_id(settings: Settings) -> str:
+    h = hashlib.sha256()
+    for name in ("lean-toolchain", "lake-manifest.json"):
+        p = settings.lean_project / name
+        if p.is_file():
+            h.update(name.encode() + b"\0" + p.read_bytes())
+    return h.hexdigest()[:24]
+
+
+class CachedOracle:
+    def __init__(self, inner: Oracle, store: Store, settings: Settings, *, job_id: int | None = None) -> None:
+        self.inner, self.store, self.settings = inner, store, settings
+        self.job_id = job_id
+        self.enabled = settings.lean.cache
+        self._toolchain = toolchain_id(settings)
+
+    @property
+    def backend(self) -> str:
+        return self.inner.backend
+
+    @property
+    def toolchain(self) -> str:
+        return self.inner.toolchain
+
+    def start(self) -> None:
+        self.inner.start()
+
+    def key(self, code: str, header: str) -> str:
+        payload = "\0".join((self._toolchain, header, code)).encode()
+        return hashlib.sha256(payload).hexdigest()
+
+    def check(self, code: str, *, header: str | None = None, timeout_s: float | None = None) -> LeanCheck:
+        header = self.settings.lean.header if header is None else header
+        key = self.key(code, header)
+        t0 = time.monotonic()
+        if self.enabled:
+            rows = self.store.query("SELECT result FROM lean_cache WHERE key = ?", (key,))
+            if rows:
+                result = LeanCheck.model_validate_json(rows[0][0])
+                with self.store.tx() as c:
+                    c.execute("UPDATE lean_cache SET hits = hits + 1 WHERE key = ?", (key,))
+                    self._count(c, cached=True, failed=False, elapsed=time.monotonic() - t0)
+                return result
+        result = self.inner.check(code, header=header, timeout_s=timeout_s)
+        with self.store.tx() as c:
+            if self.enabled and result.failure is None:
+                c.execute("INSERT OR IGNORE INTO lean_cache (key, toolchain, result, created_at) VALUES (?,?,?,?)",
+                          (key, self._toolchain, result.model_dump_json(), time.time()))
+            self._count(c, cached=False, failed=result.failure is not None, elapsed=result.elapsed_s)
+        return result
+
+    def _count(self, c: sqlite3.Connection, *, cached: bool, failed: bool, elapsed: float) -> None:
+        c.execute("INSERT INTO lean_checks (job_id, cached, failed, elapsed_s, created_at) VALUES (?,?,?,?,?)",
+                  (self.job_id, int(cached), int(failed), elapsed, time.time()))
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def hit_rate(store: Store, job_id: int | None = None) -> dict[str, float]:
+    sql = "SELECT COUNT(*), COALESCE(SUM(cached), 0), COALESCE(SUM(failed), 0) FROM lean_checks"
+    rows = store.query(sql + (" WHERE job_id = ?" if job_id is not None else ""),
+                       (job_id,) if job_id is not None else ())
+    n, hits, failed = rows[0]
+    return {"checks": n, "cache_hits": hits, "hit_rate": round(hits / n, 4) if n else 0.0, "failures": failed}

@@ -1,0 +1,87 @@
+"""The ``kimina`` oracle backend: a remote Kimina Lean Server (project-numina/kimina-lean-server), for teams
+that run a verification cluster.
+
+Two API generations are spoken: ``check`` (``POST /api/check`` with ``snippets``) and the older ``verify``
+(``POST /verify`` with ``codes``). The server splits the import header from the body and reports positions
+relative to the body, which is exactly the code the gate built, so the gate's query lines line up. Whatever
+the server says that is not a REPL reply (an error, a timeout, an HTTP failure) is a ``failure``: a rejection.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+from autoform.config import Settings
+from autoform.lean.oracle import LeanCheck, OracleUnavailable, parse_repl_reply
+
+
+class KiminaOracle:
+    backend = "kimina"
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.cfg = settings.lean
+        self.url = self.cfg.kimina_url.rstrip("/")
+        self.toolchain = ""
+        self.api_key = os.environ.get("KIMINA_API_KEY") or self.cfg.kimina_api_key
+
+    def _post(self, path: str, payload: dict[str, Any], timeout: float) -> Any:
+        headers = {"Content-Type": "application/json"}
+        if self.api_key:
+            headers["X-Auth-Token"] = f"Bearer {self.api_key}"
+        req = urllib.request.Request(self.url + path, data=json.dumps(payload).encode(), headers=headers,
+                                     method="POST")
+        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 (configured URL)
+            return json.loads(resp.read().decode("utf-8"))
+
+    def start(self) -> None:
+        """Check that the server answers (and elaborates the header)."""
+        chk = self.check("example : True := trivial", timeout_s=self.cfg.start_timeout_s)
+        if chk.failure is not None:
+            raise OracleUnavailable(f"Kimina Lean Server at {self.url}: {chk.failure}. Set [lean] kimina_url.")
+
+    def check(self, code: str, *, header: str | None = None, timeout_s: float | None = None) -> LeanCheck:
+        header = self.cfg.header if header is None else header
+        timeout = timeout_s or self.cfg.timeout_s
+        full = (header.rstrip("\n") + "\n\n" if header.strip() else "") + code
+        ident = hashlib.sha256(full.encode()).hexdigest()[:16]
+        if self.cfg.kimina_api == "verify":
+            path, payload = "/verify", {"codes": [{"custom_id": ident, "proof": full}], "infotree_type": None}
+        else:
+            path, payload = "/api/check", {"snippets": [{"id": ident, "code": full}], "timeout": int(timeout),
+                                           "debug": False, "reuse": True}
+        t0 = time.monotonic()
+        try:
+            data = self._post(path, payload, timeout + 30)
+            result = self._parse(data)
+        except urllib.error.HTTPError as e:
+            detail = e.read().decode("utf-8", "replace")[:300]
+            result = LeanCheck(failure=f"Kimina server {self.url}{path}: HTTP {e.code}: {detail}")
+        except (urllib.error.URLError, TimeoutError, OSError) as e:
+            reason = getattr(e, "reason", e)
+            result = LeanCheck(failure=f"cannot reach the Kimina server at {self.url}: {reason}")
+        except (ValueError, KeyError, TypeError, IndexError) as e:
+            result = LeanCheck(failure=f"unparseable reply from the Kimina server at {self.url}: {e}")
+        result.elapsed_s = time.monotonic() - t0
+        result.backend = self.backend
+        return result
+
+    @staticmethod
+    def _parse(data: Any) -> LeanCheck:
+        item = data["results"][0]
+        if item.get("error"):
+            return LeanCheck(failure=f"Kimina server error: {str(item['error'])[:300]}")
+        reply = item.get("response")
+        if not isinstance(reply, dict):
+            return LeanCheck(failure="the Kimina server returned no REPL reply")
+        reply = {k: v for k, v in reply.items() if k != "time"}
+        return parse_repl_reply(reply)
+
+    def close(self) -> None:
+        pass

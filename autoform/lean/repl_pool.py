@@ -1,0 +1,278 @@
+"""The REPL pool: Lean REPL processes (driven through lean-interact), keyed by import header.
+
+Each process imports its header once (``import Mathlib`` costs seconds to minutes) and then checks many
+candidates in that environment. The pool is pre-warmed for the workspace's header, grows up to ``size``
+processes, and hands an idle process of the right header to each check; a process of another header is
+recycled when the pool is full. A process is retired after ``max_uses`` checks or when its memory grows past
+``restart_memory_mb``, and killed (with its whole process group) on a timeout, a crash, an out-of-memory
+death (``RLIMIT_AS`` is set on every process) or an unparseable reply; that check is a rejection with the
+reason, and the next one gets a fresh process. Nothing here decides admission.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from autoform.config import Settings
+from autoform.lean.oracle import LeanCheck, OracleUnavailable, lake_problem, parse_repl_reply
+
+
+class _Worker:
+    """One REPL process with its header imported."""
+
+    def __init__(self, pool: ReplPool, header: str) -> None:
+        self.pool, self.header = pool, header
+        self.server: Any = None
+        self.env: int | None = None
+        self.uses = 0
+        self.started_at = 0.0
+
+    def start(self) -> None:
+        from lean_interact import LeanServer
+
+        cfg = self.pool.cfg
+        try:
+            self.server = LeanServer(self.pool.repl_config())
+        except OracleUnavailable:
+            raise
+        except Exception as e:  # lean-interact raises plain exceptions for a missing REPL/toolchain
+            raise OracleUnavailable(
+                f"The Lean REPL could not be started ({type(e).__name__}: {str(e).strip()[:400]}). "
+                "Run `scripts/setup.sh` (it builds the REPL with lean-interact), or set [lean] repl_path."
+            ) from e
+        self.started_at = time.monotonic()
+        if not self.header.strip():
+            self.env = None
+            return
+        try:
+            reply = self.server.run_dict({"cmd": self.header}, timeout=cfg.start_timeout_s)
+        except Exception as e:
+            self.kill()
+            raise OracleUnavailable(
+                f"The Lean REPL could not elaborate the header {self.header!r} in {self.pool.project}: "
+                f"{type(e).__name__}: {str(e).strip()[:400]}. Is Mathlib built there? Run `lake exe cache get` "
+                "in that folder."
+            ) from e
+        check = parse_repl_reply(reply)
+        if check.failure or check.errors or check.env is None:
+            self.kill()
+            detail = check.failure or "; ".join(m.text for m in check.errors) or "no environment returned"
+            raise OracleUnavailable(
+                f"The header {self.header!r} does not elaborate in {self.pool.project}: {detail[:400]}. "
+                "Run `lake exe cache get` there to fetch Mathlib's build."
+            )
+        self.env = check.env
+
+    def run(self, code: str, timeout: float) -> LeanCheck:
+        self.uses += 1
+        request: dict[str, Any] = {"cmd": code}
+        if self.env is not None:
+            request["env"] = self.env
+        try:
+            return parse_repl_reply(self.server.run_dict(request, timeout=timeout))
+        except TimeoutError:
+            self.kill()
+            return LeanCheck(failure=f"Lean timed out after {timeout:.0f} s")
+        except (ValueError, json.JSONDecodeError) as e:
+            self.kill()
+            return LeanCheck(failure=f"unparseable reply from the Lean REPL: {str(e)[:200]}")
+        except Exception as e:  # crash, broken pipe, killed by the memory limit
+            self.kill()
+            return LeanCheck(failure=f"the Lean REPL died: {type(e).__name__}: {str(e).strip()[:300]}")
+
+    def memory_mb(self) -> float:
+        try:
+            return float(self.server.get_memory_usage()) if self.server is not None else 0.0
+        except Exception:
+            return 0.0
+
+    @property
+    def alive(self) -> bool:
+        return self.server is not None and self.server.is_alive()
+
+    def kill(self) -> None:
+        if self.server is not None:
+            with contextlib.suppress(Exception):
+                self.server.kill()
+        self.server = None
+        self.env = None
+
+
+class ReplPool:
+    """The ``repl`` oracle backend: a pool of Lean REPL processes. Thread-safe."""
+
+    backend = "repl"
+
+    def __init__(self, settings: Settings, *, size: int | None = None, reuse_header: bool = True) -> None:
+        self.settings = settings
+        self.cfg = settings.lean
+        self.size = max(1, size or self.cfg.pool_size)
+        self.reuse_header = reuse_header
+        self.project: Path = settings.lean_project
+        self.toolchain = ""
+        self._repl_config: Any = None
+        self._cond = threading.Condition()
+        self._idle: list[_Worker] = []
+        self._busy = 0
+        self._starting = 0
+        self.stats = {"checks": 0, "started": 0, "retired": 0, "failures": 0}
+
+    # -- configuration (one LeanREPLConfig, many servers, as lean-interact recommends) ---------------
+    def repl_config(self) -> Any:
+        if self._repl_config is not None:
+            return self._repl_config
+        problem = lake_problem(self.settings)
+        if problem:
+            raise OracleUnavailable(problem)
+        from lean_interact import LeanREPLConfig, LocalProject
+
+        kwargs: dict[str, Any] = {
+            "lake_path": self.cfg.lake_path,
+            "memory_hard_limit_mb": self.cfg.memory_mb,
+            # candidates are judged exactly as written: no reuse of partial elaborations across commands
+            "enable_incremental_optimization": False,
+            "enable_parallel_elaboration": False,
+            "project": LocalProject(directory=str(self.project), lake_path=self.cfg.lake_path, auto_build=False),
+        }
+        if self.cfg.repl_path:
+            repl_bin = Path(self.cfg.repl_path) / ".lake" / "build" / "bin" / "repl"
+            if not repl_bin.exists():
+                raise OracleUnavailable(
+                    f"No built Lean REPL at {repl_bin}: run `lake build` in {self.cfg.repl_path}, or remove "
+                    "[lean] repl_path from autoform.toml to let lean-interact fetch and build it."
+                )
+            kwargs["local_repl_path"] = self.cfg.repl_path
+            kwargs["build_repl"] = False
+        try:
+            self._repl_config = LeanREPLConfig(**kwargs)
+        except Exception as e:
+            raise OracleUnavailable(
+                f"The Lean REPL is not set up ({type(e).__name__}: {str(e).strip()[:400]}). Run "
+                "`scripts/setup.sh` (lean-interact fetches and builds the REPL), or set [lean] repl_path."
+            ) from e
+        self.toolchain = self._repl_config.lean_version or ""
+        return self._repl_config
+
+    # -- life cycle ----------------------------------------------------------------------------------
+    def start(self, *, prewarm: int | None = None) -> None:
+        """Pre-warm processes for the workspace's header; raises OracleUnavailable with the reason."""
+        n = min(self.size, prewarm if prewarm is not None else self.cfg.prewarm)
+        with self._cond:
+            have = len(self._idle) + self._busy + self._starting
+        if have >= max(1, n):
+            return
+        header = self.cfg.header if self.reuse_header else ""
+        workers = [_Worker(self, header) for _ in range(max(1, n) - have)]
+        errors: list[OracleUnavailable] = []
+
+        def boot(w: _Worker) -> None:
+            try:
+                w.start()
+            except OracleUnavailable as e:
+                errors.append(e)
+
+        threads = [threading.Thread(target=boot, args=(w,)) for w in workers]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        with self._cond:
+            for w in workers:
+                if w.alive:
+                    self._idle.append(w)
+                    self.stats["started"] += 1
+            self._cond.notify_all()
+        if errors and not any(w.alive for w in workers):
+            raise errors[0]
+
+    def check(self, code: str, *, header: str | None = None, timeout_s: float | None = None) -> LeanCheck:
+        header = self.cfg.header if header is None else header
+        t0 = time.monotonic()
+        shift = 0
+        if not self.reuse_header and header.strip():  # the header is elaborated again with every check
+            prefix = header.rstrip("\n") + "\n"
+            code, header, shift = prefix + code, "", prefix.count("\n")
+        try:
+            worker = self._acquire(header)
+        except OracleUnavailable as e:
+            return LeanCheck(failure=str(e), backend=self.backend, elapsed_s=time.monotonic() - t0)
+        result = worker.run(code, timeout_s or self.cfg.timeout_s)
+        self._release(worker, failed=result.failure is not None)
+        for m in result.messages:  # positions relative to the candidate's own text
+            m.line -= shift
+            if m.end_line is not None:
+                m.end_line -= shift
+        for so in result.sorries:
+            if so.line is not None:
+                so.line -= shift
+        result.elapsed_s = time.monotonic() - t0
+        result.backend = self.backend
+        result.toolchain = self.toolchain
+        return result
+
+    def _acquire(self, header: str) -> _Worker:
+        with self._cond:
+            while True:
+                for w in self._idle:
+                    if w.header == header:
+                        self._idle.remove(w)
+                        self._busy += 1
+                        self.stats["checks"] += 1
+                        return w
+                total = len(self._idle) + self._busy + self._starting
+                if total < self.size or self._idle:
+                    if total >= self.size:  # full: recycle an idle process of another header
+                        old = self._idle.pop(0)
+                        old.kill()
+                        self.stats["retired"] += 1
+                    self._starting += 1
+                    break
+                self._cond.wait()
+        w = _Worker(self, header)
+        try:
+            w.start()
+        except BaseException:
+            with self._cond:
+                self._starting -= 1
+                self._cond.notify_all()
+            raise
+        with self._cond:
+            self._starting -= 1
+            self._busy += 1
+            self.stats["started"] += 1
+            self.stats["checks"] += 1
+        return w
+
+    def _release(self, w: _Worker, *, failed: bool) -> None:
+        retire = failed or not w.alive or w.uses >= self.cfg.max_uses or (
+            self.cfg.restart_memory_mb and w.memory_mb() > self.cfg.restart_memory_mb)
+        if retire:
+            w.kill()
+        with self._cond:
+            self._busy -= 1
+            if retire:
+                self.stats["retired"] += 1
+                self.stats["failures"] += int(failed)
+            else:
+                self._idle.append(w)
+            self._cond.notify_all()
+
+    @property
+    def processes(self) -> int:
+        with self._cond:
+            return len(self._idle) + self._busy
+
+    def pids(self) -> list[int]:
+        with self._cond:
+            return [w.server._proc.pid for w in self._idle if w.server is not None and w.server._proc]
+
+    def close(self) -> None:
+        with self._cond:
+            idle, self._idle = self._idle, []
+        for w in idle:
+            w.kill()
