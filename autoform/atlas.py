@@ -311,7 +311,7 @@ def build_docs(store: Store, settings: Settings, *, fetch: bool = False) -> Docs
     _record_build(store, ok, cmd, output)
     index = docbuild / ".lake" / "build" / "doc" / "index.html"
     if not ok:
-        return DocsResult(ok=False, state="failed", output=output, message="`lake build Atlas:docs AtlasStated:docs` failed")
+        return DocsResult(ok=False, state="failed", output=output, message=f"`{' '.join(cmd[1:])}` failed")
     return DocsResult(ok=True, state="built", output=output, index=index, message=(
         f"doc-gen4 pages in {index.parent} (serve them, e.g. `autoform atlas serve --dir {index.parent}`: "
         "doc-gen4's pages need a web server, not file://)"))

@@ -425,8 +425,44 @@ def atlas_serve(
 
     if not (directory / "index.html").exists():
         die(f"{directory} holds no site; run `autoform atlas site --out {directory}` first")
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        err.print(f"[yellow]warning:[/] binding to {escape(host)} makes the site reachable from other machines")
     out.print(f"serving {directory} on http://{host}:{port}/ (Ctrl-C to stop)")
-    serve_site(directory, host=host, port=port)
+    try:
+        serve_site(directory, host=host, port=port)
+    except OSError as e:
+        die(f"cannot serve on {host}:{port}: {e}")
+
+
+@atlas_app.command("blueprint")
+def atlas_blueprint(
+    out_dir: Annotated[Path, typer.Option("--out", help="output directory (gets src/content.tex)")] = Path("blueprint"),
+    book: Annotated[str | None, typer.Option("--book", help="only this book (default: all)")] = None,
+) -> None:
+    """Export a Lean Blueprint (LaTeX with \\lean, \\leanok, \\uses) generated from the store."""
+    from autoform.blueprint import export_blueprint
+
+    s = settings()
+    store = open_store(s)
+    books = [get_book(store, book)] if book else None
+    summary = export_blueprint(store, out_dir, books)
+    out.print(f"blueprint written to {escape(str(summary.path))} ({summary.units} units, {summary.leanok} in Lean)")
+
+
+@atlas_app.command("docs")
+def atlas_docs(
+    fetch: Annotated[bool, typer.Option("--fetch", help="download doc-gen4 first if needed (needs GitHub)")] = False,
+) -> None:
+    """Build the Atlas's doc-gen4 pages (in docbuild/, doc-gen4's nested-project set-up)."""
+    from autoform.atlas import build_docs
+
+    s = settings()
+    result = build_docs(open_store(s), s, fetch=fetch)
+    if result.output:
+        out.print(escape(result.output[-3000:]), highlight=False)
+    if not result.ok:
+        die(result.message, EXIT_MISSING if result.state in ("no-lake", "no-docgen") else EXIT_FAIL)
+    out.print(f"[green]{escape(result.message)}[/]")
 
 
 def main() -> None:

@@ -29,6 +29,7 @@ from autoform.lean.gate import (
     Candidate,
     Verdict,
     admit,
+    admit_stated,
     check_statement,
     declared_name,
 )
@@ -281,6 +282,8 @@ class JobRunner:
         while not self.stop.is_set():
             previous = self._attempts(unit, "proof")
             if len(previous) >= self.params.max_attempts:
+                if not unit.proof.strip() and self._admit_stated(run, prelude, statement, locked_type):
+                    return
                 self._finish(unit, "failed", previous[-1].reasons[0]["message"] if previous and
                              previous[-1].reasons else "attempts exhausted")
                 return
@@ -303,6 +306,29 @@ class JobRunner:
             verdict = admit(cand, self.oracle)
             if self._conclude(run, cand, verdict, "proof", author, proof):
                 return
+
+    def _admit_stated(self, run: AgentRun, prelude: str, statement: str, locked_type: str) -> bool:
+        """A statement the book does not prove, not proved by the agents either: admitted as *stated* (the
+        AtlasStated library) when Lean confirms its locked statement."""
+        cand = Candidate(kind="theorem", namespace=self.namespace, statement=statement, prelude=prelude,
+                         locked_type=locked_type)
+        verdict = admit_stated(cand, self.oracle)
+        if not verdict.admitted:
+            return False
+        with self.store.tx() as c:
+            c.execute(
+                "INSERT INTO atlas_entries (unit_id, book_id, decl_name, status, statement_lean, lean_code,"
+                " job_id, model, attempts, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (run.unit.id, self.book.id, cand.name, "stated", statement.strip(),
+                 f"{statement.rstrip()} := by\n  sorry", self.job.id, self.settings.llm.model_for("drafter"),
+                 len(self.store.attempts(run.unit.id, self.job.id)), time.time()),
+            )
+            c.execute("UPDATE units SET status = 'stated' WHERE id = ?", (run.unit.id,))
+            self.board.post("gate", "admission", f"{cand.full_name} admitted as stated (no proof in the book)",
+                            unit_id=run.unit.id, data={"decl": cand.full_name, "stated": True})
+        write_atlas(self.store, self.settings)
+        self.on_event("stated", run.unit, cand.full_name)
+        return True
 
     # -- recording -----------------------------------------------------------------------------------
     def _record(self, unit: Unit, stage: str, author: str, code: str, verdict: Verdict, note: str = "") -> int:

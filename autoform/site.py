@@ -13,10 +13,12 @@ import contextlib
 import functools
 import html
 import json
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
+from http import HTTPStatus
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,8 @@ import jinja2
 from markupsafe import Markup
 from pydantic import BaseModel
 
+from autoform.atlas import full_decl_name
+from autoform.blueprint import LEGEND, chapter_graph_svg, node_states
 from autoform.graph import book_graph
 from autoform.store import AtlasEntry, Book, Store, Unit
 
@@ -496,14 +500,21 @@ def build_site(store: Store, out: Path) -> SiteSummary:
             row["raw_section"] = u.section
             row["fidelity"] = fidelity.get(u.id)
             rows.append(row)
-        chapter_list = [{"title": render_tex(c, block=False) if c else "", "units": rows}
-                        for c, rows in chapters.items()]
+        states = node_states(g, units, entries)
+        hrefs = {u.id: f"{u.id}.html" for u in units}
+        chapter_list = []
+        for i, (c, rows) in enumerate(chapters.items(), start=1):
+            members = [u for u in units if u.chapter == c]
+            svg = chapter_graph_svg(g, members, by_id, states, hrefs, graph_id=f"graph-{i}", title=_plain(c))
+            chapter_list.append({"title": render_tex(c, block=False) if c else "", "units": rows,
+                                 "graph": Markup(svg), "graph_id": f"graph-{i}"})
 
         book_ctx = {"slug": book.slug, "dir": bdir, "title": book.title or book.slug, "counts": counts,
                     "n_defined": n_defined, "total": len(units), "progress": _progress(counts)}
         book_rows.append(book_ctx)
         _write(out / bdir / "index.html",
-               env.get_template("book.html").render(root="../", book=book_ctx, chapters=chapter_list))
+               env.get_template("book.html").render(root="../", book=book_ctx, chapters=chapter_list,
+                                                    legend=LEGEND))
         pages += 1
 
         for u in units:
@@ -526,6 +537,8 @@ def build_site(store: Store, out: Path) -> SiteSummary:
                 "status_label": label,
                 "fidelity": fidelity.get(u.id),
                 "entry": entry,
+                "decl": full_decl_name(book, entry) if entry is not None else "",
+                "blueprint": states[u.id].summary,
                 "lean": highlight_lean(entry.lean_code) if entry is not None else "",
                 "deps": [dict(link(v), via=g.edges[u.id, v]["via"]) for v in deps],
                 "dependents": [dict(link(v), via=g.edges[v, u.id]["via"]) for v in dependents],
@@ -546,6 +559,7 @@ def build_site(store: Store, out: Path) -> SiteSummary:
             search.append({
                 "book": book.slug, "url": f"{bdir}/{u.id}.html", "kind": u.kind, "number": u.number,
                 "label": u.label, "title": u.title, "status": label, "text": _plain(u.statement)[:2000],
+                "decl": full_decl_name(book, entries[u.id]) if entries[u.id] is not None else "",
             })
 
         # unit pages of units that are gone (re-ingest): only files named like ours, in this book's directory
@@ -565,13 +579,51 @@ def build_site(store: Store, out: Path) -> SiteSummary:
     return SiteSummary(pages=pages, books=len(books), units=n_units)
 
 
-def serve_site(directory: Path, host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Serve `directory` (and nothing else) over HTTP until interrupted (Ctrl-C)."""
+class SiteRequestHandler(SimpleHTTPRequestHandler):
+    """Serves files of one directory only: a path that resolves outside it (``..``, a symbolic link leading
+    out) is a 404, and directories are never listed."""
+
+    quiet = False
+
+    def send_head(self) -> Any:
+        root = Path(self.directory).resolve()
+        try:
+            real = Path(self.translate_path(self.path)).resolve()
+        except (OSError, ValueError):
+            real = None
+        if real is None or (real != root and root not in real.parents):
+            self.send_error(HTTPStatus.NOT_FOUND, "File not found")
+            return None
+        return super().send_head()
+
+    def list_directory(self, path: str | os.PathLike[str]) -> None:  # type: ignore[override]
+        self.send_error(HTTPStatus.NOT_FOUND, "File not found")
+        return None
+
+    def end_headers(self) -> None:
+        self.send_header("X-Content-Type-Options", "nosniff")
+        super().end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+        if not self.quiet:
+            super().log_message(format, *args)
+
+
+def make_server(directory: Path, host: str = "127.0.0.1", port: int = 8000, *,
+                quiet: bool = False) -> ThreadingHTTPServer:
+    """An HTTP server for `directory` (and nothing else), bound but not yet serving; port 0 picks a free one."""
     directory = Path(directory).resolve()
     if not directory.is_dir():
         raise FileNotFoundError(f"{directory}: no such directory (build the site first)")
-    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(directory))
-    with ThreadingHTTPServer((host, port), handler) as httpd:
-        print(f"Serving {directory} at http://{host}:{httpd.server_address[1]}/ (Ctrl-C to stop)", flush=True)
+    handler_cls = type("Handler", (SiteRequestHandler,), {"quiet": quiet})
+    handler = functools.partial(handler_cls, directory=str(directory))
+    return ThreadingHTTPServer((host, port), handler)
+
+
+def serve_site(directory: Path, host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Serve `directory` (and nothing else) over HTTP until interrupted (Ctrl-C)."""
+    with make_server(directory, host, port) as httpd:
+        print(f"Serving {Path(directory).resolve()} at http://{host}:{httpd.server_address[1]}/ (Ctrl-C to stop)",
+              flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             httpd.serve_forever()

@@ -128,10 +128,7 @@ def main() -> None:
         is_header = cmd.strip().startswith("import") and "\n" not in cmd.strip()
         imports = any(line.startswith("import ") for line in cmd.splitlines())
         time.sleep(latency + (header_cost if imports else 0.0))
-        if fault_on and fault_on not in cmd:
-            mode = ""
-        else:
-            mode = os.environ.get("FAKE_REPL_MODE", "")
+        mode = "" if fault_on and fault_on not in cmd else os.environ.get("FAKE_REPL_MODE", "")
         if not is_header and mode == "hang":
             time.sleep(3600)
         if not is_header and mode == "die":

@@ -21,6 +21,7 @@ pytestmark = pytest.mark.slow
 
 SORRY_LABEL = "lem:even-add"  # the prover first answers with `sorry`; the gap-closer repairs it
 FAIL_LABEL = "thm:sum-odd"  # every proof uses an identifier the oracle double rejects
+STATED_LABEL = "ex:five-divides"  # an exercise (no proof in the book) the agents cannot prove: admitted as stated
 
 
 def _overrides() -> dict:
@@ -30,6 +31,8 @@ def _overrides() -> dict:
         ("gap_closer", SORRY_LABEL): lambda body: lean(good),
         ("prover", FAIL_LABEL): lambda body: lean("  exact bogus_sum_odd n"),
         ("gap_closer", FAIL_LABEL): lambda body: lean("  simp [bogus_helper]"),
+        ("prover", STATED_LABEL): lambda body: lean("  exact bogus_five n"),
+        ("gap_closer", STATED_LABEL): lambda body: lean("  exact bogus_five n"),
     }
 
 
@@ -53,7 +56,7 @@ def test_sample_book_end_to_end(workspace, tmp_path):
     assert r.returncode == 0, r.stderr
     summary = json.loads(r.stdout)
     assert summary["status"] == "done"
-    assert summary["units"] == {"defined": 5, "proved": 33, "failed": 1}
+    assert summary["units"] == {"defined": 5, "proved": 32, "failed": 1, "stated": 1}
 
     conn = _db(home)
     # every admitted unit once, with the code the double accepted
@@ -61,7 +64,10 @@ def test_sample_book_end_to_end(workspace, tmp_path):
     assert len(entries) == 38
     assert len({e["unit_id"] for e in entries}) == 38
     assert FAIL_LABEL not in {e["label"] for e in entries}
-    assert all("sorry" not in e["lean_code"] and "bogus" not in e["lean_code"] for e in entries)
+    proved = [e for e in entries if e["status"] != "stated"]
+    assert all("sorry" not in e["lean_code"] and "bogus" not in e["lean_code"] for e in proved)
+    stated = [e for e in entries if e["status"] == "stated"]
+    assert [e["label"] for e in stated] == [STATED_LABEL] and stated[0]["lean_code"].endswith(":= by\n  sorry")
 
     # the `sorry` candidate was rejected by the gate, then the gap-closer's repair admitted
     sid = _unit_id(conn, SORRY_LABEL)
@@ -102,6 +108,9 @@ def test_sample_book_end_to_end(workspace, tmp_path):
     assert text.count("theorem isEven_add ") == 1
     assert "sum_odd_eq_sq" not in text
     assert "sorry" not in text
+    stated_text = (home / "atlas" / "AtlasStated" / "Ent" / "ElementaryNumberTheory.lean").read_text()
+    assert "divides_six_pow_sub_one" in stated_text and "sorry" in stated_text
+    assert "divides_six_pow_sub_one" not in text
     assert text.index("def IsEven") < text.index("theorem isEven_add") < text.index("theorem isOdd_mul")
     assert (home / "atlas" / "Atlas.lean").read_text() == "import Atlas.Ent.ElementaryNumberTheory\n"
 
@@ -173,7 +182,7 @@ def test_sigkill_midway_then_resume_admits_each_unit_once(workspace, tmp_path, f
     assert r.returncode == 0, r.stderr
     summary = json.loads(r.stdout)
     assert summary["resumed"] is True and summary["job_id"] == job[0]["id"]
-    assert summary["units"] == {"defined": 5, "proved": 33, "failed": 1}
+    assert summary["units"] == {"defined": 5, "proved": 32, "failed": 1, "stated": 1}
 
     conn = _db(home)
     rows = conn.execute("SELECT unit_id, COUNT(*) FROM atlas_entries GROUP BY unit_id").fetchall()
@@ -190,5 +199,5 @@ def test_sigkill_midway_then_resume_admits_each_unit_once(workspace, tmp_path, f
     (clean_home / "autoform.toml").write_text((home / "autoform.toml").read_text())
     autoform(clean_home, "ingest", str(SAMPLE_BOOK), "--book", "ent", check=True)
     autoform(clean_home, "run", "ent", check=True)
-    for rel in ("Atlas.lean", "Atlas/Ent/ElementaryNumberTheory.lean"):
+    for rel in ("Atlas.lean", "Atlas/Ent/ElementaryNumberTheory.lean", "AtlasStated/Ent/ElementaryNumberTheory.lean"):
         assert (home / "atlas" / rel).read_text() == (clean_home / "atlas" / rel).read_text()

@@ -35,6 +35,13 @@ CHEATS = [
     ("  run_tac Lean.Elab.Tactic.evalTactic (← `(tactic| rfl))", "run_tac"),
     ("  exact «sorry»", "sorry"),
     ("  exact s!\"{sorry}\".length.le_refl.elim", "sorry"),  # interpolation is code
+    ("  exact (by sorry : a + b = b + a)", "sorry"),
+    ("  exact @sorryAx _ false", "sorryAx"),
+    ("  conv => lhs; sorry", "sorry"),
+    ("  set_option backward.synthInstance.canonInstances false in omega", "backward."),
+    ("  #check Nat.add_comm\n  omega", "#check"),
+    ("  exact Nat.add_comm a b\n#exit", "#exit"),
+    ("  simp\n  admit -- looks like a comment after", "admit"),
 ]
 AUX_CHEATS = [
     ("axiom cheat : ∀ a b : ℕ, a + b = b + a", "axiom"),
@@ -60,6 +67,13 @@ AUX_CHEATS = [
     ("def Nat.add (a b : ℕ) : ℕ := a * b", "redefines"),
     ("theorem HAdd.hAdd : True := trivial", "redefines"),
     ("/- a nested /- comment -/ still open -/ axiom x : False", "axiom"),
+    ("private axiom hidden : False", "axiom"),
+    ("noncomputable opaque choice' : ℕ", "opaque"),
+    ("open Lean Elab in elab \"x\" : term => pure (mkConst ``True)", "elab"),
+    ("initialize counter : IO.Ref ℕ ← IO.mkRef 0", "initialize"),
+    ("theorem t (a b : ℕ) : True := trivial", "redefines"),  # a weakened copy of the locked theorem
+    ("abbrev HAdd.hAdd := 0", "redefines"),
+    ("-- harmless\n\"a string\" |> fun _ => 0\nlemma helper : False := by native_decide", "native_decide"),
 ]
 HONEST = [
     "  exact Nat.add_comm a b",
@@ -247,3 +261,33 @@ def test_check_file_queries_every_declaration():
     assert "#print axioms X.a" in o.seen[0] and "#print axioms X.b" in o.seen[0]
     v = check_file(text.replace("import Mathlib", "import Other"), o, header="import Mathlib")
     assert not v.admitted and v.reasons[0].code == "header"
+
+
+def test_corpus_size():
+    assert len(CHEATS) + len(AUX_CHEATS) >= 40 and len(HONEST) >= 10
+
+
+def test_admit_stated():
+    from autoform.lean.gate import admit_stated
+
+    c = Candidate(kind="theorem", namespace="N", statement=LOCK, locked_type="@N.add_comm' : T")
+    m = build_module(c, sorry_proof=True)
+    sorry_line = m.body_end - 1
+
+    def reply_with(sorry_lines, axioms="[propext, sorryAx]", ty="@N.add_comm' : T"):
+        def reply(code):
+            msgs = [LeanMessage(severity="warning", line=m.body_start, column=0, text="declaration uses `sorry`"),
+                    LeanMessage(severity="info", line=m.axioms_line, column=0,
+                                text=f"'N.add_comm'' depends on axioms: {axioms}"),
+                    LeanMessage(severity="info", line=m.check_line, column=0, text=ty)]
+            return LeanCheck(messages=msgs, sorries=[SorryInfo(line=x, column=2) for x in sorry_lines])
+        return reply
+
+    assert admit_stated(c, _ScriptedOracle(reply_with([sorry_line]))).admitted
+    assert not admit_stated(c, _ScriptedOracle(reply_with([sorry_line], ty="@N.add_comm' : U"))).admitted
+    assert not admit_stated(c, _ScriptedOracle(reply_with([sorry_line], axioms="[sorryAx, cheat]"))).admitted
+    assert not admit_stated(c, _ScriptedOracle(reply_with([sorry_line, 1]))).admitted
+    err = _ScriptedOracle(lambda code: LeanCheck(messages=[LeanMessage(severity="error", line=2, column=0,
+                                                                         text="unknown identifier")]))
+    assert not admit_stated(c, err).admitted
+    assert not admit_stated(c, _ScriptedOracle(lambda code: LeanCheck(failure="Lean timed out"))).admitted

@@ -446,3 +446,27 @@ def check_file(text: str, oracle: Oracle, *, header: str) -> Verdict:
     v.axioms = sorted(all_axioms)
     v.admitted = not v.reasons
     return v
+
+
+def admit_stated(c: Candidate, oracle: Oracle) -> Verdict:
+    """Admit a theorem the book does not prove as *stated*: the locked statement with ``sorry`` as its proof,
+    for the separate ``AtlasStated`` library. Lean must confirm that it elaborates with no error, that the only
+    sorry is that proof, that no axiom beyond the standard three and ``sorryAx`` is used, and that the
+    elaborated type is the locked one."""
+    module = build_module(c, sorry_proof=True)
+    reasons = prescreen(c.statement) + prescreen(c.aux)
+    if reasons:
+        return Verdict(admitted=False, reasons=reasons, module=module.text)
+    check = oracle.check(module.text)
+    v = judge(c, module, check)
+    proof_line = module.body_end - 1  # the `sorry` line
+    expected = {"sorry", "axioms"}
+    other = [r for r in v.reasons if r.code not in expected]
+    if v.axioms is not None and set(v.axioms) - ALLOWED_AXIOMS - {"sorryAx"}:
+        other.append(Reason(code="axioms", message=f"uses non-standard axioms: {', '.join(sorted(v.axioms))}"))
+    stray = [s for s in check.sorries if s.line is not None and s.line != proof_line]
+    if stray:
+        other.append(Reason(code="sorry", message=f"a sorry outside the proof, line {stray[0].line}"))
+    v.reasons = other
+    v.admitted = check.failure is None and not other
+    return v

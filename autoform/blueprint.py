@@ -1,0 +1,459 @@
+"""Lean Blueprint semantics for the Atlas: node states and colours, a LaTeX blueprint, and dependency graphs.
+
+The meanings follow Lean Blueprint (leanblueprint / plastexdepgraph) and are derived from the store only:
+
+* boxes are definitions, ellipses everything else;
+* **green border**: the *statement* is formalized (the unit has an Atlas entry: proved, defined or stated);
+* **blue border**: the statement is ready to be formalized (everything it uses is formalized);
+* **green background**: the *proof* is formalized (proved in Lean); **light green**: a formalized definition;
+* **blue background**: the proof is ready to be formalized (everything it uses is formalized);
+* **dark green background**: the proof of this result and of all its ancestors are formalized;
+* **dashed arrows**: used by the statement; **solid arrows**: used by the proof.
+
+autoform adds one thing Blueprint has no colour for: a red label marks a unit Lean rejected every attempt at.
+
+:func:`export_blueprint` writes ``content.tex`` with ``\\lean{}``, ``\\leanok`` and ``\\uses{}`` per unit, for a
+leanblueprint project (``leanblueprint new`` makes the rest); :func:`chapter_graph_svg` draws the dependency
+graph of a chapter as inline SVG laid out in Python (layers from networkx, no JavaScript, no CDN).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import networkx as nx
+from pydantic import BaseModel
+
+from autoform.atlas import full_decl_name
+from autoform.graph import book_graph
+from autoform.store import AtlasEntry, Book, Store, Unit
+
+#: Lean Blueprint's colours (leanblueprint's ``blueprint.py``)
+BORDER_STATED = "green"
+BORDER_CAN_STATE = "blue"
+FILL_PROVED = "#9CEC8B"
+FILL_CAN_PROVE = "#A3D6FF"
+FILL_DEFINED = "#B0ECA3"
+FILL_FULLY_PROVED = "#1CAC78"
+BORDER_DEFAULT = "#57606a"
+FILL_DEFAULT = "#ffffff"
+TEXT_FAILED = "#cf222e"
+
+LEGEND: list[tuple[str, str]] = [
+    ("Boxes", "definitions"),
+    ("Ellipses", "theorems, lemmas and other results"),
+    ("Blue border", "the statement is ready to be formalized; all prerequisites are done"),
+    ("Green border", "the statement is formalized"),
+    ("Blue background", "the proof is ready to be formalized; all prerequisites are done"),
+    ("Green background", "the proof is formalized"),
+    ("Light green background", "the definition is formalized"),
+    ("Dark green background", "the proof of this result and all its ancestors are formalized"),
+    ("Dashed arrow", "used by the statement; solid arrow: used by the proof"),
+    ("Red label", "Lean rejected every attempt so far (autoform)"),
+    ("Faded", "from another chapter"),
+]
+
+
+# -- node states -----------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class NodeState:
+    """A unit's Blueprint state (see the module docstring)."""
+
+    is_definition: bool
+    stated: bool
+    can_state: bool
+    proved: bool
+    can_prove: bool
+    fully_proved: bool
+    failed: bool
+
+    @property
+    def border(self) -> str:
+        if self.stated:
+            return BORDER_STATED
+        if self.can_state:
+            return BORDER_CAN_STATE
+        return ""
+
+    @property
+    def fill(self) -> str:
+        if self.fully_proved:
+            return FILL_FULLY_PROVED
+        if self.is_definition and self.stated:
+            return FILL_DEFINED
+        if self.proved:
+            return FILL_PROVED
+        if self.can_prove and (self.can_state or self.stated):
+            return FILL_CAN_PROVE
+        return ""
+
+    @property
+    def summary(self) -> str:
+        if self.fully_proved:
+            return "proved, with all its ancestors"
+        if self.proved:
+            return "proved"
+        if self.is_definition and self.stated:
+            return "defined"
+        if self.stated:
+            return "statement formalized" + ("; proof ready to be formalized" if self.can_prove else "")
+        if self.failed:
+            return "failed"
+        return "ready to be formalized" if self.can_state else "not ready (uses unformalized results)"
+
+
+def node_states(g: nx.DiGraph, units: Iterable[Unit], entries: dict[int, AtlasEntry | None]) -> dict[int, NodeState]:
+    """Blueprint state of every unit of a book graph (edges go from a unit to what it uses)."""
+    units = list(units)
+    stated = {u.id: entries.get(u.id) is not None for u in units}
+    is_def = {u.id: u.kind == "definition" for u in units}
+    proved = {u.id: (e := entries.get(u.id)) is not None and e.status == "proved" for u in units}
+    done = {uid: proved[uid] or (is_def[uid] and stated[uid]) for uid in stated}
+    out: dict[int, NodeState] = {}
+    for u in units:
+        uses = list(g.successors(u.id)) if u.id in g else []
+        ready = all(stated.get(v, False) for v in uses)
+        ancestors = nx.descendants(g, u.id) if u.id in g else set()
+        fully = done[u.id] and all(done.get(a, False) for a in ancestors)
+        out[u.id] = NodeState(
+            is_definition=is_def[u.id], stated=stated[u.id], can_state=ready, proved=proved[u.id],
+            can_prove=ready and not is_def[u.id], fully_proved=fully,
+            failed=u.status == "failed" and not stated[u.id],
+        )
+    return out
+
+
+_REF_RE = re.compile(r"\\(?:ref|eqref|cref|Cref|autoref|nameref|vref|Vref|pageref|cpageref)\*?\s*\{([^{}]*)\}")
+
+
+def _refs_in(text: str) -> set[str]:
+    return {lab.strip() for m in _REF_RE.finditer(text) for lab in m.group(1).split(",")}
+
+
+def statement_uses(unit: Unit, dep: Unit) -> bool:
+    """Whether `unit` uses `dep` in its statement (else in its proof): a definition uses everything in its
+    statement; otherwise the statement must cite `dep` (by label, or as "Lemma 1.3")."""
+    if unit.kind == "definition" or not unit.proof.strip():
+        return True
+    if dep.label and dep.label in _refs_in(unit.statement):
+        return True
+    if dep.number:
+        name = re.escape(dep.kind) + r"~?\s*" + re.escape(dep.number)
+        return re.search(rf"\b{name}\b", unit.statement, re.I) is not None
+    return False
+
+
+# -- the LaTeX blueprint ---------------------------------------------------------------------------------------------
+#: unit kind -> environment of leanblueprint's default macros (``macros/common.tex``)
+ENVIRONMENTS = {"definition": "definition", "theorem": "theorem", "lemma": "lemma", "proposition": "proposition",
+                "corollary": "corollary"}
+_LABEL_BAD = re.compile(r"[^A-Za-z0-9:._\-+/]")
+_LABEL_RE = re.compile(r"\\label\s*\{[^{}]*\}")
+
+
+class BlueprintSummary(BaseModel):
+    path: Path
+    books: int
+    units: int
+    leanok: int
+
+
+def blueprint_labels(units: Iterable[Unit]) -> dict[int, str]:
+    """A LaTeX-safe, unique label per unit: its own label when that is safe, else a cleaned-up one."""
+    out: dict[int, str] = {}
+    used: set[str] = set()
+    for u in units:
+        base = _LABEL_BAD.sub("-", u.label) if u.label else f"autoform:{_LABEL_BAD.sub('-', u.ident) or u.id}"
+        name, k = base, 2
+        while name in used:
+            name, k = f"{base}-{k}", k + 1
+        used.add(name)
+        out[u.id] = name
+    return out
+
+
+def _tex_text(text: str, relabel: dict[str, str]) -> str:
+    """Book LaTeX for the blueprint: its own \\label{}s dropped (each unit gets one label), references to
+    relabelled units renamed."""
+    text = _LABEL_RE.sub("", text).strip()
+
+    def ref(m: re.Match[str]) -> str:
+        labs = [relabel.get(lab.strip(), lab.strip()) for lab in m.group(1).split(",")]
+        return m.group(0)[: m.start(1) - m.start(0)] + ",".join(labs) + "}"
+
+    return _REF_RE.sub(ref, text) if relabel else text
+
+
+def _tex_heading(text: str) -> str:
+    """A chapter or section title as a LaTeX argument: one line, braces balanced (or dropped)."""
+    line = " ".join(text.split())
+    depth = 0
+    for c in line:
+        depth += {"{": 1, "}": -1}.get(c, 0)
+        if depth < 0:
+            break
+    return line if depth == 0 else line.replace("{", "").replace("}", "")
+
+
+def render_blueprint(store: Store, book: Book, *, with_part: bool = False) -> tuple[str, int, int]:
+    """(LaTeX, units, units with \\leanok) of one book's blueprint, units in book order."""
+    units = store.units(book.id)
+    by_id = {u.id: u for u in units}
+    g = book_graph(store, book.id)
+    entries = {u.id: store.atlas_entry(u.id) for u in units}
+    labels = blueprint_labels(units)
+    relabel = {u.label: labels[u.id] for u in units if u.label and labels[u.id] != u.label}
+    states = node_states(g, units, entries)
+    lines: list[str] = [f"% {_tex_heading(book.title or book.slug)} ({book.slug}): generated by autoform from its "
+                        "store; do not edit by hand.", ""]
+    if with_part:
+        lines += [f"\\part{{{_tex_heading(book.title or book.slug)}}}", ""]
+    chapter = section = None
+    n_ok = 0
+    for u in units:
+        if u.chapter != chapter:
+            chapter, section = u.chapter, None
+            if u.chapter:
+                lines += [f"\\chapter{{{_tex_heading(u.chapter)}}}", ""]
+        if u.section != section:
+            section = u.section
+            if u.section:
+                lines += [f"\\section{{{_tex_heading(u.section)}}}", ""]
+        env = ENVIRONMENTS.get(u.kind, "theorem" if u.proof.strip() else "definition")
+        entry, st = entries[u.id], states[u.id]
+        deps = sorted(g.successors(u.id), key=lambda v: g.nodes[v]["seq"]) if u.id in g else []
+        in_statement = [labels[v] for v in deps if statement_uses(u, by_id[v])]
+        in_proof = [labels[v] for v in deps if not statement_uses(u, by_id[v])]
+        title = f"[{{{_tex_heading(u.title)}}}]" if u.title.strip() else ""
+        lines.append("% " + " ".join((u.display + (f" [{u.source}]" if u.source else "")).split()))
+        lines.append(f"\\begin{{{env}}}{title}")
+        lines.append(f"\\label{{{labels[u.id]}}}")
+        if entry is not None:
+            lines.append(f"\\lean{{{full_decl_name(book, entry)}}}")
+            lines.append("\\leanok")
+            n_ok += 1
+        if in_statement:
+            lines.append(f"\\uses{{{', '.join(in_statement)}}}")
+        lines += [_tex_text(u.statement, relabel), f"\\end{{{env}}}"]
+        if env != "definition":
+            lines.append("\\begin{proof}")
+            if st.proved:
+                lines.append("\\leanok")
+            if in_proof:
+                lines.append(f"\\uses{{{', '.join(in_proof)}}}")
+            proof = _tex_text(u.proof, relabel)
+            if proof:
+                lines.append(proof)
+            lines.append("\\end{proof}")
+        lines.append("")
+    return "\n".join(lines).rstrip("\n") + "\n", len(units), n_ok
+
+
+def export_blueprint(store: Store, out: Path, books: list[Book] | None = None) -> BlueprintSummary:
+    """Write ``out/src/content.tex`` (the layout of a leanblueprint project's ``blueprint/``), deterministic."""
+    books = store.books() if books is None else books
+    parts = []
+    n_units = n_ok = 0
+    for b in books:
+        text, n, k = render_blueprint(store, b, with_part=len(books) > 1)
+        parts.append(text)
+        n_units, n_ok = n_units + n, n_ok + k
+    header = (
+        "% Lean Blueprint content generated by autoform (`autoform atlas blueprint`).\n"
+        "% \\input{content} from web.tex and print.tex of a leanblueprint project (`leanblueprint new`).\n"
+        "% Environments used: definition, theorem, lemma, proposition, corollary, proof (leanblueprint's defaults).\n"
+        "% \\leanok on a statement: formalized in the Atlas; on a proof: proved by Lean.\n\n"
+    )
+    path = Path(out) / "src" / "content.tex"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8", newline="\n") as f:
+        f.write(header + "\n".join(parts))
+    return BlueprintSummary(path=path, books=len(books), units=n_units, leanok=n_ok)
+
+
+# -- the dependency graph as SVG -----------------------------------------------------------------------------------
+_ABBREV = {"definition": "Def", "theorem": "Thm", "lemma": "Lem", "proposition": "Prop", "corollary": "Cor",
+           "example": "Ex", "exercise": "Exer", "remark": "Rem", "claim": "Claim", "axiom": "Ax"}
+NODE_H, LAYER_GAP, NODE_GAP, MARGIN, CHAR_W = 30, 52, 18, 12, 7.0
+
+
+def node_label(u: Unit) -> str:
+    kind = _ABBREV.get(u.kind, u.kind[:5].capitalize())
+    return f"{kind} {u.number}".strip() if u.number else (u.label or f"{kind} #{u.id}")
+
+
+def _node_width(label: str, ellipse: bool) -> float:
+    w = max(56.0, CHAR_W * len(label) + 22)
+    return round(w * 1.2 if ellipse else w, 1)
+
+
+def _acyclic(h: nx.DiGraph) -> nx.DiGraph:
+    """`h` with cycles broken at the edge pointing furthest forward in the book (as graph.work_order does)."""
+    h = h.copy()
+    while True:
+        try:
+            cyc = nx.find_cycle(h)
+        except nx.NetworkXNoCycle:
+            return h
+        u, v = max(((a, b) for a, b, *_ in cyc), key=lambda e: (h.nodes[e[1]]["seq"] - h.nodes[e[0]]["seq"], e))
+        h.remove_edge(u, v)
+
+
+@dataclass
+class _Placed:
+    x: float  # centre
+    y: float  # top
+    w: float
+
+
+Node = int | tuple[int, int, int]  # a unit id, or a bend point (user, used, k) of an edge spanning several layers
+
+
+@dataclass
+class Layout:
+    nodes: dict[Node, _Placed]
+    #: per drawn edge (user, used): the points it passes through, from `used` down to `user`
+    routes: dict[tuple[int, int], list[Node]]
+    width: float
+    height: float
+
+
+def layout(h: nx.DiGraph) -> Layout:
+    """Layered (Sugiyama-style) layout of a DAG whose edges go from a unit to what it uses: what is used sits
+    above what uses it. Layers are networkx's topological generations; an edge spanning several layers gets a
+    bend point in each layer it crosses, so it runs between nodes rather than through them; within a layer,
+    book order refined by barycentre sweeps. Deterministic."""
+    level: dict[Node, int] = {}
+    for i, gen in enumerate(nx.topological_generations(h.reverse(copy=False))):
+        for n in gen:
+            level[n] = i
+    key: dict[Node, tuple[int, int, int]] = {n: (h.nodes[n]["seq"], 0, 0) for n in h}
+    flow = nx.DiGraph()  # used -> (bend points ->) user
+    flow.add_nodes_from(h)
+    routes: dict[tuple[int, int], list[Node]] = {}
+    for a, b in sorted(h.edges):
+        chain: list[Node] = [b]
+        for k in range(level[b] + 1, level[a]):
+            d = (a, b, k)
+            level[d], key[d] = k, (h.nodes[b]["seq"], 1 + k, h.nodes[a]["seq"])
+            chain.append(d)
+        chain.append(a)
+        nx.add_path(flow, chain)
+        routes[(a, b)] = chain
+    n_layers = max(level.values(), default=-1) + 1
+    layers: list[list[Node]] = [[] for _ in range(n_layers)]
+    for n in sorted(level, key=lambda n: key[n]):
+        layers[level[n]].append(n)
+    pos = {n: float(i) for layer in layers for i, n in enumerate(layer)}
+    for _ in range(6):
+        for sweep, order in enumerate((layers[1:], list(reversed(layers[:-1])))):
+            for layer in order:
+                def bary(n: Node, sweep: int = sweep) -> tuple[float, tuple[int, int, int]]:
+                    near = list(flow.predecessors(n)) if sweep == 0 else list(flow.successors(n))
+                    return (sum(pos[m] for m in near) / len(near) if near else pos[n], key[n])
+
+                layer.sort(key=bary)
+                for i, n in enumerate(layer):
+                    pos[n] = float(i)
+    widths: dict[Node, float] = {n: 8.0 if isinstance(n, tuple) else _node_width(h.nodes[n]["text"],
+                                                                                   not h.nodes[n]["box"])
+                                 for n in level}
+    row_w = [sum(widths[n] for n in layer) + NODE_GAP * (len(layer) - 1) for layer in layers]
+    total_w = max(row_w, default=0.0) + 2 * MARGIN
+    placed: dict[Node, _Placed] = {}
+    for i, layer in enumerate(layers):
+        x = (total_w - row_w[i]) / 2
+        for n in layer:
+            placed[n] = _Placed(round(x + widths[n] / 2, 1), MARGIN + i * (NODE_H + LAYER_GAP), widths[n])
+            x += widths[n] + NODE_GAP
+    total_h = MARGIN * 2 + n_layers * NODE_H + max(n_layers - 1, 0) * LAYER_GAP
+    return Layout(placed, routes, round(total_w, 1), float(total_h))
+
+
+def _route_path(points: list[_Placed]) -> str:
+    """SVG path data through the bottom of the first point, the bend points (straight down through their
+    layer) and the top of the last, with vertical tangents at every layer."""
+    x, y = points[0].x, points[0].y + NODE_H
+    d = [f"M{x},{y}"]
+    for p in points[1:]:
+        top = p.y - (1 if p is points[-1] else 0)
+        ym = round((y + top) / 2, 1)
+        d.append(f"C{x},{ym} {p.x},{ym} {p.x},{top}")
+        x, y = p.x, p.y + NODE_H
+        if p is not points[-1]:
+            d.append(f"L{x},{y}")
+    return " ".join(d)
+
+
+def _esc(s: str) -> str:
+    return html.escape(s, quote=True)
+
+
+def chapter_graph_svg(g: nx.DiGraph, chapter_units: list[Unit], by_id: dict[int, Unit],
+                      states: dict[int, NodeState], href: dict[int, str], *, graph_id: str,
+                      title: str = "") -> str:
+    """Inline SVG of the dependency graph of one chapter: its units, and the units of other chapters they use
+    (faded). Every node links to its unit page. All text is escaped; the output is deterministic."""
+    own = {u.id for u in chapter_units}
+    nodes = set(own) | {v for u in own if u in g for v in g.successors(u)}
+    h = nx.DiGraph()
+    for n in sorted(nodes, key=lambda n: by_id[n].seq):
+        u = by_id[n]
+        h.add_node(n, seq=u.seq, text=node_label(u), box=u.kind == "definition")
+    for a in sorted(own):
+        for b in sorted(g.successors(a)) if a in g else []:
+            h.add_edge(a, b, dashed=statement_uses(by_id[a], by_id[b]))
+    dag = _acyclic(h)
+    drawn = nx.transitive_reduction(dag)  # as Blueprint does (graphviz tred): no redundant arrows
+    drawn.add_nodes_from(dag.nodes(data=True))
+    drawn.add_edges_from([(a, b, dag.edges[a, b]) for a, b in drawn.edges])
+    lay = layout(drawn)
+    placed, width, height = lay.nodes, lay.width, lay.height
+
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="depgraph" id="{_esc(graph_id)}" width="{width}" '
+           f'height="{height}" viewBox="0 0 {width} {height}" role="img" '
+           f'aria-label="{_esc("Dependency graph" + (": " + title if title else ""))}">',
+           f'<defs><marker id="{_esc(graph_id)}-arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" '
+           'markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#57606a"/></marker>'
+           '</defs>',
+           '<g class="edges">']
+    for (a, b), chain in sorted(lay.routes.items(), key=lambda r: (placed[r[0][0]].y, placed[r[0][0]].x,
+                                                                  placed[r[0][1]].x)):
+        dash = ' stroke-dasharray="5 4"' if drawn.edges[a, b]["dashed"] else ""
+        out.append(f'<path class="edge" data-from="{b}" data-to="{a}" d="{_route_path([placed[n] for n in chain])}" '
+                   f'fill="none" stroke="#57606a" stroke-width="1.3"{dash} marker-end="url(#{_esc(graph_id)}-arrow)"/>')
+    out.append("</g>")
+    out.append('<g class="nodes">')
+    for n in sorted((n for n in placed if isinstance(n, int)), key=lambda n: (placed[n].y, placed[n].x)):
+        p, u, st = placed[n], by_id[n], states[n]
+        classes = ["node", "definition" if u.kind == "definition" else "result"]
+        if n not in own:
+            classes.append("external")
+        if st.failed:
+            classes.append("failed")
+        border, fill = st.border or BORDER_DEFAULT, st.fill or FILL_DEFAULT
+        stroke_w = "2.2" if st.border else "1.2"
+        cy = p.y + NODE_H / 2
+        tip = f"{u.display} \u2014 {st.summary}" + (f" \u2014 {u.chapter}" if n not in own and u.chapter else "")
+        out.append(f'<a class="{" ".join(classes)}" href="{_esc(href[n])}" data-unit="{n}" '
+                   f'data-border="{_esc(st.border)}" data-fill="{_esc(st.fill)}"'
+                   + (' opacity="0.55"' if n not in own else "") + ">")
+        out.append(f"<title>{_esc(tip)}</title>")
+        if u.kind == "definition":
+            out.append(f'<rect x="{round(p.x - p.w / 2, 1)}" y="{p.y}" width="{p.w}" height="{NODE_H}" rx="3" '
+                       f'fill="{fill}" stroke="{border}" stroke-width="{stroke_w}"/>')
+        else:
+            out.append(f'<ellipse cx="{p.x}" cy="{cy}" rx="{round(p.w / 2, 1)}" ry="{NODE_H / 2}" fill="{fill}" '
+                       f'stroke="{border}" stroke-width="{stroke_w}"/>')
+        colour = TEXT_FAILED if st.failed else "#1f2328"
+        weight = ' font-weight="bold"' if st.failed else ""
+        out.append(f'<text x="{p.x}" y="{cy}" text-anchor="middle" dominant-baseline="central" font-size="12" '
+                   f'fill="{colour}"{weight}>{_esc(h.nodes[n]["text"])}</text>')
+        out.append("</a>")
+    out.append("</g>")
+    out.append("</svg>")
+    return "\n".join(out)
