@@ -37,7 +37,40 @@ def _python_deps() -> Check:
     return Check(name="python packages", ok=True, detail=", ".join(PY_DEPS))
 
 
+def _oracle_start(settings: Settings) -> Check:
+    oracle = make_oracle(settings)
+    try:
+        oracle.start()
+        return Check(name="oracle start", ok=True,
+                     detail=f"{oracle.backend} backend elaborated {settings.lean.header!r}")
+    except OracleUnavailable as e:
+        return Check(name="oracle start", ok=False, detail=str(e))
+    finally:
+        oracle.close()
+
+
+def _toolchain(settings: Settings) -> Check:
+    """The Lean that `lake env lean` runs in the project, against the pinned lean-toolchain."""
+    proj = settings.lean_project
+    pinned = (proj / "lean-toolchain").read_text().strip()
+    want = pinned.rsplit(":", 1)[-1].lstrip("v")
+    try:
+        r = subprocess.run([settings.lean.lake_path, "env", "lean", "--version"], cwd=proj, capture_output=True,
+                           text=True, timeout=300)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return Check(name="lean toolchain", ok=False, needed_by_run=settings.lean.backend == "lake",
+                     detail=f"`lake env lean --version` failed: {e}")
+    got = (r.stdout or r.stderr).strip().splitlines()[0] if (r.stdout or r.stderr).strip() else ""
+    ok = r.returncode == 0 and want in got
+    return Check(name="lean toolchain", ok=ok, needed_by_run=settings.lean.backend == "lake",
+                 detail=f"{got or 'no output'} (pinned {pinned})" + ("" if ok else
+                        "; elan installs the pinned toolchain on first use: run scripts/setup.sh"))
+
+
 def lean_checks(settings: Settings, *, start_pool: bool = True) -> list[Check]:
+    if settings.lean.backend == "kimina":
+        return [_oracle_start(settings)] if start_pool else [
+            Check(name="kimina server", ok=True, detail=f"{settings.lean.kimina_url} (not contacted: --quick)")]
     out: list[Check] = []
     problem = lake_problem(settings)
     lake = settings.lean.lake_path
@@ -76,16 +109,10 @@ def lean_checks(settings: Settings, *, start_pool: bool = True) -> list[Check]:
         out.append(Check(name="lean repl", ok=bool(built),
                          detail=str(built[0]) if built else
                          "lean-interact has not built the REPL yet; scripts/setup.sh does it (needs GitHub access)"))
-    if start_pool and all(c.ok for c in out if c.name in ("lake", "lean project")):
-        oracle = make_oracle(settings)
-        try:
-            oracle.start()
-            out.append(Check(name="oracle start", ok=True,
-                             detail=f"{oracle.backend} backend elaborated {settings.lean.header!r}"))
-        except OracleUnavailable as e:
-            out.append(Check(name="oracle start", ok=False, detail=str(e)))
-        finally:
-            oracle.close()
+    if all(c.ok for c in out if c.name in ("lake", "lean project")):
+        out.insert(2, _toolchain(settings))
+        if start_pool:
+            out.append(_oracle_start(settings))
     return out
 
 

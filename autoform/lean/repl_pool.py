@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import signal
 import threading
 import time
 from pathlib import Path
@@ -96,7 +98,13 @@ class _Worker:
         return self.server is not None and self.server.is_alive()
 
     def kill(self) -> None:
+        """Kill the REPL with its whole process group (it runs in a session of its own: `lake env repl`
+        and anything it spawned), then let lean-interact reap it."""
         if self.server is not None:
+            proc = getattr(self.server, "_proc", None)
+            if proc is not None and proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(proc.pid, signal.SIGKILL)
             with contextlib.suppress(Exception):
                 self.server.kill()
         self.server = None
