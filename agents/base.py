@@ -3,17 +3,20 @@ attention filter, one chat call through :class:`autoform.llm.LLMClient`, and a p
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import jinja2
 
 from autoform import attention
 from autoform.blackboard import Blackboard
 from autoform.config import Settings
-from autoform.llm import ChatReply, LLMClient, Message
+from autoform.llm import ChatReply, LLMClient, MalformedReply, Message
 from autoform.store import Unit
+
+T = TypeVar("T")
 
 PROMPTS = Path(__file__).resolve().parent
 _env = jinja2.Environment(
@@ -41,6 +44,10 @@ class Agent:
     role: str = ""
     #: the blackboard post kinds this agent may read
     reads: tuple[str, ...] = ()
+    #: prompt files, under agents/<prompt_dir or role>/
+    prompt_dir: str = ""
+    system_file: str = "system.md"
+    prompt_file: str = "prompt.md"
 
     def goal(self, run: AgentRun) -> str:
         u = run.unit
@@ -56,8 +63,9 @@ class Agent:
             "header": run.settings.lean.header,
             **extra,
         }
-        system = _env.get_template(f"{self.role}/system.md").render(**variables)
-        user = _env.get_template(f"{self.role}/prompt.md").render(**variables)
+        folder = self.prompt_dir or self.role
+        system = _env.get_template(f"{folder}/{self.system_file}").render(**variables)
+        user = _env.get_template(f"{folder}/{self.prompt_file}").render(**variables)
         return [Message(role="system", content=system.strip()), Message(role="user", content=user.strip())]
 
     def context(self, run: AgentRun) -> attention.Context:
@@ -72,6 +80,26 @@ class Agent:
         req = run.llm.request(self.role, self.render(run, ctx, **extra), posts_used=ctx.post_ids)
         reply = run.llm.chat(req, job_id=run.board.job_id, unit_id=run.unit.id)
         return reply, ctx
+
+    def ask_parsed(self, run: AgentRun, parse: Callable[[str], T], **extra: Any
+                   ) -> tuple[T, ChatReply, attention.Context]:
+        """Ask, and parse the reply strictly; a malformed or truncated reply is asked again (with what was
+        wrong), up to ``[llm] format_retries`` times, then MalformedReply is raised. Never admitted."""
+        ctx = self.context(run)
+        messages = self.render(run, ctx, **extra)
+        tries = run.settings.llm.format_retries + 1
+        for k in range(tries):
+            req = run.llm.request(self.role, messages, posts_used=ctx.post_ids)
+            reply = run.llm.chat(req, job_id=run.board.job_id, unit_id=run.unit.id)
+            try:
+                return parse(reply.text), reply, ctx
+            except MalformedReply as e:
+                if k == tries - 1:
+                    raise
+                messages = [*messages, Message(role="assistant", content=reply.text),
+                            Message(role="user", content=f"Your reply could not be used: {e}. Answer again, "
+                                                         "exactly in the format asked for.")]
+        raise AssertionError("unreachable")
 
 
 def _pinned_for(run: AgentRun, posts: list) -> set[int]:

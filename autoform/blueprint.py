@@ -255,7 +255,7 @@ def render_blueprint(store: Store, book: Book, *, with_part: bool = False) -> tu
 
 def export_blueprint(store: Store, out: Path, books: list[Book] | None = None) -> BlueprintSummary:
     """Write ``out/src/content.tex`` (the layout of a leanblueprint project's ``blueprint/``), deterministic."""
-    books = store.books() if books is None else books
+    books = [b for b in (store.books() if books is None else books) if store.units(b.id)]  # empty: left out
     parts = []
     n_units = n_ok = 0
     for b in books:

@@ -427,9 +427,8 @@ def atlas_serve(
         die(f"{directory} holds no site; run `autoform atlas site --out {directory}` first")
     if host not in ("127.0.0.1", "localhost", "::1"):
         err.print(f"[yellow]warning:[/] binding to {escape(host)} makes the site reachable from other machines")
-    out.print(f"serving {directory} on http://{host}:{port}/ (Ctrl-C to stop)")
     try:
-        serve_site(directory, host=host, port=port)
+        serve_site(directory, host=host, port=port)  # prints the address it serves on
     except OSError as e:
         die(f"cannot serve on {host}:{port}: {e}")
 
@@ -446,7 +445,8 @@ def atlas_blueprint(
     store = open_store(s)
     books = [get_book(store, book)] if book else None
     summary = export_blueprint(store, out_dir, books)
-    out.print(f"blueprint written to {escape(str(summary.path))} ({summary.units} units, {summary.leanok} in Lean)")
+    out.print(f"blueprint written to {escape(str(summary.path))} ({summary.units} units, {summary.leanok} in Lean)",
+              soft_wrap=True)
 
 
 @atlas_app.command("docs")
@@ -462,7 +462,7 @@ def atlas_docs(
         out.print(escape(result.output[-3000:]), highlight=False)
     if not result.ok:
         die(result.message, EXIT_MISSING if result.state in ("no-lake", "no-docgen") else EXIT_FAIL)
-    out.print(f"[green]{escape(result.message)}[/]")
+    out.print(f"[green]{escape(result.message)}[/]", soft_wrap=True)
 
 
 def main() -> None:

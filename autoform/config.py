@@ -40,6 +40,7 @@ class LLMConfig(_Section):
     timeout_s: float = 120.0
     max_retries: int = 4
     concurrency: int = 4
+    format_retries: int = Field(default=2, ge=0, description="re-asks when a reply is malformed or truncated")
     roles: dict[str, RoleLLM] = Field(default_factory=dict)
     prices: dict[str, tuple[float, float]] = Field(
         default_factory=lambda: {"gpt-4o-mini": (0.15, 0.60), "gpt-4o": (2.50, 10.00)},
@@ -94,6 +95,10 @@ class AttentionConfig(_Section):
 class JobConfig(_Section):
     max_attempts: int = 3
     jobs: int = 1
+    drafts: int = Field(default=2, ge=1, description="candidate statements the drafter proposes per round")
+    critique: bool = Field(default=True, description="back-translation critique of each elaborating draft")
+    race: int = Field(default=1, ge=1, description="prover attempts raced per unit; the first admitted wins")
+    automation: bool = Field(default=True, description="try simp/omega/linarith/... before asking the gap-closer")
     formalize_kinds: list[str] = Field(
         default_factory=lambda: [
             "definition", "theorem", "lemma", "proposition", "corollary", "exercise", "claim", "axiom",

@@ -8,14 +8,16 @@ admission (atlas entry + attempt + unit status + post) commits at once, so a uni
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 
 import networkx as nx
 
-from agents import AgentRun, Drafter, GapCloser, Prover, Reader
+from agents import AgentRun, Drafter, FidelityCritic, GapCloser, Prover, Reader
 from autoform import graph as graphs
 from autoform.atlas import write_atlas
 from autoform.blackboard import Blackboard
@@ -46,7 +48,9 @@ class UnitPipeline:
         self.namespace, self.graph, self.stop, self.on_event = namespace, graph, stop, on_event
         self.board = Blackboard(store, book.id, job.id)
         self.reader, self.drafter, self.prover, self.gap_closer = Reader(), Drafter(), Prover(), GapCloser()
+        self.critic = FidelityCritic()
         self._names_lock = threading.Lock()
+        self._admit_lock = threading.Lock()
 
     def _deps_lean(self, unit: Unit) -> list[dict[str, str]]:
         if unit.id not in self.graph:
@@ -100,31 +104,58 @@ class UnitPipeline:
         return text.replace(name, new, 1) if new != name else text
 
     def _draft_statement(self, run: AgentRun, prelude: str) -> int | None:
-        unit = run.unit
+        """Rounds of k drafts: each is checked by Lean with `sorry` as its proof; the elaborating ones are
+        critiqued by back-translation; the most faithful is locked (with its elaborated type)."""
+        unit, job = run.unit, self.settings.job
         error = ""
         while len(self._attempts(unit, "statement")) < self.max_attempts and not self.stop.is_set():
             run.round = len(self._attempts(unit, "statement"))
             try:
-                text, _ = self.drafter.run(run, previous_error=error)
+                drafts = self.drafter.propose(run, k=job.drafts, previous_error=error)
             except MalformedReply as e:
                 error = str(e)
                 self._record(unit, "statement", "drafter", "", Verdict(admitted=False, reasons=[]), note=error)
                 continue
-            text = self._unique_name(text, unit)
-            cand = Candidate(kind="theorem", namespace=self.namespace, statement=text, prelude=prelude)
-            chk = check_statement(cand, self.oracle)
-            verdict = Verdict(admitted=chk.elaborates, reasons=chk.reasons, module=chk.module,
-                              messages=chk.messages, elaborated_type=chk.elaborated_type, elapsed_s=chk.elapsed_s)
-            with self.store.tx():
+            elaborated: list[tuple[str, str]] = []
+            errors: list[str] = []
+            for text, _ in drafts:
+                text = self._unique_name(text, unit)
+                cand = Candidate(kind="theorem", namespace=self.namespace, statement=text, prelude=prelude)
+                chk = check_statement(cand, self.oracle)
+                verdict = Verdict(admitted=chk.elaborates, reasons=chk.reasons, module=chk.module,
+                                  messages=chk.messages, elaborated_type=chk.elaborated_type,
+                                  elapsed_s=chk.elapsed_s)
                 self._record(unit, "statement", "drafter", text, verdict)
-                if chk.elaborates:
-                    return self.board.post(
-                        "drafter", "lock", text, unit_id=unit.id, round=run.round,
-                        data={"statement": text, "name": cand.name, "elaborated_type": chk.elaborated_type},
-                    )
-            error = verdict.summary()
+                if chk.elaborates and chk.elaborated_type:
+                    elaborated.append((text, chk.elaborated_type))
+                else:
+                    errors.append(f"`{declared_name(text)}`: {verdict.summary()}")
+            if elaborated:
+                return self._lock_best(run, elaborated)
+            error = "\n".join(errors)
             self.on_event("statement_rejected", unit, error)
         return None
+
+    def _lock_best(self, run: AgentRun, elaborated: list[tuple[str, str]]) -> int:
+        best: tuple[tuple[bool, float, int], str, str, str] | None = None
+        for k, (text, ty) in enumerate(elaborated):
+            fidelity, key = "", (False, 0.0, -k)
+            if self.settings.job.critique:
+                try:
+                    crit, _ = self.critic.run(run, lean=text)
+                    fidelity, key = crit.fidelity, (crit.faithful, crit.score, -k)
+                except MalformedReply as e:  # a critique steers; without one the draft order decides
+                    run.board.post("critic", "critique", f"no usable critique of `{declared_name(text)}`: {e}",
+                                   unit_id=run.unit.id, round=run.round)
+            if best is None or key > best[0]:
+                best = (key, text, ty, fidelity)
+        assert best is not None
+        _, text, ty, fidelity = best
+        return run.board.post(
+            "drafter", "lock", text, unit_id=run.unit.id, round=run.round,
+            data={"statement": text, "name": declared_name(text), "elaborated_type": ty, "fidelity": fidelity,
+                  "drafts": len(elaborated)},
+        )
 
     def _definition(self, run: AgentRun, prelude: str) -> None:
         unit = run.unit
@@ -147,7 +178,11 @@ class UnitPipeline:
             self._finish(unit, "failed", error)
 
     def _prove(self, run: AgentRun, prelude: str, statement: str, locked_type: str) -> None:
-        unit = run.unit
+        """The prover (k racing attempts where configured), then automation on what is left, then the
+        gap-closer with Lean's errors, until admitted or ``max_attempts`` proof attempts are spent."""
+        unit, job = run.unit, self.settings.job
+        base = Candidate(kind="theorem", namespace=self.namespace, statement=statement, prelude=prelude,
+                         locked_type=locked_type)
         while not self.stop.is_set():
             previous = self._attempts(unit, "proof")
             if len(previous) >= self.max_attempts:
@@ -157,24 +192,60 @@ class UnitPipeline:
                              previous[-1].reasons else "attempts exhausted")
                 return
             run.round = len(previous)
-            try:
-                if not previous:
-                    aux, proof, _ = self.prover.run(run, locked=statement)
-                    author = "prover"
-                else:
-                    last = previous[-1]
-                    aux, proof, _ = self.gap_closer.run(
-                        run, locked=statement, failed_proof=last.lean_code, errors=_errors_text(last))
-                    author = "gap_closer"
-            except MalformedReply as e:
-                self._record(unit, "proof", "prover" if not previous else "gap_closer", "",
-                             Verdict(admitted=False), note=str(e))
+            if not previous:
+                k = min(job.race, self.max_attempts)
+                if self._race(run, base, k):
+                    return
                 continue
-            cand = Candidate(kind="theorem", namespace=self.namespace, statement=statement, proof=proof, aux=aux,
-                             prelude=prelude, locked_type=locked_type)
-            verdict = admit(cand, self.oracle)
-            if self._conclude(run, cand, verdict, "proof", author, proof):
+            last = previous[-1]
+            if job.automation and last.lean_code and not any(a.author == "automation" for a in previous):
+                if self._try(run, base, automation_proof(last), "", "automation"):
+                    return
+                continue
+            try:
+                aux, proof, _ = self.gap_closer.run(
+                    run, locked=statement, failed_proof=last.lean_code, errors=_errors_text(last))
+            except MalformedReply as e:
+                self._record(unit, "proof", "gap_closer", "", Verdict(admitted=False), note=str(e))
+                continue
+            if self._try(run, base, proof, aux, "gap_closer"):
                 return
+
+    def _try(self, run: AgentRun, base: Candidate, proof: str, aux: str, author: str) -> bool:
+        cand = base.model_copy(update={"proof": proof, "aux": aux})
+        return self._conclude(run, cand, admit(cand, self.oracle), "proof", author, proof)
+
+    def _race(self, run: AgentRun, base: Candidate, k: int) -> bool:
+        """k prover attempts at once; the first one Lean admits wins and the others are cancelled (those not yet
+        at the gate are dropped; a finished loser is recorded as the rejected attempt it was)."""
+        won = threading.Event()
+
+        def attempt(i: int) -> bool:
+            if won.is_set() or self.stop.is_set():
+                return False
+            r = dataclasses.replace(run, pinned_ids=set(run.pinned_ids))
+            try:
+                aux, proof, _ = self.prover.run(r, locked=base.statement, variant=i, race=k)
+            except MalformedReply as e:
+                if not won.is_set():
+                    self._record(run.unit, "proof", "prover", "", Verdict(admitted=False), note=str(e))
+                return False
+            if won.is_set():
+                return False  # cancelled: another attempt was admitted while this one was thinking
+            if self._try(r, base, proof, aux, "prover"):
+                won.set()
+                return True
+            return False
+
+        if k == 1:
+            return attempt(0)
+        with ThreadPoolExecutor(max_workers=k, thread_name_prefix=f"race-{run.unit.id}") as pool:
+            futures = [pool.submit(attempt, i) for i in range(k)]
+            for f in as_completed(futures):
+                if f.result():
+                    for other in futures:
+                        other.cancel()
+        return won.is_set()
 
     def _admit_stated(self, run: AgentRun, prelude: str, statement: str, locked_type: str) -> bool:
         """A statement the book does not prove, not proved by the agents either: admitted as *stated* (the
@@ -231,7 +302,9 @@ class UnitPipeline:
             else f"{cand.statement.rstrip()} := by\n" + "\n".join(
                 "  " + ln if ln.strip() else ln for ln in _proof_lines(cand)))
         status = "defined" if cand.kind == "definition" else "proved"
-        with self.store.tx() as c:
+        with self._admit_lock, self.store.tx() as c:
+            if c.execute("SELECT 1 FROM atlas_entries WHERE unit_id = ?", (unit.id,)).fetchone():
+                return True  # a racing attempt was admitted first: this one is not needed
             aid = self._record(unit, stage, author, code, verdict)
             n_attempts = c.execute("SELECT COUNT(*) FROM attempts WHERE unit_id = ? AND job_id = ?",
                                    (unit.id, self.job.id)).fetchone()[0]
@@ -252,6 +325,21 @@ class UnitPipeline:
         self.store.set_unit_status(unit.id, status)
         self.on_event(status, unit, detail)
 
+
+
+#: closing tactics tried on what a failed proof left open, before the gap-closer is asked (no LLM call)
+AUTOMATION = ("omega", "simp", "linarith", "nlinarith", "norm_num", "positivity", "aesop", "decide")
+AUTOMATION_TACTIC = "first " + " ".join(f"| ({t}; done)" for t in AUTOMATION)
+
+
+def automation_proof(last: object) -> str:
+    """The failed proof with automation on the goals it left unsolved; or, when it failed otherwise,
+    automation alone on the whole statement."""
+    messages = getattr(last, "messages", [])
+    proof = getattr(last, "lean_code", "")
+    if any("unsolved goals" in m.get("text", "") for m in messages):
+        return f"{proof.rstrip()}\nall_goals {AUTOMATION_TACTIC}"
+    return AUTOMATION_TACTIC
 
 
 def _proof_lines(c: Candidate) -> list[str]:

@@ -23,6 +23,27 @@ say "Python: virtual environment .venv with autoform[dev]"
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e '.[dev]'
 
+# ---- browser for the site's tests (tests/test_browser.py) -------------------------------------------------
+# Debian's chromium, driven by Playwright's Python package (which brings its own driver; we never run
+# `playwright install`: the browser is the system's /usr/bin/chromium). Without them the browser tests skip.
+say "Browser tests: chromium (apt) and Playwright (pip)"
+if [ ! -x /usr/bin/chromium ]; then
+  if command -v apt-get >/dev/null 2>&1 && { [ "$(id -u)" = 0 ] || sudo -n true 2>/dev/null; }; then
+    as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo -n "$@"; fi; }
+    if as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; then
+      say "chromium installed at /usr/bin/chromium"
+    else
+      warn "apt-get could not install chromium; the browser tests (tests/test_browser.py) will be skipped"
+    fi
+  else
+    warn "/usr/bin/chromium is missing and cannot be installed here (needs apt-get and root or password-less"
+    warn "sudo): the browser tests (tests/test_browser.py) will be skipped. Install it with: apt-get install chromium"
+  fi
+fi
+.venv/bin/python -m pip install --quiet playwright \
+  || warn "pip could not install playwright; the browser tests (tests/test_browser.py) will be skipped"
+# ---- end of the browser block --------------------------------------------------------------------------------
+
 say "Lean: toolchain through elan"
 export PATH="$HOME/.elan/bin:$PATH"
 lean_ok=1

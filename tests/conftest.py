@@ -41,7 +41,7 @@ def make_repl_dir(where: Path, program: Path = FAKE_REPL, env: dict[str, str] | 
     return repl
 
 
-def write_config(home: Path, *, base_url: str, repl_dir: Path, extra: str = "") -> None:
+def write_config(home: Path, *, base_url: str, repl_dir: Path, extra: str = "", automation: bool = False) -> None:
     project = home / "lean_project"
     project.mkdir(parents=True, exist_ok=True)
     (project / "lean-toolchain").write_text("leanprover/lean4:v4.24.0\n")
@@ -62,6 +62,11 @@ repl_path = "{repl_dir}"
 timeout_s = 20
 start_timeout_s = 20
 memory_mb = 4096
+
+[job]
+# the oracle double accepts any identifier but `bogus*`, so automation would prove everything: the tests that
+# exercise automation turn it on themselves
+automation = {"true" if automation else "false"}
 {extra}
 """,
         encoding="utf-8",
@@ -71,8 +76,9 @@ memory_mb = 4096
 # ------------------------------------------------------------------------------- scripted LLM replies
 def _role(body: dict) -> str:
     system = body["messages"][0]["content"]
-    m = re.match(r"You are the (reader|statement drafter|prover|gap-closer)", system)
-    return {"statement drafter": "drafter", "gap-closer": "gap_closer"}.get(m.group(1), m.group(1)) if m else "?"
+    m = re.match(r"You are the (reader|statement drafter|prover|gap-closer|fidelity critic)", system)
+    names = {"statement drafter": "drafter", "gap-closer": "gap_closer", "fidelity critic": "critic"}
+    return names.get(m.group(1), m.group(1)) if m else "?"
 
 
 def _label(body: dict) -> str:
@@ -97,6 +103,9 @@ def book_script(overrides: dict[tuple[str, str], Callable[[dict], str | Reply]] 
         if role == "reader":
             return "```json\n" + json.dumps({"statement": "restated", "concepts": ["integer"],
                                              "conventions": [], "dependencies": []}) + "\n```"
+        if role == "critic":
+            return "```json\n" + json.dumps({"back_translation": "the same statement", "faithful": True,
+                                             "score": 9, "issues": []}) + "\n```"
         if f is None:
             return "I cannot help with that."
         if role == "drafter":

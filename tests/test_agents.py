@@ -174,9 +174,14 @@ def test_reader_posts_an_extraction(env):
 
 
 def test_reader_non_json_reply_falls_back_to_the_parser(env):
-    env.srv.push("The statement says divisibility is transitive. Concepts: integers.")
+    for _ in range(3):  # the first answer and both format retries are unusable
+        env.srv.push("The statement says divisibility is transitive. Concepts: integers.")
     pid = Reader().run(env.run())
-    env.only_request()
+    requests = env.srv.requests
+    assert len(requests) == 3  # asked again, twice, with what was wrong
+    retry = requests[1]["messages"]
+    assert retry[-2]["role"] == "assistant" and "could not be used" in retry[-1]["content"]
+    assert "not the JSON" in retry[-1]["content"]
 
     post = env.board.latest(env.lem_id, "extraction")
     assert post is not None and post.id == pid
@@ -187,8 +192,16 @@ def test_reader_non_json_reply_falls_back_to_the_parser(env):
     (critique,) = env.board.read(unit_id=env.lem_id, kind="critique")
     assert critique.author == "reader"
     assert "reader reply unusable" in critique.body and "not the JSON" in critique.body
-    assert critique.data["llm_call"] == env.calls()[0]["id"]
     assert critique.id < post.id
+
+
+def test_reader_malformed_then_good_reply_is_used(env):
+    env.srv.push("no json here", json_reply({"statement": "restated", "concepts": ["integer"]}))
+    Reader().run(env.run())
+    assert len(env.srv.requests) == 2
+    post = env.board.latest(env.lem_id, "extraction")
+    assert post.data["statement"] == "restated" and post.data["concepts"] == ["integer"]
+    assert env.board.read(unit_id=env.lem_id, kind="critique") == []
 
 
 def test_reader_tolerates_null_fields(env):
@@ -250,20 +263,29 @@ def test_drafter_keeps_a_definition_body(env):
 
 
 def test_drafter_without_lean_block_is_malformed(env):
-    env.srv.push("I would state it with Mathlib's divisibility, as transitivity.")
+    for _ in range(3):
+        env.srv.push("I would state it with Mathlib's divisibility, as transitivity.")
     with pytest.raises(MalformedReply) as ei:
         Drafter().run(env.run())
     assert "no ```lean code block" in str(ei.value)
-    env.only_request()  # one call, no retry of a well-formed but useless reply
+    assert len(env.srv.requests) == 3  # the first answer and two format retries, then the error
     assert env.board.read(kind="draft") == []
 
 
 def test_drafter_block_without_declaration_is_malformed(env):
-    env.srv.push("```lean\nexample : 1 + 1 = 2 := rfl\n```")
+    for _ in range(3):
+        env.srv.push("```lean\nexample : 1 + 1 = 2 := rfl\n```")
     with pytest.raises(MalformedReply) as ei:
         Drafter().run(env.run())
     assert "declares no" in str(ei.value)
     assert env.board.read(kind="draft") == []
+
+
+def test_drafter_recovers_from_a_truncated_block(env):
+    env.srv.push("```lean\ntheorem t : True", "```lean\ntheorem t (a : ℤ) : a ∣ a\n```")
+    text, _ = Drafter().run(env.run())
+    assert text == "theorem t (a : ℤ) : a ∣ a"
+    assert "truncated" in env.srv.requests[1]["messages"][-1]["content"]
 
 
 # ---------------------------------------------------------------------------------------------- prover

@@ -93,7 +93,10 @@ def test_sample_book_end_to_end(workspace, tmp_path):
     assert kinds["verdict"] == conn.execute("SELECT COUNT(*) FROM attempts").fetchone()[0]
     # every agent made real chat calls through the openai client
     roles = {json.loads(r[0])["role"] for r in conn.execute("SELECT request FROM llm_calls")}
-    assert roles == {"reader", "drafter", "prover", "gap_closer"}
+    assert roles == {"reader", "drafter", "critic", "prover", "gap_closer"}
+    # each locked statement carries its back-translation critique (a badge; it never admits)
+    locks = [json.loads(r[0]) for r in conn.execute("SELECT data FROM posts WHERE kind = 'lock'")]
+    assert all(lk["fidelity"] == "faithful 9/10" for lk in locks)
 
     # the Lean the oracle was asked to check: locked statement + spliced proof + the gate's two queries
     log = [json.loads(line) for line in (tmp_path / "repl.log").read_text().splitlines()]

@@ -228,3 +228,124 @@ def test_rebuild_removes_pages_of_gone_units(tmp_path):
     assert not (out / "numbers" / "5.html").exists()
     assert (out / "numbers" / "notes.html").read_text() == "mine"  # not ours: left alone
     assert "numbers/5.html" not in (out / "search.json").read_text()
+
+
+def test_chapter_graphs_on_the_book_page(site):
+    _, out, _ = site
+    book = (out / "numbers" / "index.html").read_text()
+    chapters = book.split('<section class="chapter">')[1:]
+    assert len(chapters) == 2 and all(c.count('<svg xmlns="http://www.w3.org/2000/svg" class="depgraph"') == 1
+                                      for c in chapters)
+    first = chapters[0][chapters[0].index("<svg"): chapters[0].index("</svg>")]
+    assert re.findall(r'<a class="node[^"]*" href="([0-9]+)\.html"', first) == ["1", "2"]
+    assert 'data-unit="2" data-border="green" data-fill="#1CAC78"' in first  # proved, all ancestors too
+    second = chapters[1][chapters[1].index("<svg"): chapters[1].index("</svg>")]
+    assert 'class="node result failed" href="4.html"' in second
+    assert 'class="node result external" href="2.html"' in second  # used from chapter 1, faded
+    assert "Green border" in book and "Dark green background" in book  # the legend
+    assert "<script" not in book  # drawn in Python: no JavaScript, no CDN
+    assert not re.findall(r'(?<!xmlns=)"https?://', book)  # namespaces only, nothing fetched
+
+
+def test_unit_page_names_the_declaration_and_blueprint_state(site):
+    _, out, _ = site
+    page = (out / "numbers" / "3.html").read_text()
+    assert "<code>Atlas.Numbers.Numbers.hostile</code>" in page
+    assert "Blueprint: statement formalized; proof ready to be formalized." in page
+    data = json.loads((out / "search.json").read_text())
+    assert data[1]["decl"] == "Atlas.Numbers.Numbers.sq_nonneg" and data[4]["decl"] == ""
+
+
+def test_no_external_resources(site):
+    _, out, _ = site
+    for f in out.rglob("*.html"):
+        text = f.read_text()
+        for url in re.findall(r'(?:src|href)="([^"]*)"', text):
+            assert not re.match(r"[a-z]+:", url) or url == "data:,", (f, url)  # relative links only
+
+
+# -- serving -----------------------------------------------------------------------------------------------------
+@pytest.fixture
+def server(site, tmp_path):
+    import threading
+
+    from autoform.site import make_server
+
+    _, out, _ = site
+    httpd = make_server(out, port=0, quiet=True)
+    t = threading.Thread(target=httpd.serve_forever, daemon=True)
+    t.start()
+    yield httpd
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def _get(httpd, path: str) -> tuple[int, bytes]:
+    import http.client
+
+    host, port = httpd.server_address[:2]
+    conn = http.client.HTTPConnection(host, port, timeout=5)
+    conn.request("GET", path)  # sent as is: no client-side normalisation of ".."
+    r = conn.getresponse()
+    body = r.read()
+    conn.close()
+    return r.status, body
+
+
+def test_serve_binds_localhost_and_serves_only_the_site(site, server, tmp_path):
+    import inspect
+
+    from autoform.cli import atlas_serve
+    from autoform.site import serve_site
+
+    _, out, _ = site
+    assert server.server_address[0] == "127.0.0.1"
+    assert inspect.signature(serve_site).parameters["host"].default == "127.0.0.1"
+    assert inspect.signature(atlas_serve).parameters["host"].default == "127.0.0.1"
+    status, body = _get(server, "/index.html")
+    assert status == 200 and b'id="q"' in body
+    assert _get(server, "/numbers/2.html")[0] == 200
+    secret = out.parent / "secret.txt"
+    secret.write_text("outside")
+    for path in ("/../secret.txt", "/numbers/../../secret.txt", "/%2e%2e/secret.txt", "/..%2fsecret.txt",
+                 "//etc/passwd", "/../../../../etc/passwd", "/no-such-page.html"):
+        status, body = _get(server, path)
+        assert status == 404 and b"outside" not in body and b"root:" not in body, path
+    # a symbolic link inside the site that leads out of it is not followed
+    link = out / "numbers" / "escape.txt"
+    link.symlink_to(secret)
+    try:
+        assert _get(server, "/numbers/escape.txt")[0] == 404
+    finally:
+        link.unlink()
+    # directories are not listed
+    assert _get(server, "/static/")[0] == 404
+
+
+def test_cli_serve_defaults_to_localhost(site, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import urllib.request
+
+    _, out, _ = site
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOFORM_")}
+    proc = subprocess.Popen([sys.executable, "-m", "autoform", "--home", str(tmp_path), "atlas", "serve", "--dir",
+                             str(out), "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env)
+    try:
+        line = proc.stdout.readline()
+        m = re.search(r"at http://([0-9.]+):([0-9]+)/", line)
+        assert m, line
+        assert m.group(1) == "127.0.0.1"
+        with urllib.request.urlopen(f"http://127.0.0.1:{m.group(2)}/numbers/2.html", timeout=5) as r:
+            assert r.status == 200 and b"Theorem 1.2" in r.read()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            _, err = proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            _, err = proc.communicate()
+    assert proc.returncode == 0 and "Traceback" not in err, err

@@ -11,8 +11,8 @@ class GapCloser(Agent):
     reads = ("extraction", "lock", "proof", "verdict", "admission", "hint")
 
     def run(self, run: AgentRun, *, locked: str, failed_proof: str, errors: str) -> tuple[str, str, int]:
-        reply, ctx = self.ask(run, locked=locked, failed_proof=failed_proof, errors=errors)
-        aux, proof = split_reply(reply.text)
+        (aux, proof), reply, ctx = self.ask_parsed(run, split_reply, locked=locked, failed_proof=failed_proof,
+                                                   errors=errors)
         pid = run.board.post(self.role, "proof", proof, unit_id=run.unit.id, round=run.round, refs=ctx.post_ids,
                              data={"aux": aux, "llm_call": reply.call_id})
         return aux, proof, pid

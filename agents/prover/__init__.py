@@ -17,9 +17,8 @@ class Prover(Agent):
     role = "prover"
     reads = ("extraction", "lock", "admission", "hint")
 
-    def run(self, run: AgentRun, *, locked: str) -> tuple[str, str, int]:
-        reply, ctx = self.ask(run, locked=locked)
-        aux, proof = split_reply(reply.text)
+    def run(self, run: AgentRun, *, locked: str, variant: int = 0, race: int = 1) -> tuple[str, str, int]:
+        (aux, proof), reply, ctx = self.ask_parsed(run, split_reply, locked=locked, variant=variant, race=race)
         pid = run.board.post(self.role, "proof", proof, unit_id=run.unit.id, round=run.round, refs=ctx.post_ids,
                              data={"aux": aux, "llm_call": reply.call_id})
         return aux, proof, pid

@@ -11,18 +11,19 @@ class Reader(Agent):
     reads = ("extraction",)
 
     def run(self, run: AgentRun) -> int:
-        reply, ctx = self.ask(run)
         try:
-            data = json_block(reply.text)
+            data, reply, ctx = self.ask_parsed(run, json_block)
             statement = str(data.get("statement") or run.unit.statement)
             concepts = _strings(data.get("concepts"))
             conventions = _strings(data.get("conventions"))
             missed = _strings(data.get("dependencies"))
+            call_id = reply.call_id
         except MalformedReply as e:
             # the parser's statement stands; the failure is on the board for the audit
             statement, concepts, conventions, missed = run.unit.statement, [], [], []
+            ctx, call_id = self.context(run), 0
             run.board.post(self.role, "critique", f"reader reply unusable: {e}", unit_id=run.unit.id,
-                           round=run.round, data={"llm_call": reply.call_id})
+                           round=run.round)
         body = statement
         if concepts:
             body += "\nConcepts: " + ", ".join(concepts)
@@ -31,7 +32,7 @@ class Reader(Agent):
         return run.board.post(
             self.role, "extraction", body, unit_id=run.unit.id, round=run.round, refs=ctx.post_ids,
             data={"statement": statement, "concepts": concepts, "conventions": conventions,
-                  "dependencies": missed, "llm_call": reply.call_id},
+                  "dependencies": missed, "llm_call": call_id},
         )
 
 
