@@ -70,9 +70,12 @@ class Agent:
 
     def context(self, run: AgentRun) -> attention.Context:
         posts = [p for p in run.board.all() if p.kind in self.reads]
+        cfg = run.settings.attention
+        relevance = run.llm.embedding_relevance(cfg.embedding_model) if cfg.relevance == "embeddings" else None
         return attention.select(
             posts, self.goal(run), goal_unit=run.unit.id, current_round=run.round, hops=run.hops,
-            cfg=run.settings.attention, pinned_ids=run.pinned_ids | _pinned_for(run, posts),
+            cfg=cfg, budget_tokens=cfg.budget_for(self.role), pinned_ids=run.pinned_ids | _pinned_for(run, posts),
+            relevance=relevance,
         )
 
     def ask(self, run: AgentRun, **extra: Any) -> tuple[ChatReply, attention.Context]:

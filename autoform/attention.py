@@ -2,14 +2,17 @@
 
 score(post) = relevance(post, goal) * exp(-a * rounds since posted) * exp(-b * hops between the post's unit
 and the goal's unit in the dependency graph). Pinned posts always enter; the rest enter by score while the
-token budget lasts; the top-scoring sentences are repeated in a "Key context" block before the instruction.
-Relevance is lexical (BM25, no model).
+token budget lasts (a budget per role); the top-scoring sentences are repeated in a "Key context" block
+before the instruction. Relevance is lexical (BM25, no model) by default, or the cosine similarity of
+embeddings from an OpenAI-compatible endpoint (``[attention] relevance = "embeddings"``).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from rank_bm25 import BM25Okapi
@@ -29,8 +32,25 @@ class _BM25(BM25Okapi):
             self.idf[word] = math.log(1 + (self.corpus_size - freq + 0.5) / (freq + 0.5))
 
 
+#: relevance(goal, texts) -> one non-negative score per text
+Relevance = Callable[[str, list[str]], list[float]]
+
+
+def bm25_relevance(goal: str, texts: list[str]) -> list[float]:
+    if not texts:
+        return []
+    bm25 = _BM25([tokens(t) or ["_"] for t in texts])
+    return [max(float(x), 0.0) for x in bm25.get_scores(tokens(goal) or ["_"])]
+
+
 def tokens(text: str) -> list[str]:
-    return [t.lower() for t in _WORD.findall(text) if len(t) > 1 or not t.isascii()]
+    return list(_tokens(text))
+
+
+@functools.lru_cache(maxsize=65536)
+def _tokens(text: str) -> tuple[str, ...]:
+    """Posts are read again at every prompt: their tokens are computed once."""
+    return tuple(t.lower() for t in _WORD.findall(text) if len(t) > 1 or not t.isascii())
 
 
 def approx_tokens(text: str) -> int:
@@ -69,24 +89,29 @@ class Context:
 
 def select(posts: list[Post], goal: str, *, goal_unit: int | None, current_round: int,
            hops: dict[int, int], cfg: AttentionConfig, budget_tokens: int | None = None,
-           pinned_ids: set[int] | None = None) -> Context:
+           pinned_ids: set[int] | None = None, relevance: Relevance | None = None) -> Context:
     budget = cfg.budget_tokens if budget_tokens is None else budget_tokens
     if not posts:
         return Context([], [])
-    corpus = [tokens(p.body) or ["_"] for p in posts]
-    bm25 = _BM25(corpus)
-    rel = bm25.get_scores(tokens(goal) or ["_"])
-    floor = 1e-3  # a post with no word in common still ranks, by recency and distance
+    rel = [max(float(r), 0.0) for r in (relevance or bm25_relevance)(goal, [p.body for p in posts])]
+    # relevance on a common scale (the best post is 1); the floor keeps a post with no word in common in the
+    # ranking, by recency and distance, so a dependency is not lost for want of shared words
+    top = max(rel) or 1.0
+    floor = cfg.relevance_floor
     scored: list[Scored] = []
     for p, r in zip(posts, rel, strict=True):
         age = max(0, current_round - p.round)
-        dist = hops.get(p.unit_id, 6) if p.unit_id is not None and goal_unit is not None else 0
-        s = (max(float(r), 0.0) + floor) * math.exp(-cfg.round_decay * age) * math.exp(-cfg.hop_decay * dist)
-        scored.append(Scored(p, s, float(r)))
+        dist = hops.get(p.unit_id, cfg.unreachable_hops) if p.unit_id is not None and goal_unit is not None else 0
+        s = (floor + (1 - floor) * r / top) * math.exp(-cfg.round_decay * age) * math.exp(-cfg.hop_decay * dist)
+        scored.append(Scored(p, s, r))
     pinned_ids = pinned_ids or set()
-    pinned = [x for x in scored if x.post.pinned or x.post.id in pinned_ids]
-    rest = sorted((x for x in scored if not (x.post.pinned or x.post.id in pinned_ids)),
-                  key=lambda x: (-x.score, -x.post.id))
+
+    def is_pinned(p: Post) -> bool:
+        # a post pinned by its kind (a locked statement) is pinned for its own unit, not for every prompt
+        return p.id in pinned_ids or (p.pinned and (goal_unit is None or p.unit_id in (None, goal_unit)))
+
+    pinned = [x for x in scored if is_pinned(x.post)]
+    rest = sorted((x for x in scored if not is_pinned(x.post)), key=lambda x: (-x.score, -x.post.id))
     chosen, used, dropped = list(pinned), sum(approx_tokens(x.post.body) for x in pinned), []
     for x in rest:
         cost = approx_tokens(x.post.body)

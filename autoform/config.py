@@ -86,10 +86,22 @@ class LeanConfig(_Section):
 
 
 class AttentionConfig(_Section):
-    budget_tokens: int = 3000
+    budget_tokens: int = Field(default=3000, description="token budget of a role not listed in `budgets`")
+    budgets: dict[str, int] = Field(
+        default_factory=lambda: {"reader": 1500, "drafter": 2500, "critic": 1000, "prover": 2000,
+                                 "gap_closer": 3000},
+        description="token budget of the blackboard context, per role",
+    )
     round_decay: float = 0.3
-    hop_decay: float = 0.7
+    hop_decay: float = 1.0
+    relevance_floor: float = Field(default=0.25, ge=0, le=1, description="share of the score that needs no overlap")
+    unreachable_hops: int = Field(default=6, description="distance given to units not connected to the goal")
     key_sentences: int = 5
+    relevance: Literal["bm25", "embeddings"] = "bm25"
+    embedding_model: str = "text-embedding-3-small"
+
+    def budget_for(self, role: str) -> int:
+        return self.budgets.get(role, self.budget_tokens)
 
 
 class JobConfig(_Section):

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import openai
@@ -142,6 +144,45 @@ class LLMClient:
         except openai.OpenAIError as e:
             raise LLMUnavailable(describe_error(e, self.cfg.base_url)) from e
 
+    def embed(self, texts: list[str], model: str) -> list[list[float]]:
+        """Embeddings from the endpoint's /embeddings, cached in the store by model and text."""
+        keys = [hashlib.sha256(f"{model}\0{t}".encode()).hexdigest() for t in texts]
+        have: dict[str, list[float]] = {}
+        if self.store is not None and keys:
+            marks = ",".join("?" * len(keys))
+            for row in self.store.query(f"SELECT key, vector FROM embeddings WHERE key IN ({marks})", tuple(keys)):
+                have[row[0]] = json.loads(row[1])
+        missing = [(k, t) for k, t in zip(keys, texts, strict=True) if k not in have]
+        if missing:
+            try:
+                resp = self.client.embeddings.create(model=model, input=[t or " " for _, t in missing])
+            except openai.OpenAIError as e:
+                raise LLMUnavailable(describe_error(e, self.cfg.base_url)) from e
+            vectors = [d.embedding for d in sorted(resp.data, key=lambda d: d.index)]
+            if len(vectors) != len(missing):
+                raise MalformedReply(f"{self.cfg.base_url}: {len(vectors)} embeddings for {len(missing)} texts")
+            for (k, _), v in zip(missing, vectors, strict=True):
+                have[k] = list(v)
+            if self.store is not None:
+                with self.store.tx() as c:
+                    c.executemany("INSERT OR IGNORE INTO embeddings (key, model, vector) VALUES (?,?,?)",
+                                  [(k, model, json.dumps(have[k])) for k, _ in missing])
+        return [have[k] for k in keys]
+
+    def embedding_relevance(self, model: str) -> Callable[[str, list[str]], list[float]]:
+        """Cosine similarity to the goal (negative similarities count as 0)."""
+
+        def relevance(goal: str, texts: list[str]) -> list[float]:
+            vecs = self.embed([goal, *texts], model)
+            g, gn = vecs[0], math.sqrt(sum(x * x for x in vecs[0])) or 1.0
+            out = []
+            for v in vecs[1:]:
+                vn = math.sqrt(sum(x * x for x in v)) or 1.0
+                out.append(max(0.0, sum(a * b for a, b in zip(g, v, strict=False)) / (gn * vn)))
+            return out
+
+        return relevance
+
     def request(self, role: str, messages: list[Message], posts_used: list[int] | None = None) -> ChatRequest:
         return ChatRequest(
             role=role, messages=messages, model=self.cfg.model_for(role),
@@ -254,3 +295,32 @@ def json_block(text: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise MalformedReply("the reply's JSON is not an object")
     return data
+
+
+def price(settings: Settings, model: str, prompt_tokens: int, completion_tokens: int) -> float:
+    """USD for the tokens, from ``[llm] prices`` (USD per million prompt / completion tokens)."""
+    p = settings.llm.prices.get(model)
+    return (prompt_tokens * p[0] + completion_tokens * p[1]) / 1e6 if p else 0.0
+
+
+def usage(store: Store, settings: Settings, *, job_id: int | None = None, by: str = "role") -> dict[str, dict]:
+    """Calls, cache hits, tokens and cost grouped by ``role``, ``unit_id`` or ``job_id`` (cached replies cost
+    nothing)."""
+    if by not in ("role", "unit_id", "job_id"):
+        raise ValueError(by)
+    sql = (f"SELECT {by}, model, COUNT(*), SUM(cached), SUM(CASE WHEN cached = 0 THEN prompt_tokens ELSE 0 END),"
+           f" SUM(CASE WHEN cached = 0 THEN completion_tokens ELSE 0 END) FROM llm_calls")
+    params: tuple = ()
+    if job_id is not None:
+        sql += " WHERE job_id = ?"
+        params = (job_id,)
+    out: dict[str, dict] = {}
+    for key, model, n, cached, pt, ct in store.query(sql + f" GROUP BY {by}, model", params):
+        d = out.setdefault(str(key), {"calls": 0, "cached": 0, "prompt_tokens": 0, "completion_tokens": 0,
+                                      "cost_usd": 0.0})
+        d["calls"] += n
+        d["cached"] += cached or 0
+        d["prompt_tokens"] += pt or 0
+        d["completion_tokens"] += ct or 0
+        d["cost_usd"] = round(d["cost_usd"] + price(settings, model, pt or 0, ct or 0), 6)
+    return out

@@ -22,6 +22,7 @@ from autoform import graph as graphs
 from autoform.atlas import write_atlas
 from autoform.blackboard import Blackboard
 from autoform.config import Settings
+from autoform.ingest.latex import textual_refs
 from autoform.lean.gate import (
     Candidate,
     Verdict,
@@ -73,6 +74,7 @@ class UnitPipeline:
 
         if self.board.latest(unit.id, "extraction") is None:
             self.reader.run(run)
+            self._reader_dependencies(unit)
         lock = self.board.latest(unit.id, "lock")
         kind = "definition" if unit.kind == "definition" else "theorem"
         if kind == "definition":
@@ -87,6 +89,23 @@ class UnitPipeline:
         assert lock is not None
         run.pinned_ids.add(lock.id)
         self._prove(run, prelude, lock.data["statement"], lock.data["elaborated_type"])
+
+    def _reader_dependencies(self, unit: Unit) -> None:
+        """Dependencies the reader found that the parser missed ("by Lemma 1.3"), stored as graph edges."""
+        post = self.board.latest(unit.id, "extraction")
+        found = textual_refs(" ".join(post.data.get("dependencies", []))) if post else []
+        if not found:
+            return
+        by_number: dict[str, int] = {}
+        for u in self.store.units(self.book.id):
+            by_number.setdefault(f"{u.kind}:{u.number}", u.id)
+            by_number.setdefault(u.number, u.id)
+        with self.store.tx() as c:
+            for kind, number in found:
+                dep = by_number.get(f"{kind}:{number}") or by_number.get(number)
+                if dep is not None and dep != unit.id:
+                    c.execute("INSERT OR IGNORE INTO unit_deps (unit_id, dep_id, via) VALUES (?,?,'reader')",
+                              (unit.id, dep))
 
     def _attempts(self, unit: Unit, stage: str) -> list:
         return [a for a in self.store.attempts(unit.id, self.job.id) if a.stage == stage]

@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -156,6 +156,13 @@ MIGRATIONS: dict[int, str] = {
         created_at REAL NOT NULL
     );
     CREATE INDEX lean_checks_job ON lean_checks(job_id);
+    """,
+    3: """
+    CREATE TABLE embeddings (
+        key TEXT PRIMARY KEY,
+        model TEXT NOT NULL,
+        vector TEXT NOT NULL
+    );
     """,
 }
 

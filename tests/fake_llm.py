@@ -28,9 +28,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import importlib
 import json
 import os
+import re
 import signal
 import socket
 import sys
@@ -142,6 +144,7 @@ class FakeLLM:
         self._host = host
         self._port = port
         self._lock = threading.Lock()
+        self.embedding_requests: list[dict] = []
         self._requests: list[dict] = []
         self._headers: list[dict[str, str]] = []
         self._queue: deque[Reply] = deque()
@@ -272,6 +275,22 @@ class _Handler(BaseHTTPRequestHandler):
     def _path(self) -> str:
         return self.path.split("?", 1)[0].rstrip("/")
 
+    def _embeddings(self, raw: bytes) -> None:
+        """Deterministic embeddings: a hashed bag of words (64 dimensions), so similar texts are close."""
+        body = json.loads(raw or b"{}")
+        inputs = body.get("input", [])
+        inputs = [inputs] if isinstance(inputs, str) else inputs
+        with self.fake._lock:
+            self.fake.embedding_requests.append(body)
+        data = []
+        for i, text in enumerate(inputs):
+            vec = [0.0] * 64
+            for word in re.findall(r"[a-z0-9]+", str(text).lower()):
+                vec[int(hashlib.md5(word.encode()).hexdigest(), 16) % 64] += 1.0
+            data.append({"object": "embedding", "index": i, "embedding": vec})
+        self._send_json(200, {"object": "list", "data": data, "model": body.get("model", ""),
+                              "usage": {"prompt_tokens": 0, "total_tokens": 0}})
+
     # -- routes
     def do_GET(self) -> None:
         path = self._path()
@@ -287,6 +306,9 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         path = self._path()
+        if path == "/v1/embeddings":
+            self._embeddings(raw)
+            return
         if path != "/v1/chat/completions":
             self._send_json(404, error_body(404, f"Unknown path: POST {path}"))
             return

@@ -365,7 +365,7 @@ def test_gap_closer_sees_the_failure_and_posts_a_proof(env):
 
 # ------------------------------------------------------------------------------------ attention budget
 def test_over_budget_posts_are_left_out_but_pinned_ones_stay(env):
-    env.settings.attention.budget_tokens = 40
+    env.settings.attention.budgets["prover"] = 40  # the prover's own budget
     lock = env.board.post("drafter", "lock", "theorem locked_marker : LOCK-OWN-MARKER " + "x " * 200,
                           unit_id=env.lem_id)
     small = env.board.post("reader", "extraction", "SMALL-MARKER divisibility is transitive.",
@@ -384,7 +384,7 @@ def test_over_budget_posts_are_left_out_but_pinned_ones_stay(env):
 
 
 def test_budget_keeps_the_posts_that_fit(env):
-    env.settings.attention.budget_tokens = 60
+    env.settings.attention.budgets["prover"] = 60
     small = env.board.post("reader", "extraction", "SMALL-MARKER divisibility is transitive.",
                            unit_id=env.def_id)
     big = env.board.post("reader", "hint", "BIG-MARKER " + "unrelated words about prime numbers " * 60,

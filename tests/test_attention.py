@@ -36,7 +36,8 @@ def test_relevance_ranks_the_post_sharing_words_with_the_goal_higher() -> None:
     ctx = select([*others, relevant], goal, goal_unit=None, current_round=0, hops={}, cfg=CFG)
     assert set(ctx.scores) == {p.id for p in [*others, relevant]}
     assert ctx.scores[1] == max(ctx.scores.values())
-    assert all(ctx.scores[1] > 3 * ctx.scores[p.id] for p in others)  # clearly ahead, not a tie-break
+    # clearly ahead, not a tie-break (the relevance floor, 0.25 of the score, caps the ratio at 4)
+    assert all(ctx.scores[1] > 2 * ctx.scores[p.id] for p in others)
 
 
 def test_relevance_works_with_only_two_posts() -> None:
@@ -179,3 +180,32 @@ def test_tokens_and_estimate() -> None:
     assert tokens("Bezout's identity: gcd(a, b) = 1, x ≤ y") == ["bezout's", "identity", "gcd", "≤"]
     assert approx_tokens("") == 1
     assert approx_tokens("x" * 400) == 100
+
+
+# ------------------------------------------------------------------------- embeddings and role budgets
+def test_embedding_relevance_through_the_endpoint(tmp_path):
+    from fake_llm import FakeLLM
+
+    from autoform.config import LLMConfig, Settings
+    from autoform.llm import LLMClient
+    from autoform.store import Store
+
+    with FakeLLM() as srv:
+        s = Settings(home=tmp_path, llm=LLMConfig(base_url=srv.base_url, api_key="k", model="m"))
+        store = Store(s.db_path)
+        llm = LLMClient(s, store)
+        rel = llm.embedding_relevance("emb-model")
+        scores = rel("gcd divides both numbers", ["the gcd divides both numbers", "parity of squares"])
+        assert scores[0] > 0.8 > scores[1]
+        n = len(srv.embedding_requests)
+        rel("gcd divides both numbers", ["the gcd divides both numbers"])  # all cached in the store
+        assert len(srv.embedding_requests) == n
+        posts = [post(1, "parity of squares and odd numbers"), post(2, "the gcd divides both numbers")]
+        ctx = select(posts, "gcd divides both", goal_unit=None, current_round=0, hops={}, cfg=AttentionConfig(),
+                     relevance=rel)
+        assert ctx.scores[2] > ctx.scores[1]
+
+
+def test_role_budgets():
+    cfg = AttentionConfig(budgets={"prover": 10}, budget_tokens=99)
+    assert cfg.budget_for("prover") == 10 and cfg.budget_for("reader") == 99

@@ -434,3 +434,22 @@ def test_json_block():
     with pytest.raises(MalformedReply) as ei:
         json_block("```json\n[1, 2]\n```")
     assert "not an object" in str(ei.value)
+
+
+def test_usage_by_role_unit_and_job(tmp_path):
+    from autoform.llm import ChatReply, ChatRequest, Message, usage
+
+    s = Settings(home=tmp_path, llm=LLMConfig(api_key="k", base_url="http://127.0.0.1:9/v1",
+                                              prices={"m": (1.0, 2.0)}))
+    store = Store(s.db_path)
+    client = LLMClient(s, store)
+    for role, unit, job, cached in [("prover", 1, 1, False), ("prover", 2, 1, True), ("reader", 1, 2, False)]:
+        req = ChatRequest(role=role, messages=[Message(role="user", content=role)], model="m", temperature=0,
+                          max_tokens=5)
+        client._record(req, ChatReply(text="x", model="m", prompt_tokens=1_000_000, completion_tokens=500_000,
+                                      cached=cached), "k", job, unit, 0.0)
+    by_role = usage(store, s)
+    assert by_role["prover"] == {"calls": 2, "cached": 1, "prompt_tokens": 1_000_000,
+                                 "completion_tokens": 500_000, "cost_usd": 2.0}
+    assert usage(store, s, by="unit_id")["1"]["cost_usd"] == 4.0
+    assert set(usage(store, s, job_id=2)) == {"reader"}
