@@ -8,13 +8,19 @@ A PDF has no structure to parse, only lines of text per page. The reader works i
    characters) dropped, running headers and footers (lines carrying the page number, or repeated at the top or
    bottom of many pages) removed;
 3. structure: chapters and sections from the outline when it has numbered entries, else from heading lines
-   ("Chapter 3", "Section 1.2", "1.2 Title");
-4. headings: "Theorem 3.2 (Name)." on its own line or starting a paragraph, after an optional icon glyph.
-   Candidates are kept when their numbers increase within the chapter for their kind (a weighted longest
-   increasing run), which drops references that happen to start a line ("Lemma 7.3.21. Now ...");
+   ("Chapter 3" near the top of a page, "Section 1.2", "1.2 Title");
+4. headings: "Theorem 3.2 (Name)" on its own line, or "Theorem 3.2 (Name). Text" starting a paragraph, after
+   an optional icon glyph; printed names map to kinds with the readers' shared table (``model.NAME_TO_KIND``,
+   so "Notation" is a definition), and boxed asides the LaTeX reader files as remarks ("Strategy 1.1.7",
+   "Aside") are remarks here too. Numbered candidates are kept when their numbers increase within the chapter
+   for their kind (a weighted longest increasing run), which drops references that happen to start a line
+   ("Lemma 7.3.21. Now ..."); a number printed a second time is a restatement and no unit. Unnumbered
+   headings need an icon, a full stop or a title ("Remark.", "Theorem (Fermat)");
 5. segmentation: a unit's statement runs to "Proof", an end mark (□ ∎ ■ QED for proofs; ◁ ♦ for examples),
    the next heading or a chapter/section; a proof runs to its end mark. "Proof of Theorem 3.2" attaches to
-   that unit. Textual references ("by Lemma 3.1") become ``text_refs``.
+   that unit. In a section titled "Exercises" / "Chapter 3 exercises", the consecutively numbered items
+   "3.1. ...", "3.2. ..." are exercises. Textual references ("by Lemma 3.1", "the previous theorem") become
+   ``text_refs``, resolved as the LaTeX reader resolves them (``model.link_textual``).
 
 Sources are physical page numbers, 1-based ("page 19", "pages 19-20"), as a PDF viewer counts them.
 Nothing here calls an LLM; ``agents/reader/restore.py`` can restore LaTeX for a garbled statement on request.
@@ -35,25 +41,28 @@ from pypdf import PdfReader
 from pypdf.errors import DependencyError, FileNotDecryptedError
 
 from autoform.ingest.latex import IngestError
-from autoform.ingest.model import IngestResult, RawUnit
+from autoform.ingest.model import NAME_TO_KIND, IngestResult, RawUnit, link_textual
 
-#: printed heading words -> unit kinds (the same names as the LaTeX reader's table, plus plurals)
+#: environment-name abbreviations in the shared table that a book does not print as headings
+_ABBREVIATIONS = {"theo", "lemm", "prop", "coro", "corol", "defn", "defi", "exer", "prob", "conj", "nota", "exmp"}
+#: boxed asides that the LaTeX reader files as remarks (a theorem-like environment with no usual name)
+REMARK_WORDS = ("strategy", "discussion", "extract", "aside", "warning", "caution", "digression", "intuition",
+                "motivation", "heuristic", "summary", "convention")
+#: printed heading words -> unit kinds: the readers' shared table (model.NAME_TO_KIND), without the proof words
 PRINTED_KINDS: dict[str, str] = {
-    "theorem": "theorem", "lemma": "lemma", "proposition": "proposition", "corollary": "corollary",
-    "definition": "definition", "example": "example", "exercise": "exercise", "problem": "exercise",
-    "axiom": "axiom", "axioms": "axiom", "remark": "remark", "note": "remark", "claim": "claim",
-    "fact": "proposition", "conjecture": "claim", "observation": "remark", "notation": "definition",
+    **{w: k for w, k in NAME_TO_KIND.items() if k != "proof" and len(w) >= 4 and w not in _ABBREVIATIONS},
+    **{w: "remark" for w in REMARK_WORDS if w not in NAME_TO_KIND},
 }
-#: numbered environments that are not units but end the unit before them
-BOUNDARY_WORDS = (
-    "Construction", "Strategy", "Vocabulary", "Discussion", "Assumption", "Algorithm", "Question", "Figure",
-    "Table", "Hint", "Convention", "Summary", "Solution", "Answer",
-)
+#: words that start a proof ("Proof.", "Solution.")
+PROOF_WORDS = tuple(sorted({w for w, k in NAME_TO_KIND.items() if k == "proof" and len(w) >= 5}, key=len,
+                           reverse=True))
+#: numbered things that are not units but end the unit before them
+BOUNDARY_WORDS = ("Algorithm", "Figure", "Table", "Listing", "Hint")
 
 PROOF_END_MARKS = ("□", "∎", "■", "▪", "◻", "◼", "☐", "Q.E.D.", "QED", "q.e.d.")
 UNIT_END_MARKS = ("◁", "♦", "◇", "♢", "⊲", "▲", "△", "◀")
 
-_NUM = r"(?:\d+|[A-Z])(?:\.(?:\d+|[A-Z]))*"
+_NUM = r"(?:\d+|[A-Z](?![A-Za-z]))(?:\.(?:\d+|[A-Z](?![A-Za-z])))*"
 _NUM_RE = re.compile(_NUM)
 
 
@@ -64,34 +73,50 @@ def _word_alternation(words: list[str]) -> str:
     return "|".join(re.escape(f) for f in forms)
 
 
+#: a kind word, possibly with a glued superscript tag ("PropositionAC 3.2.34", "Theorem* 2")
 _KIND_WORDS = _word_alternation(list(PRINTED_KINDS))
+_TAG = r"(?:[A-Z]{1,3}|\*)?"
 _ICON = r"(?:(?P<icon>[^\w\s(\[{]|[a-zO])\s+)?"
 #: "Theorem 3.2", "Theorem 3.2 (Name)", "! Definition 1.1.4." alone on a line
 _OWN_LINE_RE = re.compile(
-    rf"^{_ICON}(?P<word>{_KIND_WORDS})\s+(?P<num>{_NUM})\.?(?:\s*\((?P<title>.*)\))?\s*[.:]?$"
+    rf"^{_ICON}(?P<word>{_KIND_WORDS}){_TAG}\s+(?P<num>{_NUM})\.?(?:\s*\((?P<title>.*)\))?\s*[.:]?$"
 )
+#: an unnumbered heading: "Remark.", "Theorem (Fermat).", "O Aside" (an icon, a full stop or a title is needed:
+#: a bare "Examples" line is more often a subsection title)
+_UNNUMBERED_RE = re.compile(
+    rf"^{_ICON}(?P<word>{_KIND_WORDS}){_TAG}(?:\s*\((?P<title>[^()]*)\))?\s*(?P<stop>\.)?$"
+)
+#: an item of an end-of-chapter exercise list: "3.4. Prove that ..."
+_ITEM_RE = re.compile(r"^(?P<ch>\d+|[A-Z])\.(?P<n>\d+)(?:\.\s*$|\.?\s+(?P<rest>\S.*)$)")
+_EXERCISE_SECTION_RE = re.compile(r"^(?:(?:chapter|section)\s+\S+\s+)?(?:exercises|problems)\b", re.I)
 #: the same with an unclosed title, completed from the next line(s)
-_OPEN_TITLE_RE = re.compile(rf"^{_ICON}(?P<word>{_KIND_WORDS})\s+(?P<num>{_NUM})\.?\s*\((?P<title>[^)]*)$")
+_OPEN_TITLE_RE = re.compile(rf"^{_ICON}(?P<word>{_KIND_WORDS}){_TAG}\s+(?P<num>{_NUM})\.?\s*\((?P<title>[^)]*)$")
 #: "Theorem 3.2 (Name). Let ..." starting a paragraph (amsthm's run-in heading)
 _INLINE_RE = re.compile(
-    rf"^(?:(?P<icon>[^\w\s(\[{{]|[a-zO])\s+)?(?P<word>{_KIND_WORDS})\s+(?P<num>{_NUM})"
+    rf"^(?:(?P<icon>[^\w\s(\[{{]|[a-zO])\s+)?(?P<word>{_KIND_WORDS}){_TAG}\s+(?P<num>{_NUM})"
     r"(?:\s*\((?P<title>[^()]*(?:\([^()]*\)[^()]*)*)\))?\s*[.:]\s+(?P<rest>\S.*)$"
 )
+#: "Construction 2.4", "Strategy 1.1.7 (Name)", or an unnumbered "Aside" alone on a line
 _BOUNDARY_RE = re.compile(
-    rf"^(?:[^\w\s(\[{{]|[a-zO])?\s*(?:{_word_alternation(list(BOUNDARY_WORDS))})s?\s+{_NUM}"
-    r"(?:\s*\(.*\))?\s*[.:]?(?:\s|$)"
+    rf"^(?:(?:[^\w\s(\[{{]|[a-zO])\s+)?(?:{_word_alternation(list(BOUNDARY_WORDS))})s?"
+    rf"(?:\s+(?P<num>{_NUM})(?:\s*\(.*\))?\s*[.:]?(?:\s|$)|\s*$)"
 )
 _PROOF_RE = re.compile(
-    r"^(?:[^\w\s(\[{]\s+)?(?P<word>Proof|PROOF|Idea of proof|Sketch of proof|Proof sketch)"
-    r"(?:\s+of\s+(?P<of>[^.:]{1,80}?)|\s*\((?P<note>[^()]{0,60})\))?\s*(?:(?P<sep>[.:])\s*(?P<rest>.*))?$"
+    rf"^(?:[^\w\s(\[{{]\s+)?(?P<word>{_word_alternation(list(PROOF_WORDS))}|Idea of proof|Sketch of proof|"
+    rf"Proof sketch)(?:\s+of\s+(?P<of>(?:{_KIND_WORDS})\s+{_NUM}|[^.:]{{1,50}}?)|\s*\((?P<note>[^()]{{0,60}})\))?"
+    r"\s*(?:(?P<sep>[.:])\s*(?P<rest>.*))?$"
 )
 _OF_UNIT_RE = re.compile(rf"^(?P<word>{_KIND_WORDS})\s+(?P<num>{_NUM})\b")
 
-_CHAPTER_RE = re.compile(r"^(?P<word>Chapter|CHAPTER|Appendix|APPENDIX)\s+(?P<num>\d+|[A-Z]|[IVXLC]+)\b\.?\s*(?P<title>.*)$")
+_CHAPTER_RE = re.compile(
+    r"^(?P<word>Chapter|CHAPTER|Appendix|APPENDIX)\s+(?P<num>\d+|[A-Z]|[IVXLC]+)\b\.?\s*(?P<title>.*)$"
+)
 _SECTION_RE = re.compile(
     r"^(?:(?:Section|SECTION|§)\s*)?(?P<num>(?:\d+|[A-Z])\.(?:\d+|[A-Z])(?:\.\d+)?)\.?\s+(?P<title>[A-Z].*)$"
 )
-_SECTION_WORD_RE = re.compile(r"^(?:Section|SECTION|§)\s*(?P<num>(?:\d+|[A-Z])(?:\.(?:\d+|[A-Z]))*)\.?\s*(?P<title>.*)$")
+_SECTION_WORD_RE = re.compile(
+    r"^(?:Section|SECTION|§)\s*(?P<num>(?:\d+|[A-Z])(?:\.(?:\d+|[A-Z]))*)\.?\s*(?P<title>.*)$"
+)
 #: an outline entry: "3 Title", "Chapter 3 Title", "3.2 Title", "A.1 Title"
 _OUTLINE_RE = re.compile(
     r"^(?:(?:Chapter|Section|Appendix|CHAPTER|SECTION|APPENDIX)\s+)?(?P<num>(?:\d+|[A-Z])(?:\.(?:\d+|[A-Z]))*)"
@@ -110,8 +135,10 @@ _OVERLAY = {"=": "≠", "∈": "∉", "⊆": "⊈", "⊂": "⊄", "≡": "≢", 
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\ue000-\uf8ff]")
 _SENTENCE_END = tuple(".?!:;)]") + PROOF_END_MARKS + UNIT_END_MARKS
 
-#: statements longer than this many lines without an end are cut (prose after an unboxed statement)
+#: a statement or proof running this many lines without an end is cut there (prose after an unboxed statement,
+#: a proof without an end mark)
 MAX_STATEMENT_LINES = 60
+MAX_PROOF_LINES = 200
 
 
 @dataclass
@@ -286,7 +313,8 @@ def _clean_raw(text: str) -> str:
     return _CONTROL_RE.sub("", text).replace("\r", "")
 
 
-_PAGE_NUM_EDGE_RE = re.compile(r"^(?P<a>[0-9ivxlcdm]+)\b|\b(?P<b>[0-9ivxlcdm]+)$", re.I)
+#: the digit-normalized, lower-cased shape of a theorem or proof heading (never a running header)
+_HEADINGISH_RE = re.compile(rf"^\W?\s*(?:{'|'.join(PRINTED_KINDS)}|proof)\b")
 _EDGE = 3  # lines at the top and bottom of a page examined as header/footer candidates
 
 
@@ -303,6 +331,7 @@ def _strip_running(pages: list[list[str]], labels: list[str]) -> list[list[str]]
         seen = {_shape(x) for x in lines[:_EDGE] + lines[-_EDGE:]}
         edge_shapes.update(seen)
     frequent = {s for s, c in edge_shapes.items() if n >= 3 and c >= max(3, 0.3 * n)}
+    frequent = {s for s in frequent if not _HEADINGISH_RE.match(s)}
     # the printed page number as an offset from the page index, learnt from edge lines
     offsets: Counter[int] = Counter()
     for i, lines in enumerate(pages):
@@ -350,8 +379,8 @@ def _strip_running(pages: list[list[str]], labels: list[str]) -> list[list[str]]
 def _without_number(line: str, toks: set[str]) -> str | None:
     """The line without the page number at its start or end, or None when it carries none."""
     words = line.split()
-    if not words:
-        return None
+    if not words or (len(words) == 2 and words[0].lower() in ("chapter", "appendix", "part", "section")):
+        return None  # "Chapter 3" printed on page 3 is a heading, not a running header
     if words[0].lower() in toks:
         return " ".join(words[1:])
     if words[-1].lower() in toks:
@@ -360,13 +389,15 @@ def _without_number(line: str, toks: set[str]) -> str | None:
 
 
 def _lines(doc: PdfText) -> list[_Line]:
-    raw_pages = [[_clean_raw(x).strip() for x in p.split("\n")] for p in doc.pages]
-    raw_pages = [[x for x in p if x] for p in raw_pages]
+    # not str.strip(): it would also drop \x1c-\x1f, which some fonts use for heading icons
+    raw_pages = [[x.strip(" \t\u00a0") for x in p.replace("\r", "").split("\n")] for p in doc.pages]
+    raw_pages = [[x for x in p if _clean_raw(x).strip()] for p in raw_pages]
     kept = _strip_running(raw_pages, doc.labels)
     out: list[_Line] = []
     for i, lines in enumerate(kept):
         for k, x in enumerate(lines):
-            out.append(_Line(i, re.sub(r"\s+", " ", _normalize(x)).strip(), x, top=k < 4))
+            # `raw` keeps a leading icon glyph (a control character) as a hint that the line is a heading
+            out.append(_Line(i, re.sub(r"\s+", " ", _normalize(_clean_raw(x))).strip(), x, top=k < 4))
     return out
 
 
@@ -434,7 +465,7 @@ def _structure_from_text(lines: list[_Line]) -> list[_Struct]:
     for k, ln in enumerate(lines):
         t = ln.text
         m = _CHAPTER_RE.match(t)
-        if m and ln.top and not _looks_like_toc(t):
+        if m and ln.top and not _looks_like_toc(m.group("title")) and not m.group("title")[:1].islower():
             title = m.group("title").strip()
             if not title and k + 1 < len(lines) and lines[k + 1].page == ln.page and len(lines[k + 1].text) < 80:
                 title = lines[k + 1].text
@@ -442,7 +473,7 @@ def _structure_from_text(lines: list[_Line]) -> list[_Struct]:
             chapter_no, last_section = m.group("num"), ()
             continue
         m = _SECTION_WORD_RE.match(t) or _SECTION_RE.match(t)
-        if not m or _looks_like_toc(t):
+        if not m or _looks_like_toc(m.group("title")):
             continue
         number, title = m.group("num"), m.group("title").strip()
         if "." not in number:
@@ -461,6 +492,11 @@ def _structure_from_text(lines: list[_Line]) -> list[_Struct]:
     return out
 
 
+def _short_heading(t: str) -> bool:
+    """An unnumbered subsection heading ("Number bases") rather than a line of prose."""
+    return _title_like(t) and len(t) <= 50 and len(t.split()) <= 6 and "," not in t
+
+
 def _looks_like_toc(t: str) -> bool:
     return bool(re.search(r"(\.\s?){3,}|\s\d+$", t))
 
@@ -473,35 +509,48 @@ def _title_like(t: str) -> bool:
 # ------------------------------------------------------------------------------------------ headings
 
 
-def _heading_candidates(lines: list[_Line]) -> tuple[list[_Heading], set[int]]:
+def _heading_candidates(lines: list[_Line], struct_lines: set[int]) -> tuple[list[_Heading], dict[int, bool]]:
+    """Heading-like lines, and the lines of other environments that end a unit (True when numbered: a proof
+    after those is theirs; False for an unnumbered aside between a statement and its proof). A run-in heading
+    ("Lemma 2.1. Text") must start a paragraph: the line before ends a sentence or is a heading."""
     cands: list[_Heading] = []
-    boundaries: set[int] = set()
+    boundaries: dict[int, bool] = {}
     for k, ln in enumerate(lines):
         t = ln.text
-        if _BOUNDARY_RE.match(t):
-            boundaries.add(k)
+        if bm := _BOUNDARY_RE.match(t):
+            boundaries[k] = bm.group("num") is not None
             continue
         m = _OWN_LINE_RE.match(t)
         end = k
-        if m is None and (mo := _OPEN_TITLE_RE.match(t)):
+        if m is None and _OPEN_TITLE_RE.match(t):  # "Theorem 3.2 (A title that" / "wraps)" [". Statement"]
             joined = t
             for j in range(k + 1, min(k + 3, len(lines))):
                 joined += " " + lines[j].text
-                m = _OWN_LINE_RE.match(joined)
-                if m:
+                if ")" in lines[j].text:
+                    m = _OWN_LINE_RE.match(joined)
+                    if m is None and (mi := _INLINE_RE.match(joined)):
+                        cands.append(_Heading(k, PRINTED_KINDS[mi.group("word").lower()], mi.group("num"),
+                                              (mi.group("title") or "").strip(), mi.group("rest"), 2, j))
                     end = j
                     break
-                if ")" in lines[j].text:
-                    break
-            del mo
         if m:
-            weight = 3 if m.group("icon") else 2
+            # an icon before the heading makes it surer; a full stop after it makes it a sentence end more likely
+            weight = 3 if m.group("icon") or _CONTROL_RE.match(ln.raw) else 1 if t.endswith(".") else 2
             cands.append(_Heading(k, PRINTED_KINDS[m.group("word").lower()], m.group("num"),
                                   (m.group("title") or "").strip(), "", weight, end))
             continue
+        if end != k:
+            continue
+        mu = _UNNUMBERED_RE.match(t)
+        if mu and not mu.group("word").lower().endswith("s") and (
+                mu.group("icon") or _CONTROL_RE.match(ln.raw) or mu.group("stop") or mu.group("title")):
+            cands.append(_Heading(k, PRINTED_KINDS[mu.group("word").lower()], "", (mu.group("title") or "").strip(),
+                                  "", 2, k))
+            continue
         m = _INLINE_RE.match(t)
-        if m and (k == 0 or lines[k - 1].text.endswith(_SENTENCE_END) or k - 1 in boundaries
-                  or lines[k - 1].page != ln.page and lines[k - 1].text.endswith(_SENTENCE_END)):
+        prev = lines[k - 1].text if k else ""
+        if m and (k == 0 or prev.endswith(_SENTENCE_END) or k - 1 in boundaries or k - 1 in struct_lines
+                  or _short_heading(prev)):
             cands.append(_Heading(k, PRINTED_KINDS[m.group("word").lower()], m.group("num"),
                                   (m.group("title") or "").strip(), m.group("rest"), 1, k))
     return cands, boundaries
@@ -519,21 +568,23 @@ def _keep_increasing(cands: list[_Heading], chapters: list[int]) -> list[_Headin
         keys = sorted({_sort_key(h.number) for h in group})
         rank = {key: r for r, key in enumerate(keys)}
         size = len(keys)
-        tree: list[tuple[int, int]] = [(0, -1)] * (size + 1)  # Fenwick tree of (best weight, index) prefix max
-        best: list[tuple[int, int]] = []
+        # Fenwick tree of prefix maxima of (best total weight, -index): on a tie the earlier line wins, since a
+        # heading comes before the references to it
+        tree: list[tuple[int, int]] = [(0, 1)] * (size + 1)
+        best: list[tuple[int, int]] = []  # (total weight of the best run ending here, previous index or -1)
         for i, h in enumerate(group):
             r = rank[_sort_key(h.number)]
-            q, j = (0, -1), r  # best over ranks < r
+            q, j = (0, 1), r  # best over ranks < r
             while j > 0:
                 q = max(q, tree[j])
                 j -= j & -j
-            cur = (q[0] + h.weight, i)
-            best.append((cur[0], q[1]))
+            total = q[0] + h.weight
+            best.append((total, -q[1] if q[1] <= 0 else -1))
             j = r + 1
             while j <= size:
-                tree[j] = max(tree[j], cur)
+                tree[j] = max(tree[j], (total, -i))
                 j += j & -j
-        i = max(range(len(group)), key=lambda x: best[x][0])
+        i = max(range(len(group)), key=lambda x: (best[x][0], -x))
         while i >= 0:
             kept.append(group[i])
             i = best[i][1]
@@ -551,7 +602,6 @@ class _Building:
     last_page: int
     stmt: list[_Line] = field(default_factory=list)
     proof: list[_Line] = field(default_factory=list)
-    proof_page: int = -1
 
 
 def _ends_with(t: str, marks: tuple[str, ...]) -> str | None:
@@ -584,6 +634,25 @@ def textual_refs(text: str) -> list[tuple[str, str]]:
     return out
 
 
+def _link_refs(units: list[RawUnit]) -> None:
+    """Textual references, resolved to units the way the LaTeX reader does it (model.link_textual: numbers,
+    "the previous theorem", "Theorem 2 above"), on the de-hyphenated text; plus appendix numbers ("Lemma B.2.7"),
+    which the shared matcher does not read."""
+    shadows = [u.model_copy(update={"statement_raw": u.statement, "proof_raw": u.proof, "text_refs": []})
+               for u in units]
+    link_textual(shadows)
+    have = {(u.kind, u.number) for u in units if u.number}
+    kind_of = {u.number: u.kind for u in reversed(units) if u.number}
+    for u, shadow in zip(units, shadows, strict=True):
+        refs = list(shadow.text_refs)
+        for kind, number in textual_refs(u.statement + "\n" + u.proof):
+            if re.search(r"[A-Z]", number):
+                target = (kind, number) if (kind, number) in have else (kind_of.get(number, ""), number)
+                if target[0] and target != (u.kind, u.number) and target not in refs:
+                    refs.append(target)
+        u.text_refs = refs
+
+
 def _page_span(a: int, b: int) -> str:
     return f"page {a + 1}" if a == b else f"pages {a + 1}-{b + 1}"
 
@@ -594,9 +663,29 @@ def parse(doc: PdfText) -> IngestResult:
     lines = _lines(doc)
     structs = _structure_from_outline(doc, lines) or _structure_from_text(lines)
     chapters = sorted({s.idx for s in structs if s.level == "chapter"})
-    cands, boundaries = _heading_candidates(lines)
-    headings = {h.idx: h for h in _keep_increasing(cands, chapters)}
-    dropped = len(cands) - len(headings)
+    struct_lines = {s.idx for s in structs} | {s.idx + 1 for s in structs
+                                               if s.idx + 1 < len(lines) and lines[s.idx + 1].text == s.title}
+    cands, boundaries = _heading_candidates(lines, struct_lines)
+    headings: dict[int, _Heading] = {}
+    seen: dict[tuple[str, str], int] = {}
+    restated: dict[int, tuple[str, str]] = {}  # line -> the (kind, number) it restates
+    kept = _keep_increasing([h for h in cands if h.number], chapters)
+    kept = sorted(kept + [h for h in cands if not h.number], key=lambda h: h.idx)
+    for h in kept:
+        if h.number and (h.kind, h.number) in seen and not h.number.isdigit():
+            # a book-wide number printed again: a restatement ("Theorem 5.2.11" recalled in a later chapter) or
+            # a reference alone on a line; it ends the unit before it but is not a unit
+            boundaries[h.idx] = True
+            restated[h.idx] = (h.kind, h.number)
+            continue
+        seen[(h.kind, h.number)] = h.idx
+        headings[h.idx] = h
+    kept_idx = {h.idx for h in kept}
+    for h in cands:
+        if h.idx not in kept_idx and h.weight >= 2 and seen.get((h.kind, h.number), h.idx) < h.idx:
+            boundaries[h.idx] = True  # a heading printed again, out of order within its chapter: a restatement
+            restated[h.idx] = (h.kind, h.number)
+    dropped = len(cands) - len(headings) - len(restated)
     struct_at: dict[int, list[_Struct]] = {}
     for s in structs:
         struct_at.setdefault(s.idx, []).append(s)
@@ -604,59 +693,81 @@ def parse(doc: PdfText) -> IngestResult:
     units: list[RawUnit] = []
     built: dict[int, _Building] = {}  # id(unit) -> its lines
     by_number: dict[tuple[str, str], RawUnit] = {}
-    chapter = section = ""
+    chapter = section = chapter_no = ""
+    in_exercises = False  # inside an end-of-chapter exercise section ("Chapter 3 exercises")
+    item_no = 0  # the last exercise item number seen there
     cur: _Building | None = None
     mode = ""  # 'statement' | 'proof' | ''
-    last: _Building | None = None  # the latest unit, for a proof that follows a closed statement
+    last: _Building | None = None  # the latest unit that can have a proof, for a proof after a closed statement
 
     def close() -> None:
         nonlocal cur, mode
         cur, mode = None, ""
 
+    def start(kind: str, number: str, title: str, page: int, last_page: int) -> _Building:
+        nonlocal cur, mode, last
+        unit = RawUnit(kind=kind, number=number, title=title, statement="", chapter=chapter, section=section)
+        b = _Building(unit, page, last_page)
+        built[id(unit)] = b
+        units.append(unit)
+        if number:
+            by_number.setdefault((kind, number), unit)
+        cur, mode = b, "statement"
+        if kind != "remark":
+            last = b
+        return b
+
+    def add_statement(b: _Building, ln: _Line) -> bool:
+        """Add a statement line; True when it ends the statement."""
+        mark = _ends_with(ln.text, UNIT_END_MARKS + PROOF_END_MARKS)
+        b.stmt.append(_Line(ln.page, _strip_mark(ln.text, mark), _strip_mark(ln.raw, mark)) if mark else ln)
+        b.last_page = max(b.last_page, ln.page)
+        return mark is not None
+
     skip_until = -1
     for k, ln in enumerate(lines):
         if k <= skip_until:
             continue
-        for s in struct_at.get(k, []):
+        for st in struct_at.get(k, []):
             close()
             last = None
-            if s.level == "chapter":
-                chapter, section = s.title, ""
+            if st.level == "chapter":
+                chapter, section, chapter_no = st.title, "", st.number
             else:
-                section = s.title
+                section = st.title
+            in_exercises, item_no = bool(_EXERCISE_SECTION_RE.match(section)), 0
         t = ln.text
         if k in headings:
             h = headings[k]
-            unit = RawUnit(kind=h.kind, number=h.number, title=h.title, statement="", chapter=chapter,
-                           section=section)
-            b = _Building(unit, ln.page, lines[h.end_idx].page)
-            built[id(unit)] = b
-            units.append(unit)
-            by_number.setdefault((h.kind, h.number), unit)
-            cur, mode, last = b, "statement", b
+            b = start(h.kind, h.number, h.title, ln.page, lines[h.end_idx].page)
             skip_until = h.end_idx
-            if h.rest:
-                rest_line = _Line(ln.page, h.rest, h.rest)
-                if (mark := _ends_with(h.rest, UNIT_END_MARKS + PROOF_END_MARKS)) is not None:
-                    b.stmt.append(_Line(ln.page, _strip_mark(h.rest, mark), _strip_mark(h.rest, mark)))
-                    close()
-                else:
-                    b.stmt.append(rest_line)
+            if h.rest and add_statement(b, _Line(ln.page, h.rest, h.rest)):
+                close()
             continue
         if k in boundaries:
             close()
-            last = None
+            if boundaries[k]:
+                last = None
+            if k in restated and (u := by_number.get(restated[k])) is not None and not built[id(u)].proof:
+                last = built[id(u)]  # a restatement followed by the proof the original still lacks
+            continue
+        if in_exercises and (im := _ITEM_RE.match(t)) and im.group("ch") == chapter_no \
+                and int(im.group("n")) == item_no + 1:
+            item_no += 1
+            b = start("exercise", f"{chapter_no}.{item_no}", "", ln.page, ln.page)
+            rest = im.group("rest") or ""
+            if rest and add_statement(b, _Line(ln.page, rest, rest)):
+                close()
             continue
         pm = _PROOF_RE.match(t)
         if pm and (pm.group("sep") or not pm.group("rest")):
             target: _Building | None = None
-            of = pm.group("of")
-            om = _OF_UNIT_RE.match(of) if of else None
+            om = _OF_UNIT_RE.match(pm.group("of") or "")
             if om:
                 u = by_number.get((PRINTED_KINDS[om.group("word").lower()], om.group("num")))
                 target = built.get(id(u)) if u is not None else None
             if target is None:
-                target = cur if cur is not None else last
+                target = cur if cur is not None and cur.unit.kind != "remark" else last
             if target is None:
                 warnings.append(f"{doc.path}: page {ln.page + 1}: a proof with no statement before it; ignored")
                 close()
@@ -664,8 +775,6 @@ def parse(doc: PdfText) -> IngestResult:
             cur, mode = target, "proof"
             if target.proof:
                 target.proof.append(_Line(ln.page, "", ""))
-            if target.proof_page < 0:
-                target.proof_page = ln.page
             rest = (pm.group("rest") or "").strip()
             if rest:
                 mark = _ends_with(rest, PROOF_END_MARKS)
@@ -678,17 +787,16 @@ def parse(doc: PdfText) -> IngestResult:
         if cur is None:
             continue
         if mode == "statement":
-            mark = _ends_with(t, UNIT_END_MARKS + PROOF_END_MARKS)
-            if mark:
-                cur.stmt.append(_Line(ln.page, _strip_mark(t, mark), ln.raw))
-                cur.last_page = max(cur.last_page, ln.page)
+            # a statement ends at its end mark; one that runs on too long, or meets a subheading of an exercise
+            # list ("True-False questions"), is cut before the line
+            if len(cur.stmt) >= MAX_STATEMENT_LINES or (in_exercises and _short_heading(t)) or add_statement(cur, ln):
                 close()
-            elif len(cur.stmt) >= MAX_STATEMENT_LINES:
-                close()
-            else:
-                cur.stmt.append(ln)
-                cur.last_page = max(cur.last_page, ln.page)
         elif mode == "proof":
+            if len(cur.proof) >= MAX_PROOF_LINES:
+                warnings.append(f"{doc.path}: page {ln.page + 1}: the proof of {cur.unit.kind} {cur.unit.number} "
+                                f"has no end mark within {MAX_PROOF_LINES} lines; cut there")
+                close()
+                continue
             mark = _ends_with(t, PROOF_END_MARKS)
             cur.proof.append(_Line(ln.page, _strip_mark(t, mark), ln.raw) if mark else ln)
             if cur is last:
@@ -698,16 +806,17 @@ def parse(doc: PdfText) -> IngestResult:
 
     for u in units:
         b = built[id(u)]
-        raw = "\n".join(x.raw for x in b.stmt).strip()
+        raw = "\n".join(_clean_raw(x.raw) for x in b.stmt).strip()
         u.statement_raw = raw
         u.statement = _dehyphenate([x.text for x in b.stmt]).strip()
-        u.proof_raw = "\n".join(x.raw for x in b.proof).strip()
+        u.proof_raw = "\n".join(_clean_raw(x.raw) for x in b.proof).strip()
         u.proof = _dehyphenate([x.text for x in b.proof]).strip()
         u.source = _page_span(b.first_page, b.last_page)
-        refs = textual_refs(u.statement + "\n" + u.proof)
-        u.text_refs = [r for r in refs if r != (u.kind, u.number)]
         if not u.statement:
             warnings.append(f"{doc.path}: {u.source}: {u.kind} {u.number} has no statement text")
+    _link_refs(units)
+    if restated:
+        warnings.append(f"{doc.path}: {len(restated)} headings repeat an earlier number (restatements); not made units")
     if dropped:
         warnings.append(f"{doc.path}: {dropped} heading-like lines out of numbering order were read as text "
                         "(references at the start of a line, or a misread heading)")
