@@ -120,7 +120,9 @@ class JobConfig(_Section):
 
 class IngestConfig(_Section):
     environments: dict[str, str] = Field(
-        default_factory=dict, description="extra environment name -> unit kind, e.g. thm = 'theorem'"
+        default_factory=dict,
+        description="environment name -> unit kind, e.g. thm = 'theorem', or 'proof' for a proof environment; "
+        "overrides the kind the reader infers from the book's \\newtheorem/\\declaretheorem declarations",
     )
 
 

@@ -645,3 +645,192 @@ def test_infdesc_ingests(tmp_path: Path) -> None:
     assert len(numbered) > 300
     assert summary.units == len(result.units)
     assert not any("file not found" in w for w in result.warnings), result.warnings[:5]
+
+
+# ============================================================================== constructs (tests/fixtures/latex)
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "latex"
+
+
+def units_of(name: str, **kw: object) -> tuple[list, list[str]]:
+    from autoform.ingest.latex import ingest_latex
+
+    result = ingest_latex(FIXTURES / name, **kw)  # type: ignore[arg-type]
+    return result.units, result.warnings
+
+
+def test_inclusion_commands_and_book_defined_inclusion_macros() -> None:
+    result = read_book(FIXTURES / "include")
+    assert result.title == "Inclusion"
+    got = [(u.kind, u.number, u.label, u.source, u.chapter) for u in result.units]
+    assert got == [
+        ("theorem", "1.1", "thm:one", "chapters/one.tex:2-4", "One"),  # \chapterfile{one}, from bookmacros.sty
+        ("lemma", "2.1", "lem:two", "parts/two.tex:5-7", "Two"),  # \subfile: only the subfile's body
+        ("theorem", "3.1", "thm:four", "parts/deep/four.tex:1-3", "Three"),  # \import, then \subimport
+        ("lemma", "3.2", "lem:five", "parts/deep/five.tex:1-3", "Three"),  # \input relative to the imported file
+    ]
+    assert result.units[0].statement == "Every $x \\in \\mathbb{R}$ is real."  # macro from the local package
+    assert result.warnings == ["main.tex:11: \\include{chapters/missing}: file not found; skipped"]
+
+
+def test_theorem_declarations_and_numbering_as_printed() -> None:
+    units, warnings = units_of("numbering", env_map={"thing": "claim"})
+    assert warnings == []
+    got = [(u.kind, u.number, u.title, u.chapter, u.section) for u in units]
+    assert got == [
+        ("remark", "", "", "Preface", ""),  # \newtheorem*; front matter
+        ("theorem", "0.1.1", "Named", "Zero", "Start"),  # \setcounter{chapter}{-1}; [section] counter
+        ("lemma", "0.1.2", "", "Zero", "Start"),  # shares the theorem counter
+        ("remark", "0.1.3", "", "Zero", "Start"),  # an unusual name still counts on the shared counter
+        ("definition", "0.1.4", "", "Zero", "Start"),  # thmtools sibling=theorem
+        ("theorem", "0.1.5", "Key theorem", "Zero", "Start"),  # \newenvironment alias passing its title on
+        ("axiom", "", "", "Zero", "Start"),  # numbered=no
+        ("exercise", "0.1", "", "Zero", "Start"),  # numberwithin=chapter
+        ("exercise", "0.2", "", "Zero", "Start"),  # alias with a mandatory argument
+        ("theorem", "0.1.6", "Restated", "Zero", "Start"),  # thm-restate's restatable
+        ("claim", "1", "", "Zero", "Start"),  # "Conjecture", its own counter
+        ("claim", "1", "", "Zero", "Start"),  # named in [ingest] environments
+        ("theorem", "1.0.1", "", "One", ""),  # \chapter* does not count
+        ("theorem", "1.1.1", "", "One", "Alpha"),
+        ("lemma", "1.2", "", "One", "Alpha"),  # after \numberwithin{theorem}{chapter}
+        ("lemma", "A.1", "", "Extra", "Beta"),  # \appendix
+        ("exercise", "A.1", "", "Extra", "Beta"),
+    ]
+
+
+def test_proofs_are_attached_including_custom_proof_environments() -> None:
+    units, warnings = units_of("proofs-refs")
+    by = {u.label: u for u in units}
+    assert by["lem:base"].proof == "Trivial."
+    assert by["thm:main"].proof.startswith("Use \\autoref{lem:base}")  # \declaretheorem[name=Proof]{cproof}
+    assert by["lem:second"].proof == "A sketch first.\n\nThen the proof."  # "Sketch of proof", then a proof
+    assert by["ex:nested"].proof == "Inside, see \\ref{lem:second}."  # a proof inside its unit...
+    assert by["ex:nested"].statement == "An example with its proof inside."  # ...is not part of the statement
+    assert by["thm:late"].proof.startswith("The late proof")  # [Proof of \cref{thm:late}], after another unit
+    assert by["thm:late"].source == "main.tex:55-57" and by["lem:inbetween"].proof == ""
+    assert by["ex:sol"].proof == "Solved."  # \newenvironment{solution}{\begin{proof}[Solution]}...
+    assert by["lem:base"].source == "main.tex:16-21"  # the span reaches the end of the proof
+    assert warnings == ["main.tex:72: a proof with no statement before it; ignored"]
+
+
+def test_labels_and_references_including_book_defined_macros() -> None:
+    units, _ = units_of("proofs-refs")
+    by = {u.label: u for u in units}
+    assert "lem:base" in by  # \lemlabel{base} -> \label{lem:base}
+    assert by["thm:main"].labels == ["thm:main", "eq:x"]
+    assert "lem:second" in by  # \label[lemma]{...} (cleveref's optional type)
+    assert by["thm:main"].refs == ["lem:base", "eq:x", "thm:main"]  # \cref, \eqref, then the proof's
+    assert by["lem:second"].refs == ["thm:main", "lem:base"]  # \thmref{main} -> Theorem~\ref{thm:main}; \Crefrange
+    assert by["lem:second"].statement.startswith("Uses Theorem~\\ref{thm:main}")
+    assert by["beta:third"].refs == ["beta:third", "alpha:x"]  # label and xparse reference macros with state
+    assert by["ex:nested"].refs == ["lem:second"]
+
+
+def test_references_become_graph_edges(tmp_path: Path) -> None:
+    result = read_book(FIXTURES / "proofs-refs" / "main.tex")
+    store = Store(tmp_path / "s.sqlite")
+    summary = store_book(store, "pr", result)
+    bid = store.book("pr").id
+    assert summary.unresolved_refs == ["alpha:x"]
+    deps = dep_labels(store, bid)
+    assert deps["thm:main"] == {"lem:base"}  # \eqref{eq:x} is inside thm:main itself
+    assert deps["lem:second"] == {"thm:main", "lem:base"}
+    assert deps["thm:late"] == {"lem:inbetween"}
+
+
+def test_user_macros_expanded_with_the_original_kept() -> None:
+    units, warnings = units_of("macros")
+    assert warnings == []
+    assert units[0].statement == ("For $n \\in \\mathbb{Z}$, $\\left|n\\right| \\ge 0$, $\\|x\\|_{2} \\le \\|x\\|_{1}$ "
+                                  "and $\\varepsilon > 0$.")
+    assert units[0].statement_raw.startswith("For $n \\in \\Z$, $\\abs{n} \\ge 0$")
+    assert units[1].statement == ("$\\langle u, v\\rangle$, $\\operatorname{Hom}(A, B)$, "
+                                  "$\\operatorname*{arg\\,max}_x f$, $(a_n)_{n \\in \\mathbb{N}}$, $(b_n)$, "
+                                  "$(c_n)_{n \\geq 3}$, abab.")
+    # \renewcommand takes effect from where it is; programming and unknown macros are kept as written
+    assert units[2].statement == ("Redefined: $\\mathbf{Z}$. Programming macros stay as written: \\setprefix{x}. "
+                                  "Unknown ones too: \\undefinedmacro[opt]{arg} \\foo.")
+
+
+def test_comments_verbatim_and_switched_off_text_hold_no_units() -> None:
+    units, warnings = units_of("masking")
+    assert [u.label for u in units] == ["t:real", "t:open"]
+    assert units[0].statement == ("The only real one, with 100\\% of a \\verb|%| sign and "
+                                  "\\unknown{macro}[with]{args}.")
+    assert units[1].statement == "Never closed." and units[1].source == "main.tex:23-24"
+    assert warnings == ["main.tex:23: \\begin{theorem} is never closed; it ends with its file"]
+
+
+def test_units_announced_by_headings() -> None:
+    units, _ = units_of("headed")
+    got = [(u.kind, u.number, u.title, u.statement, u.proof, u.source) for u in units]
+    assert got == [
+        ("exercise", "1.1a", "", "Prove that $\\sqrt{2}$ is irrational.", "Suppose not.", "main.tex:5-8"),
+        ("exercise", "1.2", "", "Show that there are infinitely many primes.", "", "main.tex:10-10"),
+        ("theorem", "2.3", "Cantor", "Every set is smaller than its power set.",
+         "Diagonalize, as in Exercise 1.2.", "main.tex:12-15"),
+    ]
+    assert units[2].text_refs == [("exercise", "1.2")]
+
+
+def test_textual_references_resolved_against_numbers_and_order(tmp_path: Path) -> None:
+    units, _ = units_of("textual")
+    refs = {u.label: u.text_refs for u in units}
+    assert refs == {
+        "l1": [], "l2": [("lemma", "1.1")],  # "the previous lemma"
+        "t3": [("lemma", "1.1"), ("lemma", "1.2")],  # "Lemmas 1.1 and 1.2" (in the proof)
+        "c4": [("theorem", "1.3")],  # "the theorem above"
+        "t5": [("theorem", "1.3")],  # "Theorem~1.3"; "Theorem 3 above" names nothing in chapter 2; no Lemma 9.9
+        "c6": [("lemma", "2.3")],  # "the following lemma"
+        "l7": [],
+    }
+    store = Store(tmp_path / "s.sqlite")
+    store_book(store, "tx", read_book(FIXTURES / "textual" / "main.tex"))
+    deps = dep_labels(store, store.book("tx").id)
+    assert deps["c6"] == {"l7"} and deps["t3"] == {"l1", "l2"}
+    assert {via for _, _, via in store.deps(store.book("tx").id)} == {"text"}
+
+
+def test_openlogic_style_labels_references_tags_and_tokens() -> None:
+    units, warnings = units_of("ollike")
+    assert warnings == []
+    got = [(u.kind, u.number, u.label, u.refs) for u in units]
+    assert got == [
+        ("theorem", "1.1", "fol:log:sem:thm:a", []),
+        ("proposition", "1.2", "fol:log:sem:prop:b", ["fol:log:sem:thm:a", "fol:log:sem:thm:q"]),
+        ("theorem", "1.3", "fol:log:sem:thm:q", []),
+        # the same file again with the FOL tag off: other labels, and the FOL-only theorem left out
+        ("theorem", "1.4", "pl:log:sem:thm:a", []),
+        ("proposition", "1.5", "pl:log:sem:prop:b", ["pl:log:sem:thm:a"]),
+    ]
+    assert units[0].statement == "Every formula is an element of the set of formulas; Formulas are finite."
+    assert units[0].statement_raw.startswith("Every !!{formula} is !!a{element}")
+    assert units[0].section == "Semantics of formulas" and units[0].chapter == "Logic"
+    assert units[0].source == "content/fol.tex:5-7"
+
+
+def test_stray_end_and_unknown_macros_do_not_stop_the_reader(tmp_path: Path) -> None:
+    root = _write_root(tmp_path / "b", "\\end{theorem}\n\\weird[1]{2}{\\begin{theorem}\\label{t0}Zero.\\end{theorem}}\n"
+                       "\\begin{theorem}\\label{t1}\nOne \\mystery{x}.\n\\end{theorem}\n\\end{lemma}\n")
+    result = read_book(root)
+    assert [u.label for u in result.units] == ["t0", "t1"]
+    assert result.units[1].statement == "One \\mystery{x}."
+
+
+def test_binary_root_file_is_an_error(tmp_path: Path) -> None:
+    f = tmp_path / "book.tex"
+    f.write_bytes(b"\\documentclass{article}\x00\x01\x02")
+    with pytest.raises(IngestError, match="binary"):
+        read_book(f)
+
+
+def test_configured_environment_names_override_and_add_proofs(tmp_path: Path) -> None:
+    from autoform.ingest.latex import ingest_latex
+
+    root = tmp_path / "main.tex"
+    root.write_text("\\documentclass{article}\n\\newtheorem{thm}{Theorem}\n\\providecommand{\\lemmaname}{Lemma}\n"
+                    "\\newtheorem{lm}[thm]{\\lemmaname}\n\\begin{document}\n"
+                    "\\begin{thm}\\label{a} A. \\end{thm}\n\\begin{argument} Because. \\end{argument}\n"
+                    "\\begin{lm} B. \\end{lm}\n\\end{document}\n", encoding="utf-8")
+    result = ingest_latex(root, env_map={"argument": "proof", "thm": "proposition"})
+    assert [(u.kind, u.number, u.proof) for u in result.units] == [("proposition", "1", "Because."),
+                                                                     ("lemma", "2", "")]

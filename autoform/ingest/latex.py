@@ -42,6 +42,7 @@ REF_MACROS: dict[str, int] = {  # name -> number of label arguments
 INCLUDE_MACROS = ("input", "include", "subfile", "import", "subimport", "includefrom", "subincludefrom",
                   "inputfrom", "subinputfrom", "InputIfFileExists", "usepackage", "RequirePackage")
 PROOF_ENVS = frozenset({"proof", "proof*", "pf", "Proof"})
+_IMPORTS = frozenset({"subfile", "import", "subimport", "includefrom", "subincludefrom", "inputfrom", "subinputfrom"})
 SECTION_LEVELS = {"part": -1, "chapter": 0, "section": 1, "subsection": 2, "subsubsection": 3, "paragraph": 4,
                   "subparagraph": 5}
 _CHAPTER_CLASSES = {"book", "report", "memoir", "scrbook", "scrreprt", "amsbook", "svmono", "krantz",
@@ -95,15 +96,17 @@ class IngestError(Exception):
 
 # ============================================================================================ text helpers
 _CS_RE = re.compile(r"\\([A-Za-z@]+)")
+_CS_OR_TOKEN = re.compile(r"\\([A-Za-z@]+)|!!")
+_TOKEN_USE = re.compile(r"(\^?)(a?)\{([^{}]*)\}(s?)")
 _BRACE_TOK = re.compile(r"\\.|[{}]", re.S)
 _BRACKET_TOK = re.compile(r"\\.|[{}\]]", re.S)
 _TOKEN_RE = re.compile(r"\\(?:[A-Za-z@]+|.)|.", re.S)
 _OPT_WS = re.compile(r"[ \t]*(?:\r?\n[ \t]*)?")
 _WS = re.compile(r"\s*")
-_COMMENT_RE = re.compile(r"(\\\\|\\%)|%[^\n]*")
 _LABEL_RE = re.compile(r"\\label\s*(?:\[[^\]]*\])?\s*\{[^{}]*\}")
 _PARAM_RE = re.compile(r"#(#|[1-9])")
 _NL_WS = re.compile(r"[ \t]*\n\s*")
+_LONE_LABEL = re.compile(r"\s*\\label\s*\{(?:[^{}]|\{[^{}]*\})*\}\s*")
 _ALIAS_RE = re.compile(r"\s*\\([A-Za-z@]+)\s*")
 
 
@@ -163,12 +166,7 @@ def _star(s: str, i: int, n: int) -> tuple[bool, int]:
     return False, i
 
 
-def _strip_comments(s: str) -> str:
-    return _COMMENT_RE.sub(lambda m: m.group(1) or "", s)
-
-
 def _clean(s: str) -> str:
-    s = _strip_comments(s)
     s = _LABEL_RE.sub("", s)
     s = re.sub(r"[ \t]+\n", "\n", s)
     return s.strip()
@@ -204,8 +202,9 @@ def _keyvals(s: str) -> dict[str, str]:
 
 
 # ================================================================================================ masking
-def _mask(text: str, verbatim: set[str]) -> str:
-    """Blank comments and verbatim material (same length, newlines kept)."""
+def _mask(text: str, verbatim: set[str]) -> tuple[str, str]:
+    """(text with comments and verbatim material blanked, text with only comments blanked); same length as
+    ``text``, newlines kept."""
     names = "|".join(re.escape(v) for v in sorted(verbatim, key=len, reverse=True))
     pat = re.compile(
         r"\\[^A-Za-z]"  # an escaped character (\\, \%, \{): kept
@@ -216,15 +215,27 @@ def _mask(text: str, verbatim: set[str]) -> str:
         re.S,
     )
 
+    comments: list[tuple[int, int]] = []
+
     def blank(m: re.Match[str]) -> str:
         s = m.group()
         if s[0] == "\\" and len(s) == 2:
             return s
+        if s[0] == "%":
+            comments.append(m.span())
         if "\n" not in s:
             return " " * len(s)
         return re.sub(r"[^\n]", " ", s)
 
-    return pat.sub(blank, text)
+    masked = pat.sub(blank, text)
+    if not comments:
+        return masked, text
+    parts, last = [], 0
+    for a, b in comments:
+        parts += [text[last:a], " " * (b - a)]
+        last = b
+    parts.append(text[last:])
+    return masked, "".join(parts)
 
 
 def _unmatched_braces(masked: str) -> list[int]:
@@ -292,10 +303,11 @@ class _EnvUse:
 
 @dataclass
 class _Src:
-    text: str
-    masked: str
+    text: str  # comments blanked (verbatim kept): what statements are cut from
+    masked: str  # comments and verbatim blanked: what the scanner reads
     file: Path | None = None
     origin: tuple[_Src, int] | None = None  # for expanded text: the file source and position of the macro
+    imported: bool = False  # reached through \import, \subimport or \subfile: relative paths start here
     _lines: list[int] = field(default_factory=list)
 
     def at(self, pos: int) -> tuple[_Src, int]:
@@ -321,6 +333,7 @@ class _Frame:
     refs: list[str] = field(default_factory=list)
     labels: list[str] = field(default_factory=list)
     cut: list[tuple[int, int]] = field(default_factory=list)
+    adjacent: bool = True  # proofs: right after (or inside) what they prove; the unit's span then grows
 
 
 Handler = Callable[[str, _Src, int, int, int, int], int]
@@ -342,7 +355,8 @@ class _Reader:
         self.toggles: dict[str, bool] = {}
         self.ifs: dict[str, bool] = {}
         self.tokens: dict[str, tuple[str, str, str, str]] = {}
-        self.groups: list[dict[str, Macro | None]] = []
+        self.groups: list[dict[str, Macro | None]] = []  # per \begingroup: the definitions it will restore
+        self.toggle_groups: list[dict[str, bool | None]] = []
         self.global_next = False
         self.units: list[RawUnit] = []
         self.warnings: list[str] = []
@@ -357,6 +371,10 @@ class _Reader:
         self.stack: list[Path] = []
         self.at_begin_document: list[tuple[str, _Src, int]] = []
         self.has_chapters = False
+        self.markers: dict[str, tuple[_Src, int, int]] = {}
+        self.label_macros: set[str] = set()  # \newcommand{\ollabel}[1]{\label{...#1}}: dropped like \label
+        self._label_macro_re: re.Pattern[str] | None = None
+        self.marker_seq = 0
         self.fallback_used = False
         self._use_cache: dict[str, _EnvUse | None] = {}
         self._int_cache: dict[str, bool] = {}
@@ -386,6 +404,10 @@ class _Reader:
             if name not in top:
                 top[name] = self.macros.get(name)
         self.global_next = False
+        is_label = macro is not None and macro.spec == "m" and _LONE_LABEL.fullmatch(macro.body) is not None
+        if is_label != (name in self.label_macros):
+            (self.label_macros.add if is_label else self.label_macros.discard)(name)
+            self._label_macro_re = None
         old = self.macros.get(name)
         if name in self._content_cache:
             self._content_cache.clear()
@@ -483,7 +505,7 @@ class _Reader:
         out: list[str] = []
         i, n = 0, len(s)
         size = 0
-        pat = re.compile(r"\\([A-Za-z@]+)|!!") if self.tokens else _CS_RE
+        pat = _CS_OR_TOKEN if self.tokens else _CS_RE
         while True:
             m = pat.search(s, i)
             if m is None:
@@ -539,7 +561,7 @@ class _Reader:
 
     def _token(self, s: str, j: int, n: int) -> tuple[str | None, int]:
         """OpenLogic's terminology tokens: !!{t}, !!{t}s, !!^{t}, !!a{t}, !!^a{t}."""
-        m = re.compile(r"(\^?)(a?)\{([^{}]*)\}(s?)").match(s, j, n)
+        m = _TOKEN_USE.match(s, j, n)
         if m is None or m.group(3) not in self.tokens:
             return None, j
         sing, plur, Sing, Plur = self.tokens[m.group(3)]
@@ -586,7 +608,9 @@ class _Reader:
         k_arg = _pick_branch(name, nargs, first)
         return (args[k_arg] if k_arg >= 0 else ""), k
 
-    def read_args(self, s: str, i: int, n: int, mac: Macro | EnvDef) -> tuple[list[str], int] | None:
+    def read_args(self, s: str, i: int, n: int, mac: Macro | EnvDef,
+                  spans: list[tuple[int, int] | None] | None = None) -> tuple[list[str], int] | None:
+        """The arguments of ``mac`` at s[i:] by its spec (and, in ``spans``, where each one's text lies)."""
         vals: list[str] = []
         for k, c in enumerate(mac.spec):
             if c == "m":
@@ -594,14 +618,21 @@ class _Reader:
                 if a is None:
                     return None
                 vals.append(a[0])
+                if spans is not None:
+                    spans.append((a[1], a[1] + len(a[0])))
                 i = a[2]
-            elif c in "oO":
+                continue
+            if spans is not None:
+                spans.append(None)
+            if c in "oO":
                 got = _optional(s, i, n)
                 if got is None:
                     d = mac.defaults[k] if k < len(mac.defaults) else None
                     vals.append(NOVALUE if c == "o" or d is None else d)
                 else:
                     vals.append(got[0])
+                    if spans is not None:
+                        spans[-1] = (got[1] - 1 - len(got[0]), got[1] - 1)
                     i = got[1]
             elif c in "st":
                 tok = "*" if c == "s" else (mac.tokens[k] if isinstance(mac, Macro) and k < len(mac.tokens)
@@ -634,7 +665,7 @@ class _Reader:
             self.warnings.append(f"{self.rel(path)}:{line}: not valid UTF-8 ({e.reason}); read as Latin-1")
             return data.decode("latin-1")
 
-    def run_file(self, path: Path, *, via: _Src | None = None, pos: int = 0) -> None:
+    def run_file(self, path: Path, *, via: _Src | None = None, pos: int = 0, imported: bool = False) -> None:
         text = self.read_file(path, via, pos)
         if text is None:
             return
@@ -642,7 +673,7 @@ class _Reader:
                              r"\{([^{}]+)\}", text):
             if not m.group(0).startswith(r"\NewEnviron"):
                 self.verbatim.add(m.group(1).strip())
-        masked = _mask(text, self.verbatim)
+        masked, text = _mask(text, self.verbatim)
         if path.suffix not in (".sty", ".cls"):
             bad = _unmatched_braces(masked)
             if bad:
@@ -654,7 +685,7 @@ class _Reader:
                     self.warnings.append(f"{self.rel(path)}:{tmp.line(b)}: {what}")
                     chars[b] = " "
                 masked = "".join(chars)
-        src = _Src(text, masked, path)
+        src = _Src(text, masked, path, imported=imported)
         start, end = 0, len(text)
         is_root = via is None
         doc = re.search(r"\\begin\s*\{document\}", masked)
@@ -682,12 +713,10 @@ class _Reader:
         if not t:
             return None
         p = Path(t)
-        if kind in ("subfile", "subimport", "subincludefrom", "subinputfrom"):
-            dirs = [here, self.base]
-        elif kind in ("usepackage", "RequirePackage"):
-            dirs = [self.base, here]
-        else:
-            dirs = [self.base, here]
+        # TeX looks in the directory it runs in (the root's); the import package and subfiles make paths
+        # relative to the including file
+        here_first = kind in _IMPORTS or fsrc.imported
+        dirs = [here, self.base] if here_first else [self.base, here]
         exts = [".sty"] if kind in ("usepackage", "RequirePackage") else ["", ".tex"]
         for d in dirs:
             for ext in exts:
@@ -713,7 +742,7 @@ class _Reader:
         if found.resolve() in self.stack:
             self.warn(src, pos, f"\\{kind}{{{target}}} includes itself; skipped")
             return False
-        self.run_file(found, via=src, pos=pos)
+        self.run_file(found, via=src, pos=pos, imported=kind in _IMPORTS or src.at(pos)[0].imported)
         return True
 
     # ------------------------------------------------------------------------------------------- scanning
@@ -733,6 +762,12 @@ class _Reader:
                 if mac is None or mac.alias is None or name in handlers:
                     break
                 name = mac.alias
+            if self.markers and name in self.markers:
+                msrc, a, b = self.markers[name]
+                if self.run(msrc, a, b, depth + 1) == _STOP:
+                    return _STOP
+                i = j
+                continue
             h = handlers.get(name)
             if h is not None:
                 r = h(name, src, j, n, m.start(), depth)
@@ -754,17 +789,27 @@ class _Reader:
             i = j
 
     def invoke(self, name: str, mac: Macro, src: _Src, j: int, n: int, start: int, depth: int) -> int:
-        got = self.read_args(src.masked, j, n, mac)
+        spans: list[tuple[int, int] | None] = []
+        got = self.read_args(src.masked, j, n, mac, spans)
         if got is None:
             return j
         vals, end = got
-        if src.origin is None and any(self.env_use(e.strip()) is not None
-                                      for v in vals for e in _UNIT_BEGIN.findall(v)):
-            return j  # arguments holding theorem environments or proofs are read in place
+        markers: list[str] = []
+        if src.origin is None:
+            # an argument holding theorem environments or proofs (\iftag{t}{\begin{thm}...}{...}) is replaced
+            # by a marker; where the expansion reaches the marker, the argument is read in place, in its file
+            for k, (v, span) in enumerate(zip(vals, spans, strict=True)):
+                if span is not None and any(self.env_use(e.strip()) for e in _UNIT_BEGIN.findall(v)):
+                    self.marker_seq += 1
+                    mark = "autoformArg" + _letters(self.marker_seq)
+                    self.markers[mark] = (src, span[0], span[1])
+                    markers.append(mark)
+                    vals[k] = f"\\{mark} "
         body = _substitute(mac.body, vals)
-        if not body.strip():
-            return end
-        self.run(_Src(body, body, None, src.at(start)), 0, len(body), depth + 1)
+        if body.strip():
+            self.run(_Src(body, body, None, src.at(start)), 0, len(body), depth + 1)
+        for mark in markers:
+            self.markers.pop(mark, None)
         return end
 
     def run_inline(self, text: str, src: _Src, pos: int, depth: int) -> None:
@@ -805,6 +850,7 @@ class _Reader:
             fr = self.frames.pop()
             if fr.role != "headed":
                 self.warn(src, fr.begin, f"\\begin{{{fr.env}}} is never closed; it ends with its file")
+                end = min(end, len(src.text))
                 if fr.role == "proof":
                     self.finish_proof(fr, end, end)
                     continue
@@ -818,9 +864,9 @@ class _Reader:
         for a, b in sorted(fr.cut, reverse=True):
             if fr.body <= a < b <= stop:
                 body = body[: a - fr.body] + body[b - fr.body :]
-        raw = _clean(body)
+        raw = _clean(self.drop_label_macros(body))
         u.statement_raw = raw
-        u.statement = _clean(self.expand(_strip_comments(body)))
+        u.statement = _clean(self.expand(body))
         stmt_labels = list(dict.fromkeys(x for x in fr.labels if x))
         u.labels = list(dict.fromkeys(stmt_labels + u.labels))
         u.label = stmt_labels[0] if stmt_labels else ""
@@ -833,6 +879,14 @@ class _Reader:
         for lab in u.labels:
             self.label_unit.setdefault(lab, u)
         self.last_unit, self.last_parent = u, self.innermost_unit()
+
+    def drop_label_macros(self, s: str) -> str:
+        if not self.label_macros:
+            return s
+        if self._label_macro_re is None:
+            names = "|".join(re.escape(n) for n in sorted(self.label_macros, key=len, reverse=True))
+            self._label_macro_re = re.compile(rf"\\(?:{names})(?![A-Za-z@])\s*\{{[^{{}}]*\}}")
+        return self._label_macro_re.sub("", s)
 
     def _span_end(self, u: RawUnit, src: _Src) -> int:
         if u.source and u.source.rsplit(":", 1)[0] == self.rel(src.file):
@@ -849,15 +903,15 @@ class _Reader:
             self.warn(src, fr.begin, "a proof with no statement before it; ignored")
             return
         body = src.text[fr.body : stop]
-        raw = _clean(body)
-        text = _clean(self.expand(_strip_comments(body)))
+        raw = _clean(self.drop_label_macros(body))
+        text = _clean(self.expand(body))
         u.proof = f"{u.proof}\n\n{text}" if u.proof else text
         u.proof_raw = f"{u.proof_raw}\n\n{raw}" if u.proof_raw else raw
         u.refs = list(dict.fromkeys(u.refs + fr.refs))
         u.labels = list(dict.fromkeys(u.labels + [x for x in fr.labels if x]))
         for lab in fr.labels:
             self.label_unit.setdefault(lab, u)
-        if u.source:
+        if u.source and fr.adjacent:
             file, span = u.source.rsplit(":", 1)
             if file == self.rel(src.file):
                 a, b = span.split("-")
@@ -931,7 +985,7 @@ class _Reader:
             return self.env_map[env]
         p = printed.strip()
         m = re.fullmatch(r"\\([A-Za-z]+)name", p)
-        if m and m.group(1) not in self.macros:
+        if m and p[1:] not in self.macros:  # \theoremname (babel-style), undefined here: "theorem"
             p = m.group(1)
         words = _plain(self.expand(p, strings=True)).lower().split()
         ref = _plain(refname).lower().split(",")[0].split()
@@ -1085,6 +1139,7 @@ class _Reader:
             if opt:
                 title, j = opt[0], opt[1]
         target: RawUnit | None = None
+        by_title = False
         if "\\" in title:  # "Proof of Theorem~\ref{x}" proves x
             probe = _Frame("proof", env, src, start, j)
             self.frames.append(probe)
@@ -1092,7 +1147,7 @@ class _Reader:
             self.frames.pop()
             for lab in probe.refs:
                 if lab in self.label_unit:
-                    target = self.label_unit[lab]
+                    target, by_title = self.label_unit[lab], self.label_unit[lab] is not self.last_unit
                     break
         if target is None:
             enclosing = self.innermost_unit()
@@ -1100,7 +1155,7 @@ class _Reader:
                 target = self.last_unit  # the unit just before (at the same nesting level)
             elif enclosing is not None:
                 target = enclosing.unit  # a proof inside the unit it proves
-        fr = _Frame("proof", env, src, start, j, None, target)
+        fr = _Frame("proof", env, src, start, j, None, target, adjacent=not by_title)
         self.frames.append(fr)
         return j
 
@@ -1111,7 +1166,7 @@ class _Reader:
         env, j = a[0].strip(), a[2]
         if env == "document":
             if src.origin is None and self.in_document:
-                self.close_headed(start)
+                self.close_file_frames(src, start)
                 return _STOP
             return j
         if src.origin is not None:
@@ -1576,6 +1631,8 @@ class _Reader:
         if a is None:
             return i
         t = self.expand(a[0], strings=True).strip()
+        if self.toggle_groups and t not in self.toggle_groups[-1]:  # etoolbox toggles are local to a group
+            self.toggle_groups[-1][t] = self.toggles.get(t)
         if name == "toggletrue":
             self.toggles[t] = True
         elif name == "togglefalse":
@@ -1669,10 +1726,16 @@ class _Reader:
     def h_begingroup(self, _: str, src: _Src, i: int, n: int, start: int, depth: int) -> int:
         if len(self.groups) < 64:
             self.groups.append({})
+            self.toggle_groups.append({})
         return i
 
     def h_endgroup(self, _: str, src: _Src, i: int, n: int, start: int, depth: int) -> int:
         if self.groups:
+            for t, was in self.toggle_groups.pop().items():
+                if was is None:
+                    self.toggles.pop(t, None)
+                else:
+                    self.toggles[t] = was
             for name, old in self.groups.pop().items():
                 if old is None:
                     self.macros.pop(name, None)
@@ -1780,6 +1843,15 @@ def _xparse_spec(spec: str) -> tuple[str, tuple[str | None, ...], tuple[str, ...
         else:
             return None
     return "".join(letters), tuple(defaults), tuple(tokens)
+
+
+def _letters(k: int) -> str:
+    out = ""
+    while True:
+        k, r = divmod(k, 26)
+        out = chr(ord("a") + r) + out
+        if k == 0:
+            return out
 
 
 def _alpha(k: int) -> str:
