@@ -209,70 +209,102 @@ def run(
     book: Annotated[str, typer.Argument(help="book slug")],
     jobs: Annotated[int | None, typer.Option("--jobs", help="units in flight")] = None,
     budget_usd: Annotated[float | None, typer.Option("--budget-usd", help="stop new work past this cost")] = None,
+    budget_tokens: Annotated[int | None, typer.Option("--budget-tokens",
+                                                      help="stop new work past this many LLM tokens")] = None,
+    unit_tokens: Annotated[int | None, typer.Option("--unit-tokens",
+                                                    help="fail a unit past this many LLM tokens in the job")] = None,
     max_attempts: Annotated[int | None, typer.Option("--max-attempts", help="attempts per unit and stage")] = None,
+    executor: Annotated[str, typer.Option("--executor", help="local (threads) or ray (a Ray cluster)")] = "local",
+    address: Annotated[str | None, typer.Option("--address", help="Ray cluster address (with --executor ray)")] = None,
+    ray_workers: Annotated[int | None, typer.Option("--ray-workers",
+                                                    help="unit workers on the Ray cluster (default: one per node)")
+                           ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
 ) -> None:
     """Run (or resume) a batch formalization job over a book."""
-    from autoform.jobs import JobParams, JobRunner
+    import os
+
+    from autoform.executors import ExecutorUnavailable, make_executor
+    from autoform.jobs import JobError, JobParams, JobRunner, render_live
     from autoform.lean.oracle import OracleUnavailable, make_oracle
     from autoform.llm import LLMClient, LLMUnavailable
 
     s = settings()
     if budget_usd is not None and budget_usd <= 0:
         die(f"--budget-usd {budget_usd}: a budget must be positive (nothing would run)")
-    params = JobParams(max_attempts=max_attempts or s.job.max_attempts, jobs=jobs or s.job.jobs,
-                       budget_usd=budget_usd)
-    if params.jobs < 1 or params.max_attempts < 1:
-        die("--jobs and --max-attempts must be at least 1")
+    if budget_tokens is not None and budget_tokens <= 0:
+        die(f"--budget-tokens {budget_tokens}: a budget must be positive (nothing would run)")
+    if unit_tokens is not None and unit_tokens <= 0:
+        die(f"--unit-tokens {unit_tokens}: a cap must be positive")
+    if executor not in ("local", "ray"):
+        die(f"--executor {executor!r}: use local or ray")
+    if (address or ray_workers) and executor != "ray":
+        die("--address and --ray-workers go with --executor ray")
+    n_jobs = jobs if jobs is not None else s.job.jobs
+    n_attempts = max_attempts if max_attempts is not None else s.job.max_attempts
+    if n_jobs < 1 or n_attempts < 1 or (ray_workers is not None and ray_workers < 1):
+        die("--jobs, --max-attempts and --ray-workers must be at least 1")
+    params = JobParams(max_attempts=n_attempts, jobs=n_jobs, budget_usd=budget_usd, budget_tokens=budget_tokens,
+                       unit_tokens=unit_tokens, executor="ray" if executor == "ray" else "local", address=address,
+                       ray_workers=ray_workers)
     store = open_store(s)
     b = get_book(store, book)
-    # preflight: nothing is written to the store unless Lean and the LLM both answer
+    # preflight: nothing is written to the store unless Lean, the LLM (and the cluster) all answer
     problems: list[str] = []
+    try:
+        ex = make_executor(executor, params.jobs, address=address, workers=ray_workers)
+        connect = getattr(ex, "connect", None)
+        if connect is not None:
+            connect()
+    except ExecutorUnavailable as e:
+        die(str(e), EXIT_MISSING)
     try:
         llm = LLMClient(s, store)
         llm.ping()
     except LLMUnavailable as e:
         problems.append(f"LLM: {e}")
     oracle = make_oracle(s, store)
-    try:
-        oracle.start()
-    except OracleUnavailable as e:
-        problems.append(f"Lean: {e}")
+    if executor == "local":  # on Ray, every worker starts its own Lean
+        try:
+            oracle.start()
+        except OracleUnavailable as e:
+            problems.append(f"Lean: {e}")
     if problems:
         oracle.close()
+        ex.close(wait=False)
         for p in problems:
             err.print(f"[bold red]missing:[/] {escape(p)}", highlight=False)
         err.print("Nothing was changed. `autoform doctor` lists every check.")
         raise typer.Exit(EXIT_MISSING)
 
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    total = sum(1 for u in store.units(b.id) if u.kind in s.job.formalize_kinds)
-    done0 = sum(1 for u in store.units(b.id) if u.status in ("proved", "defined", "stated"))
-    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TextColumn("{task.fields[last]}"), TimeElapsedColumn(), console=err,
-                        disable=as_json or not err.is_terminal)
-    task = progress.add_task(book, total=total, completed=done0, last="")
+    live = err.is_terminal and not as_json
 
     def on_event(kind: str, unit: Any, detail: str) -> None:
-        if kind in ("proved", "defined"):
-            progress.advance(task)
-        progress.update(task, last=escape(f"{unit.display}: {kind}"))
-        if not err.is_terminal and not as_json and kind in ("proved", "defined", "failed"):
+        if not live and not as_json and kind in ("proved", "defined", "stated", "failed"):
             err.print(escape(f"{unit.display}: {kind} {detail}"), highlight=False)
 
-    runner = JobRunner(s, store, b, oracle, llm, params, on_event=on_event)
+    runner = JobRunner(s, store, b, oracle, llm, params, on_event=on_event, executor=ex)
 
     def _sigint(signum: int, frame: Any) -> None:
         if runner.stop.is_set():
+            runner.stop_reason = "sigint-now"
             raise KeyboardInterrupt
         err.print("[yellow]stopping after the steps in flight (Ctrl-C again to stop now)...[/]")
-        runner.stop.set()
+        runner.request_stop("sigint")
 
     old = signal.signal(signal.SIGINT, _sigint)
     try:
-        with progress:
+        if live:
+            from rich.live import Live
+
+            with Live(get_renderable=lambda: render_live(runner, book), console=err, refresh_per_second=4,
+                      transient=False):
+                summary = runner.run()
+        else:
             summary = runner.run()
+    except JobError as e:
+        ex.close(wait=False)
+        die(str(e))
     finally:
         signal.signal(signal.SIGINT, old)
         oracle.close()
@@ -281,11 +313,20 @@ def run(
     else:
         counts = ", ".join(f"{v} {k}" for k, v in sorted(summary.units.items()))
         out.print(f"job {summary.job_id} ({'resumed' if summary.resumed else 'new'}) {summary.status}: {counts}; "
-                  f"{summary.attempts} attempts, {summary.llm_calls} LLM calls ({summary.llm_cached} from cache)")
+                  f"{summary.attempts} attempts, {summary.llm_calls} LLM calls ({summary.llm_cached} from cache), "
+                  f"${summary.cost_usd:.4f}")
         if summary.message:
             err.print(f"[red]{escape(summary.message)}[/]")
-    if summary.status != "done":
-        raise typer.Exit(EXIT_FAIL if not runner.fatal or "budget" in runner.fatal else EXIT_MISSING)
+        if summary.status != "done":
+            err.print(f"resume with: autoform run {escape(book)}", highlight=False)
+    code = 0 if summary.status == "done" else (
+        EXIT_MISSING if summary.stop_reason in ("llm", "store", "worker") else EXIT_FAIL)
+    if runner.stop_reason == "sigint-now":  # units may still be in flight: the store is safe, leave now
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    if code:
+        raise typer.Exit(code)
 
 
 # ---------------------------------------------------------------------------------------------- status
@@ -294,41 +335,71 @@ def status(
     book: Annotated[str | None, typer.Argument(help="book slug (default: all)")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Progress and cost per book."""
-    from autoform.jobs import job_cost, unit_counts
-    from autoform.lean.cache import hit_rate
+    """Progress and cost per book: units, jobs (units in flight, attempts, cost, rate, ETA)."""
+    from autoform.jobs import job_status, unit_counts
 
     s = settings()
     store = open_store(s)
     books = [get_book(store, book)] if book else store.books()
     report = []
     for b in books:
-        jobs = store.jobs(b.id)
+        jobs = [job_status(store, s, j) for j in store.jobs(b.id)]
         usage = store.llm_usage(b.id)
-        cost = sum(job_cost(store, s, j.id) for j in jobs)
+        running = [j for j in jobs if j["alive"]]
         report.append({
             "book": b.slug, "units": unit_counts(store, b.id), "atlas_entries": len(store.atlas_entries(b.id)),
-            "jobs": [{"id": j.id, "status": j.status, "message": j.message, "lean": hit_rate(store, j.id)}
-                     for j in jobs],
-            "llm": usage, "cost_usd": round(cost, 6),
+            "jobs": jobs, "llm": usage, "cost_usd": round(sum(j["cost_usd"] for j in jobs), 6),
+            "attempts": sum(j["attempts"] for j in jobs),
+            "in_flight": running[-1]["in_flight"] if running else [],
+            "rate_units_per_min": jobs[-1]["rate_units_per_min"] if jobs else 0.0,
+            "eta_s": jobs[-1]["eta_s"] if jobs else None,
         })
     if as_json:
         print(json.dumps(report if book is None else report[0], indent=2))
         return
     t = Table(title="autoform status")
-    for col in ("book", "proved", "defined", "failed", "pending", "other", "jobs", "LLM calls (cached)",
-                "Lean checks (cache hits)", "cost"):
+    for col in ("book", "proved", "defined", "stated", "failed", "pending", "in flight", "jobs", "attempts",
+                "LLM calls (cached)", "Lean checks (cache hits)", "cost", "rate /min", "ETA"):
         t.add_column(col)
     for r in report:
         u = r["units"]
-        other = sum(v for k, v in u.items() if k not in ("proved", "defined", "failed", "pending"))
-        last = r["jobs"][-1]["status"] if r["jobs"] else "-"
+        last = r["jobs"][-1]["status"] + (" [alive]" if r["jobs"][-1]["alive"] else "") if r["jobs"] else "-"
         lean = r["jobs"][-1]["lean"] if r["jobs"] else {"checks": 0, "cache_hits": 0, "hit_rate": 0.0}
-        t.add_row(r["book"], str(u.get("proved", 0)), str(u.get("defined", 0)), str(u.get("failed", 0)),
-                  str(u.get("pending", 0)), str(other), f"{len(r['jobs'])} (last {last})",
+        eta = f"{r['eta_s'] / 60:.0f} min" if r["eta_s"] is not None else "-"
+        t.add_row(r["book"], str(u.get("proved", 0)), str(u.get("defined", 0)), str(u.get("stated", 0)),
+                  str(u.get("failed", 0)), str(u.get("pending", 0) + u.get("working", 0)), str(len(r["in_flight"])),
+                  f"{len(r['jobs'])} (last {escape(last)})", str(r["attempts"]),
                   f"{r['llm']['calls']} ({r['llm']['cached']})",
-                  f"{lean['checks']} ({lean['cache_hits']}, {lean['hit_rate']:.0%})", f"${r['cost_usd']:.4f}")
+                  f"{lean['checks']} ({lean['cache_hits']}, {lean['hit_rate']:.0%})", f"${r['cost_usd']:.4f}",
+                  f"{r['rate_units_per_min']:.2f}", eta)
     out.print(t)
+
+
+# ------------------------------------------------------------------------------------------ transcript
+@app.command()
+def transcript(
+    book: Annotated[str, typer.Argument(help="book slug")],
+    unit: Annotated[str, typer.Argument(help="unit id, label (e.g. thm:main) or number (e.g. 2.3)")],
+    job: Annotated[int | None, typer.Option("--job", help="only this job")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object with every entry")] = False,
+) -> None:
+    """Everything that happened to one unit, in order: prompts, replies, Lean verdicts, blackboard posts."""
+    from autoform.transcript import AmbiguousUnit, find_unit, render_text, unit_transcript
+
+    s = settings()
+    store = open_store(s)
+    b = get_book(store, book)
+    try:
+        u = find_unit(store, b, unit)
+    except AmbiguousUnit as e:
+        die(str(e))
+    if u is None:
+        die(f"no unit {unit!r} in {book} (give its id, label or number; `autoform units {book}` lists them)")
+    t = unit_transcript(store, u, job_id=job)
+    if as_json:
+        print(t.model_dump_json(indent=2))
+    else:
+        print(render_text(t), end="")
 
 
 # ----------------------------------------------------------------------------------------------- check

@@ -1,0 +1,40 @@
+"""Executors run the units the scheduler (:mod:`autoform.jobs`) releases: ``local`` (threads in this process,
+the default, no extra dependency) or ``ray`` (actors spread over a Ray cluster, the store on the head)."""
+
+from __future__ import annotations
+
+from autoform.executors.base import (
+    CappedLLM,
+    ExecContext,
+    Executor,
+    StoreWriteFailed,
+    UnitOutcome,
+    UnitTokenCap,
+    run_unit,
+    store_failure,
+)
+from autoform.executors.local import LocalExecutor
+
+RAY_INSTALL = "pip install 'autoform[ray]'"
+
+__all__ = ["CappedLLM", "ExecContext", "Executor", "LocalExecutor", "StoreWriteFailed", "UnitOutcome",
+           "UnitTokenCap", "RAY_INSTALL", "make_executor", "run_unit", "store_failure"]
+
+
+class ExecutorUnavailable(Exception):
+    """The executor asked for cannot be used here (Ray missing, cluster unreachable); the message says how."""
+
+
+def make_executor(kind: str, slots: int, *, address: str | None = None, workers: int | None = None) -> Executor:
+    if kind == "local":
+        return LocalExecutor(slots)
+    if kind == "ray":
+        try:
+            import ray  # noqa: F401
+        except ImportError as e:
+            raise ExecutorUnavailable(
+                f"--executor ray needs Ray, which is not installed: {RAY_INSTALL} (or pip install ray)") from e
+        from autoform.executors.ray_executor import RayExecutor
+
+        return RayExecutor(slots, address=address, workers=workers)
+    raise ExecutorUnavailable(f"unknown executor {kind!r} (local or ray)")

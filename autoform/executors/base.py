@@ -1,0 +1,200 @@
+"""What every executor shares: the per-unit guard (which errors stop the job, which fail the unit), the
+per-unit token cap, and the executor interface the scheduler drives.
+
+An executor runs :meth:`autoform.pipeline.UnitPipeline.work_unit` for the units the scheduler submits and
+reports one :class:`UnitOutcome` per unit. It never decides what runs next; the scheduler does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import sqlite3
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import networkx as nx
+
+from autoform.config import Settings
+from autoform.llm import ChatReply, ChatRequest, LLMUnavailable
+from autoform.store import Book, Job, Store, Unit
+
+EventFn = Callable[[str, Unit, str], None]
+
+
+class UnitTokenCap(Exception):
+    """The unit has used its token allowance for this job; it is failed, the job goes on."""
+
+
+class StoreWriteFailed(Exception):
+    """The store cannot be written (disk full, I/O error): the job stops; nothing half-written remains."""
+
+
+def store_failure(e: BaseException) -> str | None:
+    """A clear message when ``e`` (or what it was raised while handling: a failed ROLLBACK hides the write
+    that failed) means the store or the disk under atlas/ cannot be written; else None."""
+    seen: set[int] = set()
+    cur: BaseException | None = e
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        why = _store_failure_one(cur)
+        if why is not None:
+            return why
+        cur = cur.__cause__ or cur.__context__
+    return None
+
+
+def _store_failure_one(e: BaseException) -> str | None:
+    text = str(e).splitlines()[0] if str(e) else type(e).__name__
+    if isinstance(e, StoreWriteFailed):
+        return str(e)
+    if isinstance(e, sqlite3.OperationalError) and any(
+            s in text for s in ("disk is full", "disk I/O error", "readonly database", "unable to open")):
+        return (f"the store cannot be written ({text}). Nothing was half-written: every step is one "
+                "transaction. Free disk space (or fix the permissions) and run the same command again to resume.")
+    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+        return (f"cannot write {getattr(e, 'filename', '') or 'a file'}: {e.strerror}. Free disk space and run the "
+                "same command again to resume (atlas files are rewritten from the store).")
+    return None
+
+
+@dataclass
+class UnitOutcome:
+    """What became of one submitted unit. ``fatal`` set: the job must stop (the unit is left pending)."""
+
+    unit_id: int
+    fatal: str | None = None
+    fatal_kind: str = ""  # "llm" | "store" | "worker"
+    events: list[tuple[str, int, str]] = field(default_factory=list)  # (kind, unit id, detail), remote only
+
+
+class CappedLLM:
+    """An :class:`~autoform.llm.LLMClient` with a per-unit token allowance for one job.
+
+    Before each chat call of a unit, the tokens that unit has used in this job (uncached calls, counted from
+    ``llm_calls`` once, then in memory) are compared with the cap; at or past it the call is refused with
+    :class:`UnitTokenCap`, which fails the unit. A unit can thus exceed its cap by at most one reply.
+    """
+
+    def __init__(self, inner: Any, store: Store, job_id: int, cap: int) -> None:
+        self.inner, self.store, self.job_id, self.cap = inner, store, job_id, cap
+        self._used: dict[int, int] = {}
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def used(self, unit_id: int) -> int:
+        with self._lock:
+            if unit_id not in self._used:
+                row = self.store.query(
+                    "SELECT COALESCE(SUM(prompt_tokens + completion_tokens), 0) FROM llm_calls "
+                    "WHERE job_id = ? AND unit_id = ? AND cached = 0", (self.job_id, unit_id))
+                self._used[unit_id] = int(row[0][0])
+            return self._used[unit_id]
+
+    def chat(self, req: ChatRequest, *, job_id: int | None = None, unit_id: int | None = None) -> ChatReply:
+        if unit_id is not None and self.used(unit_id) >= self.cap:
+            raise UnitTokenCap(f"token cap reached: the unit used {self.used(unit_id)} tokens in this job "
+                               f"(cap {self.cap}, --unit-tokens)")
+        reply: ChatReply = self.inner.chat(req, job_id=job_id, unit_id=unit_id)
+        if unit_id is not None and not reply.cached:
+            with self._lock:
+                self._used[unit_id] = self._used.get(unit_id, 0) + reply.prompt_tokens + reply.completion_tokens
+        return reply
+
+
+def run_unit(pipeline: Any, unit: Unit, on_event: EventFn, *, stop: threading.Event) -> UnitOutcome:
+    """Work one unit through the pipeline. An unusable LLM endpoint or an unwritable store stops the job (the
+    unit goes back to pending); a token cap or a bug fails only this unit, with the reason on the board."""
+    if stop.is_set():
+        return UnitOutcome(unit.id)
+    try:
+        pipeline.work_unit(unit)
+    except LLMUnavailable as e:
+        _reset(pipeline.store, unit.id, "pending")
+        return UnitOutcome(unit.id, fatal=str(e), fatal_kind="llm")
+    except UnitTokenCap as e:
+        _fail(pipeline, unit, str(e), on_event)
+    except Exception as e:  # a bug must not lose the job: record it on the unit and go on
+        why = store_failure(e)
+        if why is not None:
+            _reset(pipeline.store, unit.id, "pending")
+            return UnitOutcome(unit.id, fatal=why, fatal_kind="store")
+        _fail(pipeline, unit, f"internal error: {type(e).__name__}: {e}", on_event)
+    else:
+        if stop.is_set():
+            _requeue_if_stopped(pipeline, unit, on_event)
+    return UnitOutcome(unit.id)
+
+
+def _requeue_if_stopped(pipeline: Any, unit: Unit, on_event: EventFn) -> None:
+    """The pipeline marks a theorem 'failed' ("no statement elaborated") when the job stops before its first
+    statement draft; a unit that failed while the job was stopping, with attempts left in the stage it had
+    reached, goes back to pending so that the resumed job works on it (nothing is lost to a Ctrl-C)."""
+    store = pipeline.store
+    if store.unit(unit.id).status != "failed":
+        return
+    attempts = store.attempts(unit.id, pipeline.job.id)
+    if unit.kind == "definition":
+        stage = "definition"
+    else:
+        stage = "proof" if pipeline.board.latest(unit.id, "lock") is not None else "statement"
+    if sum(1 for a in attempts if a.stage == stage) < pipeline.max_attempts:
+        store.set_unit_status(unit.id, "pending")
+        on_event("requeued", unit, "the job stopped before the unit's work ended")
+
+
+def _reset(store: Store, unit_id: int, status: str) -> None:
+    with contextlib.suppress(Exception):  # the store may be what failed; 'working' is reset at the next start
+        store.set_unit_status(unit_id, status)
+
+
+def _fail(pipeline: Any, unit: Unit, why: str, on_event: EventFn) -> None:
+    try:
+        with pipeline.store.tx():
+            pipeline.board.post("job", "critique", why, unit_id=unit.id)
+            pipeline.store.set_unit_status(unit.id, "failed")
+    except Exception:
+        _reset(pipeline.store, unit.id, "pending")
+        raise
+    on_event("failed", unit, why)
+
+
+@dataclass
+class ExecContext:
+    """Everything an executor needs to build unit pipelines for one job."""
+
+    settings: Settings
+    store: Store
+    book: Book
+    job: Job
+    graph: nx.DiGraph
+    max_attempts: int
+    namespace: str
+    stop: threading.Event
+    on_event: EventFn
+    slots: int
+    unit_tokens: int | None = None
+    oracle: Any = None  # the head's oracle (local executor)
+    llm: Any = None  # the head's LLM client (local executor)
+
+
+class Executor(Protocol):
+    """Runs units; the scheduler decides which and when."""
+
+    slots: int
+
+    def start(self, ctx: ExecContext) -> None: ...
+
+    def submit(self, unit: Unit) -> None: ...
+
+    def completed(self, timeout: float) -> list[UnitOutcome]:
+        """Outcomes of finished units: waits up to ``timeout`` seconds for the first, then takes all ready."""
+        ...
+
+    def request_stop(self) -> None: ...
+
+    def close(self, *, wait: bool = True) -> None: ...
