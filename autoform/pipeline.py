@@ -83,6 +83,8 @@ class UnitPipeline:
         if lock is None:
             lock_id = self._draft_statement(run, prelude)
             if lock_id is None:
+                if self.stop.is_set():  # stopped, not failed: the unit stays pending for the resume
+                    return
                 self._finish(unit, "failed", "no statement elaborated")
                 return
             lock = self.board.latest(unit.id, "lock")

@@ -317,7 +317,8 @@ class Store:
         try:
             yield conn
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:  # SQLite may already have rolled back (e.g. on a full disk)
+                conn.execute("ROLLBACK")
             raise
         else:
             conn.execute("COMMIT")
