@@ -38,6 +38,7 @@ from autoform import graph as graphs
 from autoform.atlas import book_namespace, write_atlas
 from autoform.config import Settings
 from autoform.executors import ExecContext, Executor, UnitOutcome, make_executor, store_failure
+from autoform.llm import price
 from autoform.store import Book, Job, Store, Unit
 
 TERMINAL = ("proved", "defined", "stated", "failed", "skipped")
@@ -413,26 +414,22 @@ class JobRunner:
     def _finish(self, job: Job, status: str) -> None:
         """Record how the job ended. If the store cannot be written, the job stays 'running' in the store,
         which the next run resumes exactly like an interrupted one."""
-        try:
+        def close_job() -> None:
             with self.store.tx() as c:
                 c.execute("UPDATE units SET status = 'pending' WHERE book_id = ? AND status = 'working'",
                           (self.book.id,))
                 c.execute("UPDATE jobs SET status = ?, finished_at = ?, message = ? WHERE id = ?",
                           (status, time.time() if status == "done" else None, self.fatal or "", job.id))
-        except Exception as e:
-            why = store_failure(e)
-            if why is None:
-                raise
-            self.fatal = self.fatal or why
-            self.stop_reason = self.stop_reason or "store"
-        try:
-            write_atlas(self.store, self.settings)
-        except Exception as e:
-            why = store_failure(e)
-            if why is None:
-                raise
-            self.fatal = self.fatal or why
-            self.stop_reason = self.stop_reason or "store"
+
+        for step in (close_job, lambda: write_atlas(self.store, self.settings)):
+            try:
+                step()
+            except Exception as e:
+                why = store_failure(e)
+                if why is None:
+                    raise
+                self.fatal = self.fatal or why
+                self.stop_reason = self.stop_reason or "store"
 
     def summary(self, job_id: int, resumed: bool, status: str, elapsed: float) -> JobSummary:
         s = job_summary(self.store, self.book, job_id, resumed=resumed, status=status, elapsed=elapsed,
@@ -445,12 +442,7 @@ def job_cost(store: Store, settings: Settings, job_id: int) -> float:
     rows = store.query(
         "SELECT model, SUM(prompt_tokens), SUM(completion_tokens) FROM llm_calls WHERE job_id = ? AND cached = 0 "
         "GROUP BY model", (job_id,))
-    total = 0.0
-    for model, pt, ct in rows:
-        price = settings.llm.prices.get(model)
-        if price:
-            total += (pt or 0) / 1e6 * price[0] + (ct or 0) / 1e6 * price[1]
-    return total
+    return sum(price(settings, model, pt or 0, ct or 0) for model, pt, ct in rows)
 
 
 def unit_counts(store: Store, book_id: int) -> dict[str, int]:

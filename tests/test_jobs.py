@@ -24,7 +24,7 @@ from pathlib import Path
 
 import networkx as nx
 import pytest
-from conftest import FORMALIZATION, SAMPLE_BOOK, autoform, book_script, lean, make_repl_dir, write_config
+from conftest import SAMPLE_BOOK, autoform, book_script, make_repl_dir, write_config
 from fake_llm import FakeLLM, Reply
 
 from autoform.config import load_settings
@@ -40,15 +40,9 @@ ATLAS_FILES = ("Atlas.lean", "Atlas/Ent/ElementaryNumberTheory.lean", "AtlasStat
 
 
 def _overrides() -> dict:
-    good = FORMALIZATION[SORRY_LABEL]["proof"]
-    return {
-        ("prover", SORRY_LABEL): lambda body: lean("  sorry"),
-        ("gap_closer", SORRY_LABEL): lambda body: lean(good),
-        ("prover", FAIL_LABEL): lambda body: lean("  exact bogus_sum_odd n"),
-        ("gap_closer", FAIL_LABEL): lambda body: lean("  simp [bogus_helper]"),
-        ("prover", STATED_LABEL): lambda body: lean("  exact bogus_five n"),
-        ("gap_closer", STATED_LABEL): lambda body: lean("  exact bogus_five n"),
-    }
+    from test_e2e import _overrides as e2e_overrides  # the same scripted formalizer as the end-to-end test
+
+    return e2e_overrides()
 
 
 def script(delay_s: float = 0.0):
