@@ -69,8 +69,9 @@ class Agent:
         return [Message(role="system", content=system.strip()), Message(role="user", content=user.strip())]
 
     def context(self, run: AgentRun) -> attention.Context:
-        posts = [p for p in run.board.all() if p.kind in self.reads]
         cfg = run.settings.attention
+        posts = run.board.nearby(run.unit.id, run.hops, self.reads, max_hops=cfg.neighborhood_hops,
+                                 recent=cfg.recent_posts, limit=cfg.max_candidates)
         relevance = run.llm.embedding_relevance(cfg.embedding_model) if cfg.relevance == "embeddings" else None
         return attention.select(
             posts, self.goal(run), goal_unit=run.unit.id, current_round=run.round, hops=run.hops,

@@ -7,6 +7,7 @@ Files are derived from the store only, written deterministically (same store, sa
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
@@ -84,15 +85,20 @@ def _docstring(unit: Unit, entry: AtlasEntry, book: Book, extra: str = "") -> st
 
 #: the start of the line declaring `name` (with its attributes and modifiers)
 def _decl_start(code: str, name: str) -> int | None:
-    short = name.rsplit(".", 1)[-1]
-    pat = re.compile(
+    m = _decl_pattern(name.rsplit(".", 1)[-1]).search(code)
+    return m.start() if m else None
+
+
+@functools.lru_cache(maxsize=16384)
+def _decl_pattern(short: str) -> re.Pattern[str]:
+    """Compiled once per name: the atlas is rendered again during a job, and a book has more declarations
+    than the ``re`` module's own cache holds."""
+    return re.compile(
         r"^[ \t]*(?:@\[[^\]]*\][ \t\n]*)?(?:(?:private|protected|noncomputable|nonrec|partial|unsafe)\s+)*"
         r"(?:theorem|lemma|def|abbrev|instance|structure|class|inductive|opaque|axiom)\s+"
         rf"(?:[^\s:({{\[]*\.)?{re.escape(short)}(?=[\s:({{\[]|$)",
         re.MULTILINE,
     )
-    m = pat.search(code)
-    return m.start() if m else None
 
 
 def _with_docstring(code: str, unit: Unit, entry: AtlasEntry, book: Book) -> str:

@@ -12,10 +12,9 @@ from __future__ import annotations
 import functools
 import math
 import re
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-
-from rank_bm25 import BM25Okapi
 
 from autoform.config import AttentionConfig
 from autoform.store import Post
@@ -23,24 +22,43 @@ from autoform.store import Post
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9_']+|\d+|[^\sA-Za-z0-9]")
 
 
-class _BM25(BM25Okapi):
-    """BM25 with a positive idf, log(1 + (N - n + 0.5) / (n + 0.5)) (as Lucene): the Okapi idf is 0 for a word
-    in half of the documents and negative above that, which breaks ranking on small boards."""
-
-    def _calc_idf(self, nd: dict[str, int]) -> None:
-        for word, freq in nd.items():
-            self.idf[word] = math.log(1 + (self.corpus_size - freq + 0.5) / (freq + 0.5))
-
-
 #: relevance(goal, texts) -> one non-negative score per text
 Relevance = Callable[[str, list[str]], list[float]]
 
+BM25_K1, BM25_B = 1.5, 0.75
+
 
 def bm25_relevance(goal: str, texts: list[str]) -> list[float]:
+    """Okapi BM25 (k1 = 1.5, b = 0.75) of ``goal`` against ``texts``, with the positive idf
+    log(1 + (N - n + 0.5) / (n + 0.5)) of Lucene (the Okapi idf is 0 for a word in half of the texts and
+    negative above that, which breaks ranking on small boards).
+
+    Written here rather than taken from rank-bm25, which indexes the whole corpus again at every call: a
+    prompt ranks a few hundred posts that are the same from one prompt to the next, so each text's term
+    counts are computed once (cached) and a call costs one pass per distinct goal word."""
     if not texts:
         return []
-    bm25 = _BM25([tokens(t) or ["_"] for t in texts])
-    return [max(float(x), 0.0) for x in bm25.get_scores(tokens(goal) or ["_"])]
+    docs = [_term_counts(t) for t in texts]
+    n = len(docs)
+    avgdl = sum(length for _, length in docs) / n
+    norm = [BM25_K1 * (1 - BM25_B + BM25_B * length / avgdl) for _, length in docs]
+    scores = [0.0] * n
+    for word, times in Counter(tokens(goal) or ["_"]).items():
+        tf = [counts.get(word, 0) for counts, _ in docs]
+        df = n - tf.count(0)
+        if not df:
+            continue
+        idf = times * math.log(1 + (n - df + 0.5) / (df + 0.5))
+        for i, f in enumerate(tf):
+            if f:
+                scores[i] += idf * f * (BM25_K1 + 1) / (f + norm[i])
+    return scores
+
+
+@functools.lru_cache(maxsize=65536)
+def _term_counts(text: str) -> tuple[dict[str, int], int]:
+    words = _tokens(text) or ("_",)
+    return Counter(words), len(words)
 
 
 def tokens(text: str) -> list[str]:
@@ -134,8 +152,7 @@ def key_sentences(chosen: list[Scored], goal: str, k: int) -> list[str]:
                 sents.append((x.score, s))
     if not sents:
         return []
-    bm25 = _BM25([tokens(s) or ["_"] for _, s in sents])
-    rel = bm25.get_scores(tokens(goal) or ["_"])
+    rel = bm25_relevance(goal, [s for _, s in sents])
     ranked = sorted(zip(rel, sents, strict=True), key=lambda t: (-(max(t[0], 0) + 1e-3) * t[1][0]))
     out: list[str] = []
     for _, (_, s) in ranked:

@@ -1,7 +1,16 @@
-"""The blackboard: typed posts in the store that every agent reads (through the attention filter) and writes."""
+"""The blackboard: typed posts in the store that every agent reads (through the attention filter) and writes.
+
+The store holds the posts; the board keeps a read cache of them, indexed by unit, refreshed incrementally
+(``SELECT ... WHERE id > last``): post ids are given in commit order (SQLite has one writer at a time), so a
+reader that remembers the last id it saw misses no post, whichever thread, process or Ray node wrote it. An
+agent's prompt then costs one small query and no re-parse of the whole board, which is what keeps a job of
+thousands of units linear rather than quadratic.
+"""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterable
 from typing import Any, Literal
 
 from autoform.store import Post, Store
@@ -22,10 +31,16 @@ PINNED_KINDS = frozenset({"lock"})
 
 
 class Blackboard:
+    """Thread-safe: one board serves every worker thread of a job."""
+
     def __init__(self, store: Store, book_id: int, job_id: int | None = None) -> None:
         self.store = store
         self.book_id = book_id
         self.job_id = job_id
+        self._lock = threading.Lock()
+        self._last_id = 0
+        self._posts: list[Post] = []
+        self._by_unit: dict[int | None, list[Post]] = {}
 
     def post(self, author: str, kind: PostKind, body: str, *, unit_id: int | None, round: int = 0,
              data: dict[str, Any] | None = None, refs: list[int] | None = None, pinned: bool | None = None) -> int:
@@ -34,12 +49,59 @@ class Blackboard:
             body=body, data=data, refs=refs, pinned=kind in PINNED_KINDS if pinned is None else pinned,
         )
 
+    def _refresh(self) -> bool:
+        """Bring the cache up to date; False inside an open transaction of this thread, whose own uncommitted
+        posts must not enter the cache (the transaction may still roll back): the caller reads the store."""
+        if self.store.in_transaction():
+            return False
+        new = self.store.posts_since(self.book_id, self._last_id)  # outside the lock: threads read at once
+        with self._lock:
+            for p in new:
+                if p.id > self._last_id:  # another thread may have merged some of them already
+                    self._posts.append(p)
+                    self._by_unit.setdefault(p.unit_id, []).append(p)
+                    self._last_id = p.id
+        return True
+
     def read(self, *, unit_id: int | None = None, kind: PostKind | None = None) -> list[Post]:
-        return self.store.posts(self.book_id, unit_id=unit_id, kind=kind)
+        if not self._refresh():
+            return self.store.posts(self.book_id, unit_id=unit_id, kind=kind)
+        with self._lock:
+            posts = self._posts if unit_id is None else self._by_unit.get(unit_id, [])
+            return [p for p in posts if kind is None or p.kind == kind]
 
     def latest(self, unit_id: int, kind: PostKind) -> Post | None:
         posts = self.read(unit_id=unit_id, kind=kind)
         return posts[-1] if posts else None
 
     def all(self) -> list[Post]:
-        return self.store.posts(self.book_id)
+        return self.read()
+
+    def nearby(self, unit_id: int | None, hops: dict[int, int], kinds: Iterable[str], *, max_hops: int,
+               recent: int, limit: int) -> list[Post]:
+        """The posts an agent working on ``unit_id`` may be shown, in id order: those of the unit, of units
+        within ``max_hops`` of it in the dependency graph (nearest first), of no unit, and the ``recent`` latest
+        of any other unit; at most ``limit`` in all (the unit's own and the nearest units' first)."""
+        kinds = frozenset(kinds)
+        if not self._refresh():
+            return [p for p in self.store.posts(self.book_id) if p.kind in kinds][-limit:]
+        with self._lock:
+            near = sorted((d, u) for u, d in hops.items() if d <= max_hops and u != unit_id)
+            groups: list[list[Post]] = [self._by_unit.get(unit_id, [])]
+            groups += [self._by_unit.get(u, []) for _, u in near]
+            groups.append(self._by_unit.get(None, []))
+            chosen: dict[int, Post] = {}
+            for group in groups:
+                for p in reversed(group):  # the latest of a unit first, when the limit cuts a unit short
+                    if len(chosen) >= limit:
+                        break
+                    if p.kind in kinds:
+                        chosen[p.id] = p
+            taken = 0
+            for p in reversed(self._posts):
+                if taken >= recent or len(chosen) >= limit:
+                    break
+                if p.kind in kinds and p.id not in chosen:
+                    chosen[p.id] = p
+                    taken += 1
+        return [chosen[i] for i in sorted(chosen)]

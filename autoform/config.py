@@ -97,6 +97,10 @@ class AttentionConfig(_Section):
     relevance_floor: float = Field(default=0.25, ge=0, le=1, description="share of the score that needs no overlap")
     unreachable_hops: int = Field(default=6, description="distance given to units not connected to the goal")
     key_sentences: int = 5
+    neighborhood_hops: int = Field(default=3, ge=0, description="posts of units this close in the dependency "
+                                   "graph are candidates for a prompt")
+    recent_posts: int = Field(default=64, ge=0, description="the latest posts of other units are candidates too")
+    max_candidates: int = Field(default=400, ge=1, description="posts ranked per prompt, at most (own unit first)")
     relevance: Literal["bm25", "embeddings"] = "bm25"
     embedding_model: str = "text-embedding-3-small"
 

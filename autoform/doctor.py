@@ -14,7 +14,7 @@ from autoform.lean.oracle import OracleUnavailable, lake_problem, make_oracle
 from autoform.llm import LLMClient, LLMUnavailable
 
 PY_DEPS = ("openai", "pypdf", "networkx", "tenacity", "rich", "pydantic", "typer", "lean_interact", "jinja2",
-           "pygments", "latex2mathml", "rank_bm25")
+           "pygments", "latex2mathml")
 
 
 class Check(BaseModel):

@@ -39,9 +39,9 @@ def work_order(g: nx.DiGraph) -> list[int]:
     return list(nx.lexicographical_topological_sort(h.reverse(copy=False), key=lambda n: h.nodes[n]["seq"]))
 
 
-def hops(g: nx.DiGraph, source: int) -> dict[int, int]:
-    """Undirected graph distance from `source` to every reachable unit."""
-    return dict(nx.single_source_shortest_path_length(g.to_undirected(as_view=True), source))
+def hops(g: nx.DiGraph, source: int, cutoff: int | None = None) -> dict[int, int]:
+    """Undirected graph distance from `source` to every unit reachable (within `cutoff` hops, if given)."""
+    return dict(nx.single_source_shortest_path_length(g.to_undirected(as_view=True), source, cutoff=cutoff))
 
 
 def to_json(g: nx.DiGraph) -> str:

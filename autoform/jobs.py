@@ -167,10 +167,7 @@ class JobMonitor:
     def event(self, kind: str, unit: Unit, detail: str) -> None:
         key = {"proved": "admitted", "defined": "admitted"}.get(kind, kind)
         with self._lock:
-            if kind == "requeued":  # counted as failed a moment ago, pending again
-                self.counts["failed"] -= 1
-                self.concluded_now -= 1
-            elif key in self.counts:
+            if key in self.counts:
                 self.counts[key] += 1
                 self.concluded_now += 1
             self.last = f"{unit.display}: {kind}"

@@ -19,7 +19,6 @@ import networkx as nx
 
 from agents import AgentRun, Drafter, FidelityCritic, GapCloser, Prover, Reader
 from autoform import graph as graphs
-from autoform.atlas import write_atlas
 from autoform.blackboard import Blackboard
 from autoform.config import Settings
 from autoform.ingest.latex import textual_refs
@@ -50,8 +49,6 @@ class UnitPipeline:
         self.board = Blackboard(store, book.id, job.id)
         self.reader, self.drafter, self.prover, self.gap_closer = Reader(), Drafter(), Prover(), GapCloser()
         self.critic = FidelityCritic()
-        self._names_lock = threading.Lock()
-        self._admit_lock = threading.Lock()
 
     def _deps_lean(self, unit: Unit) -> list[dict[str, str]]:
         if unit.id not in self.graph:
@@ -69,7 +66,8 @@ class UnitPipeline:
         self.on_event("start", unit, "")
         deps = self._deps_lean(unit)
         prelude = "\n\n".join(d["code"] for d in deps)
-        hops = graphs.hops(self.graph, unit.id) if unit.id in self.graph else {}
+        cutoff = self.settings.attention.unreachable_hops  # farther units count as unreachable anyway
+        hops = graphs.hops(self.graph, unit.id, cutoff) if unit.id in self.graph else {}
         run = AgentRun(self.settings, self.llm, self.board, unit, hops, namespace=self.namespace, deps_lean=deps)
 
         if self.board.latest(unit.id, "extraction") is None:
@@ -113,21 +111,23 @@ class UnitPipeline:
         return [a for a in self.store.attempts(unit.id, self.job.id) if a.stage == stage]
 
     def _unique_name(self, text: str, unit: Unit) -> str:
-        """Rename the declaration if another unit of the book already owns the name."""
+        """Rename the declaration if another unit of the book already owns the name; the name is reserved for
+        this unit in the store, in one transaction, so concurrent workers (threads, processes, Ray nodes) never
+        draft two units under one name."""
         name = declared_name(text) or ""
-        with self._names_lock:
-            taken = {r[0] for r in self.store.query(
-                "SELECT decl_name FROM atlas_entries WHERE book_id = ? AND unit_id != ?", (self.book.id, unit.id))}
-            taken |= {p.data.get("name") for p in self.board.read(kind="lock") if p.unit_id != unit.id}
-        new, k = name, 2
-        while new in taken:
-            new, k = f"{name}_{k}", k + 1
+        if not name:
+            return text
+        new = self.store.reserve_name(self.book.id, unit.id, name)
         return text.replace(name, new, 1) if new != name else text
 
     def _draft_statement(self, run: AgentRun, prelude: str) -> int | None:
         """Rounds of k drafts: each is checked by Lean with `sorry` as its proof; the elaborating ones are
         critiqued by back-translation; the most faithful is locked (with its elaborated type)."""
         unit, job = run.unit, self.settings.job
+        recorded = [(a.lean_code, a.elaborated_type) for a in self.store.attempts(unit.id)
+                    if a.stage == "statement" and a.admitted and a.elaborated_type]
+        if recorded:  # a job stopped between these drafts' verdicts and the lock: lock one of them now
+            return self._lock_best(run, recorded)
         error = ""
         while len(self._attempts(unit, "statement")) < self.max_attempts and not self.stop.is_set():
             run.round = len(self._attempts(unit, "statement"))
@@ -287,7 +287,6 @@ class UnitPipeline:
             c.execute("UPDATE units SET status = 'stated' WHERE id = ?", (run.unit.id,))
             self.board.post("gate", "admission", f"{cand.full_name} admitted as stated (no proof in the book)",
                             unit_id=run.unit.id, data={"decl": cand.full_name, "stated": True})
-        write_atlas(self.store, self.settings)
         self.on_event("stated", run.unit, cand.full_name)
         return True
 
@@ -301,11 +300,11 @@ class UnitPipeline:
                           (unit.id, self.job.id, stage)).fetchone()[0]
             aid = c.execute(
                 "INSERT INTO attempts (job_id, unit_id, n, author, stage, lean_code, admitted, reasons, messages,"
-                " axioms, toolchain, elapsed_s, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " axioms, toolchain, elapsed_s, created_at, elaborated_type) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (self.job.id, unit.id, n + 1, author, stage, code, int(verdict.admitted), json.dumps(reasons),
                  json.dumps([m.model_dump() for m in verdict.messages]),
                  json.dumps(verdict.axioms) if verdict.axioms is not None else None, verdict.toolchain,
-                 verdict.elapsed_s, time.time()),
+                 verdict.elapsed_s, time.time(), verdict.elaborated_type or ""),
             ).lastrowid
             self.board.post("gate", "verdict", _verdict_body(verdict, note), unit_id=unit.id, round=n,
                             data={"attempt": aid, "admitted": verdict.admitted, "stage": stage})
@@ -323,7 +322,7 @@ class UnitPipeline:
             else f"{cand.statement.rstrip()} := by\n" + "\n".join(
                 "  " + ln if ln.strip() else ln for ln in _proof_lines(cand)))
         status = "defined" if cand.kind == "definition" else "proved"
-        with self._admit_lock, self.store.tx() as c:
+        with self.store.tx() as c:  # one writer at a time: the check below and the insert are atomic
             if c.execute("SELECT 1 FROM atlas_entries WHERE unit_id = ?", (unit.id,)).fetchone():
                 return True  # a racing attempt was admitted first: this one is not needed
             aid = self._record(unit, stage, author, code, verdict)
@@ -338,7 +337,6 @@ class UnitPipeline:
             c.execute("UPDATE units SET status = ? WHERE id = ?", (status, unit.id))
             self.board.post("gate", "admission", f"{cand.full_name} admitted ({status})", unit_id=unit.id,
                             data={"decl": cand.full_name, "attempt": aid})
-        write_atlas(self.store, self.settings)
         self.on_event(status, unit, cand.full_name)
         return True
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -164,6 +164,20 @@ MIGRATIONS: dict[int, str] = {
         vector TEXT NOT NULL
     );
     """,
+    4: """
+    ALTER TABLE attempts ADD COLUMN elaborated_type TEXT NOT NULL DEFAULT '';
+    CREATE TABLE decl_names (
+        book_id INTEGER NOT NULL REFERENCES books(id),
+        name TEXT NOT NULL,
+        unit_id INTEGER NOT NULL REFERENCES units(id),
+        PRIMARY KEY (book_id, name)
+    );
+    CREATE INDEX posts_book ON posts(book_id, id);
+    INSERT OR IGNORE INTO decl_names (book_id, name, unit_id) SELECT book_id, decl_name, unit_id FROM atlas_entries;
+    INSERT OR IGNORE INTO decl_names (book_id, name, unit_id)
+        SELECT book_id, json_extract(data, '$.name'), unit_id FROM posts
+        WHERE kind = 'lock' AND unit_id IS NOT NULL AND json_extract(data, '$.name') IS NOT NULL;
+    """,
 }
 
 
@@ -240,6 +254,7 @@ class Attempt(BaseModel):
     toolchain: str = ""
     elapsed_s: float = 0.0
     created_at: float
+    elaborated_type: str = ""  # a statement attempt that elaborated: the type Lean gave it
 
 
 class AtlasEntry(BaseModel):
@@ -285,6 +300,9 @@ class Store:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._local = threading.local()
+        # writers of this process queue here instead of in SQLite's busy handler, which sleeps up to 100 ms a
+        # try when many threads want the write lock at once; other processes still meet SQLite's own lock
+        self._write_lock = threading.Lock()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._migrate()
 
@@ -313,15 +331,20 @@ class Store:
         if conn.in_transaction:  # nested: join the outer transaction
             yield conn
             return
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            if conn.in_transaction:  # SQLite may already have rolled back (e.g. on a full disk)
-                conn.execute("ROLLBACK")
-            raise
-        else:
-            conn.execute("COMMIT")
+        with self._write_lock:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                if conn.in_transaction:  # SQLite may already have rolled back (e.g. on a full disk)
+                    conn.execute("ROLLBACK")
+                raise
+            else:
+                conn.execute("COMMIT")
+
+    def in_transaction(self) -> bool:
+        """Whether this thread's connection has a transaction open."""
+        return self._conn().in_transaction
 
     def query(self, sql: str, params: tuple | dict = ()) -> list[sqlite3.Row]:
         return self._conn().execute(sql, params).fetchall()
@@ -417,6 +440,29 @@ class Store:
             sql += " AND kind = ?"
             params.append(kind)
         return [_row(Post, r) for r in self.query(sql + " ORDER BY id", tuple(params))]
+
+    def posts_since(self, book_id: int, after_id: int) -> list[Post]:
+        """The book's posts with an id above ``after_id``, in id order (ids are given in commit order: SQLite
+        has one writer at a time, so a reader that remembers its last id misses nothing)."""
+        rows = self.query("SELECT * FROM posts WHERE book_id = ? AND id > ? ORDER BY id", (book_id, after_id))
+        return [_row(Post, r) for r in rows]
+
+    def reserve_name(self, book_id: int, unit_id: int, name: str) -> str:
+        """``name``, or ``name_2``, ``name_3``, ... : the first that no other unit of the book has reserved,
+        reserved for ``unit_id`` in one transaction (so two workers, threads or Ray nodes, never pick the same
+        declaration name)."""
+        with self.tx() as c:
+            candidate, k = name, 2
+            while True:
+                c.execute("INSERT OR IGNORE INTO decl_names (book_id, name, unit_id) VALUES (?,?,?)",
+                          (book_id, candidate, unit_id))
+                owner = c.execute("SELECT unit_id FROM decl_names WHERE book_id = ? AND name = ?",
+                                  (book_id, candidate)).fetchone()[0]
+                taken = c.execute("SELECT 1 FROM atlas_entries WHERE book_id = ? AND decl_name = ? AND unit_id != ?",
+                                  (book_id, candidate, unit_id)).fetchone()
+                if owner == unit_id and taken is None:
+                    return candidate
+                candidate, k = f"{name}_{k}", k + 1
 
     # -- attempts and atlas ------------------------------------------------------------------------
     def attempts(self, unit_id: int, job_id: int | None = None) -> list[Attempt]:

@@ -28,13 +28,11 @@ the executor alone.
 
 **Peak memory**: the process's peak resident set (``ru_maxrss``), MB.
 
-**Atlas writes.** Today the unit pipeline rewrites the whole ``atlas/`` (every book, under one lock, with
-fsync) after every admission, which serializes the units at scale; ``--atlas-writes scheduler`` measures the
-job with that call disabled, leaving ``atlas/`` to the job's background writer (at most one rewrite every 2 s
-and one at the end): what the pipeline gains by dropping its own call.
+**Atlas writes.** The unit pipeline never writes ``atlas/``; the job's background writer does (at most once
+every 2 s, and once at the end), inside the measured wall time.
 
 Usage: ``python benchmarks/jobs.py [--units 1000] [--jobs 64] [--llm-latency 0.2] [--lean-latency 0.5]
-[--atlas-writes pipeline|scheduler]``; the last line is JSON.
+[--pipeline real|stub]``; the last line is JSON.
 """
 
 from __future__ import annotations
@@ -212,14 +210,7 @@ def main() -> None:
     ap.add_argument("--pipeline", choices=("real", "stub"), default="real",
                     help="real: the unit pipeline with its agents, gate and blackboard; stub: the same latencies "
                          "without them (the scheduler and executor alone)")
-    ap.add_argument("--atlas-writes", choices=("pipeline", "scheduler"), default="pipeline",
-                    help="pipeline: the unit pipeline rewrites atlas/ after every admission (as it does today); "
-                         "scheduler: only the job's background atlas writer does (at most every 2 s)")
     args = ap.parse_args()
-    if args.atlas_writes == "scheduler":  # what the pipeline would do without its own per-admission write
-        import autoform.pipeline
-
-        autoform.pipeline.write_atlas = lambda store, settings: []  # type: ignore[attr-defined]
     global THEOREM_S, DEFINITION_S
     THEOREM_S = 3 * args.llm_latency + 2 * args.lean_latency
     DEFINITION_S = 2 * args.llm_latency + args.lean_latency
@@ -255,7 +246,7 @@ def main() -> None:
             summary.units.get("defined", 0)
         share = bound["ideal_makespan_s"] / wall
         report: dict[str, Any] = {
-            "units": n, "jobs": args.jobs, "pipeline": args.pipeline, "atlas_writes": args.atlas_writes,
+            "units": n, "jobs": args.jobs, "pipeline": args.pipeline, "atlas_writes": runner.atlas_writer.writes,
             "llm_latency_s": args.llm_latency, "lean_latency_s": args.lean_latency,
             "status": summary.status, "admitted": admitted, "llm_calls": summary.llm_calls, "lean_checks": lean_checks,
             **{k: round(v, 2) for k, v in bound.items()}, "wall_s": round(wall, 2),

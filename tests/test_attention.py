@@ -209,3 +209,15 @@ def test_embedding_relevance_through_the_endpoint(tmp_path):
 def test_role_budgets():
     cfg = AttentionConfig(budgets={"prover": 10}, budget_tokens=99)
     assert cfg.budget_for("prover") == 10 and cfg.budget_for("reader") == 99
+
+
+def test_bm25_scores_match_the_formula_worked_by_hand() -> None:
+    """Two texts, goal "prime": N = 2, n = 1, idf = log(1 + 1.5 / 1.5) = log 2; the second text has "prime"
+    twice in 3 words, average length 2.5: 2 * 2.5 / (2 + 1.5 * (0.25 + 0.75 * 3 / 2.5)) * log 2."""
+    from autoform.attention import bm25_relevance
+
+    got = bm25_relevance("prime", ["gcd lemma", "prime prime number"])
+    assert got[0] == 0.0
+    assert got[1] == pytest.approx(math.log(2) * 2 * 2.5 / (2 + 1.5 * (0.25 + 0.75 * 3 / 2.5)))
+    # a repeated goal word counts twice; a word in no text adds nothing
+    assert bm25_relevance("prime prime zeta", ["gcd lemma", "prime prime number"])[1] == pytest.approx(2 * got[1])

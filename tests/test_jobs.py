@@ -708,9 +708,6 @@ def test_runner_threads_do_not_outlive_the_job(workspace):
     assert not [t for t in threading.enumerate() if t.name.startswith("unit") and t.name not in before]
 
 
-@pytest.mark.xfail(strict=True, reason="autoform/pipeline.py: a statement attempt recorded before its lock (the "
-                   "critic runs in between) is not reused on resume: the unit drafts again and records one more "
-                   "attempt, so the Atlas provenance differs from an uninterrupted run")
 def test_resume_does_not_redo_a_recorded_statement_attempt(workspace, clean_atlas):
     """The state a kill leaves between a statement attempt and its lock, made on purpose: the resumed job
     must not record a second statement attempt for that unit."""

@@ -263,3 +263,82 @@ def test_cli_reports_a_corrupt_store_file_cleanly(tmp_path: Path) -> None:
     assert proc.returncode == 2, proc.stderr
     assert "autoform.sqlite" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+# ------------------------------------------------------------------------------------------ declaration names
+def _add_units(c: sqlite3.Connection, bid: int, n: int) -> list[int]:
+    return [int(c.execute("INSERT INTO units (book_id, ident, seq, kind, statement) VALUES (?,?,?,?,?)",
+                          (bid, f"u{i}", i, "theorem", f"s{i}")).lastrowid) for i in range(n)]
+
+
+def test_reserve_name_gives_each_unit_its_own_name_and_keeps_it(store: Store) -> None:
+    with store.tx() as c:
+        bid = _add_book(c)
+        a, b, d = _add_units(c, bid, 3)
+    assert store.reserve_name(bid, a, "gcd_comm") == "gcd_comm"
+    assert store.reserve_name(bid, a, "gcd_comm") == "gcd_comm"  # a unit's later drafts keep its name
+    assert store.reserve_name(bid, b, "gcd_comm") == "gcd_comm_2"
+    assert store.reserve_name(bid, d, "gcd_comm") == "gcd_comm_3"
+    assert store.reserve_name(bid, b, "gcd_comm") == "gcd_comm_2"
+
+
+def test_reserve_name_from_many_threads_and_two_stores_never_gives_one_name_twice(tmp_path: Path) -> None:
+    """Two Store objects on one file stand for two processes (a Ray node's session and the head): whichever
+    thread or store asks, the same name never goes to two units."""
+    path = tmp_path / "autoform.sqlite"
+    stores = [Store(path), Store(path)]
+    with stores[0].tx() as c:
+        bid = _add_book(c)
+        units = _add_units(c, bid, 24)
+    got: dict[int, str] = {}
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(len(units))
+
+    def worker(k: int, uid: int) -> None:
+        try:
+            barrier.wait()
+            got[uid] = stores[k % 2].reserve_name(bid, uid, "same_name")
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker, args=(k, u)) for k, u in enumerate(units)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors, errors
+    assert sorted(got.values()) == sorted(["same_name"] + [f"same_name_{k}" for k in range(2, 25)])
+    for s in stores:
+        s.close()
+
+
+def test_reserve_name_skips_a_name_the_atlas_gives_another_unit(store: Store) -> None:
+    with store.tx() as c:
+        bid = _add_book(c)
+        a, b = _add_units(c, bid, 2)
+        c.execute("INSERT INTO atlas_entries (unit_id, book_id, decl_name, status, statement_lean, lean_code,"
+                  " created_at) VALUES (?,?,?,?,?,?,?)", (a, bid, "old", "proved", "s", "c", time.time()))
+    assert store.reserve_name(bid, b, "old") == "old_2"
+
+
+def test_migration_to_v4_reserves_the_names_already_in_use(tmp_path: Path) -> None:
+    """A v3 store (before name reservations): its locked and admitted names are reserved by the migration."""
+    path = tmp_path / "autoform.sqlite"
+    raw = _raw(path)
+    from autoform.store import MIGRATIONS
+
+    for v in (1, 2, 3):
+        raw.executescript(MIGRATIONS[v])
+    raw.execute("PRAGMA user_version = 3")
+    bid = _add_book(raw)
+    a, b = _add_units(raw, bid, 2)
+    raw.execute("INSERT INTO posts (book_id, unit_id, author, kind, body, data, created_at) VALUES "
+                "(?,?,?,?,?,?,?)", (bid, a, "drafter", "lock", "theorem t : True", json.dumps({"name": "t"}), 0))
+    raw.commit()
+    raw.close()
+    s = Store(path)
+    assert s.schema_version == SCHEMA_VERSION
+    assert s.reserve_name(bid, b, "t") == "t_2"
+    assert s.reserve_name(bid, a, "t") == "t"
+    assert s.attempts(a) == []  # the new attempts column reads back on an old store
+    s.close()

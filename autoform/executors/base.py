@@ -124,27 +124,7 @@ def run_unit(pipeline: Any, unit: Unit, on_event: EventFn, *, stop: threading.Ev
             _reset(pipeline.store, unit.id, "pending")
             return UnitOutcome(unit.id, fatal=why, fatal_kind="store")
         _fail(pipeline, unit, f"internal error: {type(e).__name__}: {e}", on_event)
-    else:
-        if stop.is_set():
-            _requeue_if_stopped(pipeline, unit, on_event)
     return UnitOutcome(unit.id)
-
-
-def _requeue_if_stopped(pipeline: Any, unit: Unit, on_event: EventFn) -> None:
-    """The pipeline marks a theorem 'failed' ("no statement elaborated") when the job stops before its first
-    statement draft; a unit that failed while the job was stopping, with attempts left in the stage it had
-    reached, goes back to pending so that the resumed job works on it (nothing is lost to a Ctrl-C)."""
-    store = pipeline.store
-    if store.unit(unit.id).status != "failed":
-        return
-    attempts = store.attempts(unit.id, pipeline.job.id)
-    if unit.kind == "definition":
-        stage = "definition"
-    else:
-        stage = "proof" if pipeline.board.latest(unit.id, "lock") is not None else "statement"
-    if sum(1 for a in attempts if a.stage == stage) < pipeline.max_attempts:
-        store.set_unit_status(unit.id, "pending")
-        on_event("requeued", unit, "the job stopped before the unit's work ended")
 
 
 def _reset(store: Store, unit_id: int, status: str) -> None:

@@ -29,9 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-import shutil
 import sqlite3
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -170,23 +168,13 @@ class RemoteStore(Store):
         self.path = Path(path)
         self._local = threading.local()
         self.server, self.name = server, name
+        self._write_lock = threading.Lock()
 
     def _conn(self) -> Any:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = self._local.conn = RemoteConnection(self.server, f"{self.name}:{threading.get_ident()}")
         return conn
-
-
-class WorkerSettings(Settings):
-    """The job's settings on a worker: ``atlas/`` is the head's business, the pipeline's own writes of it go
-    to a scratch directory of the worker."""
-
-    scratch_atlas: Path
-
-    @property
-    def atlas_dir(self) -> Path:
-        return self.scratch_atlas
 
 
 # ------------------------------------------------------------------------------------------ a unit worker
@@ -200,9 +188,7 @@ class UnitWorker:
         from autoform.pipeline import UnitPipeline
 
         self.name = name
-        self.scratch = tempfile.mkdtemp(prefix="autoform-worker-")
-        base: Settings = spec["settings"]
-        self.settings = WorkerSettings(**base.model_dump(), scratch_atlas=Path(self.scratch))
+        self.settings: Settings = spec["settings"]  # atlas/ is the head's business: workers never write it
         self.store = RemoteStore(server, spec["store_path"], name)
         self.stop = threading.Event()
         self.events: dict[int, list[tuple[str, int, str]]] = {}
@@ -254,7 +240,6 @@ class UnitWorker:
         self.stop.set()
         with contextlib.suppress(Exception):
             self.oracle.close()
-        shutil.rmtree(self.scratch, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------------------- the head's side
