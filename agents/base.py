@@ -37,6 +37,7 @@ class AgentRun:
     round: int = 0
     namespace: str = ""
     deps_lean: list[dict[str, str]] = field(default_factory=list)  # admitted dependency declarations
+    deps_stated: list[dict[str, str]] = field(default_factory=list)  # dependencies with a statement, no proof
     pinned_ids: set[int] = field(default_factory=set)
 
 
@@ -58,6 +59,7 @@ class Agent:
             "unit": run.unit,
             "namespace": run.namespace,
             "deps": run.deps_lean,
+            "deps_stated": run.deps_stated,
             "context": ctx.render(),
             "key_context": ctx.render_key(),
             "header": run.settings.lean.header,

@@ -3,9 +3,10 @@ as soon as their dependencies are done, many in flight, on an executor (:mod:`au
 here, or a Ray cluster); all state is in the store, so a job is resumable.
 
 Scheduling. A unit is *ready* once every dependency it has in this job is done: admitted, stated or failed
-(a failed dependency does not block; the unit proceeds with what the Atlas holds). Dependency cycles are cut
-as :func:`autoform.graph.work_order` cuts them: only edges to units earlier in the work order count. Ready
-units start highest first by *height* (the longest chain of units waiting on them), then in work order, so
+(a failed dependency does not block; the unit proceeds with its stated form: the dependency's locked
+statement is shown to the agents, and only admitted declarations enter the Lean prelude). Dependency cycles
+are cut as :func:`autoform.graph.work_order` cuts them: only edges to units earlier in the work order count.
+Ready units start highest first by *height* (the longest chain of units waiting on them), then in work order, so
 the critical path is never starved. The scheduler is event driven: a completion decrements its dependents'
 counters, O(edges) over the whole job.
 

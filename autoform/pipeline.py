@@ -50,25 +50,37 @@ class UnitPipeline:
         self.reader, self.drafter, self.prover, self.gap_closer = Reader(), Drafter(), Prover(), GapCloser()
         self.critic = FidelityCritic()
 
-    def _deps_lean(self, unit: Unit) -> list[dict[str, str]]:
+    def _deps_lean(self, unit: Unit) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+        """The unit's dependencies (transitively) in Lean: (admitted ones, whose code is the prelude of every
+        candidate; stated ones, whose statement Lean elaborated but which have no proof: admitted as *stated*,
+        or failed after their statement was locked). A failed dependency does not block its dependents, which
+        proceed with its stated form: shown to the agents, never in the prelude (a proof using it would rest
+        on `sorry`, which the gate refuses)."""
         if unit.id not in self.graph:
-            return []
-        closure = nx.descendants(self.graph, unit.id)
-        out = []
-        for uid in sorted(closure, key=lambda n: self.graph.nodes[n]["seq"]):
+            return [], []
+        closure = sorted(nx.descendants(self.graph, unit.id), key=lambda n: self.graph.nodes[n]["seq"])
+        admitted, stated = [], []
+        for uid in closure:
             e = self.store.atlas_entry(uid)
             if e is not None and e.status in DONE:
-                out.append({"name": e.decl_name, "statement": e.statement_lean, "code": e.lean_code})
-        return out
+                admitted.append({"name": e.decl_name, "statement": e.statement_lean, "code": e.lean_code})
+            elif e is not None:
+                stated.append({"name": e.decl_name, "statement": e.statement_lean, "why": "stated in the book "
+                               "without proof"})
+            elif (lock := self.board.latest(uid, "lock")) is not None:
+                stated.append({"name": lock.data.get("name", ""), "statement": lock.data["statement"],
+                               "why": "not proved yet"})
+        return admitted, stated
 
     def work_unit(self, unit: Unit) -> None:
         self.store.set_unit_status(unit.id, "working")
         self.on_event("start", unit, "")
-        deps = self._deps_lean(unit)
+        deps, stated = self._deps_lean(unit)
         prelude = "\n\n".join(d["code"] for d in deps)
         cutoff = self.settings.attention.unreachable_hops  # farther units count as unreachable anyway
         hops = graphs.hops(self.graph, unit.id, cutoff) if unit.id in self.graph else {}
-        run = AgentRun(self.settings, self.llm, self.board, unit, hops, namespace=self.namespace, deps_lean=deps)
+        run = AgentRun(self.settings, self.llm, self.board, unit, hops, namespace=self.namespace, deps_lean=deps,
+                       deps_stated=stated)
 
         if self.board.latest(unit.id, "extraction") is None:
             self.reader.run(run)

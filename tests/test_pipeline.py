@@ -166,3 +166,28 @@ def test_reader_found_dependencies_become_edges(tmp_path, fake_llm_factory):
     edges = conn.execute("SELECT u.label, d.label, e.via FROM unit_deps e JOIN units u ON u.id = e.unit_id "
                          "JOIN units d ON d.id = e.dep_id").fetchall()
     assert [tuple(e) for e in edges] == [("thm:b", "lem:a", "reader")]
+
+
+def test_a_failed_dependency_does_not_block_and_its_stated_form_reaches_the_dependent(tmp_path, fake_llm_factory):
+    """lem:a's statement is locked but every proof of it fails: thm:b still runs, and its drafter and prover
+    see lem:a's locked statement as stated-not-proved, outside the Lean prelude."""
+    def script(body):
+        role, label = role_of(body), label_of(body)
+        if label == "lem:a" and role in ("prover", "gap_closer"):
+            return lean("  exact bogus_lemma n")
+        return _base(body)
+
+    home, srv = _home(tmp_path, fake_llm_factory, script, job="max_attempts = 2\n")
+    r = autoform(home, "run", "mini", "--json")
+    assert r.returncode == 0, r.stderr  # the job finished; a unit that failed is a result, not an error
+    assert json.loads(r.stdout)["units"] == {"failed": 1, "proved": 1}
+    for role in ("drafter", "prover"):
+        user = next(b for b in srv.requests if role_of(b) == role and label_of(b) == "thm:b")["messages"][-1]
+        assert "Dependencies stated in Lean but not proved" in user["content"]
+        assert f"add_zero' (not proved yet): `{STATEMENT['lem:a']}`" in user["content"]
+    first = next(b for b in srv.requests if role_of(b) == "drafter" and label_of(b) == "lem:a")["messages"][-1]
+    assert "stated in Lean but not proved" not in first["content"]
+    # thm:b's admitted code does not rest on lem:a
+    code = _db(home).execute("SELECT a.lean_code FROM atlas_entries a JOIN units u ON u.id = a.unit_id "
+                             "WHERE u.label = 'thm:b'").fetchone()[0]
+    assert "add_zero'" not in code

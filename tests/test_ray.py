@@ -110,4 +110,18 @@ def test_remote_store_speaks_the_store_api(tmp_path: Path, cluster: str):
     with head.tx() as c:  # would wait for the lock (and fail after 30 s) if the session still held it
         c.execute("INSERT INTO builds (ok, command, output, created_at) VALUES (1, 'y', '', 0)")
     assert [r[0] for r in head.query("SELECT command FROM builds")] == ["y"]
+    # a declaration name reserved on the head is not given to another unit by a worker, and back
+    with head.tx() as c:
+        u1, u2 = (int(c.execute("INSERT INTO units (book_id, ident, seq, kind, statement) VALUES (?,?,?,?,?)",
+                                (book.id, f"u{i}", i, "theorem", "s")).lastrowid) for i in (1, 2))
+    assert head.reserve_name(book.id, u1, "gcd_comm") == "gcd_comm"
+    assert remote.reserve_name(book.id, u2, "gcd_comm") == "gcd_comm_2"
+    # the blackboard's cache reads a worker's posts incrementally through the server
+    from autoform.blackboard import Blackboard
+
+    board = Blackboard(remote, book.id)
+    assert [p.body for p in board.read()] == ["hello"]
+    head.add_post(book_id=book.id, unit_id=u1, author="gate", kind="verdict", body="from the head")
+    assert [p.body for p in board.read()] == ["hello", "from the head"]
+    assert board.latest(u1, "verdict").body == "from the head"
     ray.kill(server)
