@@ -35,7 +35,7 @@ state = _State()
 
 
 def die(message: str, code: int = EXIT_USAGE) -> None:
-    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)  # one line for grep
     raise typer.Exit(code)
 
 
@@ -518,6 +518,37 @@ def atlas_blueprint(
     summary = export_blueprint(store, out_dir, books)
     out.print(f"blueprint written to {escape(str(summary.path))} ({summary.units} units, {summary.leanok} in Lean)",
               soft_wrap=True)
+
+
+@atlas_app.command("dataset")
+def atlas_dataset(
+    out_file: Annotated[Path, typer.Option("--out", help="output file (JSON Lines)")] = Path("atlas.jsonl"),
+    book: Annotated[str | None, typer.Option("--book", help="only this book (default: all)")] = None,
+    include_unproved: Annotated[bool, typer.Option(
+        "--include-unproved", help="add units whose locked statement elaborated but were not proved "
+                                   "(status statement_only, no lean_code)")] = False,
+    trace: Annotated[bool, typer.Option(
+        "--trace", help="add LeanDojo's tactic states and premises (needs .[dojo], lake, a committed atlas/)")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
+) -> None:
+    """Export the Atlas as a dataset: informal statement and proof paired with what Lean checked."""
+    from autoform.dataset import DatasetError, MissingTool, export_dataset
+
+    s = settings()
+    store = open_store(s)
+    books = [get_book(store, book)] if book else None
+    try:
+        summary = export_dataset(store, s, out_file, books=books, include_unproved=include_unproved, trace=trace)
+    except MissingTool as e:
+        die(str(e), EXIT_MISSING)
+    except (DatasetError, OSError) as e:
+        die(f"{out_file}: {e}" if isinstance(e, OSError) else str(e))
+    if as_json:
+        print(summary.model_dump_json())
+        return
+    counts = ", ".join(f"{n} {k}" for k, n in sorted(summary.by_status.items())) or "nothing admitted yet"
+    out.print(f"dataset written to {escape(summary.path)}: {summary.records} records ({counts})"
+              + (f", {summary.traced} traced" if trace else ""), soft_wrap=True)
 
 
 @atlas_app.command("docs")
