@@ -7,6 +7,8 @@ Files are derived from the store only, written deterministically (same store, sa
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import functools
 import os
 import re
@@ -15,6 +17,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -168,9 +171,23 @@ def render_book(store: Store, book: Book, header: str) -> dict[str, str]:
     return files
 
 
+@contextlib.contextmanager
+def _exclusive(root: Path) -> Iterator[None]:
+    """One writer of ``atlas/`` at a time: threads of this process (a lock) and other processes, such as two
+    jobs on two books of one workspace (an advisory lock on a file beside ``atlas/``), so that no writer
+    removes a module another has just written from a newer store."""
+    root.parent.mkdir(parents=True, exist_ok=True)
+    with _write_lock, open(root.parent / f".{root.name}.lock", "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def write_atlas(store: Store, settings: Settings) -> list[Path]:
     """Regenerate every book's modules and the library roots. Returns the files that changed."""
-    with _write_lock:
+    with _exclusive(settings.atlas_dir):
         root = settings.atlas_dir
         changed: list[Path] = []
         libs: dict[str, list[str]] = {"Atlas": [], "AtlasStated": []}

@@ -729,3 +729,29 @@ def test_resume_does_not_redo_a_recorded_statement_attempt(workspace, clean_atla
     n = db(ws.home).execute("SELECT COUNT(*) FROM attempts WHERE unit_id = ? AND stage = 'statement'", (uid,))
     assert n.fetchone()[0] == 1
     assert_same_atlas(ws.home, clean_atlas)
+
+
+def test_two_jobs_on_two_books_of_one_workspace_run_at_once(workspace):
+    """A team's way to run many textbooks: one `autoform run` per book, at the same time, on one store. Both
+    finish, neither corrupts the other, and atlas/ ends with both books (its writers take turns)."""
+    ws = workspace(script(delay_s=0.01))
+    for slug in ("ent", "ent2"):
+        autoform(ws.home, "ingest", str(SAMPLE_BOOK), "--book", slug, check=True)
+    e = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "AUTOFORM_"))}
+    procs = [subprocess.Popen([sys.executable, "-m", "autoform", "--home", str(ws.home), "run", slug, "--json",
+                               "--jobs", "4"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env=e, cwd=ws.home) for slug in ("ent", "ent2")]
+    results = [p.communicate(timeout=300) for p in procs]
+    for p, (stdout, stderr) in zip(procs, results, strict=True):
+        assert p.returncode == 0, stderr
+        assert json.loads(stdout)["units"] == FINAL_UNITS
+    root = ws.home / "atlas"
+    roots = (root / "Atlas.lean").read_text()
+    assert "import Atlas.Ent.ElementaryNumberTheory" in roots and "import Atlas.Ent2.ElementaryNumberTheory" in roots
+
+    def decls(slug: str) -> list[str]:
+        text = (root / "Atlas" / slug / "ElementaryNumberTheory.lean").read_text()
+        return [ln for ln in text.splitlines() if ln.startswith(("theorem ", "def "))]
+
+    assert len(decls("Ent")) == FINAL_UNITS["proved"] + FINAL_UNITS["defined"] and decls("Ent") == decls("Ent2")
+    assert_consistent(ws.home)
