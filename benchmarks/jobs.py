@@ -161,7 +161,8 @@ class SleepyLean:
     def start(self) -> None:
         pass
 
-    def check(self, code: str, *, header: str | None = None, timeout_s: float | None = None) -> LeanCheck:
+    def check(self, code: str, *, header: str | None = None, timeout_s: float | None = None,
+              context_lines: int = 0) -> LeanCheck:
         time.sleep(self.latency)
         with self._lock:
             self.checks += 1

@@ -17,8 +17,11 @@ Fault modes (``FAKE_REPL_MODE``), for a command that is not the header: ``hang``
 (writes half a reply and exits), ``garbage`` (prints non-JSON), ``oom`` (allocates until the memory limit).
 With ``FAKE_REPL_FAULT_ON=TEXT`` the fault hits only commands containing TEXT; others are answered.
 ``FAKE_REPL_LOG``: a file to which each command is appended as one JSON line.
+A command naming an environment the process never gave gets the REPL's own reply ``{"message": "Unknown
+environment."}`` (as recorded in ../shared/data/lean-output/repl-tests/test/unknown_environment).
 Latency, for benchmarks: ``FAKE_REPL_LATENCY`` seconds per command, ``FAKE_REPL_HEADER_COST`` seconds for a
-command that imports (as ``import Mathlib`` costs a real REPL).
+command that imports (as ``import Mathlib`` costs a real REPL), ``FAKE_REPL_LINE_COST`` seconds per non-blank
+line of a command (elaboration grows with the text).
 """
 
 from __future__ import annotations
@@ -116,6 +119,7 @@ def main() -> None:
     log = os.environ.get("FAKE_REPL_LOG")
     latency = float(os.environ.get("FAKE_REPL_LATENCY", "0"))
     header_cost = float(os.environ.get("FAKE_REPL_HEADER_COST", "0"))
+    line_cost = float(os.environ.get("FAKE_REPL_LINE_COST", "0"))
     while True:
         q = read_query()
         if q is None:
@@ -127,7 +131,12 @@ def main() -> None:
         cmd = req.get("cmd", "")
         is_header = cmd.strip().startswith("import") and "\n" not in cmd.strip()
         imports = any(line.startswith("import ") for line in cmd.splitlines())
-        time.sleep(latency + (header_cost if imports else 0.0))
+        time.sleep(latency + (header_cost if imports else 0.0)
+                   + line_cost * sum(1 for line in cmd.splitlines() if line.strip()))
+        if "env" in req and not (isinstance(req["env"], int) and 0 <= req["env"] < answer.env):
+            sys.stdout.write(json.dumps({"message": "Unknown environment."}) + "\n\n")
+            sys.stdout.flush()
+            continue
         mode = "" if fault_on and fault_on not in cmd else os.environ.get("FAKE_REPL_MODE", "")
         if not is_header and mode == "hang":
             time.sleep(3600)

@@ -21,7 +21,7 @@ class _Counting:
     def start(self):
         pass
 
-    def check(self, code, *, header=None, timeout_s=None):
+    def check(self, code, *, header=None, timeout_s=None, context_lines=0):
         self.calls.append((code, header))
         return self.result or LeanCheck(env=len(self.calls))
 

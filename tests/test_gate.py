@@ -153,6 +153,11 @@ def test_module_splices_proof_into_locked_statement():
     assert f"{LOCK} := by\n  omega\nend Atlas.B\n" in m.text
     assert lines[m.axioms_line - 1] == "#print axioms Atlas.B.add_comm'"
     assert lines[m.check_line - 1] == "set_option pp.all true in #check @Atlas.B.add_comm'"
+    # the prelude is a block of its own that an oracle may elaborate once: namespace, prelude, end
+    assert lines[:m.context_lines] == ["namespace Atlas.B", "def D : ℕ := 1", "end Atlas.B"]
+    assert lines[m.context_lines] == "namespace Atlas.B"
+    assert lines[m.body_start - 1] == "theorem helper : True := trivial"
+    assert build_module(c.model_copy(update={"prelude": ""})).context_lines == 0
 
 
 def _check(m, *, axioms="'N.add_comm'' depends on axioms: [propext, Quot.sound]", ty="@N.add_comm' : T",
@@ -237,7 +242,7 @@ class _ScriptedOracle:
     def start(self):
         pass
 
-    def check(self, code, *, timeout_s=None):
+    def check(self, code, *, timeout_s=None, context_lines=0):
         self.seen.append(code)
         return self.reply(code)
 

@@ -14,7 +14,7 @@ import pytest
 from conftest import LAKE_STANDIN, SHARED, make_repl_dir
 
 from autoform.config import LeanConfig, Settings
-from autoform.lean.gate import Candidate, admit, check_statement
+from autoform.lean.gate import Candidate, admit, build_module, check_statement, judge
 from autoform.lean.oracle import (
     LakeFileOracle,
     OracleUnavailable,
@@ -272,3 +272,115 @@ def test_parse_lean_json_lines_garbage():
     assert chk.failure and "unparseable" in chk.failure
     line = json.dumps({"pos": {"line": 3, "column": 0}, "severity": "warning", "data": "declaration uses 'sorry'"})
     assert parse_lean_json_lines(line, line_offset=1).messages[0].line == 2
+
+
+# ------------------------------------------------------------------------------------- shared preludes
+PRELUDE = "def d1 : ℕ := 1\n\ntheorem d2 (n : ℕ) : n + d1 = d1 + n := by\n  omega"
+
+
+def _with_prelude(proof: str = "simp", prelude: str = PRELUDE) -> Candidate:
+    return CAND.model_copy(update={"prelude": prelude, "proof": proof})
+
+
+def _log_pool(tmp_path: Path, **lean: object) -> tuple[ReplPool, Path]:
+    log = tmp_path / "log"
+    return ReplPool(_settings(tmp_path, make_repl_dir(tmp_path, env={"FAKE_REPL_LOG": str(log)}), **lean)), log
+
+
+def test_a_shared_prelude_is_elaborated_once_and_candidates_run_on_its_environment(tmp_path):
+    o, log = _log_pool(tmp_path, pool_size=1)
+    try:
+        st = check_statement(_with_prelude(), o)
+        assert st.elaborates and st.elaborated_type == "@T.t : (n : ℕ) : n + 0 = n"
+        locked = {"locked_type": st.elaborated_type}
+        assert admit(_with_prelude().model_copy(update=locked), o).admitted
+        bad = admit(_with_prelude("exact bogus_x").model_copy(update=locked), o)
+        assert not bad.admitted
+        # Lean's error is reported at its line of the whole module, as without the reuse
+        err = next(m for m in bad.messages if m.severity == "error")
+        assert bad.module.splitlines()[err.line - 1].strip() == "exact bogus_x"
+        reqs = [json.loads(x) for x in log.read_text().splitlines()]
+        assert [r["cmd"] for r in reqs].count("import Mathlib") == 1
+        preludes = [r for r in reqs if "def d1" in r["cmd"]]
+        assert len(preludes) == 1 and preludes[0]["env"] == 0  # once, on the header's environment
+        prelude_env = 1  # the REPL's next environment
+        on_top = [r for r in reqs if "theorem t" in r["cmd"]]
+        assert len(on_top) == 3 and all(r["env"] == prelude_env and "def d1" not in r["cmd"] for r in on_top)
+        assert o.stats["context_builds"] == 1 and o.stats["context_hits"] == 2
+    finally:
+        o.close()
+
+
+def test_the_verdict_with_the_reuse_is_the_verdict_without_it(tmp_path):
+    """Same candidates through a pool that reuses the prelude and through the lake backend's way (the whole
+    text at once): same admissions, same reasons, same messages at the same lines."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    o, _ = _log_pool(tmp_path / "a")
+    plain, _ = _log_pool(tmp_path / "b")
+    try:
+        for proof in ("simp", "exact bogus_y", "omega\n  exact bogus_w"):
+            cand = _with_prelude(proof).model_copy(update={"locked_type": "@T.t : (n : ℕ) : n + 0 = n"})
+            reused = admit(cand, o)
+            module = build_module(cand)
+            whole = judge(cand, module, plain.check(module.text))  # no context hint: the whole text
+            assert reused.admitted == whole.admitted and reused.summary() == whole.summary()
+            assert [(m.severity, m.line, m.text) for m in reused.messages] == \
+                   [(m.severity, m.line, m.text) for m in whole.messages]
+        assert o.stats["context_hits"] == 2 and plain.stats["context_builds"] == 0
+    finally:
+        o.close()
+        plain.close()
+
+
+def test_a_prelude_that_does_not_elaborate_is_checked_whole_and_its_error_reported(tmp_path):
+    o, log = _log_pool(tmp_path)
+    try:
+        v = admit(_with_prelude(prelude="def broken : ℕ := bogus_z").model_copy(
+            update={"locked_type": "@T.t : (n : ℕ) : n + 0 = n"}), o)
+        assert not v.admitted and "unknown identifier 'bogus_z'" in v.summary()
+        err = next(m for m in v.messages if m.severity == "error")
+        assert "bogus_z" in v.module.splitlines()[err.line - 1]
+        assert o.stats["context_builds"] == 0  # never kept
+        whole = [json.loads(x) for x in log.read_text().splitlines() if "theorem t" in json.loads(x)["cmd"]]
+        assert len(whole) == 1 and "def broken" in whole[0]["cmd"]
+    finally:
+        o.close()
+
+
+def test_a_repl_that_dies_on_the_prelude_is_a_rejection_and_the_next_check_gets_a_fresh_process(tmp_path):
+    env = {"FAKE_REPL_MODE": "die", "FAKE_REPL_FAULT_ON": "def d1"}
+    o = ReplPool(_settings(tmp_path, make_repl_dir(tmp_path, env=env)))
+    try:
+        v = admit(_with_prelude().model_copy(update={"locked_type": "@T.t : (n : ℕ) : n + 0 = n"}), o)
+        assert not v.admitted and "REPL" in v.summary()
+        ok = admit(CAND.model_copy(update={"locked_type": "@T.t : (n : ℕ) : n + 0 = n"}), o)
+        assert ok.admitted
+    finally:
+        o.close()
+
+
+def test_the_process_holding_a_prelude_is_preferred(tmp_path):
+    o, log = _log_pool(tmp_path, pool_size=2, prewarm=2)
+    try:
+        o.start()
+        other = "def e1 : ℕ := 2"
+        for prelude in (PRELUDE, other, PRELUDE, other, PRELUDE):
+            assert check_statement(_with_prelude(prelude=prelude), o).elaborates
+        reqs = [json.loads(x)["cmd"] for x in log.read_text().splitlines()]
+        assert sum("def d1" in c for c in reqs) == 1 and sum("def e1" in c for c in reqs) == 1
+        assert o.stats["context_hits"] == 3
+    finally:
+        o.close()
+
+
+def test_unknown_environment_is_the_repls_own_reply(tmp_path):
+    o = _oracle(tmp_path)
+    try:
+        o.start()
+        w = o._acquire(o.cfg.header)
+        chk = w.run("theorem a : True := trivial", 5, env=99)
+        assert chk.failure == "Lean REPL error: Unknown environment."
+        o._release(w, failed=False)
+    finally:
+        o.close()

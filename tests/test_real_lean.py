@@ -39,3 +39,26 @@ def test_gate_on_real_lean(oracle_cls):
         assert not bad.admitted and bad.reasons[0].code == "compile_error"
     finally:
         oracle.close()
+
+
+def test_prelude_reuse_gives_the_verdicts_of_whole_texts_on_real_lean():
+    """The REPL pool elaborates a candidate's prelude once and checks on top of its environment: Lean must
+    see the prelude's declarations in the namespace, and the verdicts must match the lake backend's (which
+    always checks the whole text)."""
+    settings = load_settings(ROOT)
+    prelude = ("def double (n : ℕ) : ℕ := 2 * n\n\n"
+               "theorem double_eq (n : ℕ) : double n = n + n := by\n  unfold double; omega")
+    base = Candidate(kind="theorem", namespace="Atlas.Test", prelude=prelude,
+                     statement="theorem double_add (a b : ℕ) : double (a + b) = double a + double b")
+    pool, lake = ReplPool(settings), LakeFileOracle(settings)
+    try:
+        st = check_statement(base, pool)
+        assert st.elaborates, st.reasons
+        for proof in ("simp only [double_eq]; omega", "exact rfl_bogus"):
+            cand = base.model_copy(update={"proof": proof, "locked_type": st.elaborated_type})
+            a, b = admit(cand, pool), admit(cand, lake)
+            assert a.admitted == b.admitted and [r.code for r in a.reasons] == [r.code for r in b.reasons]
+        assert pool.stats["context_hits"] >= 2
+    finally:
+        pool.close()
+        lake.close()

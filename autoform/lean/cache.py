@@ -48,7 +48,8 @@ class CachedOracle:
         payload = "\0".join((self._toolchain, header, code)).encode()
         return hashlib.sha256(payload).hexdigest()
 
-    def check(self, code: str, *, header: str | None = None, timeout_s: float | None = None) -> LeanCheck:
+    def check(self, code: str, *, header: str | None = None, timeout_s: float | None = None,
+              context_lines: int = 0) -> LeanCheck:
         header = self.settings.lean.header if header is None else header
         key = self.key(code, header)
         t0 = time.monotonic()
@@ -60,7 +61,8 @@ class CachedOracle:
                     c.execute("UPDATE lean_cache SET hits = hits + 1 WHERE key = ?", (key,))
                     self._count(c, cached=True, failed=False, elapsed=time.monotonic() - t0)
                 return result
-        result = self.inner.check(code, header=header, timeout_s=timeout_s)
+        hint = {"context_lines": context_lines} if context_lines else {}  # an oracle may not take the hint
+        result = self.inner.check(code, header=header, timeout_s=timeout_s, **hint)
         with self.store.tx() as c:
             if self.enabled and result.failure is None:
                 c.execute("INSERT OR IGNORE INTO lean_cache (key, toolchain, result, created_at) VALUES (?,?,?,?)",

@@ -239,17 +239,20 @@ class Module:
     check_line: int
     body_start: int
     body_end: int
+    context_lines: int = 0  # leading lines shared by many checks (the prelude): see Oracle.check
 
 
 def build_module(c: Candidate, *, sorry_proof: bool = False) -> Module:
     """The Lean text checked for a candidate: namespace, the trusted prelude (admitted dependencies), the
     candidate's auxiliary lemmas, the locked statement with the proof spliced in, then the two queries."""
-    parts: list[str] = []
-    if c.namespace:
-        parts.append(f"namespace {c.namespace}\n")
+    # the prelude is a block of its own (namespace ... end): the same text for every candidate of a unit, and
+    # for many units, so an oracle may elaborate it once and check candidates on top of its environment
+    context = ""
     if c.prelude.strip():
-        parts.append(c.prelude.strip("\n") + "\n")
-    head = "".join(parts)
+        context = c.prelude.strip("\n") + "\n"
+        if c.namespace:
+            context = f"namespace {c.namespace}\n{context}end {c.namespace}\n"
+    head = context + (f"namespace {c.namespace}\n" if c.namespace else "")
     body: list[str] = []
     if c.aux.strip():
         body.append(c.aux.strip("\n") + "\n")
@@ -266,7 +269,8 @@ def build_module(c: Candidate, *, sorry_proof: bool = False) -> Module:
     check_line = text.count("\n") + 1
     text += f"set_option pp.all true in #check @{c.full_name}\n"
     body_start = head.count("\n") + 1
-    return Module(text, axioms_line, check_line, body_start, body_start + body_text.count("\n"))
+    return Module(text, axioms_line, check_line, body_start, body_start + body_text.count("\n"),
+                  context.count("\n"))
 
 
 _AXIOMS_RE = re.compile(r"(?P<name>\S+) depends on axioms:\s*\[(?P<list>[^\]]*)\]")
@@ -340,13 +344,19 @@ def screen_candidate(c: Candidate) -> list[Reason]:
     return reasons
 
 
+def _check(oracle: Oracle, module: Module) -> LeanCheck:
+    if module.context_lines:
+        return oracle.check(module.text, context_lines=module.context_lines)
+    return oracle.check(module.text)
+
+
 def admit(c: Candidate, oracle: Oracle) -> Verdict:
     """Decide admission of ``c``: pre-screen, then one Lean run, then :func:`judge`."""
     module = build_module(c)
     reasons = screen_candidate(c)
     if reasons:
         return Verdict(admitted=False, reasons=reasons, module=module.text)
-    return judge(c, module, oracle.check(module.text))
+    return judge(c, module, _check(oracle, module))
 
 
 class StatementCheck(BaseModel):
@@ -367,7 +377,7 @@ def check_statement(c: Candidate, oracle: Oracle) -> StatementCheck:
         reasons.append(Reason(code="malformed", message="no `theorem NAME` found in the drafted statement"))
     if reasons:
         return StatementCheck(elaborates=False, reasons=reasons, module=module.text)
-    check = oracle.check(module.text)
+    check = _check(oracle, module)
     out = StatementCheck(elaborates=False, module=module.text, messages=check.messages, elapsed_s=check.elapsed_s)
     if check.failure is not None:
         out.reasons.append(Reason(code="lean_failure", message=check.failure))
@@ -457,7 +467,7 @@ def admit_stated(c: Candidate, oracle: Oracle) -> Verdict:
     reasons = prescreen(c.statement) + prescreen(c.aux)
     if reasons:
         return Verdict(admitted=False, reasons=reasons, module=module.text)
-    check = oracle.check(module.text)
+    check = _check(oracle, module)
     v = judge(c, module, check)
     proof_line = module.body_end - 1  # the `sorry` line
     expected = {"sorry", "axioms"}

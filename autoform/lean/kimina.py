@@ -46,7 +46,8 @@ class KiminaOracle:
         if chk.failure is not None:
             raise OracleUnavailable(f"Kimina Lean Server at {self.url}: {chk.failure}. Set [lean] kimina_url.")
 
-    def check(self, code: str, *, header: str | None = None, timeout_s: float | None = None) -> LeanCheck:
+    def check(self, code: str, *, header: str | None = None, timeout_s: float | None = None,
+              context_lines: int = 0) -> LeanCheck:
         header = self.cfg.header if header is None else header
         timeout = timeout_s or self.cfg.timeout_s
         full = (header.rstrip("\n") + "\n\n" if header.strip() else "") + code

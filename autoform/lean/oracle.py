@@ -76,7 +76,15 @@ class Oracle(Protocol):
 
     def start(self) -> None: ...
 
-    def check(self, code: str, *, header: str | None = None, timeout_s: float | None = None) -> LeanCheck: ...
+    def check(self, code: str, *, header: str | None = None, timeout_s: float | None = None,
+              context_lines: int = 0) -> LeanCheck:
+        """Lean's messages on ``code`` (in the environment of ``header``), with lines relative to ``code``.
+
+        ``context_lines``: the first lines of ``code`` are a self-contained block shared by many checks (the
+        admitted dependencies); the rest is self-contained on top of it. A backend may elaborate that block
+        once and check the rest in its environment (the REPL pool does); the verdict must be the same as for
+        the whole text, which is what a backend that ignores the hint checks."""
+        ...
 
     def close(self) -> None: ...
 
@@ -174,7 +182,8 @@ class LakeFileOracle:
             raise OracleUnavailable(problem)
         self.toolchain = (self.settings.lean_project / "lean-toolchain").read_text().strip()
 
-    def check(self, code: str, *, header: str | None = None, timeout_s: float | None = None) -> LeanCheck:
+    def check(self, code: str, *, header: str | None = None, timeout_s: float | None = None,
+              context_lines: int = 0) -> LeanCheck:
         t0 = time.monotonic()
         try:
             self.start()

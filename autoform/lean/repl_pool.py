@@ -12,16 +12,22 @@ reason, and the next one gets a fresh process. Nothing here decides admission.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import signal
 import threading
 import time
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
 from autoform.config import Settings
 from autoform.lean.oracle import LeanCheck, OracleUnavailable, lake_problem, parse_repl_reply
+
+#: shared blocks (preludes) whose environments a process keeps; the REPL keeps every environment it made
+#: until the process is retired after ``max_uses`` checks, so this bounds only the lookup table
+CONTEXTS_PER_PROCESS = 64
 
 
 class _Worker:
@@ -33,6 +39,8 @@ class _Worker:
         self.env: int | None = None
         self.uses = 0
         self.started_at = 0.0
+        # environments of shared blocks (preludes) elaborated on top of the header: digest -> env id
+        self.contexts: OrderedDict[str, int] = OrderedDict()
 
     def start(self) -> None:
         from lean_interact import LeanServer
@@ -70,10 +78,32 @@ class _Worker:
             )
         self.env = check.env
 
-    def run(self, code: str, timeout: float) -> LeanCheck:
+    def context_env(self, context: str, digest: str, timeout: float) -> int | LeanCheck | None:
+        """The environment of ``context`` on top of the header: cached, else elaborated now. None when the
+        block does not elaborate cleanly (the caller then checks the whole text, so Lean's messages about it
+        are reported as usual); a LeanCheck with the failure when the process died or timed out."""
+        env = self.contexts.get(digest)
+        if env is not None:
+            self.contexts.move_to_end(digest)
+            self.pool.count("context_hits")
+            return env
+        check = self.run(context, timeout)
+        if check.failure is not None:
+            return check if not self.alive else None
+        if check.errors or check.env is None:
+            return None
+        self.contexts[digest] = check.env
+        while len(self.contexts) > CONTEXTS_PER_PROCESS:
+            self.contexts.popitem(last=False)
+        self.pool.count("context_builds")
+        return check.env
+
+    def run(self, code: str, timeout: float, env: int | None = None) -> LeanCheck:
         self.uses += 1
         request: dict[str, Any] = {"cmd": code}
-        if self.env is not None:
+        if env is not None:
+            request["env"] = env
+        elif self.env is not None:
             request["env"] = self.env
         try:
             return parse_repl_reply(self.server.run_dict(request, timeout=timeout))
@@ -109,6 +139,7 @@ class _Worker:
                 self.server.kill()
         self.server = None
         self.env = None
+        self.contexts.clear()
 
 
 class ReplPool:
@@ -128,7 +159,8 @@ class ReplPool:
         self._idle: list[_Worker] = []
         self._busy = 0
         self._starting = 0
-        self.stats = {"checks": 0, "started": 0, "retired": 0, "failures": 0}
+        self.stats = {"checks": 0, "started": 0, "retired": 0, "failures": 0, "context_builds": 0,
+                      "context_hits": 0}
 
     # -- configuration (one LeanREPLConfig, many servers, as lean-interact recommends) ---------------
     def repl_config(self) -> Any:
@@ -198,18 +230,35 @@ class ReplPool:
         if errors and not any(w.alive for w in workers):
             raise errors[0]
 
-    def check(self, code: str, *, header: str | None = None, timeout_s: float | None = None) -> LeanCheck:
+    def check(self, code: str, *, header: str | None = None, timeout_s: float | None = None,
+              context_lines: int = 0) -> LeanCheck:
+        """See :meth:`autoform.lean.oracle.Oracle.check`. With ``context_lines``, the shared block is
+        elaborated once per process (kept for the next checks, up to ``CONTEXTS_PER_PROCESS`` blocks) and the
+        rest of ``code`` is checked in its environment; an idle process that already holds the block is
+        preferred."""
         header = self.cfg.header if header is None else header
         t0 = time.monotonic()
         shift = 0
         if not self.reuse_header and header.strip():  # the header is elaborated again with every check
             prefix = header.rstrip("\n") + "\n"
             code, header, shift = prefix + code, "", prefix.count("\n")
+            context_lines = context_lines + shift if context_lines else 0
+        lines = code.split("\n")
+        context = "\n".join(lines[:context_lines]) if 0 < context_lines < len(lines) else ""
+        digest = hashlib.sha256(context.encode()).hexdigest() if context else ""
         try:
-            worker = self._acquire(header)
+            worker = self._acquire(header, digest)
         except OracleUnavailable as e:
             return LeanCheck(failure=str(e), backend=self.backend, elapsed_s=time.monotonic() - t0)
-        result = worker.run(code, timeout_s or self.cfg.timeout_s)
+        timeout = timeout_s or self.cfg.timeout_s
+        env = worker.context_env(context, digest, timeout) if context else None
+        if isinstance(env, LeanCheck):  # the process died or timed out on the shared block
+            result = env
+        elif env is not None:
+            result = worker.run("\n".join(lines[context_lines:]), timeout, env=env)
+            shift -= context_lines  # the rest's line 1 is line context_lines + 1 of the whole text
+        else:
+            result = worker.run(code, timeout)
         self._release(worker, failed=result.failure is not None)
         for m in result.messages:  # positions relative to the candidate's own text
             m.line -= shift
@@ -223,10 +272,11 @@ class ReplPool:
         result.toolchain = self.toolchain
         return result
 
-    def _acquire(self, header: str) -> _Worker:
+    def _acquire(self, header: str, context: str = "") -> _Worker:
         with self._cond:
             while True:
-                for w in self._idle:
+                # a process of this header, one that already holds the shared block first
+                for w in sorted(self._idle, key=lambda w: bool(context) and context not in w.contexts):
                     if w.header == header:
                         self._idle.remove(w)
                         self._busy += 1
@@ -269,6 +319,10 @@ class ReplPool:
             else:
                 self._idle.append(w)
             self._cond.notify_all()
+
+    def count(self, stat: str) -> None:
+        with self._cond:
+            self.stats[stat] += 1
 
     @property
     def processes(self) -> int:
