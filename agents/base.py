@@ -72,12 +72,13 @@ class Agent:
 
     def context(self, run: AgentRun) -> attention.Context:
         cfg = run.settings.attention
+        budget = cfg.budget_for(self.role)
         posts = run.board.nearby(run.unit.id, run.hops, self.reads, max_hops=cfg.neighborhood_hops,
-                                 recent=cfg.recent_posts, limit=cfg.max_candidates)
+                                 recent=cfg.recent_posts, limit=cfg.max_candidates, fill_tokens=budget)
         relevance = run.llm.embedding_relevance(cfg.embedding_model) if cfg.relevance == "embeddings" else None
         return attention.select(
             posts, self.goal(run), goal_unit=run.unit.id, current_round=run.round, hops=run.hops,
-            cfg=cfg, budget_tokens=cfg.budget_for(self.role), pinned_ids=run.pinned_ids | _pinned_for(run, posts),
+            cfg=cfg, budget_tokens=budget, pinned_ids=run.pinned_ids | _pinned_for(run, posts),
             relevance=relevance,
         )
 

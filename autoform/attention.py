@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from autoform.blackboard import approx_tokens
 from autoform.config import AttentionConfig
 from autoform.store import Post
 
@@ -69,11 +70,6 @@ def tokens(text: str) -> list[str]:
 def _tokens(text: str) -> tuple[str, ...]:
     """Posts are read again at every prompt: their tokens are computed once."""
     return tuple(t.lower() for t in _WORD.findall(text) if len(t) > 1 or not t.isascii())
-
-
-def approx_tokens(text: str) -> int:
-    """A model-free token estimate (about 4 characters a token), enough to keep a budget."""
-    return max(1, len(text) // 4)
 
 
 @dataclass
@@ -143,13 +139,19 @@ def select(posts: list[Post], goal: str, *, goal_unit: int | None, current_round
     return Context([x.post for x in chosen], key, dropped, {x.post.id: x.score for x in scored})
 
 
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+
+
+@functools.lru_cache(maxsize=65536)
+def _sentences(body: str) -> tuple[str, ...]:
+    """A post's sentences that can be key context (12 to 400 characters); computed once per post."""
+    return tuple(s for s in (x.strip() for x in _SENTENCE_END.split(body)) if 12 <= len(s) <= 400)
+
+
 def key_sentences(chosen: list[Scored], goal: str, k: int) -> list[str]:
     sents: list[tuple[float, str]] = []
     for x in chosen:
-        for s in re.split(r"(?<=[.!?])\s+|\n+", x.post.body):
-            s = s.strip()
-            if 12 <= len(s) <= 400:
-                sents.append((x.score, s))
+        sents.extend((x.score, s) for s in _sentences(x.post.body))
     if not sents:
         return []
     rel = bm25_relevance(goal, [s for _, s in sents])

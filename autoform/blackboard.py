@@ -15,6 +15,11 @@ from typing import Any, Literal
 
 from autoform.store import Post, Store
 
+
+def approx_tokens(text: str) -> int:
+    """A model-free token estimate (about 4 characters a token), enough to keep a budget."""
+    return max(1, len(text) // 4)
+
 PostKind = Literal[
     "extraction",  # reader: normalized statement, concepts, conventions
     "draft",  # drafter: a candidate Lean statement
@@ -78,10 +83,13 @@ class Blackboard:
         return self.read()
 
     def nearby(self, unit_id: int | None, hops: dict[int, int], kinds: Iterable[str], *, max_hops: int,
-               recent: int, limit: int) -> list[Post]:
+               recent: int, limit: int, fill_tokens: int = 0) -> list[Post]:
         """The posts an agent working on ``unit_id`` may be shown, in id order: those of the unit, of units
         within ``max_hops`` of it in the dependency graph (nearest first), of no unit, and the ``recent`` latest
-        of any other unit; at most ``limit`` in all (the unit's own and the nearest units' first)."""
+        of any other unit; at most ``limit`` in all (the unit's own and the nearest units' first). While these
+        hold fewer than ``fill_tokens`` tokens (a small board, or short posts), older posts are added, latest
+        first (still at most ``limit``), so that the attention filter drops a post for want of budget, not for
+        want of candidates."""
         kinds = frozenset(kinds)
         if not self._refresh():
             return [p for p in self.store.posts(self.book_id) if p.kind in kinds][-limit:]
@@ -104,4 +112,12 @@ class Blackboard:
                 if p.kind in kinds and p.id not in chosen:
                     chosen[p.id] = p
                     taken += 1
+            if fill_tokens:
+                have = sum(approx_tokens(p.body) for p in chosen.values())
+                for p in reversed(self._posts):
+                    if have >= fill_tokens or len(chosen) >= limit:
+                        break
+                    if p.kind in kinds and p.id not in chosen:
+                        chosen[p.id] = p
+                        have += approx_tokens(p.body)
         return [chosen[i] for i in sorted(chosen)]

@@ -86,7 +86,8 @@ def main() -> None:
                 if mode == "nearby":  # what a job does
                     candidates = [p for p in board.nearby(u.id, hops, Prover.reads,
                                                           max_hops=cfg.neighborhood_hops, recent=cfg.recent_posts,
-                                                          limit=cfg.max_candidates) if p.unit_id != u.id]
+                                                          limit=cfg.max_candidates, fill_tokens=args.budget)
+                                  if p.unit_id != u.id]
                 else:  # the whole board ranked at every prompt, for comparison
                     candidates = history
                 ctx = attention.select(candidates, goal, goal_unit=u.id, current_round=0, hops=hops, cfg=cfg,

@@ -116,3 +116,21 @@ def test_agent_prompts_read_the_neighbourhood_not_the_whole_board(setup) -> None
     board.post("reader", "extraction", "mine", unit_id=u[0])
     got = board.nearby(u[0], {u[0]: 0}, ("extraction",), max_hops=3, recent=64, limit=400)
     assert len(got) == 65 and got[-1].body == "mine"
+
+
+def test_a_small_board_is_offered_whole_so_only_the_budget_drops_posts(setup) -> None:
+    """Far, old posts are not candidates on a big board, but on a board smaller than the prompt's budget
+    everything is offered: the filter then drops a post only for want of budget."""
+    store, bid, u = setup
+    board = Blackboard(store, bid)
+    board.post("reader", "extraction", "far and old " * 10, unit_id=u[7])
+    for k in range(4):
+        board.post("reader", "extraction", f"recent {k}", unit_id=u[6])
+    hops = {u[0]: 0}
+    args = dict(max_hops=2, recent=2, limit=100)
+    assert "far and old" not in " ".join(p.body for p in board.nearby(u[0], hops, ("extraction",), **args))
+    got = board.nearby(u[0], hops, ("extraction",), fill_tokens=1000, **args)
+    assert [p.body for p in got][0].startswith("far and old") and len(got) == 5
+    # the fill stops once the candidates hold fill_tokens tokens
+    got = board.nearby(u[0], hops, ("extraction",), fill_tokens=5, **args)  # 2 + 2 tokens, then 2 more
+    assert len(got) == 3
