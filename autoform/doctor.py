@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import shutil
 import subprocess
 from pathlib import Path
@@ -131,6 +132,20 @@ def llm_check(settings: Settings) -> Check:
     )
 
 
+#: optional extras: module -> (what it is for, how to get it)
+OPTIONAL = {
+    "ray": ("`autoform run --executor ray` (a Ray cluster)", "pip install -e '.[ray]'"),
+    "lean_dojo": ("`autoform atlas dataset --trace` (LeanDojo's tactic states)", "pip install -e '.[dojo]'"),
+}
+
+
+def _optional(module: str) -> Check:
+    use, get = OPTIONAL[module]
+    spec = importlib.util.find_spec(module)  # found without importing it (Ray takes seconds to import)
+    return Check(name=f"optional: {module}", ok=spec is not None, needed_by_run=False,
+                 detail=f"for {use}" + ("" if spec is not None else f"; not installed: {get}"))
+
+
 def run_doctor(settings: Settings, *, start_pool: bool = True) -> list[Check]:
     checks = [_python_deps()]
     store = "present" if settings.db_path.exists() else "not yet created"
@@ -140,4 +155,5 @@ def run_doctor(settings: Settings, *, start_pool: bool = True) -> list[Check]:
     elan = shutil.which("elan")
     checks.append(Check(name="elan", ok=elan is not None, needed_by_run=False,
                         detail=elan or "not on PATH (only needed to install or update the toolchain)"))
+    checks += [_optional(m) for m in OPTIONAL]
     return checks

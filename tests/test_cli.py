@@ -70,6 +70,13 @@ def test_doctor_without_lean_names_what_is_missing(tmp_path, fake_llm_factory):
     assert checks["python packages"]["ok"] is True
     assert checks["llm endpoint"]["ok"] is True  # the scripted server answers /v1/models
     assert not (home / "autoform.sqlite").exists()  # doctor writes nothing
+    # optional extras are reported, never required by run
+    import importlib.util
+
+    for module, extra in (("ray", "ray"), ("lean_dojo", "dojo")):
+        c = checks[f"optional: {module}"]
+        assert c["needed_by_run"] is False and c["ok"] is (importlib.util.find_spec(module) is not None)
+        assert c["ok"] or f"pip install -e '.[{extra}]'" in c["detail"]
 
 
 def test_doctor_without_llm_names_the_endpoint(workspace, tmp_path):
