@@ -16,7 +16,7 @@ production client stack (lean-interact -> ReplOracle -> gate) runs unchanged on 
 Fault modes (``FAKE_REPL_MODE``), for a command that is not the header: ``hang`` (never answers), ``die``
 (writes half a reply and exits), ``garbage`` (prints non-JSON), ``oom`` (allocates until the memory limit).
 With ``FAKE_REPL_FAULT_ON=TEXT`` the fault hits only commands containing TEXT; others are answered.
-``FAKE_REPL_LOG``: a file to which each command is appended as one JSON line.
+``FAKE_REPL_LOG``: a file to which each command is appended as one JSON line (with the process id, ``pid``).
 A command naming an environment the process never gave gets the REPL's own reply ``{"message": "Unknown
 environment."}`` (as recorded in ../shared/data/lean-output/repl-tests/test/unknown_environment).
 Latency, for benchmarks: ``FAKE_REPL_LATENCY`` seconds per command, ``FAKE_REPL_HEADER_COST`` seconds for a
@@ -127,7 +127,7 @@ def main() -> None:
         req = json.loads(q)
         if log:
             with open(log, "a", encoding="utf-8") as f:
-                f.write(json.dumps(req) + "\n")
+                f.write(json.dumps({**req, "pid": os.getpid()}) + "\n")
         cmd = req.get("cmd", "")
         is_header = cmd.strip().startswith("import") and "\n" not in cmd.strip()
         imports = any(line.startswith("import ") for line in cmd.splitlines())

@@ -57,6 +57,13 @@ def test_sample_book_end_to_end(workspace, tmp_path):
     summary = json.loads(r.stdout)
     assert summary["status"] == "done"
     assert summary["units"] == {"defined": 5, "proved": 32, "failed": 1, "stated": 1}
+    # dependencies' code (the prelude) is elaborated once per REPL process, candidates run on its environment
+    log = ws.repl_log
+    blocks = [(e["pid"], e["cmd"]) for e in log if e["cmd"].startswith("namespace Atlas.Ent\n")
+              and e["cmd"].rstrip().endswith("end Atlas.Ent")]
+    assert blocks and len(blocks) == len(set(blocks))
+    on_prelude = [e for e in log if "#print axioms" in e["cmd"] and e.get("env", 0) > 0]
+    assert len(on_prelude) > len(blocks)
 
     conn = _db(home)
     # every admitted unit once, with the code the double accepted
