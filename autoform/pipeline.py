@@ -184,11 +184,15 @@ class UnitPipeline:
                 best = (key, text, ty, fidelity)
         assert best is not None
         _, text, ty, fidelity = best
-        return run.board.post(
-            "drafter", "lock", text, unit_id=run.unit.id, round=run.round,
-            data={"statement": text, "name": declared_name(text), "elaborated_type": ty, "fidelity": fidelity,
-                  "drafts": len(elaborated)},
-        )
+        name = declared_name(text)
+        with self.store.tx() as c:  # the lock, and the names of the drafts not locked are free again
+            c.execute("DELETE FROM decl_names WHERE book_id = ? AND unit_id = ? AND name != ?",
+                      (self.book.id, run.unit.id, name))
+            return run.board.post(
+                "drafter", "lock", text, unit_id=run.unit.id, round=run.round,
+                data={"statement": text, "name": name, "elaborated_type": ty, "fidelity": fidelity,
+                      "drafts": len(elaborated)},
+            )
 
     def _definition(self, run: AgentRun, prelude: str) -> None:
         unit = run.unit
@@ -347,6 +351,8 @@ class UnitPipeline:
                  self.settings.llm.model_for("prover" if stage == "proof" else "drafter"), n_attempts, time.time()),
             )
             c.execute("UPDATE units SET status = ? WHERE id = ?", (status, unit.id))
+            c.execute("DELETE FROM decl_names WHERE book_id = ? AND unit_id = ? AND name != ?",
+                      (self.book.id, unit.id, cand.name))  # names of drafts not admitted are free again
             self.board.post("gate", "admission", f"{cand.full_name} admitted ({status})", unit_id=unit.id,
                             data={"decl": cand.full_name, "attempt": aid})
         self.on_event(status, unit, cand.full_name)

@@ -97,6 +97,8 @@ def test_k_drafts_the_critic_picks_the_faithful_one(tmp_path, fake_llm_factory):
         "SELECT data FROM posts WHERE kind = 'critique' AND unit_id = ? ORDER BY id", (uid,))]
     assert [c["fidelity"] for c in critiques] == ["unfaithful 2/10", "faithful 9/10"]  # only elaborating drafts
     assert conn.execute("SELECT decl_name FROM atlas_entries WHERE unit_id = ?", (uid,)).fetchone()[0] == "add_zero'"
+    # the names of the drafts not locked are free again for other units
+    assert [r[0] for r in conn.execute("SELECT name FROM decl_names WHERE unit_id = ?", (uid,))] == ["add_zero'"]
 
 
 def test_racing_attempts_first_admitted_wins(tmp_path, fake_llm_factory):
