@@ -153,6 +153,11 @@ def _toolchains(store: Store, attempt_ids: list[int]) -> dict[int, str]:
     return out
 
 
+def to_jsonl(recs: list[Record]) -> str:
+    """The records as JSON Lines (one object a line, UTF-8 text kept as is)."""
+    return "".join(json.dumps(r.model_dump(mode="json"), ensure_ascii=False) + "\n" for r in recs)
+
+
 def attach_traces(recs: list[Record], traces: dict[str, Trace]) -> int:
     """Give each record LeanDojo's trace of its declaration (by fully qualified name); returns how many."""
     n = 0
@@ -214,8 +219,7 @@ def export_dataset(store: Store, settings: Settings, out: Path, *, books: list[B
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            for r in recs:
-                f.write(json.dumps(r.model_dump(mode="json"), ensure_ascii=False) + "\n")
+            f.write(to_jsonl(recs))
         os.replace(tmp, out)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -27,6 +27,7 @@ import jinja2
 from markupsafe import Markup
 from pydantic import BaseModel
 
+from autoform import dataset
 from autoform.atlas import full_decl_name
 from autoform.blueprint import LEGEND, chapter_graph_svg, node_states
 from autoform.graph import book_graph
@@ -568,7 +569,11 @@ def build_site(store: Store, out: Path) -> SiteSummary:
             if re.fullmatch(r"[0-9]+\.html", stale.name) and stale.name not in keep:
                 stale.unlink()
 
-    _write(out / "index.html", env.get_template("index.html").render(root="", books=book_rows))
+    # the Atlas as a dataset, next to the pages that show it (see autoform/dataset.py)
+    recs = dataset.records(store, books)
+    _write(out / "atlas.jsonl", dataset.to_jsonl(recs))
+    _write(out / "index.html", env.get_template("index.html").render(root="", books=book_rows,
+                                                                     dataset_records=len(recs)))
     pages += 1
     data = "[\n" + ",\n".join(json.dumps(d, ensure_ascii=False, sort_keys=True) for d in search) + "\n]"
     _write(out / "search.json", data + "\n")

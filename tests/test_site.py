@@ -349,3 +349,14 @@ def test_cli_serve_defaults_to_localhost(site, tmp_path):
             proc.kill()
             _, err = proc.communicate()
     assert proc.returncode == 0 and "Traceback" not in err, err
+
+
+def test_the_site_offers_the_atlas_as_a_dataset(site):
+    store, out, _ = site
+    recs = [json.loads(x) for x in (out / "atlas.jsonl").read_text(encoding="utf-8").splitlines()]
+    # the three atlas entries (defined, proved, stated), nothing for failed or pending units
+    assert [(r["unit"]["label"], r["status"]) for r in recs] == [
+        ("def:square", "defined"), ("thm:sq", "proved"), ("lem:<x>", "stated")]
+    assert recs[1]["depends_on"] == [recs[0]["decl_name"]] and recs[1]["lean_code"] == LEAN_PROVED
+    index = (out / "index.html").read_text()
+    assert '<a href="atlas.jsonl" download>' in index and "3 records" in index
