@@ -209,12 +209,12 @@ def trace_atlas(settings: Settings) -> dict[str, Trace]:
 def export_dataset(store: Store, settings: Settings, out: Path, *, books: list[Book] | None = None,
                    include_unproved: bool = False, trace: bool = False) -> DatasetSummary:
     """Write the dataset to ``out`` (JSON Lines), atomically: a failure leaves any earlier file as it was."""
+    out = Path(out)
+    if out.is_dir():  # before any work (a trace can take hours)
+        raise DatasetError(f"{out} is a directory; give a file name (for example {out / 'atlas.jsonl'})")
     chosen = books if books is not None else store.books()
     recs = records(store, chosen, include_unproved=include_unproved)
     traced = attach_traces(recs, trace_atlas(settings)) if trace else 0
-    out = Path(out)
-    if out.is_dir():
-        raise DatasetError(f"{out} is a directory; give a file name (for example {out / 'atlas.jsonl'})")
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
     try:

@@ -23,6 +23,7 @@ from autoform.blackboard import Blackboard
 from autoform.config import Settings
 from autoform.ingest.latex import textual_refs
 from autoform.lean.gate import (
+    _DECL_NAME,
     Candidate,
     Verdict,
     admit,
@@ -130,7 +131,11 @@ class UnitPipeline:
         if not name:
             return text
         new = self.store.reserve_name(self.book.id, unit.id, name)
-        return text.replace(name, new, 1) if new != name else text
+        if new == name:
+            return text
+        m = _DECL_NAME.search(text)  # the declaration's own name, not the first substring that matches it
+        assert m is not None
+        return text[:m.start(1)] + new + text[m.end(1):]
 
     def _draft_statement(self, run: AgentRun, prelude: str) -> int | None:
         """Rounds of k drafts: each is checked by Lean with `sorry` as its proof; the elaborating ones are

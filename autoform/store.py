@@ -368,6 +368,9 @@ class Store:
             )
         for v in range(version + 1, SCHEMA_VERSION + 1):
             with self.tx() as c:
+                # another process may have migrated since the version was read: read it again under the lock
+                if c.execute("PRAGMA user_version").fetchone()[0] >= v:
+                    continue
                 for stmt in MIGRATIONS[v].split(";"):
                     if stmt.strip():
                         c.execute(stmt)

@@ -365,11 +365,12 @@ def test_the_process_holding_a_prelude_is_preferred(tmp_path):
     try:
         o.start()
         other = "def e1 : ℕ := 2"
-        for prelude in (PRELUDE, other, PRELUDE, other, PRELUDE):
+        # without the preference, the second `other` would go to the process holding only PRELUDE
+        for prelude in (PRELUDE, other, other, PRELUDE):
             assert check_statement(_with_prelude(prelude=prelude), o).elaborates
         reqs = [json.loads(x)["cmd"] for x in log.read_text().splitlines()]
         assert sum("def d1" in c for c in reqs) == 1 and sum("def e1" in c for c in reqs) == 1
-        assert o.stats["context_hits"] == 3
+        assert o.stats["context_builds"] == 2 and o.stats["context_hits"] == 2
     finally:
         o.close()
 
@@ -382,5 +383,17 @@ def test_unknown_environment_is_the_repls_own_reply(tmp_path):
         chk = w.run("theorem a : True := trivial", 5, env=99)
         assert chk.failure == "Lean REPL error: Unknown environment."
         o._release(w, failed=False)
+    finally:
+        o.close()
+
+
+def test_a_prelude_with_a_warning_is_not_kept_and_its_warning_reaches_the_gate(tmp_path):
+    o, _ = _log_pool(tmp_path)
+    try:
+        cand = _with_prelude(prelude="theorem w : True := by\n  sorry").model_copy(
+            update={"locked_type": "@T.t : (n : ℕ) : n + 0 = n"})
+        v = admit(cand, o)
+        assert not v.admitted and any("sorry" in m.text for m in v.messages)
+        assert o.stats["context_builds"] == 0
     finally:
         o.close()

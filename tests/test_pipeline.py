@@ -193,3 +193,21 @@ def test_a_failed_dependency_does_not_block_and_its_stated_form_reaches_the_depe
     code = _db(home).execute("SELECT a.lean_code FROM atlas_entries a JOIN units u ON u.id = a.unit_id "
                              "WHERE u.label = 'thm:b'").fetchone()[0]
     assert "add_zero'" not in code
+
+
+def test_a_taken_name_is_renamed_in_the_declaration_not_in_the_first_match(tmp_path):
+    """`em` is taken by another unit: `theorem em ...` becomes `theorem em_2 ...` (not `theorem_2 em`)."""
+    from autoform.pipeline import UnitPipeline
+    from autoform.store import Store
+
+    store = Store(tmp_path / "s.sqlite")
+    with store.tx() as c:
+        bid = c.execute("INSERT INTO books (slug, source_path, source_kind, ingested_at) VALUES "
+                        "('b', '/x', 'latex', 0)").lastrowid
+        a, b = (c.execute("INSERT INTO units (book_id, ident, seq, kind, statement) VALUES (?,?,?,?,?)",
+                          (bid, f"u{i}", i, "theorem", "s")).lastrowid for i in (1, 2))
+    store.reserve_name(bid, a, "em")
+    me = SimpleNamespace(store=store, book=SimpleNamespace(id=bid))
+    unit = SimpleNamespace(id=b)
+    got = UnitPipeline._unique_name(me, "theorem em (p : Prop) : p ∨ ¬p", unit)  # type: ignore[arg-type]
+    assert got == "theorem em_2 (p : Prop) : p ∨ ¬p"

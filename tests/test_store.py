@@ -342,3 +342,35 @@ def test_migration_to_v4_reserves_the_names_already_in_use(tmp_path: Path) -> No
     assert s.reserve_name(bid, a, "t") == "t"
     assert s.attempts(a) == []  # the new attempts column reads back on an old store
     s.close()
+
+
+def test_two_processes_opening_an_old_store_at_once_migrate_it_once(tmp_path: Path) -> None:
+    """After an upgrade, two `autoform run` (two books) open a v3 store together: one migrates, the other
+    sees the new version under the write lock and does nothing (no 'duplicate column')."""
+    from autoform.store import MIGRATIONS
+
+    for attempt in range(3):
+        path = tmp_path / f"s{attempt}.sqlite"
+        raw = _raw(path)
+        for v in (1, 2, 3):
+            raw.executescript(MIGRATIONS[v])
+        raw.execute("PRAGMA user_version = 3")
+        raw.commit()
+        raw.close()
+        errors: list[BaseException] = []
+        barrier = threading.Barrier(2)
+
+        def open_it(path: Path, barrier: threading.Barrier, errors: list[BaseException]) -> None:
+            try:
+                barrier.wait()
+                Store(path).close()
+            except BaseException as e:  # noqa: BLE001 - reported below
+                errors.append(e)
+
+        threads = [threading.Thread(target=open_it, args=(path, barrier, errors)) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        assert not errors, errors
+        assert Store(path).schema_version == SCHEMA_VERSION

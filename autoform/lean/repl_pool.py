@@ -90,7 +90,9 @@ class _Worker:
         check = self.run(context, timeout)
         if check.failure is not None:
             return check if not self.alive else None
-        if check.errors or check.env is None:
+        # only a block Lean accepts silently is kept (the admitted dependencies are): with an error, a sorry or
+        # a warning the whole text is checked instead, so those messages reach the gate as they always did
+        if check.messages or check.sorries or check.env is None:
             return None
         self.contexts[digest] = check.env
         while len(self.contexts) > CONTEXTS_PER_PROCESS:
@@ -242,7 +244,7 @@ class ReplPool:
         if not self.reuse_header and header.strip():  # the header is elaborated again with every check
             prefix = header.rstrip("\n") + "\n"
             code, header, shift = prefix + code, "", prefix.count("\n")
-            context_lines = context_lines + shift if context_lines else 0
+            context_lines = 0  # nothing is reused in this mode (a benchmark's baseline)
         lines = code.split("\n")
         context = "\n".join(lines[:context_lines]) if 0 < context_lines < len(lines) else ""
         digest = hashlib.sha256(context.encode()).hexdigest() if context else ""
@@ -251,11 +253,14 @@ class ReplPool:
         except OracleUnavailable as e:
             return LeanCheck(failure=str(e), backend=self.backend, elapsed_s=time.monotonic() - t0)
         timeout = timeout_s or self.cfg.timeout_s
+        t_block = time.monotonic()
         env = worker.context_env(context, digest, timeout) if context else None
+        # the time limit is the whole text's: what the shared block took now is taken from the rest's share
+        left = max(1.0, timeout - (time.monotonic() - t_block))
         if isinstance(env, LeanCheck):  # the process died or timed out on the shared block
             result = env
         elif env is not None:
-            result = worker.run("\n".join(lines[context_lines:]), timeout, env=env)
+            result = worker.run("\n".join(lines[context_lines:]), left, env=env)
             shift -= context_lines  # the rest's line 1 is line context_lines + 1 of the whole text
         else:
             result = worker.run(code, timeout)
