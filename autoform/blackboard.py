@@ -99,6 +99,9 @@ class Blackboard:
             groups += [self._by_unit.get(u, []) for _, u in near]
             groups.append(self._by_unit.get(None, []))
             chosen: dict[int, Post] = {}
+            for p in groups[0]:  # the unit's own pinned posts (its lock) enter whatever the limit
+                if p.kind in PINNED_KINDS and p.kind in kinds:
+                    chosen[p.id] = p
             for group in groups:
                 for p in reversed(group):  # the latest of a unit first, when the limit cuts a unit short
                     if len(chosen) >= limit:

@@ -134,3 +134,13 @@ def test_a_small_board_is_offered_whole_so_only_the_budget_drops_posts(setup) ->
     # the fill stops once the candidates hold fill_tokens tokens
     got = board.nearby(u[0], hops, ("extraction",), fill_tokens=5, **args)  # 2 + 2 tokens, then 2 more
     assert len(got) == 3
+
+
+def test_the_units_own_lock_is_a_candidate_even_past_the_limit(setup) -> None:
+    store, bid, u = setup
+    board = Blackboard(store, bid)
+    board.post("drafter", "lock", "theorem t : True", unit_id=u[0])
+    for k in range(10):
+        board.post("gate", "verdict", f"verdict {k}", unit_id=u[0])
+    got = board.nearby(u[0], {u[0]: 0}, ("lock", "verdict"), max_hops=1, recent=0, limit=3)
+    assert [p.body for p in got] == ["theorem t : True", "verdict 8", "verdict 9"]
