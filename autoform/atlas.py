@@ -118,7 +118,7 @@ def _with_docstring(code: str, unit: Unit, entry: AtlasEntry, book: Book) -> str
     return head + _docstring(unit, entry, book, extra) + tail
 
 
-def _atomic_write(path: Path, text: str) -> bool:
+def atomic_write(path: Path, text: str) -> bool:
     """Write if the content differs; returns whether the file changed."""
     if path.exists() and path.read_text(encoding="utf-8") == text:
         return False
@@ -196,7 +196,7 @@ def write_atlas(store: Store, settings: Settings) -> list[Path]:
             for rel, text in render_book(store, book, settings.lean.header).items():
                 path = root / rel
                 wanted.add(path)
-                if _atomic_write(path, text):
+                if atomic_write(path, text):
                     changed.append(path)
                 lib = rel.split("/", 1)[0]
                 libs[lib].append(rel.removesuffix(".lean").replace("/", "."))  # render_book: textbook order
@@ -204,7 +204,7 @@ def write_atlas(store: Store, settings: Settings) -> list[Path]:
             text = "".join(f"import {m}\n" for m in dict.fromkeys(modules)) or "-- no modules yet\n"
             path = root / f"{lib}.lean"
             wanted.add(path)
-            if _atomic_write(path, text):
+            if atomic_write(path, text):
                 changed.append(path)
         # modules of units no longer admitted (e.g. a chapter renamed) are removed
         for lib in libs:
@@ -316,7 +316,7 @@ def build_docs(store: Store, settings: Settings, *, fetch: bool = False) -> Docs
             "(the repository root is one)."))
     for rel, text in docbuild_files(settings).items():
         if not (home / rel).exists():  # the user's edits (another doc-gen4 revision, say) are kept
-            _atomic_write(home / rel, text)
+            atomic_write(home / rel, text)
     docbuild = home / DOCBUILD
     how = (f"Fetch it with `autoform atlas docs --fetch` (runs `MATHLIB_NO_CACHE_ON_UPDATE=1 lake update doc-gen4` "
            f"in {docbuild}; needs access to GitHub).")

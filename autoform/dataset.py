@@ -16,17 +16,16 @@ the workspace must be a git repository whose ``atlas/`` is committed, with ``lak
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import tempfile
+from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from autoform.atlas import book_module, book_namespace, chapter_modules, full_decl_name
+from autoform.atlas import atomic_write, book_module, book_namespace, chapter_modules, full_decl_name
 from autoform.config import Settings
 from autoform.store import AtlasEntry, Book, Store, Unit
 
@@ -215,16 +214,6 @@ def export_dataset(store: Store, settings: Settings, out: Path, *, books: list[B
     chosen = books if books is not None else store.books()
     recs = records(store, chosen, include_unproved=include_unproved)
     traced = attach_traces(recs, trace_atlas(settings)) if trace else 0
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(to_jsonl(recs))
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    by_status: dict[str, int] = {}
-    for r in recs:
-        by_status[r.status] = by_status.get(r.status, 0) + 1
+    atomic_write(out, to_jsonl(recs))  # a failure leaves any earlier file as it was
+    by_status = dict(Counter(r.status for r in recs))
     return DatasetSummary(path=str(out), records=len(recs), by_status=by_status, traced=traced)
