@@ -46,6 +46,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -162,11 +163,14 @@ class SleepyLean:
         pass
 
     def check(self, code: str, *, header: str | None = None, timeout_s: float | None = None,
-              context_lines: int = 0) -> LeanCheck:
+              context_lines: int = 0, queries: Sequence[str] = ()) -> LeanCheck:
         time.sleep(self.latency)
-        with self._lock:
+        with self._lock:  # the double numbers its environments in one counter
             self.checks += 1
-        result = parse_repl_reply(fake_lean_repl.answer(code))
+            result = parse_repl_reply(fake_lean_repl.answer(code))
+            # the gate's queries, each a command of its own on the environment the code produced
+            result.answers = [parse_repl_reply(fake_lean_repl.answer(q, result.env)).messages for q in queries]
+            fake_lean_repl.ENVS.clear()  # nothing refers to an earlier environment here
         result.elapsed_s, result.backend, result.toolchain = self.latency, self.backend, self.toolchain
         return result
 

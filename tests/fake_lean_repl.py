@@ -5,13 +5,22 @@ It speaks the REPL's protocol (JSON commands separated by blank lines, replies i
 ``env``, ``messages`` with ``severity/pos/endPos/data``, ``sorries``) and answers by simple rules, so the
 production client stack (lean-interact -> ReplOracle -> gate) runs unchanged on top of it:
 
-* the header command (``import ...``) elaborates to env 0;
+* the header command (``import ...``) elaborates to env 0; every command gets a new environment holding the
+  declarations of the environment it ran on plus its own (namespaces understood), and its reply holds only
+  its own messages, as the real REPL's does;
 * a ``sorry`` token gives the warning "declaration uses 'sorry'" and a ``sorries`` entry, and makes the
   declaration depend on ``sorryAx``;
-* an identifier starting with ``bogus`` is an error "unknown identifier '...'", at its line;
-* ``#print axioms N`` answers "'N' depends on axioms: [propext]" (plus ``sorryAx`` when sorry was used, and
-  ``FAKE_REPL_AXIOMS`` extra axioms named in the environment);
-* ``set_option pp.all true in #check @N`` answers "@N : <the declaration's signature, normalized>".
+* an identifier starting with ``bogus`` is an error "unknown identifier '...'", at its line; in a
+  declaration's signature it is bound silently as an implicit variable instead, as Lean's ``autoImplicit``
+  does, unless the command sets ``autoImplicit false``;
+* ``axiom N : T`` declares an axiom; a declaration that mentions another depends on that one's axioms;
+* ``logInfo "..."``, ``trace "..."`` and ``#print "..."`` log their text as an ``info`` message at their line,
+  and ``logInfoAt`` on a position made with ``(← getFileMap).ofPosition ⟨L, C⟩`` logs it at line L (what a
+  candidate that runs code could do: Lean reports a message wherever its syntax's position says);
+* ``#print axioms N`` answers "'N' depends on axioms: [...]" (sorted; ``propext`` for every declaration,
+  plus ``sorryAx`` when sorry was used, and ``FAKE_REPL_AXIOMS`` extra axioms named in the environment);
+* ``set_option pp.all true in ... #check @N`` answers "@N : <the declaration's signature, normalized>", with
+  the type cut by ``⋯`` past a length unless the query raises ``pp.maxSteps``.
 
 Fault modes (``FAKE_REPL_MODE``), for a command that is not the header: ``hang`` (never answers), ``die``
 (writes half a reply and exits), ``garbage`` (prints non-JSON), ``oom`` (allocates until the memory limit).
@@ -62,47 +71,147 @@ def strip_comments(code: str) -> str:
     return re.sub(r"--[^\n]*", "", code)
 
 
-def answer(cmd: str) -> dict:
+_DECL = re.compile(r"^\s*(?:@\[[^\]]*\]\s*)?(?:(?:private|protected|noncomputable|nonrec)\s+)*"
+                   r"(theorem|lemma|def|abbrev|instance|axiom)\s+([^\s:({\[]+)")
+_LOG = re.compile(r"(?:logInfo|trace|#print)\s+\"((?:[^\"\\]|\\.)*)\"")
+#: `logInfoAt` at a fabricated position: `(← getFileMap).ofPosition ⟨L, C⟩ ... logInfoAt (...) "text"`
+_LOG_AT = re.compile(r"ofPosition\s*⟨(\d+),\s*(\d+)⟩.*logInfoAt\b.*\"((?:[^\"\\]|\\.)*)\"\s*$")
+
+
+def _logged(i: int, text: str) -> list[dict]:
+    """The info messages a line of code that runs while Lean elaborates would log."""
+    at = _LOG_AT.search(text)
+    if at:
+        line, col = int(at.group(1)), int(at.group(2))
+        return [{"severity": "info", "pos": pos(line, col), "endPos": pos(line, col), "data": at.group(3)}]
+    return [{"severity": "info", "pos": pos(i, lg.start()), "endPos": pos(i, lg.end()), "data": lg.group(1)}
+            for lg in _LOG.finditer(text)]
+_QUERY = re.compile(r"^\s*(#print axioms|set_option pp\.all true in .*#check @)\s*(\S+)\s*$")
+#: a type longer than this prints with `⋯` unless the query raises pp.maxSteps (Lean's default is 5000 steps)
+ELIDE_AFTER = 400
+
+#: env id -> the declarations of that environment: full name -> {"sig", "axioms"}
+ENVS: dict[int, dict[str, dict]] = {}
+
+
+def _resolve(decls: dict[str, dict], name: str, namespaces: list[str]) -> str | None:
+    for k in range(len(namespaces), -1, -1):
+        full = ".".join([*namespaces[:k], name])
+        if full in decls:
+            return full
+    return None
+
+
+def _answer_query(kind: str, name: str, line: int, text: str, decls: dict[str, dict], namespaces: list[str]) -> dict:
+    full = _resolve(decls, name, namespaces)
+    end = pos(line, len(text))
+    if full is None:
+        return {"severity": "error", "pos": pos(line), "endPos": end, "data": f"unknown constant '{name}'"}
+    d = decls[full]
+    if kind == "#print axioms":
+        axioms = sorted(d["axioms"])
+        data = (f"'{full}' depends on axioms: [{', '.join(axioms)}]" if axioms
+                else f"'{full}' does not depend on any axioms")
+        return {"severity": "info", "pos": pos(line), "endPos": end, "data": data}
+    sig = d["sig"]
+    if "pp.maxSteps" not in text and len(sig) > ELIDE_AFTER:
+        sig = sig[:ELIDE_AFTER] + " ⋯"
+    return {"severity": "info", "pos": pos(line), "endPos": end, "data": f"@{full} : {sig}"}
+
+
+def answer(cmd: str, env: int | None = None) -> dict:
+    """The reply to one command, on environment ``env`` (None: a fresh one). Like the real REPL, the reply
+    holds only this command's messages; a query command (``#print axioms N`` on ``env``) is answered from the
+    declarations of that environment."""
     code = strip_comments(cmd)
     lines = code.split("\n")
+    decls: dict[str, dict] = dict(ENVS.get(env, {})) if env is not None else {}
+    auto_implicit = not re.search(r"set_option\s+autoImplicit\s+false", code)
+    extra_axioms = {a for a in os.environ.get("FAKE_REPL_AXIOMS", "").split(",") if a}
     messages: list[dict] = []
     sorries: list[dict] = []
-    uses_sorry = False
-    decl_line = 1
+    namespaces: list[str] = []
+    current: dict | None = None  # the declaration being read: kind, full name, first line, lines
+
+    def finish() -> None:
+        nonlocal current
+        if current is None:
+            return
+        d, current = current, None
+        text = "\n".join(t for _, t in d["lines"])
+        head, _, _ = text.partition(":=")
+        m = _DECL.match(head)
+        sig = " ".join(head[m.end():].split()) if m else ""
+        axioms: set[str] = set()
+        implicit: list[str] = []
+        errors = False
+        for i, t in d["lines"]:
+            sig_end = len(t) if i < d["body_line"] else (t.index(":=") if i == d["body_line"] else 0)
+            for s in re.finditer(r"(?<![\w.'])sorry(?![\w'])", t):
+                axioms.add("sorryAx")
+                sorries.append({"proofState": len(sorries), "pos": pos(i, s.start()), "endPos": pos(i, s.end()),
+                                "goal": "⊢ False"})
+                messages.append({"severity": "warning", "pos": pos(d["line"]), "endPos": pos(d["line"], 7),
+                                 "data": "declaration uses 'sorry'"})
+            for b in re.finditer(r"(?<![\w.'])(bogus[\w']*)", t):
+                if b.start() < sig_end and auto_implicit:  # bound silently as an implicit variable (autoImplicit)
+                    implicit.append(b.group(1))
+                    continue
+                errors = True
+                messages.append({"severity": "error", "pos": pos(i, b.start()), "endPos": pos(i, b.end()),
+                                 "data": f"unknown identifier '{b.group(1)}'"})
+            messages.extend(_logged(i, t))
+        if d["kind"] == "axiom":
+            axioms = {d["name"]}
+        else:
+            axioms |= {"propext"} | extra_axioms
+            for other, od in list(decls.items()):  # what it uses brings that declaration's axioms
+                short = other.rsplit(".", 1)[-1]
+                if re.search(r"(?<![\w'])(" + re.escape(other) + "|" + re.escape(short) + r")(?![\w'])", text):
+                    axioms |= od["axioms"]
+        if errors:
+            axioms.add("sorryAx")
+        if implicit:
+            sig = "".join(f"{{{v} : Sort u_1}} " for v in dict.fromkeys(implicit)) + sig
+        decls[d["name"]] = {"sig": sig, "axioms": axioms}
+
     for i, text in enumerate(lines, start=1):
-        if re.match(r"\s*(theorem|lemma|def|abbrev|instance)\b", text):
-            decl_line = i
-        if text.lstrip().startswith(("#print", "set_option pp.all")):
+        imp = re.match(r"^import\s+(\S+)", text)
+        if imp and imp.group(1).startswith("bogus"):  # the REPL's reply to a module that is not on the path
+            messages.append({"severity": "error", "pos": pos(i), "endPos": pos(i, len(text)),
+                             "data": f"unknown module prefix '{imp.group(1)}'\n\nNo directory '{imp.group(1)}' or "
+                                     f"file '{imp.group(1)}.olean' in the search path entries"})
             continue
-        for m in re.finditer(r"(?<![\w.'])sorry(?![\w'])", text):
-            uses_sorry = True
-            sorries.append({"proofState": len(sorries), "pos": pos(i, m.start()), "endPos": pos(i, m.end()),
-                            "goal": "⊢ False"})
-            messages.append({"severity": "warning", "pos": pos(decl_line), "endPos": pos(decl_line, 7),
-                             "data": "declaration uses 'sorry'"})
-        for m in re.finditer(r"(?<![\w.'])(bogus[\w']*)", text):
-            messages.append({"severity": "error", "pos": pos(i, m.start()), "endPos": pos(i, m.end()),
-                             "data": f"unknown identifier '{m.group(1)}'"})
-    for i, text in enumerate(lines, start=1):
-        m = re.match(r"\s*#print axioms\s+(\S+)", text)
+        q = _QUERY.match(text)
+        if q:
+            finish()
+            messages.append(_answer_query(q.group(1) if q.group(1) == "#print axioms" else "#check", q.group(2),
+                                          i, text, decls, namespaces))
+            continue
+        m = _DECL.match(text)
+        ns = re.match(r"^\s*(namespace|section|end)\b\s*(\S*)", text)
         if m:
-            axioms = ["propext"] + [a for a in os.environ.get("FAKE_REPL_AXIOMS", "").split(",") if a]
-            if uses_sorry:
-                axioms.append("sorryAx")
-            messages.append({"severity": "info", "pos": pos(i), "endPos": pos(i, len(text)),
-                             "data": f"'{m.group(1)}' depends on axioms: [{', '.join(axioms)}]"})
-        m = re.match(r"\s*set_option pp\.all true in #check @(\S+)", text)
-        if m:
-            short = m.group(1).rsplit(".", 1)[-1]
-            sig = decl_signature(code, short)
-            if sig is None:
-                messages.append({"severity": "error", "pos": pos(i), "endPos": pos(i, len(text)),
-                                 "data": f"unknown constant '{m.group(1)}'"})
-            else:
-                messages.append({"severity": "info", "pos": pos(i), "endPos": pos(i, len(text)),
-                                 "data": f"@{m.group(1)} : {sig}"})
-    reply: dict = {"env": answer.env}
-    answer.env += 1
+            finish()
+            current = {"kind": m.group(1), "name": ".".join([*namespaces, m.group(2)]), "line": i, "lines": [],
+                       "body_line": i + 10**6}
+        elif ns:
+            finish()
+            if ns.group(1) == "namespace":
+                namespaces.extend(ns.group(2).split("."))
+            elif ns.group(1) == "end" and ns.group(2):
+                del namespaces[len(namespaces) - len(ns.group(2).split(".")):]
+            continue
+        if current is not None:
+            current["lines"].append((i, text))
+            if ":=" in text and current["body_line"] > i:
+                current["body_line"] = i
+        else:
+            messages.extend(_logged(i, text))
+    finish()
+    new_env = answer.env  # type: ignore[attr-defined]
+    answer.env += 1  # type: ignore[attr-defined]
+    ENVS[new_env] = decls
+    reply: dict = {"env": new_env}
     if messages:
         reply["messages"] = messages
     if sorries:
@@ -152,7 +261,7 @@ def main() -> None:
             hog = []
             while True:
                 hog.append(bytearray(50 * 1024 * 1024))
-        sys.stdout.write(json.dumps(answer(cmd), ensure_ascii=False, indent=1) + "\n\n")
+        sys.stdout.write(json.dumps(answer(cmd, req.get("env")), ensure_ascii=False, indent=1) + "\n\n")
         sys.stdout.flush()
 
 

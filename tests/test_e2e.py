@@ -17,6 +17,8 @@ import pytest
 from conftest import FORMALIZATION, SAMPLE_BOOK, autoform, book_script, lean
 from fake_llm import Reply
 
+from autoform.lean.gate import STRICT_OPTIONS
+
 pytestmark = pytest.mark.slow
 
 SORRY_LABEL = "lem:even-add"  # the prover first answers with `sorry`; the gap-closer repairs it
@@ -59,11 +61,15 @@ def test_sample_book_end_to_end(workspace, tmp_path):
     assert summary["units"] == {"defined": 5, "proved": 32, "failed": 1, "stated": 1}
     # dependencies' code (the prelude) is elaborated once per REPL process, candidates run on its environment
     log = ws.repl_log
-    blocks = [(e["pid"], e["cmd"]) for e in log if e["cmd"].startswith("namespace Atlas.Ent\n")
+    strict = STRICT_OPTIONS + "namespace Atlas.Ent\n"
+    blocks = [(e["pid"], e["cmd"]) for e in log if e["cmd"].startswith(strict)
               and e["cmd"].rstrip().endswith("end Atlas.Ent")]
     assert blocks and len(blocks) == len(set(blocks))
-    on_prelude = [e for e in log if "#print axioms" in e["cmd"] and e.get("env", 0) > 0]
-    assert len(on_prelude) > len(blocks)
+    # the gate's queries are commands of their own, on the environment of the candidate they ask about
+    queries = [e for e in log if e["cmd"].startswith("#print axioms ")]
+    assert queries and all(isinstance(e.get("env"), int) and e["env"] > 0 for e in queries)
+    on_prelude = [e for e in log if e["cmd"].startswith(strict) and e.get("env", 0) > 0]
+    assert on_prelude
 
     conn = _db(home)
     # every admitted unit once, with the code the double accepted
@@ -105,11 +111,14 @@ def test_sample_book_end_to_end(workspace, tmp_path):
     locks = [json.loads(r[0]) for r in conn.execute("SELECT data FROM posts WHERE kind = 'lock'")]
     assert all(lk["fidelity"] == "faithful 9/10" for lk in locks)
 
-    # the Lean the oracle was asked to check: locked statement + spliced proof + the gate's two queries
+    # the Lean the oracle was asked to check: locked statement + spliced proof, then the gate's two queries as
+    # commands of their own on the environment that check produced
     log = [json.loads(line) for line in (tmp_path / "repl.log").read_text().splitlines()]
     assert log[0]["cmd"] == "import Mathlib"
-    assert any("theorem isEven_add" in c.get("cmd", "") and "#print axioms Atlas.Ent.isEven_add" in c["cmd"]
-               for c in log)
+    k = next(i for i, c in enumerate(log) if "theorem isEven_add" in c.get("cmd", "") and "sorry" not in c["cmd"])
+    assert "#print" not in log[k]["cmd"] and "#check" not in log[k]["cmd"]
+    assert log[k + 1]["cmd"] == "#print axioms Atlas.Ent.isEven_add"
+    assert log[k + 2]["cmd"].endswith("#check @Atlas.Ent.isEven_add") and log[k + 1]["env"] == log[k + 2]["env"]
 
     # atlas files
     text = (home / "atlas" / "Atlas" / "Ent" / "ElementaryNumberTheory.lean").read_text()

@@ -16,12 +16,13 @@ from autoform.lean.gate import (
     parse_axioms,
     prescreen,
     screen_candidate,
+    screen_file,
 )
 from autoform.lean.oracle import LeanCheck, LeanMessage, SorryInfo
 
 LOCK = "theorem add_comm' (a b : ℕ) : a + b = b + a"
 
-# (proof or aux text, why it must be rejected by the pre-screen)
+# (proof or aux text, why it must be rejected by the pre-screen): each a realistic attempt, not a keyword
 CHEATS = [
     ("sorry", "sorry"),
     ("  exact sorry", "sorry"),
@@ -30,7 +31,7 @@ CHEATS = [
     ("  exact (sorryAx _ false)", "sorryAx"),
     ("  native_decide", "native_decide"),
     ("  exact Nat.add_comm a b |>.trans (by native_decide)", "native_decide"),
-    ("  set_option debug.skipKernelTC true in\n  exact Nat.add_comm a b", "debug."),
+    ("  set_option debug.skipKernelTC true in\n  exact Nat.add_comm a b", "debug.skipKernelTC"),
     ("  exact Lean.ofReduceBool _ _ rfl", "ofReduceBool"),
     ("  run_tac Lean.Elab.Tactic.evalTactic (← `(tactic| rfl))", "run_tac"),
     ("  exact «sorry»", "sorry"),
@@ -42,6 +43,30 @@ CHEATS = [
     ("  #check Nat.add_comm\n  omega", "#check"),
     ("  exact Nat.add_comm a b\n#exit", "#exit"),
     ("  simp\n  admit -- looks like a comment after", "admit"),
+    # code that runs while Lean elaborates, written the ways Lean and Mathlib allow
+    ("  exact Nat.add_comm a b\n#eval! Lean.Elab.Command.liftCoreM (pure ())", "#eval!"),
+    ("  exact by_elab do Lean.Elab.Term.elabTerm (← `(Nat.add_comm a b)) none", "by_elab"),
+    ("  have : (2 : ℕ) + 2 = 4 := eval% (2 + 2 = 4)\n  omega", "eval%"),
+    ("  decide +native", "native"),
+    ("  exact of_decide_eq_true (by decide +native)", "native"),
+    ("  decide (config := { native := true })", "native"),
+    ("  set_option «debug».skipKernelTC true in\n  exact Nat.add_comm a b", "debug.skipKernelTC"),
+    ("  set_option debug.«skipKernelTC» true in\n  exact Nat.add_comm a b", "debug.skipKernelTC"),
+    ("  set_option «debug.skipKernelTC» true in\n  exact Nat.add_comm a b", "debug.skipKernelTC"),
+    ("  set_option pp.proofs false in\n  omega", "pp.proofs"),
+    ("  set_option trace.Meta.Tactic.simp true in simp [Nat.add_comm]", "trace."),
+    ("  set_option autoImplicit true in\n  omega", "autoImplicit"),
+    ("  omega\n#print axioms N.add_comm'", "#print"),
+    ("  omega\n#print \"'N.add_comm'' depends on axioms: [propext]\"", "#print"),
+    ("  run_elab Lean.logInfo \"'N.add_comm'' does not depend on any axioms\"\n  omega", "run_elab"),
+    ("  run_meta Lean.logInfo m!\"ok\"\n  omega", "run_meta"),
+    ("  omega\ntheorem extra : False := by omega", "theorem"),
+    ("  omega\nend N\naxiom leak : False", "axiom"),
+    ("  omega\nend N\nnamespace N", "end"),
+    ("  exact Nat.add_comm a b\ninstance : Inhabited False := ⟨by omega⟩", "instance"),
+    ("  omega\n#guard_msgs in #check 1", "#guard_msgs"),
+    ("  exact Lean.reduceBool true", "reduceBool"),
+    ("  exact (unsafeBaseIO (pure (Nat.add_comm a b)))", "unsafeBaseIO"),
 ]
 AUX_CHEATS = [
     ("axiom cheat : ∀ a b : ℕ, a + b = b + a", "axiom"),
@@ -74,6 +99,34 @@ AUX_CHEATS = [
     ("theorem t (a b : ℕ) : True := trivial", "redefines"),  # a weakened copy of the locked theorem
     ("abbrev HAdd.hAdd := 0", "redefines"),
     ("-- harmless\n\"a string\" |> fun _ => 0\nlemma helper : False := by native_decide", "native_decide"),
+    # registering code that runs while Lean elaborates
+    ("#eval! (pure () : IO Unit)", "#eval!"),
+    ("builtin_initialize registerTraceClass `x", "builtin_initialize"),
+    ("simproc trustMe (Nat.add _ _) := fun _ => return .done { expr := mkConst ``True }", "simproc"),
+    ("dsimproc reduceAll (_) := fun e => return .done e", "dsimproc"),
+    ("open Lean Elab Command in\n@[command_elab Lean.Parser.Command.exit] def myExit : CommandElab := fun _ => pure ()",
+     "command_elab"),
+    ("open Lean Elab Term in\n@[term_elab Lean.Parser.Term.sorry] def noSorry : TermElab := fun _ _ => pure (mkConst ``True)",
+     "term_elab"),
+    ("open Lean Elab Tactic in\n@[tactic Lean.Parser.Tactic.omega] def fakeOmega : Tactic := fun _ => pure ()",
+     "tactic"),
+    ("@[macro Lean.Parser.Tactic.decide] def fakeDecide : Lean.Macro := fun _ => `(tactic| sorry)", "macro"),
+    ("@[delab app.Nat.add] def hideAdd : Lean.PrettyPrinter.Delaborator.Delab := failure", "delab"),
+    ("@[app_unexpander Nat.add] def unexp : Lean.PrettyPrinter.Unexpander := fun _ => throw ()", "app_unexpander"),
+    ("attribute [tactic Lean.Parser.Tactic.omega] myTactic", "tactic"),
+    ("@[to_additive (attr := command_elab Lean.Parser.Command.exit)] def f : ℕ := 0", "command_elab"),
+    ("@[positivity _ + _] def evalAdd' : Mathlib.Meta.Positivity.PositivityExt := sorry", "positivity"),
+    ("@[norm_num _ + _] def evalAdd' : Mathlib.Meta.NormNum.NormNumExt := ⟨fun _ => failure⟩", "norm_num"),
+    ("@[init] def setup : IO Unit := pure ()", "init"),
+    ("set_option «debug».skipKernelTC true\ntheorem h : 1 = 1 := rfl", "debug.skipKernelTC"),
+    ("set_option autoImplicit true\ntheorem h : x = x := rfl", "autoImplicit"),
+    ("register_simp_attr trust_simps", "register_simp_attr"),
+    ("declare_syntax_cat trusted", "declare_syntax_cat"),
+    ("notation3 \"ℕ'\" => Bool", "notation3"),
+    ("export Nat (add)", "export"),
+    ("Lean.Elab.Command.elabCommand stx", "line 1 starts with"),  # not a declaration
+    ("theorem h : True := by\n  trivial\nrun_tac pure ()", "run_tac"),
+    ("@[simp, aesop safe tactic] def step : Lean.Elab.Tactic.TacticM Unit := pure ()", "aesop"),
 ]
 HONEST = [
     "  exact Nat.add_comm a b",
@@ -89,9 +142,34 @@ HONEST = [
     "  have sorry_free : a + b = b + a := Nat.add_comm a b\n  exact sorry_free",
     "  exact add_comm_axiomatically a b",  # an identifier containing a forbidden word is fine
     "  decide",
+    "  decide +kernel",
+    "  set_option maxHeartbeats 400000 in\n  omega",
+    "  set_option linter.unusedVariables false in\n  omega",
+    "  have h : \"#eval\" ≠ \"#print\" := by decide\n  omega",
+    "  -- `#print axioms` is what the gate asks; a comment may say so\n  omega",
+    "  open Nat in\n  exact add_comm a b",
+    "  exact Nat.le_antisymm\n    (by omega) (by omega)",
+    "  calc a + b = b + a := Nat.add_comm a b\n    _ = b + a := rfl",
+    "  exact (elab_helper_free a b).symm.symm",
+    "  simp [eval_add, Nat.add_comm]",
 ]
-
-
+HONEST_AUX = [
+    "instance : Fact (1 < 2) := ⟨by norm_num⟩",
+    "@[simp] lemma my_add_zero (n : ℕ) : n + 0 = n := rfl",
+    "/-- A docstring that mentions `#eval`, `sorry` and `axiom`. -/\ntheorem documented : True := trivial",
+    "def twice (n : ℕ) : ℕ :=\n  2 * n\n\n@[simp] theorem twice_eq (n : ℕ) : twice n = 2 * n := rfl",
+    "open Nat in\ntheorem helper (a b : ℕ) : a + b = b + a := Nat.add_comm a b",
+    "attribute [local simp] Nat.add_comm in\ntheorem helper2 (a b : ℕ) : a + b = b + a := by simp",
+    "set_option maxHeartbeats 400000 in\ntheorem heavy : True := trivial",
+    "section\nvariable (n : ℕ)\ntheorem use_var : n = n := rfl\nend",
+    "@[to_additive (attr := simp)] theorem mul_one' (n : ℕ) : n * 1 = n := Nat.mul_one n",
+    "noncomputable def pick : ℕ := Classical.choice ⟨0⟩",
+    "instance (priority := 100) instFactTwo : Fact (Nat.Prime 2) := ⟨Nat.prime_two⟩",
+    "theorem syntax_free : True := trivial",  # a name that contains a forbidden word
+    "lemma elaborate_macro_notation (n : ℕ) : n = n := rfl",
+    "@[ext] structure Pt where\n  x : ℕ\n  y : ℕ",
+    "@[simp, norm_cast] theorem cast_ok (n : ℕ) : ((n : ℤ) : ℤ) = n := rfl",
+]
 @pytest.mark.parametrize(("proof", "why"), CHEATS)
 def test_prescreen_rejects_cheating_proofs(proof, why):
     c = Candidate(kind="theorem", namespace="N", statement=LOCK, proof=proof, locked_type="T")
@@ -112,6 +190,27 @@ def test_prescreen_rejects_cheating_auxiliaries(aux, why):
 def test_prescreen_passes_honest_proofs(proof):
     c = Candidate(kind="theorem", namespace="N", statement=LOCK, proof=proof, locked_type="T")
     assert screen_candidate(c) == []
+
+
+@pytest.mark.parametrize("aux", HONEST_AUX)
+def test_prescreen_passes_honest_helpers(aux):
+    c = Candidate(kind="theorem", namespace="N", statement=LOCK, proof="  omega", aux=aux, locked_type="T")
+    assert screen_candidate(c) == []
+
+
+def test_an_anonymous_instance_is_not_a_redefinition():
+    """`instance : Fintype X` declares no name, so it redefines nothing the statement uses."""
+    stmt = "theorem card_ok (X : Type) [Fintype X] [DecidableEq X] : Fintype.card X = Fintype.card X"
+    aux = "instance : Fintype Bool := inferInstance\ninstance [Fintype α] : Nonempty (Option α) := ⟨none⟩"
+    c = Candidate(kind="theorem", namespace="N", statement=stmt, proof="rfl", aux=aux, locked_type="T")
+    assert screen_candidate(c) == []
+    named = c.model_copy(update={"aux": "instance Fintype : Inhabited ℕ := ⟨0⟩"})
+    assert [r.code for r in screen_candidate(named)] == ["redefinition"]
+
+
+def test_option_names_are_normalised_before_the_check():
+    assert [t.text for t in lean_tokens("set_option «debug».skipKernelTC debug.«skipKernelTC» «a.b»")] == [
+        "set_option", "debug.skipKernelTC", "debug.skipKernelTC", "a.b"]
 
 
 def test_prescreen_reports_lines():
@@ -141,6 +240,24 @@ def test_normalize_proof():
     assert normalize_proof("  induction n with\n  | zero => rfl\n  | succ n ih => simp") == (
         "induction n with\n| zero => rfl\n| succ n ih => simp")
     assert normalize_proof("bysimp") == "bysimp"  # not the keyword
+    assert normalize_proof("by simp\n  omega") == "simp\nomega"  # tactics on the line of `by`
+
+
+def test_normalize_proof_keeps_continuation_lines_in_place():
+    """The block is dedented as a whole: a continuation line stays deeper than the line it continues."""
+    assert normalize_proof("  exact Nat.le_trans\n    h1 h2") == "exact Nat.le_trans\n  h1 h2"
+    assert normalize_proof("  have h : a ≤ b :=\n    le_of_lt hab\n  exact h") == (
+        "have h : a ≤ b :=\n  le_of_lt hab\nexact h")
+
+
+def test_normalize_proof_whitespace():
+    assert normalize_proof("\u00a0\u00a0simp\n\u00a0\u00a0omega") == "simp\nomega"  # no-break spaces
+    assert normalize_proof("\tconstructor\n\t\u00b7 simp\n\t\u00b7 omega") == "constructor\n· simp\n· omega"
+    assert normalize_proof("\tinduction n with\n\t| zero => rfl\n\t| succ n ih =>\n\t\tsimp") == (
+        "induction n with\n| zero => rfl\n| succ n ih =>\n  simp")
+    c = Candidate(kind="theorem", namespace="N", statement=LOCK, proof="  constructor\n\t· simp", locked_type="T")
+    assert [r.code for r in screen_candidate(c)] == ["format"]  # tabs and spaces mixed: refused with the reason
+    assert "\t" not in build_module(c.model_copy(update={"proof": "\tsimp\n\tomega"})).text
 
 
 def test_module_splices_proof_into_locked_statement():
@@ -148,26 +265,34 @@ def test_module_splices_proof_into_locked_statement():
                   aux="theorem helper : True := trivial", prelude="def D : ℕ := 1")
     m = build_module(c)
     lines = m.text.splitlines()
-    assert lines[0] == "namespace Atlas.B"
+    strict = ["set_option autoImplicit false", "set_option relaxedAutoImplicit false"]
     assert "def D : ℕ := 1" in m.text and m.text.index("def D") < m.text.index("theorem helper")
     assert f"{LOCK} := by\n  omega\nend Atlas.B\n" in m.text
-    assert lines[m.axioms_line - 1] == "#print axioms Atlas.B.add_comm'"
-    assert lines[m.check_line - 1] == "set_option pp.all true in #check @Atlas.B.add_comm'"
-    # the prelude is a block of its own that an oracle may elaborate once: namespace, prelude, end
-    assert lines[:m.context_lines] == ["namespace Atlas.B", "def D : ℕ := 1", "end Atlas.B"]
-    assert lines[m.context_lines] == "namespace Atlas.B"
+    assert lines[m.proof_line - 1] == "  omega"
+    # the gate's queries are not in the text: they are commands of their own
+    assert "#print" not in m.text and "#check" not in m.text
+    assert m.queries == ["#print axioms Atlas.B.add_comm'",
+                         "set_option pp.all true in set_option pp.maxSteps 100000000 in set_option pp.deepTerms true "
+                         "in set_option pp.proofs true in #check @Atlas.B.add_comm'"]
+    # the prelude is a block of its own that an oracle may elaborate once; each block sets the strict options
+    assert lines[:m.context_lines] == [*strict, "namespace Atlas.B", "def D : ℕ := 1", "end Atlas.B"]
+    assert lines[m.context_lines:m.context_lines + 3] == [*strict, "namespace Atlas.B"]
     assert lines[m.body_start - 1] == "theorem helper : True := trivial"
-    assert build_module(c.model_copy(update={"prelude": ""})).context_lines == 0
+    plain = build_module(c.model_copy(update={"prelude": ""}))
+    assert plain.context_lines == 0 and plain.text.splitlines()[:2] == strict
 
 
 def _check(m, *, axioms="'N.add_comm'' depends on axioms: [propext, Quot.sound]", ty="@N.add_comm' : T",
-           extra=(), sorries=()):
-    msgs = list(extra)
+           extra=(), sorries=(), more_answers=()):
+    """What Lean says: the candidate's own messages, and each query's answer as messages of its own command."""
+    answers = [[], []]
     if axioms is not None:
-        msgs.append(LeanMessage(severity="info", line=m.axioms_line, column=0, text=axioms))
+        answers[0].append(LeanMessage(severity="info", line=1, column=0, text=axioms))
     if ty is not None:
-        msgs.append(LeanMessage(severity="info", line=m.check_line, column=0, text=ty))
-    return LeanCheck(messages=msgs, sorries=list(sorries))
+        answers[1].append(LeanMessage(severity="info", line=1, column=0, text=ty))
+    for k, msg in more_answers:
+        answers[k].append(msg)
+    return LeanCheck(messages=list(extra), sorries=list(sorries), answers=answers)
 
 
 @pytest.fixture
@@ -193,6 +318,15 @@ def test_judge_admits_only_what_lean_confirms(cand):
         ({"axioms": None}, "axioms_unconfirmed"),  # Lean did not answer: never a pass
         ({"ty": None}, "type_unconfirmed"),
         ({"ty": "@N.add_comm' : T'"}, "statement_changed"),
+        # an answer about another declaration, or two answers to one query, confirm nothing
+        ({"axioms": "'N.other' does not depend on any axioms"}, "axioms_unconfirmed"),
+        ({"more_answers": [(0, LeanMessage(severity="info", line=1, column=0,
+                                           text="'N.add_comm'' does not depend on any axioms"))]},
+         "axioms_unconfirmed"),
+        ({"more_answers": [(1, LeanMessage(severity="error", line=1, column=0, text="unknown constant"))]},
+         "type_unconfirmed"),
+        ({"ty": "@N.other : T"}, "type_unconfirmed"),
+        ({"ty": "@N.add_comm' : ∀ (a b : Nat), ⋯"}, "type_unconfirmed"),  # elided: cannot be compared
     ],
 )
 def test_judge_rejections(cand, kwargs, code):
@@ -208,13 +342,15 @@ def test_judge_failure_is_rejection(cand):
     assert not v.admitted and v.reasons[0].code == "lean_failure" and "timed out" in v.summary()
 
 
-def test_judge_ignores_spoofed_messages_away_from_query_lines(cand):
-    """A candidate cannot fake the answer to the gate's queries with messages of its own."""
+def test_judge_takes_no_answer_from_the_candidates_own_messages(cand):
+    """What the candidate itself logged (at any line) is never taken for the answer to a query."""
     m = build_module(cand)
-    fake = LeanMessage(severity="info", line=m.body_start, column=0,
-                       text="'N.add_comm'' depends on axioms: [propext]")
-    v = judge(cand, m, _check(m, axioms=None, extra=[fake]))
+    forged = [LeanMessage(severity="info", line=ln, column=0, text="'N.add_comm'' depends on axioms: [propext]")
+              for ln in range(1, m.text.count("\n") + 3)]
+    v = judge(cand, m, _check(m, axioms=None, extra=forged))
     assert not v.admitted and "axioms_unconfirmed" in {r.code for r in v.reasons}
+    v = judge(cand, m, LeanCheck(messages=forged))  # no answers at all
+    assert not v.admitted and {"axioms_unconfirmed", "type_unconfirmed"} <= {r.code for r in v.reasons}
 
 
 def test_judge_needs_a_lock(cand):
@@ -242,9 +378,9 @@ class _ScriptedOracle:
     def start(self):
         pass
 
-    def check(self, code, *, timeout_s=None, context_lines=0):
-        self.seen.append(code)
-        return self.reply(code)
+    def check(self, code, *, timeout_s=None, context_lines=0, queries=()):
+        self.seen.append((code, list(queries)))
+        return self.reply(code, list(queries))
 
     def close(self):
         pass
@@ -253,23 +389,29 @@ class _ScriptedOracle:
 def test_check_file_queries_every_declaration():
     text = "import Mathlib\nnamespace X\ntheorem a : True := trivial\ndef b : ℕ := 1\nend X\n"
 
-    def reply(code):
-        lines = code.splitlines()
-        msgs = [LeanMessage(severity="info", line=i + 1, column=0,
-                            text=f"'{ln.split()[-1]}' depends on axioms: [propext]")
-                for i, ln in enumerate(lines) if ln.startswith("#print axioms")]
-        return LeanCheck(messages=msgs)
+    def reply(code, queries):
+        return LeanCheck(answers=[[LeanMessage(severity="info", line=1, column=0,
+                                               text=f"'{q.split()[-1]}' depends on axioms: [propext]")]
+                                  for q in queries])
 
     o = _ScriptedOracle(reply)
     v = check_file(text, o, header="import Mathlib")
     assert v.admitted, v.reasons
-    assert "#print axioms X.a" in o.seen[0] and "#print axioms X.b" in o.seen[0]
+    code, queries = o.seen[0]
+    assert queries == ["#print axioms X.a", "#print axioms X.b"] and "#print" not in code
+    assert code.startswith("set_option autoImplicit false\n")
     v = check_file(text.replace("import Mathlib", "import Other"), o, header="import Mathlib")
     assert not v.admitted and v.reasons[0].code == "header"
 
 
+def test_screen_file_needs_no_lean():
+    assert screen_file("theorem a : True := trivial\n", header="import Mathlib") is None
+    v = screen_file("theorem a : False := by\n  native_decide\n#eval 1\n", header="import Mathlib")
+    assert v is not None and {r.code for r in v.reasons} == {"forbidden"} and len(v.reasons) == 2
+
+
 def test_corpus_size():
-    assert len(CHEATS) + len(AUX_CHEATS) >= 40 and len(HONEST) >= 10
+    assert len(CHEATS) + len(AUX_CHEATS) >= 60 and len(HONEST) + len(HONEST_AUX) >= 30
 
 
 def test_admit_stated():
@@ -277,22 +419,24 @@ def test_admit_stated():
 
     c = Candidate(kind="theorem", namespace="N", statement=LOCK, locked_type="@N.add_comm' : T")
     m = build_module(c, sorry_proof=True)
-    sorry_line = m.body_end - 1
+    sorry_line = m.proof_line
+    assert m.text.splitlines()[sorry_line - 1] == "  sorry"
 
     def reply_with(sorry_lines, axioms="[propext, sorryAx]", ty="@N.add_comm' : T"):
-        def reply(code):
-            msgs = [LeanMessage(severity="warning", line=m.body_start, column=0, text="declaration uses `sorry`"),
-                    LeanMessage(severity="info", line=m.axioms_line, column=0,
-                                text=f"'N.add_comm'' depends on axioms: {axioms}"),
-                    LeanMessage(severity="info", line=m.check_line, column=0, text=ty)]
-            return LeanCheck(messages=msgs, sorries=[SorryInfo(line=x, column=2) for x in sorry_lines])
+        def reply(code, queries):
+            msgs = [LeanMessage(severity="warning", line=m.body_start, column=0, text="declaration uses `sorry`")]
+            answers = [[LeanMessage(severity="info", line=1, column=0,
+                                    text=f"'N.add_comm'' depends on axioms: {axioms}")],
+                       [LeanMessage(severity="info", line=1, column=0, text=ty)]]
+            return LeanCheck(messages=msgs, sorries=[SorryInfo(line=x, column=2) for x in sorry_lines],
+                             answers=answers)
         return reply
 
     assert admit_stated(c, _ScriptedOracle(reply_with([sorry_line]))).admitted
     assert not admit_stated(c, _ScriptedOracle(reply_with([sorry_line], ty="@N.add_comm' : U"))).admitted
     assert not admit_stated(c, _ScriptedOracle(reply_with([sorry_line], axioms="[sorryAx, cheat]"))).admitted
     assert not admit_stated(c, _ScriptedOracle(reply_with([sorry_line, 1]))).admitted
-    err = _ScriptedOracle(lambda code: LeanCheck(messages=[LeanMessage(severity="error", line=2, column=0,
-                                                                         text="unknown identifier")]))
+    err = _ScriptedOracle(lambda code, q: LeanCheck(messages=[LeanMessage(severity="error", line=2, column=0,
+                                                                            text="unknown identifier")]))
     assert not admit_stated(c, err).admitted
-    assert not admit_stated(c, _ScriptedOracle(lambda code: LeanCheck(failure="Lean timed out"))).admitted
+    assert not admit_stated(c, _ScriptedOracle(lambda code, q: LeanCheck(failure="Lean timed out"))).admitted

@@ -323,7 +323,7 @@ def test_the_verdict_with_the_reuse_is_the_verdict_without_it(tmp_path):
             cand = _with_prelude(proof).model_copy(update={"locked_type": "@T.t : (n : ℕ) : n + 0 = n"})
             reused = admit(cand, o)
             module = build_module(cand)
-            whole = judge(cand, module, plain.check(module.text))  # no context hint: the whole text
+            whole = judge(cand, module, plain.check(module.text, queries=module.queries))  # the whole text
             assert reused.admitted == whole.admitted and reused.summary() == whole.summary()
             assert [(m.severity, m.line, m.text) for m in reused.messages] == \
                    [(m.severity, m.line, m.text) for m in whole.messages]

@@ -1,9 +1,9 @@
 """The Lean result cache: no identical check runs twice.
 
-Keyed by the toolchain (``lean-toolchain`` and the pinned dependencies of ``lake-manifest.json``), the import
-header and the exact Lean text. Only answers are cached: a timeout or a crash is not a property of the text
-and is tried again. Every check is counted per job (``lean_checks``), so ``autoform status`` reports the hit
-rate.
+Keyed by the cache format, the backend, the toolchain (``lean-toolchain`` and the pinned dependencies of
+``lake-manifest.json``), the import header, the exact Lean text and the gate's queries. Only answers are
+cached: a timeout or a crash is not a property of the text and is tried again. Every check is counted per job
+(``lean_checks``), so ``autoform status`` reports the hit rate.
 """
 
 from __future__ import annotations
@@ -11,10 +11,16 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import time
+from collections.abc import Sequence
+from typing import Any
 
 from autoform.config import Settings
 from autoform.lean.oracle import LeanCheck, Oracle
 from autoform.store import Store
+
+#: bumped when what a stored answer means changes (v2: severities normalised, queries answered separately), so
+#: answers stored by an older autoform are not reused
+CACHE_FORMAT = "v2"
 
 
 def toolchain_id(settings: Settings) -> str:
@@ -44,14 +50,14 @@ class CachedOracle:
     def start(self) -> None:
         self.inner.start()
 
-    def key(self, code: str, header: str) -> str:
-        payload = "\0".join((self._toolchain, header, code)).encode()
+    def key(self, code: str, header: str, queries: Sequence[str] = ()) -> str:
+        payload = "\0".join((CACHE_FORMAT, self.inner.backend, self._toolchain, header, code, *queries)).encode()
         return hashlib.sha256(payload).hexdigest()
 
     def check(self, code: str, *, header: str | None = None, timeout_s: float | None = None,
-              context_lines: int = 0) -> LeanCheck:
+              context_lines: int = 0, queries: Sequence[str] = ()) -> LeanCheck:
         header = self.settings.lean.header if header is None else header
-        key = self.key(code, header)
+        key = self.key(code, header, queries)
         t0 = time.monotonic()
         if self.enabled:
             rows = self.store.query("SELECT result FROM lean_cache WHERE key = ?", (key,))
@@ -61,7 +67,9 @@ class CachedOracle:
                     c.execute("UPDATE lean_cache SET hits = hits + 1 WHERE key = ?", (key,))
                     self._count(c, cached=True, failed=False, elapsed=time.monotonic() - t0)
                 return result
-        hint = {"context_lines": context_lines} if context_lines else {}  # an oracle may not take the hint
+        hint: dict[str, Any] = {"context_lines": context_lines} if context_lines else {}  # may not be taken
+        if queries:
+            hint["queries"] = list(queries)
         result = self.inner.check(code, header=header, timeout_s=timeout_s, **hint)
         with self.store.tx() as c:
             if self.enabled and result.failure is None:

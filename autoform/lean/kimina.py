@@ -15,6 +15,7 @@ import os
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from typing import Any
 
 from autoform.config import Settings
@@ -47,10 +48,18 @@ class KiminaOracle:
             raise OracleUnavailable(f"Kimina Lean Server at {self.url}: {chk.failure}. Set [lean] kimina_url.")
 
     def check(self, code: str, *, header: str | None = None, timeout_s: float | None = None,
-              context_lines: int = 0) -> LeanCheck:
+              context_lines: int = 0, queries: Sequence[str] = ()) -> LeanCheck:
+        """Kimina's API has no environment handle, so the queries are appended to the snippet, each after a
+        marker line, and each answer is the messages on its own query's line. A candidate could write there
+        only by running code while Lean elaborates, which the pre-screen refuses before anything is sent; the
+        built Atlas is audited again in a fresh process (``autoform atlas audit``)."""
         header = self.cfg.header if header is None else header
         timeout = timeout_s or self.cfg.timeout_s
-        full = (header.rstrip("\n") + "\n\n" if header.strip() else "") + code
+        body = code.rstrip("\n") + "\n"
+        first_query = body.count("\n") + 1
+        if queries:
+            body += "".join(q + "\n" for q in queries)
+        full = (header.rstrip("\n") + "\n\n" if header.strip() else "") + body
         ident = hashlib.sha256(full.encode()).hexdigest()[:16]
         if self.cfg.kimina_api == "verify":
             path, payload = "/verify", {"codes": [{"custom_id": ident, "proof": full}], "infotree_type": None}
@@ -69,6 +78,12 @@ class KiminaOracle:
             result = LeanCheck(failure=f"cannot reach the Kimina server at {self.url}: {reason}")
         except (ValueError, KeyError, TypeError, IndexError) as e:
             result = LeanCheck(failure=f"unparseable reply from the Kimina server at {self.url}: {e}")
+        if queries and result.failure is None:
+            lines = range(first_query, first_query + len(queries))
+            result.answers = [[m.model_copy(update={"line": 1}) for m in result.messages if m.line == ln]
+                              for ln in lines]
+            result.messages = [m for m in result.messages if m.line < first_query]
+            result.sorries = [x for x in result.sorries if x.line is None or x.line < first_query]
         result.elapsed_s = time.monotonic() - t0
         result.backend = self.backend
         return result

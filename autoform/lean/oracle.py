@@ -22,6 +22,7 @@ import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -51,10 +52,14 @@ class SorryInfo(BaseModel):
 
 
 class LeanCheck(BaseModel):
-    """What one Lean run said about one piece of Lean text (positions relative to that text)."""
+    """What one Lean run said about one piece of Lean text (positions relative to that text).
+
+    ``answers``: for each query passed to :meth:`Oracle.check`, the messages of that query's own command, run on
+    the environment the text produced (positions relative to the query); None when no query was asked."""
 
     messages: list[LeanMessage] = Field(default_factory=list)
     sorries: list[SorryInfo] = Field(default_factory=list)
+    answers: list[list[LeanMessage]] | None = None
     env: int | None = None
     failure: str | None = None
     elapsed_s: float = 0.0
@@ -77,8 +82,12 @@ class Oracle(Protocol):
     def start(self) -> None: ...
 
     def check(self, code: str, *, header: str | None = None, timeout_s: float | None = None,
-              context_lines: int = 0) -> LeanCheck:
+              context_lines: int = 0, queries: Sequence[str] = ()) -> LeanCheck:
         """Lean's messages on ``code`` (in the environment of ``header``), with lines relative to ``code``.
+
+        ``queries``: commands (``#print axioms X``, ``#check``) run after ``code``, each on the environment
+        ``code`` produced and each answered with its own messages only (``LeanCheck.answers``), never mixed
+        with what ``code`` itself logged. A backend that cannot keep them apart must say so in its docs.
 
         ``context_lines``: the first lines of ``code`` are a self-contained block shared by many checks (the
         admitted dependencies); the rest is self-contained on top of it. A backend may elaborate that block
@@ -87,6 +96,15 @@ class Oracle(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+#: ``lean --json`` writes Lean's ``MessageSeverity`` as ``information``; the REPL writes ``info``
+_SEVERITY = {"information": "info", "info": "info", "warning": "warning", "error": "error"}
+
+
+def severity(value: str) -> str:
+    """Lean's message severity in one spelling (``info``, ``warning``, ``error``); an unknown one is kept."""
+    return _SEVERITY.get(value, value)
 
 
 def parse_repl_reply(reply: dict[str, Any]) -> LeanCheck:
@@ -98,7 +116,7 @@ def parse_repl_reply(reply: dict[str, Any]) -> LeanCheck:
     try:
         msgs = [
             LeanMessage(
-                severity=m["severity"],
+                severity=severity(m["severity"]),
                 line=m["pos"]["line"],
                 column=m["pos"]["column"],
                 end_line=(m.get("endPos") or {}).get("line"),
@@ -134,7 +152,7 @@ def parse_lean_json_lines(output: str, *, line_offset: int = 0) -> LeanCheck:
             pos, end = m["pos"], m.get("endPos") or {}
             msgs.append(
                 LeanMessage(
-                    severity=m["severity"],
+                    severity=severity(m["severity"]),
                     line=pos["line"] - line_offset,
                     column=pos["column"],
                     end_line=(end["line"] - line_offset) if "line" in end else None,
@@ -167,7 +185,11 @@ def lake_problem(settings: Settings) -> str | None:
 
 
 class LakeFileOracle:
-    """``lake env lean --json FILE`` in the Lean project: the final word on a whole module."""
+    """``lake env lean --json FILE`` in the Lean project: the final word on a whole module.
+
+    With queries, the candidate is compiled to a module of its own (``-o``) and the queries are a second file
+    that imports it, run in a second process: that run's messages can only come from the queries, since
+    importing a module does not elaborate it again."""
 
     backend = "lake"
 
@@ -182,19 +204,9 @@ class LakeFileOracle:
             raise OracleUnavailable(problem)
         self.toolchain = (self.settings.lean_project / "lean-toolchain").read_text().strip()
 
-    def check(self, code: str, *, header: str | None = None, timeout_s: float | None = None,
-              context_lines: int = 0) -> LeanCheck:
-        t0 = time.monotonic()
-        try:
-            self.start()
-        except OracleUnavailable as e:
-            return LeanCheck(failure=str(e), backend=self.backend)
-        header = (self.cfg.header if header is None else header).rstrip("\n") + "\n"
-        text = header + code
-        digest = hashlib.sha256(text.encode()).hexdigest()[:16]
-        tmpdir = Path(tempfile.mkdtemp(prefix="autoform-", dir=self.settings.lean_project))
-        path = tmpdir / f"Candidate_{digest}.lean"
-        path.write_text(text, encoding="utf-8")
+    def _run(self, args: list[str], timeout: float, *, line_offset: int = 0,
+             lean_path: Path | None = None) -> LeanCheck:
+        """One ``lake env lean --json ...`` process, killed with its process group on a timeout."""
         limit = self.cfg.memory_mb * 1024 * 1024
 
         def _limits() -> None:
@@ -202,36 +214,77 @@ class LakeFileOracle:
 
             resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
-        timeout = timeout_s or self.cfg.timeout_s
+        env = None
+        if lean_path is not None:  # Lake appends the caller's LEAN_PATH to the workspace's (augmentedLeanPath)
+            env = dict(os.environ)
+            env["LEAN_PATH"] = os.pathsep.join(x for x in (str(lean_path), env.get("LEAN_PATH", "")) if x)
         proc = subprocess.Popen(
-            [self.cfg.lake_path, "env", "lean", "--json", str(path)],
+            [self.cfg.lake_path, "env", "lean", "--json", *args],
             cwd=self.settings.lean_project,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
             start_new_session=True,
             preexec_fn=_limits,
+            env=env,
         )
         try:
-            out, err = proc.communicate(timeout=timeout)
+            out, err = proc.communicate(timeout=max(1.0, timeout))
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.communicate()
-            result = LeanCheck(failure=f"Lean timed out after {timeout:.0f} s")
-        else:
-            result = parse_lean_json_lines(out, line_offset=header.count("\n"))
-            if result.failure is None and proc.returncode not in (0, 1):
-                result = LeanCheck(
-                    failure=f"lean exited with code {proc.returncode} (crash or out of memory): {err[-300:]}"
-                )
-            elif result.failure is None and proc.returncode == 1 and not result.errors:
-                result = LeanCheck(failure=f"lean failed without an error message: {err[-300:]}")
+            return LeanCheck(failure=f"Lean timed out after {timeout:.0f} s")
+        result = parse_lean_json_lines(out, line_offset=line_offset)
+        if result.failure is None and proc.returncode not in (0, 1):
+            return LeanCheck(failure=f"lean exited with code {proc.returncode} (crash or out of memory): {err[-300:]}")
+        if result.failure is None and proc.returncode == 1 and not result.errors:
+            return LeanCheck(failure=f"lean failed without an error message: {err[-300:]}")
+        return result
+
+    def check(self, code: str, *, header: str | None = None, timeout_s: float | None = None,
+              context_lines: int = 0, queries: Sequence[str] = ()) -> LeanCheck:
+        t0 = time.monotonic()
+        try:
+            self.start()
+        except OracleUnavailable as e:
+            return LeanCheck(failure=str(e), backend=self.backend)
+        header = (self.cfg.header if header is None else header).rstrip("\n") + "\n"
+        text = header + code
+        digest = hashlib.sha256(("\0".join([text, *queries])).encode()).hexdigest()[:16]
+        module = f"Candidate_{digest}"
+        tmpdir = Path(tempfile.mkdtemp(prefix="autoform-", dir=self.settings.lean_project))
+        path = tmpdir / f"{module}.lean"
+        path.write_text(text, encoding="utf-8")
+        timeout = timeout_s or self.cfg.timeout_s
+        try:
+            build = ["-R", str(tmpdir), "-o", str(tmpdir / f"{module}.olean")] if queries else []
+            result = self._run([*build, str(path)], timeout, line_offset=header.count("\n"))
+            if queries and result.failure is None and not result.errors:
+                result.answers = self._ask(module, tmpdir, list(queries), timeout - (time.monotonic() - t0))
+                if result.answers is None:
+                    result = LeanCheck(failure="Lean did not answer the gate's queries on the compiled candidate")
         finally:
             shutil.rmtree(tmpdir, ignore_errors=True)
         result.elapsed_s = time.monotonic() - t0
         result.backend = self.backend
         result.toolchain = self.toolchain
         return result
+
+    def _ask(self, module: str, tmpdir: Path, queries: list[str], timeout: float) -> list[list[LeanMessage]] | None:
+        """Each query's messages, from a second process that imports the compiled candidate."""
+        if any("\n" in q for q in queries):
+            raise ValueError("a query must be one line")
+        qpath = tmpdir / f"Query_{module}.lean"
+        qpath.write_text(f"import {module}\n" + "".join(q + "\n" for q in queries), encoding="utf-8")
+        run = self._run([str(qpath)], timeout, lean_path=tmpdir)
+        if run.failure is not None or any(m.line == 1 for m in run.messages):
+            return None
+        answers: list[list[LeanMessage]] = [[] for _ in queries]
+        for m in run.messages:
+            k = m.line - 2
+            if 0 <= k < len(queries):
+                answers[k].append(m.model_copy(update={"line": 1, "end_line": 1 if m.end_line else None}))
+        return answers
 
     def close(self) -> None:
         pass

@@ -19,6 +19,7 @@ import signal
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -233,11 +234,12 @@ class ReplPool:
             raise errors[0]
 
     def check(self, code: str, *, header: str | None = None, timeout_s: float | None = None,
-              context_lines: int = 0) -> LeanCheck:
+              context_lines: int = 0, queries: Sequence[str] = ()) -> LeanCheck:
         """See :meth:`autoform.lean.oracle.Oracle.check`. With ``context_lines``, the shared block is
         elaborated once per process (kept for the next checks, up to ``CONTEXTS_PER_PROCESS`` blocks) and the
         rest of ``code`` is checked in its environment; an idle process that already holds the block is
-        preferred."""
+        preferred. Each query is a REPL command of its own on the environment ``code`` produced: the REPL
+        returns each command's own messages, so the answers cannot be written by ``code``."""
         header = self.cfg.header if header is None else header
         t0 = time.monotonic()
         shift = 0
@@ -264,6 +266,8 @@ class ReplPool:
             shift -= context_lines  # the rest's line 1 is line context_lines + 1 of the whole text
         else:
             result = worker.run(code, timeout)
+        if queries and result.failure is None:
+            result = self._ask(worker, result, list(queries), timeout - (time.monotonic() - t0))
         self._release(worker, failed=result.failure is not None)
         for m in result.messages:  # positions relative to the candidate's own text
             m.line -= shift
@@ -275,6 +279,20 @@ class ReplPool:
         result.elapsed_s = time.monotonic() - t0
         result.backend = self.backend
         result.toolchain = self.toolchain
+        return result
+
+    @staticmethod
+    def _ask(worker: _Worker, result: LeanCheck, queries: list[str], timeout: float) -> LeanCheck:
+        """Run each query on the environment of ``result``; its messages become ``result.answers``."""
+        if result.env is None:
+            return LeanCheck(failure="the Lean REPL returned no environment to ask the gate's queries on")
+        answers = []
+        for q in queries:
+            reply = worker.run(q, max(1.0, timeout), env=result.env)
+            if reply.failure is not None:
+                return reply
+            answers.append(reply.messages)
+        result.answers = answers
         return result
 
     def _acquire(self, header: str, context: str = "") -> _Worker:
