@@ -408,8 +408,11 @@ def check(
     file: Annotated[Path, typer.Argument(help="a Lean file")],
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Run the admission gate on a Lean file and print the verdict with each reason."""
-    from autoform.lean.gate import check_file
+    """Run the admission gate on a Lean file and print the verdict with each reason.
+
+    The pre-screen runs first and needs no Lean: a file it refuses is rejected (exit 1) even where Lean is
+    missing; only a file that passes it needs Lean (exit 3 when Lean is absent)."""
+    from autoform.lean.gate import check_file, screen_file
     from autoform.lean.oracle import OracleUnavailable, make_oracle
 
     if not file.is_file():
@@ -419,15 +422,17 @@ def check(
     except UnicodeDecodeError as e:
         die(f"{file}: not UTF-8 ({e})")
     s = settings()
-    oracle = make_oracle(s)
-    try:
-        oracle.start()
-    except OracleUnavailable as e:
-        die(f"Lean: {e}", EXIT_MISSING)
-    try:
-        verdict = check_file(text, oracle, header=s.lean.header)
-    finally:
-        oracle.close()
+    verdict = screen_file(text, header=s.lean.header)
+    if verdict is None:
+        oracle = make_oracle(s)
+        try:
+            oracle.start()
+        except OracleUnavailable as e:
+            die(f"{file} passes the pre-screen; Lean is needed to judge it further: {e}", EXIT_MISSING)
+        try:
+            verdict = check_file(text, oracle, header=s.lean.header)
+        finally:
+            oracle.close()
     if as_json:
         print(json.dumps({"file": str(file), **verdict.model_dump(exclude={"module"})}, indent=2))
     else:
@@ -470,7 +475,40 @@ def atlas_build() -> None:
     out.print(escape(output[-3000:]), highlight=False)
     if not ok:
         die("lake build failed", EXIT_FAIL)
-    out.print("[green]Atlas built[/]")
+    out.print("[green]Atlas built[/]; auditing it in a fresh Lean process")
+    _audit(store, s, as_json=False)
+
+
+def _audit(store: Any, s: Any, *, as_json: bool) -> None:
+    """Run the audit of the built Atlas, print it, and exit non-zero unless it is clean."""
+    from autoform.lean.audit import audit_atlas
+
+    report = audit_atlas(store, s)
+    if as_json:
+        print(report.model_dump_json(indent=2))
+    else:
+        for f in report.findings:
+            out.print(escape(f"  - [{f.code}] {f.where}: {f.message}"), highlight=False)
+        if report.failure:
+            out.print(escape(f"  audit could not finish: {report.failure}"), highlight=False)
+    if report.failure and "not found" in report.failure:
+        raise typer.Exit(EXIT_MISSING)
+    if not report.ok:
+        if not as_json:
+            err.print(f"audit failed: {len(report.findings)} finding(s) in {report.checked} declaration(s)"
+                      + (f"; {report.failure}" if report.failure else ""))
+        raise typer.Exit(EXIT_FAIL)
+    if not as_json:
+        out.print(f"[green]audit clean[/]: {report.checked} declaration(s), only standard axioms, every type "
+                  "the locked one")
+
+
+@atlas_app.command("audit")
+def atlas_audit(as_json: Annotated[bool, typer.Option("--json", help="the report as JSON")] = False) -> None:
+    """Audit the built Atlas in a fresh Lean process: every module passes the pre-screen, every declaration's
+    axioms are the standard ones and its type the locked one in the store."""
+    s = settings()
+    _audit(open_store(s), s, as_json=as_json)
 
 
 @atlas_app.command("site")

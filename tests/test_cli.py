@@ -191,6 +191,7 @@ def test_check_file_verdicts(tmp_path):
     r = autoform(home, "check", str(bad))
     assert r.returncode == 1
     assert "REJECTED" in r.stdout and "unknown identifier 'bogus'" in r.stdout
+    assert "line 5:" in r.stdout  # the line of the file itself
 
     cheat = tmp_path / "Cheat.lean"
     cheat.write_text("import Mathlib\n\naxiom magic : False\ntheorem t : 1 = 2 := magic.elim\n")
@@ -208,5 +209,21 @@ def test_check_without_lean(tmp_path):
     f.write_text("import Mathlib\ntheorem t : True := trivial\n")
     r = autoform(home, "check", str(f))
     assert r.returncode == 3 and "lake" in r.stderr and "Traceback" not in r.stderr
+    assert "passes the pre-screen" in r.stderr
+
+
+def test_check_rejects_a_cheat_even_without_lean(tmp_path):
+    """The pre-screen needs no Lean: a cheat is rejected outright (exit 1) with each reason, never exit 3."""
+    home = _no_lean_home(tmp_path, "http://127.0.0.1:9/v1")
+    f = tmp_path / "Cheat.lean"
+    f.write_text("import Mathlib\n\ntheorem t : 1 = 2 := by\n  native_decide\n\n#eval! (pure () : IO Unit)\n"
+                 "set_option «debug».skipKernelTC true\n")
+    r = autoform(home, "check", str(f), "--json")
+    assert r.returncode == 1, r.stdout + r.stderr
+    v = json.loads(r.stdout)
+    assert v["admitted"] is False and len(v["reasons"]) == 3
+    assert {x["line"] for x in v["reasons"]} == {4, 6, 7}  # the file's own lines
+    r = autoform(home, "check", str(f))
+    assert r.returncode == 1 and "REJECTED" in r.stdout and "#eval!" in r.stdout
 
 

@@ -184,6 +184,45 @@ def lake_problem(settings: Settings) -> str | None:
     return None
 
 
+def run_lake_lean(settings: Settings, args: list[str], *, cwd: Path, timeout: float, line_offset: int = 0,
+                  lean_path: Path | None = None) -> LeanCheck:
+    """One ``lake env lean --json ARGS`` process in ``cwd`` under the memory cap, killed with its process group
+    on a timeout. ``lean_path`` is put on Lean's search path (Lake appends the caller's ``LEAN_PATH`` to the
+    workspace's: ``Workspace.augmentedLeanPath``). A crash, a timeout or output that is not ``lean --json`` is a
+    ``failure``."""
+    limit = settings.lean.memory_mb * 1024 * 1024
+
+    def _limits() -> None:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    env = None
+    if lean_path is not None:
+        env = dict(os.environ)
+        env["LEAN_PATH"] = os.pathsep.join(x for x in (str(lean_path), env.get("LEAN_PATH", "")) if x)
+    try:
+        proc = subprocess.Popen(
+            [settings.lean.lake_path, "env", "lean", "--json", *args],
+            cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+            preexec_fn=_limits, env=env,
+        )
+    except OSError as e:
+        return LeanCheck(failure=f"cannot run `{settings.lean.lake_path} env lean`: {e}")
+    try:
+        out, err = proc.communicate(timeout=max(1.0, timeout))
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        return LeanCheck(failure=f"Lean timed out after {timeout:.0f} s")
+    result = parse_lean_json_lines(out, line_offset=line_offset)
+    if result.failure is None and proc.returncode not in (0, 1):
+        return LeanCheck(failure=f"lean exited with code {proc.returncode} (crash or out of memory): {err[-300:]}")
+    if result.failure is None and proc.returncode == 1 and not result.errors:
+        return LeanCheck(failure=f"lean failed without an error message: {err[-300:]}")
+    return result
+
+
 class LakeFileOracle:
     """``lake env lean --json FILE`` in the Lean project: the final word on a whole module.
 
@@ -206,40 +245,8 @@ class LakeFileOracle:
 
     def _run(self, args: list[str], timeout: float, *, line_offset: int = 0,
              lean_path: Path | None = None) -> LeanCheck:
-        """One ``lake env lean --json ...`` process, killed with its process group on a timeout."""
-        limit = self.cfg.memory_mb * 1024 * 1024
-
-        def _limits() -> None:
-            import resource
-
-            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-
-        env = None
-        if lean_path is not None:  # Lake appends the caller's LEAN_PATH to the workspace's (augmentedLeanPath)
-            env = dict(os.environ)
-            env["LEAN_PATH"] = os.pathsep.join(x for x in (str(lean_path), env.get("LEAN_PATH", "")) if x)
-        proc = subprocess.Popen(
-            [self.cfg.lake_path, "env", "lean", "--json", *args],
-            cwd=self.settings.lean_project,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            start_new_session=True,
-            preexec_fn=_limits,
-            env=env,
-        )
-        try:
-            out, err = proc.communicate(timeout=max(1.0, timeout))
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
-            return LeanCheck(failure=f"Lean timed out after {timeout:.0f} s")
-        result = parse_lean_json_lines(out, line_offset=line_offset)
-        if result.failure is None and proc.returncode not in (0, 1):
-            return LeanCheck(failure=f"lean exited with code {proc.returncode} (crash or out of memory): {err[-300:]}")
-        if result.failure is None and proc.returncode == 1 and not result.errors:
-            return LeanCheck(failure=f"lean failed without an error message: {err[-300:]}")
-        return result
+        return run_lake_lean(self.settings, args, cwd=self.settings.lean_project, timeout=timeout,
+                             line_offset=line_offset, lean_path=lean_path)
 
     def check(self, code: str, *, header: str | None = None, timeout_s: float | None = None,
               context_lines: int = 0, queries: Sequence[str] = ()) -> LeanCheck:
