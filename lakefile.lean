@@ -1,13 +1,20 @@
 import Lake
 open Lake DSL
 
-/-! The Atlas: the Lean library autoform writes from its store (`atlas/`).
-`Atlas` holds only what Lean proved; `AtlasStated` holds statements admitted without proof (with `sorry`). -/
+/-! The one Lake workspace of autoform (autoform/lean/workspace.py).
 
-package autoform
+* Mathlib comes from git at the pinned release tag; `lake-manifest.json` (committed) pins the commit of Mathlib
+  and of each of its dependencies, and `lean-toolchain` the matching Lean release: bump all three together.
+* `scripts/setup.sh` runs `lake exe cache get` here once (Mathlib's prebuilt cache), `lake build Mathlib` (what
+  the checks import), builds the Lean REPL, then `lake build` (the Atlas, on the cached Mathlib).
+* Candidates are checked here (`lake env` runs the REPL and `lean` in this workspace).
+* The Atlas: `Atlas` holds only what Lean proved; `AtlasStated` holds statements admitted without proof
+  (with `sorry`). Every module is elaborated without auto-bound implicits, as the gate checks candidates. -/
 
--- Mathlib is shared with lean_project/ (one download): scripts/setup.sh fetches it there first.
-require mathlib from "lean_project" / ".lake" / "packages" / "mathlib"
+package autoform where
+  leanOptions := #[⟨`autoImplicit, false⟩, ⟨`relaxedAutoImplicit, false⟩]
+
+require mathlib from git "https://github.com/leanprover-community/mathlib4" @ "v4.28.0"
 
 @[default_target]
 lean_lib Atlas where

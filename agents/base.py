@@ -14,6 +14,7 @@ from autoform import attention
 from autoform.blackboard import Blackboard
 from autoform.config import Settings
 from autoform.llm import ChatReply, LLMClient, MalformedReply, Message
+from autoform.replies import Truncated, split_reasoning
 from autoform.store import Unit
 
 T = TypeVar("T")
@@ -66,9 +67,25 @@ class Agent:
             **extra,
         }
         folder = self.prompt_dir or self.role
-        system = _env.get_template(f"{folder}/{self.system_file}").render(**variables)
-        user = _env.get_template(f"{folder}/{self.prompt_file}").render(**variables)
+        system_file, prompt_file = self.prompt_files(run)
+        system = _env.get_template(f"{folder}/{system_file}").render(**variables)
+        user = _env.get_template(f"{folder}/{prompt_file}").render(**variables)
         return [Message(role="system", content=system.strip()), Message(role="user", content=user.strip())]
+
+    def prompt_files(self, run: AgentRun) -> tuple[str, str]:
+        """(system, prompt) files for the role's ``prompt_style`` (``[llm.roles.<role>] prompt_style``): style
+        ``S`` reads ``prompt.S.md`` and ``system.S.md`` where the agent has them, its chat prompts otherwise."""
+        style = run.settings.llm.prompt_style_for(self.role)
+        if style == "chat":
+            return self.system_file, self.prompt_file
+        folder = PROMPTS / (self.prompt_dir or self.role)
+
+        def styled(name: str) -> str:
+            stem, ext = name.rsplit(".", 1)
+            candidate = f"{stem}.{style}.{ext}"
+            return candidate if (folder / candidate).exists() else name
+
+        return styled(self.system_file), styled(self.prompt_file)
 
     def context(self, run: AgentRun) -> attention.Context:
         cfg = run.settings.attention
@@ -90,20 +107,31 @@ class Agent:
 
     def ask_parsed(self, run: AgentRun, parse: Callable[[str], T], **extra: Any
                    ) -> tuple[T, ChatReply, attention.Context]:
-        """Ask, and parse the reply strictly; a malformed or truncated reply is asked again (with what was
-        wrong), up to ``[llm] format_retries`` times, then MalformedReply is raised. Never admitted."""
+        """Ask, and parse the reply's final answer (:mod:`autoform.replies`); a malformed reply is asked again
+        with what was wrong, a truncated one (the client already tried larger budgets) with a request for a
+        shorter answer, up to ``[llm] format_retries`` times, then MalformedReply is raised. Never admitted."""
         ctx = self.context(run)
         messages = self.render(run, ctx, **extra)
         tries = run.settings.llm.format_retries + 1
         for k in range(tries):
             req = run.llm.request(self.role, messages, posts_used=ctx.post_ids)
-            reply = run.llm.chat(req, job_id=run.board.job_id, unit_id=run.unit.id)
+            try:
+                reply = run.llm.chat(req, job_id=run.board.job_id, unit_id=run.unit.id)
+            except Truncated as e:
+                if k == tries - 1:
+                    raise
+                messages = [*messages, Message(role="user", content=(
+                    f"Your reply was cut off before it ended ({e}). Answer again, much more briefly: keep your "
+                    "reasoning short and give only what was asked for, in the format asked for."))]
+                continue
             try:
                 return parse(reply.text), reply, ctx
             except MalformedReply as e:
                 if k == tries - 1:
                     raise
-                messages = [*messages, Message(role="assistant", content=reply.text),
+                # the answer only goes back: a reasoning model's thoughts are not sent to it again
+                answer = split_reasoning(reply.text).text or "(no answer after the reasoning)"
+                messages = [*messages, Message(role="assistant", content=answer),
                             Message(role="user", content=f"Your reply could not be used: {e}. Answer again, "
                                                          "exactly in the format asked for.")]
         raise AssertionError("unreachable")

@@ -4,7 +4,9 @@ rejected candidate, a failed build), 2 bad usage or bad input, 3 something neede
 from __future__ import annotations
 
 import json
+import os
 import signal
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -20,6 +22,9 @@ app = typer.Typer(help="Turn textbook mathematics into a machine-checked Lean 4 
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 atlas_app = typer.Typer(help="Write, build and browse the Atlas.", no_args_is_help=True)
 app.add_typer(atlas_app, name="atlas")
+mathlib_app = typer.Typer(help="Index and search Mathlib's declarations (offline, from its source).",
+                          no_args_is_help=True)
+app.add_typer(mathlib_app, name="mathlib")
 
 out = Console()
 err = Console(stderr=True)
@@ -29,6 +34,7 @@ EXIT_FAIL, EXIT_USAGE, EXIT_MISSING = 1, 2, 3
 
 class _State:
     home: str | None = None
+    db_path: Path | None = None  # the store the command opened (named in an SQLite error)
 
 
 state = _State()
@@ -47,16 +53,41 @@ def settings() -> Settings:
         raise  # unreachable
 
 
-def open_store(s: Settings, *, create: bool = False) -> Any:
-    from autoform.store import Store, StoreError
+def open_store(s: Settings, *, create: bool = False, readonly: bool = False) -> Any:
+    """The workspace's store, checked on open (a damaged one exits 2 and is never written); ``readonly`` for the
+    commands that only read (they work in a read-only workspace)."""
+    from autoform.store import Store, StoreError, StoreUnwritable
 
+    state.db_path = s.db_path
     if not create and not s.db_path.exists():
         die(f"no autoform store in {s.home} (looked for {s.db_path.name}). Run `autoform ingest PATH --book SLUG` "
             "first, or pass --home.")
     try:
-        return Store(s.db_path)
+        return Store(s.db_path, readonly=readonly)
+    except StoreUnwritable as e:
+        die(str(e), EXIT_MISSING)
     except StoreError as e:
         die(str(e))
+    except OSError as e:  # e.g. the workspace directory cannot be created
+        die(f"{s.db_path}: cannot open the store: {e.strerror or e}", EXIT_MISSING)
+
+
+def store_error_message(e: BaseException, db_path: Any) -> tuple[str, int]:
+    """A one-line message and exit code for an SQLite error that reached the command line: a full or read-only
+    disk (3: something needed is missing), else a damaged store (2), always naming the store's file."""
+    import sqlite3
+
+    from autoform.executors.base import store_failure
+    from autoform.store import StoreError, damaged_message
+
+    why = store_failure(e)
+    if why is not None:
+        return f"{db_path}: {why}", EXIT_MISSING
+    if isinstance(e, StoreError):
+        return str(e), EXIT_USAGE
+    if isinstance(e, sqlite3.OperationalError) and ("locked" in str(e) or "busy" in str(e)):
+        return f"{db_path}: the store is locked by another process ({e}); try again when it is done", EXIT_MISSING
+    return damaged_message(db_path, str(e)), EXIT_USAGE
 
 
 def get_book(store: Any, slug: str) -> Any:
@@ -85,7 +116,12 @@ def init() -> None:
     if not cfg.exists():
         cfg.write_text(DEFAULT_TOML, encoding="utf-8")
     store = open_store(s, create=True)
-    out.print(f"workspace {s.home} (store schema v{store.schema_version}, config {cfg.name})")
+    from autoform.lean.workspace import write_workspace_files
+
+    lake_files = write_workspace_files(s.home)  # a workspace outside the repository shares its Mathlib
+    out.print(f"workspace {s.home} (store schema v{store.schema_version}, config {cfg.name})"
+              + (f"; Lake files {', '.join(p.name for p in lake_files)} sharing the repository's Mathlib"
+                 if lake_files else ""))
 
 
 # ---------------------------------------------------------------------------------------------- doctor
@@ -122,23 +158,33 @@ def ingest(
     path: Annotated[Path, typer.Argument(help="a .tex root file, a directory, or a .pdf")],
     book: Annotated[str, typer.Option("--book", help="the book's slug, e.g. number-theory")],
     as_json: Annotated[bool, typer.Option("--json")] = False,
+    allow_input: Annotated[list[Path] | None, typer.Option(
+        "--allow-input", help="a directory outside the book's own from which \\input may read (repeatable)")] = None,
 ) -> None:
     """Store a textbook's units and their dependency graph (re-ingest keeps work on unchanged units)."""
     import re
 
-    from autoform.ingest import IngestError, read_book, store_book
+    from autoform.ingest import IngestError, Limits, read_book, store_book
 
     if not re.fullmatch(r"[a-z0-9][a-z0-9-_]*", book):
         die(f"--book {book!r}: use lower-case letters, digits, '-' and '_'")
     s = settings()
     try:
-        result = read_book(path, env_map=s.ingest.environments)
+        cfg = s.ingest
+        limits = Limits(max_file_bytes=int(cfg.max_file_mb * 2**20), max_units=cfg.max_units,
+                        max_nesting=cfg.max_nesting, max_expansion=cfg.max_expansion,
+                        max_input_depth=cfg.max_input_depth, allow_dirs=tuple(allow_input or ()))
+        result = read_book(path, env_map=s.ingest.environments, limits=limits)
     except IngestError as e:
         die(str(e))
     if not result.units:
         die(f"{path}: no theorem-like units found; nothing stored")
     store = open_store(s, create=True)
-    summary = store_book(store, book, result)
+    try:
+        summary = store_book(store, book, result)
+    except sqlite3.Error as e:  # a full or read-only disk: the transaction was rolled back, nothing half-stored
+        message, code = store_error_message(e, s.db_path)
+        die(message, code)
     if as_json:
         print(summary.model_dump_json(indent=2))
         return
@@ -149,7 +195,9 @@ def ingest(
         kinds[u.kind] = kinds.get(u.kind, 0) + 1
     out.print(f"[bold]{book}[/]: {summary.units} units ({', '.join(f'{v} {k}' for k, v in sorted(kinds.items()))}); "
               f"{summary.edges} dependencies; added {summary.added}, updated {summary.updated}, "
-              f"unchanged {summary.unchanged}, removed {summary.removed}")
+              f"unchanged {summary.unchanged}, removed {summary.removed}"
+              + (f"; Lean work withdrawn from {summary.invalidated} unit(s) whose statement or prelude changed "
+                 "(kept in the history; the next run redoes them)" if summary.invalidated else ""))
     if summary.unresolved_refs:
         out.print(f"[yellow]{len(summary.unresolved_refs)} references to labels that are not units[/] "
                   f"(e.g. {escape(', '.join(summary.unresolved_refs[:5]))})")
@@ -163,7 +211,7 @@ def units(
 ) -> None:
     """List a book's units."""
     s = settings()
-    store = open_store(s)
+    store = open_store(s, readonly=True)
     b = get_book(store, book)
     deps: dict[int, list[int]] = {}
     for uid, dep, _ in store.deps(b.id):
@@ -197,7 +245,7 @@ def graph(
     if fmt not in ("json", "dot"):
         die("--format must be json or dot")
     s = settings()
-    store = open_store(s)
+    store = open_store(s, readonly=True)
     b = get_book(store, book)
     g = graphs.book_graph(store, b.id)
     print(graphs.to_json(g) if fmt == "json" else graphs.to_dot(g, name=book), end="" if fmt == "dot" else "\n")
@@ -286,11 +334,16 @@ def run(
     runner = JobRunner(s, store, b, oracle, llm, params, on_event=on_event, executor=ex)
 
     def _sigint(signum: int, frame: Any) -> None:
+        if runner.stop_reason == "sigint-now":  # a third Ctrl-C: leave at once (the store is safe, as after kill -9)
+            os._exit(EXIT_FAIL)
         if runner.stop.is_set():
             runner.stop_reason = "sigint-now"
             raise KeyboardInterrupt
         err.print("[yellow]stopping after the steps in flight (Ctrl-C again to stop now)...[/]")
         runner.request_stop("sigint")
+
+    def _late_sigint(signum: int, frame: Any) -> None:  # the job has ended: a Ctrl-C only hurries the exit
+        os._exit(EXIT_FAIL)
 
     old = signal.signal(signal.SIGINT, _sigint)
     try:
@@ -305,8 +358,15 @@ def run(
     except JobError as e:
         ex.close(wait=False)
         die(str(e))
+    except KeyboardInterrupt:  # the second Ctrl-C landed outside the job's own handling: leave now, code 1
+        signal.signal(signal.SIGINT, _late_sigint)
+        err.print("stopped now; resume with: autoform run " + escape(book), highlight=False)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(EXIT_FAIL)
     finally:
-        signal.signal(signal.SIGINT, old)
+        # never Python's default handler again: a KeyboardInterrupt escaping now would end the process with -2
+        signal.signal(signal.SIGINT, _late_sigint if old is signal.default_int_handler else old)
         oracle.close()
     if as_json:
         print(summary.model_dump_json(indent=2))
@@ -320,7 +380,7 @@ def run(
         if summary.status != "done":
             err.print(f"resume with: autoform run {escape(book)}", highlight=False)
     code = 0 if summary.status == "done" else (
-        EXIT_MISSING if summary.stop_reason in ("llm", "store", "worker") else EXIT_FAIL)
+        EXIT_MISSING if summary.stop_reason in ("llm", "lean", "store", "worker") else EXIT_FAIL)
     if runner.stop_reason == "sigint-now":  # units may still be in flight: the store is safe, leave now
         sys.stdout.flush()
         sys.stderr.flush()
@@ -334,12 +394,14 @@ def run(
 def status(
     book: Annotated[str | None, typer.Argument(help="book slug (default: all)")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
+    wide: Annotated[bool, typer.Option("--wide", help="every column, whatever the terminal's width")] = False,
 ) -> None:
-    """Progress and cost per book: units, jobs (units in flight, attempts, cost, rate, ETA)."""
+    """Progress and cost per book: units, jobs (units in flight, attempts, cost, rate, ETA). The table shows the
+    columns that fit the terminal, most needed first; --wide shows all of them, --json everything."""
     from autoform.jobs import job_status, unit_counts
 
     s = settings()
-    store = open_store(s)
+    store = open_store(s, readonly=True)
     books = [get_book(store, book)] if book else store.books()
     report = []
     for b in books:
@@ -357,22 +419,27 @@ def status(
     if as_json:
         print(json.dumps(report if book is None else report[0], indent=2))
         return
-    t = Table(title="autoform status")
-    for col in ("book", "proved", "defined", "stated", "failed", "pending", "in flight", "jobs", "attempts",
-                "LLM calls (cached)", "Lean checks (cache hits)", "cost", "rate /min", "ETA"):
-        t.add_column(col)
+    from autoform.tables import fitted_table, natural_width
+
+    headers = ("book", "proved", "defined", "stated", "failed", "pending", "in flight", "jobs", "attempts",
+               "LLM calls (cached)", "Lean checks (cache hits)", "cost", "rate /min", "ETA")
+    # at a glance first: what is done, what failed, what is left, the job and what it cost; the rest where it fits
+    priority = (0, 1, 4, 5, 7, 11, 13, 3, 2, 6, 8, 9, 12, 10)
+    rows = []
     for r in report:
         u = r["units"]
         last = r["jobs"][-1]["status"] + (" [alive]" if r["jobs"][-1]["alive"] else "") if r["jobs"] else "-"
         lean = r["jobs"][-1]["lean"] if r["jobs"] else {"checks": 0, "cache_hits": 0, "hit_rate": 0.0}
         eta = f"{r['eta_s'] / 60:.0f} min" if r["eta_s"] is not None else "-"
-        t.add_row(r["book"], str(u.get("proved", 0)), str(u.get("defined", 0)), str(u.get("stated", 0)),
-                  str(u.get("failed", 0)), str(u.get("pending", 0) + u.get("working", 0)), str(len(r["in_flight"])),
-                  f"{len(r['jobs'])} (last {escape(last)})", str(r["attempts"]),
-                  f"{r['llm']['calls']} ({r['llm']['cached']})",
-                  f"{lean['checks']} ({lean['cache_hits']}, {lean['hit_rate']:.0%})", f"${r['cost_usd']:.4f}",
-                  f"{r['rate_units_per_min']:.2f}", eta)
-    out.print(t)
+        rows.append((r["book"], str(u.get("proved", 0)), str(u.get("defined", 0)), str(u.get("stated", 0)),
+                     str(u.get("failed", 0)), str(u.get("pending", 0) + u.get("working", 0)),
+                     str(len(r["in_flight"])), f"{len(r['jobs'])} (last {last})", str(r["attempts"]),
+                     f"{r['llm']['calls']} ({r['llm']['cached']})",
+                     f"{lean['checks']} ({lean['cache_hits']}, {lean['hit_rate']:.0%})", f"${r['cost_usd']:.4f}",
+                     f"{r['rate_units_per_min']:.2f}", eta))
+    table = fitted_table("autoform status", headers, rows, priority, out.size.width, wide=wide)
+    # --wide: the whole table at its natural width (a pager or a wide terminal shows it; nothing is cut)
+    (Console(width=natural_width(headers, rows)) if wide else out).print(table)
 
 
 # ------------------------------------------------------------------------------------------ transcript
@@ -387,7 +454,7 @@ def transcript(
     from autoform.transcript import AmbiguousUnit, find_unit, render_text, unit_transcript
 
     s = settings()
-    store = open_store(s)
+    store = open_store(s, readonly=True)
     b = get_book(store, book)
     try:
         u = find_unit(store, b, unit)
@@ -400,6 +467,66 @@ def transcript(
         print(t.model_dump_json(indent=2))
     else:
         print(render_text(t), end="")
+
+
+# ------------------------------------------------------------------------------------- backup, restore
+@app.command()
+def backup(
+    out_file: Annotated[Path | None, typer.Option("--out", help="the backup file (default: "
+                                                  "backups/autoform-<time>.sqlite in the workspace)")] = None,
+) -> None:
+    """Copy the store with SQLite's online backup API (safe while a job runs); `autoform restore FILE` puts a
+    copy back."""
+    import time
+
+    s = settings()
+    store = open_store(s, readonly=True)  # checked on open: a damaged store is not copied over a good backup
+    target = out_file or s.home / "backups" / time.strftime("autoform-%Y%m%d-%H%M%S.sqlite")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        store.backup(target)
+    except OSError as e:
+        die(f"{target}: cannot write the backup: {e.strerror or e}", EXIT_MISSING)
+    except sqlite3.Error as e:
+        die(f"{target}: the backup failed: {e}", EXIT_MISSING)
+    out.print(f"backup of {escape(str(s.db_path))} written to {escape(str(target))} "
+              f"({target.stat().st_size} bytes)", soft_wrap=True)
+
+
+@app.command()
+def restore(
+    backup_file: Annotated[Path, typer.Argument(help="a file written by `autoform backup`")],
+) -> None:
+    """Replace the workspace's store by a backup (checked first); the store it replaces is kept beside it as
+    autoform.sqlite.replaced-<time>."""
+    import time
+
+    from autoform.store import Store, StoreError
+
+    s = settings()
+    if not backup_file.is_file():
+        die(f"{backup_file}: no such file")
+    try:
+        src = Store(backup_file, readonly=True)
+    except StoreError as e:
+        die(f"{backup_file}: not a usable backup: {e}")
+    s.db_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = s.db_path.with_name(s.db_path.name + ".restoring")
+    try:
+        src.backup(tmp)
+        src.close()
+        kept = None
+        if s.db_path.exists():
+            kept = s.db_path.with_name(f"{s.db_path.name}.replaced-{time.strftime('%Y%m%d-%H%M%S')}")
+            s.db_path.replace(kept)
+        for suffix in ("-wal", "-shm"):  # the replaced store's log must not be replayed onto the backup
+            s.db_path.with_name(s.db_path.name + suffix).unlink(missing_ok=True)
+        tmp.replace(s.db_path)
+    except (OSError, sqlite3.Error) as e:
+        tmp.unlink(missing_ok=True)
+        die(f"{s.db_path}: cannot restore: {e}", EXIT_MISSING)
+    out.print(f"restored {escape(str(s.db_path))} from {escape(str(backup_file))}"
+              + (f"; the replaced store is kept as {escape(kept.name)}" if kept else ""), soft_wrap=True)
 
 
 # ----------------------------------------------------------------------------------------------- check
@@ -469,7 +596,8 @@ def atlas_build() -> None:
     if problem and "not found" in problem:
         die(problem, EXIT_MISSING)
     if not (s.home / "lakefile.lean").exists():
-        die(f"{s.home} has no lakefile.lean; the repository root is a workspace with one")
+        die(f"{s.home} has no lakefile.lean: run `autoform --home {s.home} init` (it writes one that shares the "
+            "repository's Mathlib), or work from the repository root")
     write_atlas(store, s)
     ok, output = build_atlas(store, s)
     out.print(escape(output[-3000:]), highlight=False)
@@ -508,7 +636,7 @@ def atlas_audit(as_json: Annotated[bool, typer.Option("--json", help="the report
     """Audit the built Atlas in a fresh Lean process: every module passes the pre-screen, every declaration's
     axioms are the standard ones and its type the locked one in the store."""
     s = settings()
-    _audit(open_store(s), s, as_json=as_json)
+    _audit(open_store(s, readonly=True), s, as_json=as_json)
 
 
 @atlas_app.command("site")
@@ -519,7 +647,7 @@ def atlas_site(
     from autoform.site import build_site
 
     s = settings()
-    summary = build_site(open_store(s), out_dir)
+    summary = build_site(open_store(s, readonly=True), out_dir)
     out.print(f"site written to {out_dir} ({summary.pages} pages, {summary.units} units)")
 
 
@@ -605,13 +733,152 @@ def atlas_docs(
     out.print(f"[green]{escape(result.message)}[/]", soft_wrap=True)
 
 
+def _leave_now(signum: int, frame: Any) -> None:
+    """Ctrl-C while autoform starts or ends: nothing is half-done (every step is a transaction), leave with the
+    documented code for interrupted work instead of letting a KeyboardInterrupt escape (the process would end
+    with -2 and a traceback)."""
+    os._exit(EXIT_FAIL)
+
+
 def main() -> None:
+    from autoform.store import StoreError
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # the command's own time: KeyboardInterrupt
+    code: int = 0
     try:
         app()
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else EXIT_FAIL)
     except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, _leave_now)
         err.print("interrupted")
-        sys.exit(130)
+        code = EXIT_FAIL
+    except (sqlite3.Error, StoreError) as e:  # never a traceback: name the store and what to do
+        message, code = store_error_message(e, state.db_path or "the store")
+        err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    finally:
+        signal.signal(signal.SIGINT, _leave_now)  # ending (threads joined at exit): a Ctrl-C only hurries it
+    sys.exit(code)
 
 
 if __name__ == "__main__":
     main()
+
+
+# ----------------------------------------------------------------------------------------------- mathlib
+def _mathlib_index(s: Any) -> Any:
+    from autoform.mathlib.index import MathlibIndex
+
+    path = s.mathlib_index_path
+    if not path.exists():
+        die(f"no Mathlib index at {path}: run `autoform mathlib index` (it reads {s.mathlib_source})", EXIT_MISSING)
+    return MathlibIndex(path)
+
+
+@mathlib_app.command("index")
+def mathlib_index(
+    source: Annotated[Path | None, typer.Option(help="a Mathlib checkout (default: the one Lake fetched)")] = None,
+    force: Annotated[bool, typer.Option(help="rebuild even if the source is unchanged")] = False,
+    workers: Annotated[int, typer.Option(help="processes reading the source")] = 2,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Build the declaration index of Mathlib from its source (no Lean run), and of the Atlas; rebuilt only when
+    the source changed."""
+    import time
+
+    from autoform.mathlib.index import MathlibIndex, build
+
+    s = settings()
+    src = (source or s.mathlib_source).expanduser()
+    if not src.is_dir():
+        die(f"{src}: no Mathlib source there. Run scripts/setup.sh (Lake fetches Mathlib into "
+            f"{s.mathlib_source}), or pass --source DIR", EXIT_MISSING)
+    t0 = time.monotonic()
+    index = MathlibIndex(s.mathlib_index_path)
+    try:
+        n, rebuilt = build(index, src, workers=max(1, workers), force=force)
+        atlas_n = 0
+        if s.atlas_dir.is_dir() and any(s.atlas_dir.rglob("*.lean")):
+            atlas_n, _ = build(index, s.atlas_dir, workers=1, origin="atlas", force=force)
+    except FileNotFoundError as e:
+        die(str(e))
+    finally:
+        index.close()
+    report = {"index": str(s.mathlib_index_path), "source": str(src), "declarations": n, "atlas_declarations": atlas_n,
+              "rebuilt": rebuilt, "seconds": round(time.monotonic() - t0, 1)}
+    if as_json:
+        print(json.dumps(report))
+    else:
+        out.print(f"{n} Mathlib declarations ({'rebuilt' if rebuilt else 'unchanged'}) and {atlas_n} of the Atlas "
+                  f"in {s.mathlib_index_path} ({report['seconds']} s)")
+
+
+@mathlib_app.command("search")
+def mathlib_search(
+    query: Annotated[str | None, typer.Argument(help="a name, a Lean expression or informal text")] = None,
+    k: Annotated[int, typer.Option("-k", help="how many results")] = 10,
+    batch: Annotated[Path | None, typer.Option(help="a file of queries, one a line: JSON Lines out")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Rank Mathlib's declarations for a query (Mathlib's naming conventions understood)."""
+    from autoform.mathlib.search import search
+
+    if (query is None) == (batch is None):
+        die("give a QUERY or --batch FILE (one of them)")
+    s = settings()
+    index = _mathlib_index(s)
+    try:
+        if batch is not None:
+            if not batch.is_file():
+                die(f"{batch}: no such file")
+            for line in batch.read_text(encoding="utf-8").splitlines():
+                if line.strip():
+                    hits = search(index, line.strip(), k=k)
+                    print(json.dumps({"query": line.strip(), "results": [_hit_json(h) for h in hits]},
+                                     ensure_ascii=False))
+            return
+        hits = search(index, query or "", k=k)
+    finally:
+        index.close()
+    if as_json:
+        print(json.dumps({"query": query, "results": [_hit_json(h) for h in hits]}, ensure_ascii=False))
+        return
+    if not hits:
+        out.print("no match")
+    for h in hits:
+        out.print(f"[bold]{escape(h.name)}[/] [dim]{h.kind} · {escape(h.module)} · {h.score:.2f}[/]")
+        out.print(f"    {escape(h.signature[:160])}", highlight=False)
+
+
+def _hit_json(h: Any) -> dict[str, Any]:
+    return {"name": h.name, "kind": h.kind, "signature": h.signature, "module": h.module, "score": h.score}
+
+
+@mathlib_app.command("name")
+def mathlib_name(
+    name: Annotated[str, typer.Argument(help="a declaration name")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Does NAME exist in Mathlib? Deprecated (and what replaces it)? Else the nearest existing names. Exit 1
+    when it does not exist."""
+    from autoform.mathlib.search import lookup
+
+    s = settings()
+    index = _mathlib_index(s)
+    try:
+        ans = lookup(index, name)
+    finally:
+        index.close()
+    if as_json:
+        print(ans.model_dump_json())
+    elif ans.status == "exists" and ans.hit is not None:
+        out.print(f"[green]{escape(name)}[/] exists: {ans.hit.kind} in {escape(ans.hit.module)}")
+        out.print(f"    {escape(ans.hit.signature[:200])}", highlight=False)
+    elif ans.status == "deprecated":
+        out.print(f"[yellow]{escape(name)}[/] is deprecated" + (f": use {escape(ans.current)}" if ans.current else ""))
+    else:
+        out.print(f"[red]{escape(name)}[/] does not exist" + (
+            f"; nearest: {escape(', '.join(ans.nearest))}" if ans.nearest else ""))
+    if ans.status == "unknown":
+        raise typer.Exit(EXIT_FAIL)
+

@@ -11,7 +11,10 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+
+from autoform.lean.memory import ADDRESS_SPACE_MB, RESTART_GROWTH_MB, default_pool_size
+from autoform.lean.workspace import default_project, find_lake
 
 CONFIG_FILE = "autoform.toml"
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -25,10 +28,25 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+#: output budget (tokens) of each role's first request when none is configured: prover models write 8-16k-token
+#: chains of thought before their proof
+ROLE_MAX_TOKENS = {"prover": 16384, "gap_closer": 16384, "drafter": 4096, "critic": 2048, "reader": 2048}
+DEFAULT_MAX_TOKENS = 4096
+#: a truncated reply is asked again with twice the budget, up to this cap (per role, configurable)
+DEFAULT_MAX_TOKENS_CAP = 32768
+PromptStyle = Literal["chat", "complete"]
+TokenParam = Literal["auto", "max_tokens", "max_completion_tokens"]
+
+
 class RoleLLM(_Section):
     model: str | None = None
     temperature: float | None = None
-    max_tokens: int | None = None
+    max_tokens: int | None = Field(default=None, ge=1, description="output budget of the role's first request")
+    max_tokens_cap: int | None = Field(default=None, ge=1, description="largest budget a truncated reply is "
+                                       "asked again with")
+    prompt_style: PromptStyle | None = Field(
+        default=None, description="'chat' (agents/<role>/prompt.md) or 'complete' (prompt.complete.md: the plain "
+        "'Complete the following Lean 4 code' prompt prover models are trained on; prover and gap_closer)")
 
 
 class LLMConfig(_Section):
@@ -36,7 +54,16 @@ class LLMConfig(_Section):
     api_key: str | None = Field(default=None, description="prefer the OPENAI_API_KEY environment variable")
     model: str = "gpt-4o-mini"
     temperature: float = 0.2
-    max_tokens: int = 2048
+    max_tokens: int | None = Field(default=None, ge=1, description="output budget of every role without its own; "
+                                   "default: per role (prover and gap_closer 16384, drafter 4096, others 2048)")
+    max_tokens_cap: int | None = Field(default=None, ge=1, description="largest budget a truncated reply is asked "
+                                       f"again with (default {DEFAULT_MAX_TOKENS_CAP})")
+    length_retries: int = Field(default=2, ge=0, description="a truncated reply is asked again this many times "
+                                "with a doubled budget (within the cap), then the agent asks for a shorter answer")
+    token_param: TokenParam = Field(
+        default="auto", description="the request's budget parameter: 'auto' sends max_completion_tokens to the "
+        "o-series and GPT-5 (and falls back once on an HTTP 400 that names the parameter), max_tokens elsewhere")
+    prompt_style: PromptStyle = "chat"
     timeout_s: float = 120.0
     max_retries: int = 4
     concurrency: int = 4
@@ -57,7 +84,20 @@ class LLMConfig(_Section):
 
     def max_tokens_for(self, role: str) -> int:
         r = self.roles.get(role)
-        return r.max_tokens if r and r.max_tokens is not None else self.max_tokens
+        if r and r.max_tokens is not None:
+            return r.max_tokens
+        if self.max_tokens is not None:
+            return self.max_tokens
+        return ROLE_MAX_TOKENS.get(role, DEFAULT_MAX_TOKENS)
+
+    def max_tokens_cap_for(self, role: str) -> int:
+        r = self.roles.get(role)
+        cap = r.max_tokens_cap if r and r.max_tokens_cap is not None else self.max_tokens_cap
+        return max(cap if cap is not None else DEFAULT_MAX_TOKENS_CAP, self.max_tokens_for(role))
+
+    def prompt_style_for(self, role: str) -> str:
+        r = self.roles.get(role)
+        return r.prompt_style if r and r.prompt_style else self.prompt_style
 
     @property
     def is_openai(self) -> bool:
@@ -66,23 +106,45 @@ class LLMConfig(_Section):
 
 class LeanConfig(_Section):
     backend: Literal["repl", "lake", "kimina"] = "repl"
-    project_dir: str = "lean_project"
-    lake_path: str = "lake"
+    project_dir: str = Field(
+        default="", description="the Lake project where candidates are checked; default: the workspace when it "
+        "holds a lakefile, else the repository root (the workspace scripts/setup.sh prepared)")
+    lake_path: str = Field(
+        default="lake", description="`lake`: looked up on PATH, then in elan's bin directory (~/.elan/bin)")
     repl_path: str | None = Field(
-        default=None, description="a local leanprover-community/repl checkout, built; default: lean-interact's"
+        default=None, description="a local leanprover-community/repl checkout, built; default: the one "
+        "scripts/setup.sh built (recorded in the project's .lake/autoform-repl.json)"
     )
     header: str = "import Mathlib"
     timeout_s: float = 300.0
     start_timeout_s: float = 900.0
-    memory_mb: int = Field(default=8192, description="RLIMIT_AS of every Lean process, MB")
-    pool_size: int = Field(default=2, ge=1, description="Lean REPL processes at most")
+    memory_mb: int = Field(default=ADDRESS_SPACE_MB, description="RLIMIT_AS of every Lean process, MB "
+                           "(import Mathlib needs more than 9 GB of address space: autoform/lean/memory.py)")
+    pool_size: int = Field(default_factory=default_pool_size, ge=1,
+                           description="Lean REPL processes at most; default: what the machine's memory holds")
     prewarm: int = Field(default=1, ge=0, description="processes started with the header before the first check")
     max_uses: int = Field(default=200, ge=1, description="checks before a REPL process is restarted")
-    restart_memory_mb: int = Field(default=6144, ge=0, description="restart a REPL process above this RSS; 0: never")
+    restart_growth_mb: int = Field(
+        default=RESTART_GROWTH_MB, ge=0, description="restart a REPL process holding this much more memory than "
+        "right after it imported its header; 0: never")
+    restart_memory_mb: int = Field(
+        default=0, ge=0, description="also restart a REPL process above this resident memory, MB, but never for "
+        "what it held right after the import; 0: no absolute threshold")
     kimina_url: str = "http://127.0.0.1:8000"
     kimina_api: Literal["check", "verify"] = "check"
     kimina_api_key: str | None = Field(default=None, description="prefer the KIMINA_API_KEY environment variable")
     cache: bool = Field(default=True, description="answer identical checks from the store")
+    #: how `lake_path` was found (PATH, elan's bin directory, configured)
+    _lake_found: str = PrivateAttr(default="")
+
+    @model_validator(mode="after")
+    def _resolve_lake(self) -> LeanConfig:
+        self.lake_path, self._lake_found = find_lake(self.lake_path)
+        return self
+
+    @property
+    def lake_found(self) -> str:
+        return self._lake_found
 
 
 class AttentionConfig(_Section):
@@ -115,6 +177,11 @@ class JobConfig(_Section):
     critique: bool = Field(default=True, description="back-translation critique of each elaborating draft")
     race: int = Field(default=1, ge=1, description="prover attempts raced per unit; the first admitted wins")
     automation: bool = Field(default=True, description="try simp/omega/linarith/... before asking the gap-closer")
+    library_search: bool = Field(default=True, description="try Lean's `exact?` on a locked statement before "
+                                                           "asking the prover (one Lean check, no LLM call)")
+    lean_failures_to_stop: int = Field(
+        default=5, ge=1, description="consecutive Lean checks with no verdict (crash, garbage, timeout) that stop "
+        "the job (exit 3), leaving its units pending")
     formalize_kinds: list[str] = Field(
         default_factory=lambda: [
             "definition", "theorem", "lemma", "proposition", "corollary", "exercise", "claim", "axiom",
@@ -128,6 +195,12 @@ class IngestConfig(_Section):
         description="environment name -> unit kind, e.g. thm = 'theorem', or 'proof' for a proof environment; "
         "overrides the kind the reader infers from the book's \\newtheorem/\\declaretheorem declarations",
     )
+    max_file_mb: float = Field(default=64.0, gt=0, description="largest LaTeX source file read")
+    max_units: int = Field(default=50_000, ge=1, description="most theorem-like units in one book")
+    max_nesting: int = Field(default=200, ge=1, description="deepest nesting of environments and groups")
+    max_expansion: int = Field(default=1_000_000, ge=1000, description="macro expansion steps per book (one a use, "
+                               "one per 32 characters produced or read), as TeX bounds its stacks")
+    max_input_depth: int = Field(default=15, ge=1, description="\\input/\\include files open at once (TeX: 15)")
 
 
 class Settings(_Section):
@@ -151,14 +224,25 @@ class Settings(_Section):
         return self.home / ".autoform-cache"
 
     @property
+    def mathlib_index_path(self) -> Path:
+        """The Mathlib declaration index (autoform/mathlib/index.py): derived data, rebuilt from the source."""
+        return self.home / "mathlib-index.sqlite"
+
+    @property
+    def mathlib_source(self) -> Path:
+        """The Mathlib source Lake fetched into the workspace."""
+        return self.lean_project / ".lake" / "packages" / "mathlib"
+
+    @property
     def lean_project(self) -> Path:
+        """The Lake project candidates are checked in (autoform/lean/workspace.py: one workspace)."""
+        if not self.lean.project_dir.strip():
+            return default_project(self.home)
         p = Path(self.lean.project_dir).expanduser()
         if not p.is_absolute():
             p = self.home / p
         if not p.exists() and not Path(self.lean.project_dir).is_absolute():
-            bundled = Path(__file__).resolve().parent.parent / "lean_project"
-            if bundled.exists():
-                return bundled
+            return default_project(self.home)  # e.g. the former `lean_project` of an older autoform.toml
         return p
 
     @property
@@ -209,11 +293,16 @@ base_url = "https://api.openai.com/v1"   # any OpenAI-compatible endpoint: vLLM,
 model = "gpt-4o-mini"
 # [llm.roles.prover]
 # model = "gpt-4o"
+# prompt_style = "complete"  # the plain "Complete the following Lean 4 code" prompt prover models are trained on
+# max_tokens = 16384         # output budget; a cut-off reply is asked again with more, up to max_tokens_cap
 
 [lean]
 backend = "repl"             # "repl" (Lean REPL through lean-interact) or "lake" (lake env lean FILE)
-project_dir = "lean_project" # Lake project with Mathlib where candidates are compiled
-lake_path = "lake"
+# project_dir = "."          # Lake project with Mathlib where candidates are compiled; default: this workspace
+#                            # when it holds a lakefile.lean, else the repository root that scripts/setup.sh set up
+# lake_path = "lake"         # default: lake on PATH, else elan's ~/.elan/bin/lake
+# memory_mb = 12288          # RLIMIT_AS per Lean process (import Mathlib needs > 9 GB of address space)
+# restart_growth_mb = 2048   # restart a REPL process grown this much past its memory right after the import
 header = "import Mathlib"
 timeout_s = 300
 

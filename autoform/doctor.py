@@ -11,7 +11,9 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from autoform.config import Settings
+from autoform.lean.memory import MemoryReport, machine_memory_mb, olean_mb
 from autoform.lean.oracle import OracleUnavailable, lake_problem, make_oracle
+from autoform.lean.workspace import build_targets, recorded_repl
 from autoform.llm import LLMClient, LLMUnavailable
 
 PY_DEPS = ("openai", "pypdf", "networkx", "tenacity", "rich", "pydantic", "typer", "lean_interact", "jinja2",
@@ -38,16 +40,34 @@ def _python_deps() -> Check:
     return Check(name="python packages", ok=True, detail=", ".join(PY_DEPS))
 
 
-def _oracle_start(settings: Settings) -> Check:
+def _oracle_start(settings: Settings) -> list[Check]:
     oracle = make_oracle(settings)
     try:
         oracle.start()
-        return Check(name="oracle start", ok=True,
-                     detail=f"{oracle.backend} backend elaborated {settings.lean.header!r}")
+        out = [Check(name="oracle start", ok=True,
+                     detail=f"{oracle.backend} backend elaborated {settings.lean.header!r}")]
+        pool = getattr(oracle, "inner", oracle)  # the cache wraps the pool
+        base = getattr(pool, "baseline", None)
+        if base is not None:
+            out.append(memory_check(settings, base))
+        return out
     except OracleUnavailable as e:
-        return Check(name="oracle start", ok=False, detail=str(e))
+        return [Check(name="oracle start", ok=False, detail=str(e))]
     finally:
         oracle.close()
+
+
+def memory_check(settings: Settings, base: MemoryReport) -> Check:
+    """A REPL process's memory right after it imported the header, against the limits derived from it."""
+    cfg = settings.lean
+    ok = base.vms_mb < cfg.memory_mb
+    detail = (f"after {cfg.header!r}: {base.rss_mb:,.0f} MB resident ({base.uss_mb:,.0f} MB private), "
+              f"{base.vms_mb:,.0f} MB address space of {cfg.memory_mb:,} MB allowed (memory_mb); a process is "
+              f"restarted at {base.rss_mb + cfg.restart_growth_mb:,.0f} MB resident (baseline + restart_growth_mb); "
+              f"pool of {cfg.pool_size} for {machine_memory_mb():,} MB of memory")
+    if not ok:
+        detail += "; raise [lean] memory_mb above the address space the import needs"
+    return Check(name="repl memory", ok=ok, detail=detail)
 
 
 def _toolchain(settings: Settings) -> Check:
@@ -70,17 +90,19 @@ def _toolchain(settings: Settings) -> Check:
 
 def lean_checks(settings: Settings, *, start_pool: bool = True) -> list[Check]:
     if settings.lean.backend == "kimina":
-        return [_oracle_start(settings)] if start_pool else [
+        return _oracle_start(settings) if start_pool else [
             Check(name="kimina server", ok=True, detail=f"{settings.lean.kimina_url} (not contacted: --quick)")]
     out: list[Check] = []
     problem = lake_problem(settings)
     lake = settings.lean.lake_path
     if problem and "not found" in problem:
-        out.append(Check(name="lake", ok=False, detail=problem))
+        out.append(Check(name="lake", ok=False, detail=f"{problem} ({settings.lean.lake_found})"))
     else:
         try:
             v = subprocess.run([lake, "--version"], capture_output=True, text=True, timeout=60)
-            out.append(Check(name="lake", ok=v.returncode == 0, detail=(v.stdout or v.stderr).strip()[:200]))
+            out.append(Check(name="lake", ok=v.returncode == 0,
+                             detail=f"{lake} (found on {settings.lean.lake_found}): "
+                             + (v.stdout or v.stderr).strip()[:200]))
         except (OSError, subprocess.TimeoutExpired) as e:
             out.append(Check(name="lake", ok=False, detail=f"`{lake} --version` failed: {e}"))
     proj = settings.lean_project
@@ -92,28 +114,25 @@ def lean_checks(settings: Settings, *, start_pool: bool = True) -> list[Check]:
     ))
     if "Mathlib" in settings.lean.header:
         cands = [proj / ".lake" / "packages" / "mathlib", proj.parent / ".lake" / "packages" / "mathlib"]
-        found = next((c for c in cands if (c / ".lake" / "build").is_dir()), None)
+        found = next((c for c in cands if (c / ".lake" / "build" / "lib").is_dir()), None)
         out.append(Check(
             name="mathlib", ok=found is not None,
-            detail=f"built at {found}" if found else
-            f"Mathlib's build was not found under {proj}/.lake/packages. Run `lake exe cache get` in {proj} "
-            "(scripts/setup.sh does it).",
+            detail=f"built at {found} ({olean_mb(proj):,.0f} MB of .olean files to map)" if found else
+            f"Mathlib's build was not found under {proj}/.lake/packages. Run `lake exe cache get && lake build "
+            f"{' '.join(build_targets(settings.lean.header))}` in {proj} (scripts/setup.sh does it).",
         ))
-    if settings.lean.repl_path:
-        rb = Path(settings.lean.repl_path) / ".lake" / "build" / "bin" / "repl"
-        detail = str(rb) if rb.exists() else f"{rb} missing: run `lake build` in {settings.lean.repl_path}"
-        out.append(Check(name="lean repl", ok=rb.exists(), detail=detail))
+    repl_dir = Path(settings.lean.repl_path) if settings.lean.repl_path else recorded_repl(proj)
+    rb = repl_dir / ".lake" / "build" / "bin" / "repl" if repl_dir else None
+    if rb is not None and rb.exists():
+        out.append(Check(name="lean repl", ok=True, detail=str(rb)))
     else:
-        from lean_interact.utils import DEFAULT_CACHE_DIR
-
-        built = list(Path(DEFAULT_CACHE_DIR).glob("**/.lake/build/bin/repl"))
-        out.append(Check(name="lean repl", ok=bool(built),
-                         detail=str(built[0]) if built else
-                         "lean-interact has not built the REPL yet; scripts/setup.sh does it (needs GitHub access)"))
+        out.append(Check(name="lean repl", ok=False, detail=(
+            f"{rb} missing: run `lake build` in {repl_dir}" if rb is not None else
+            "the REPL is not built for this project; scripts/setup.sh builds it once (needs GitHub access)")))
     if all(c.ok for c in out if c.name in ("lake", "lean project")):
         out.insert(2, _toolchain(settings))
         if start_pool:
-            out.append(_oracle_start(settings))
+            out += _oracle_start(settings)
     return out
 
 
@@ -155,5 +174,26 @@ def run_doctor(settings: Settings, *, start_pool: bool = True) -> list[Check]:
     elan = shutil.which("elan")
     checks.append(Check(name="elan", ok=elan is not None, needed_by_run=False,
                         detail=elan or "not on PATH (only needed to install or update the toolchain)"))
+    checks.append(mathlib_index_check(settings))
     checks += [_optional(m) for m in OPTIONAL]
     return checks
+
+
+def mathlib_index_check(settings: Settings) -> Check:
+    """The Mathlib declaration index the agents search (`autoform mathlib index`): present and current?"""
+    from autoform.mathlib.index import MathlibIndex, source_revision
+
+    path, src = settings.mathlib_index_path, settings.mathlib_source
+    if not path.exists():
+        how = "run `autoform mathlib index`" if src.is_dir() else "after scripts/setup.sh fetched Mathlib, run " \
+              "`autoform mathlib index` (or `--source DIR` for another checkout)"
+        return Check(name="mathlib index", ok=False, needed_by_run=False, detail=f"not built: {how}")
+    index = MathlibIndex(path)
+    try:
+        n, source = index.count("mathlib"), index.meta("mathlib.source") or "?"
+        stale = src.is_dir() and source == str(src) and index.meta("mathlib.revision") != source_revision(src)
+    finally:
+        index.close()
+    return Check(name="mathlib index", ok=not stale, needed_by_run=False,
+                 detail=f"{n} declarations from {source}" + (": the source changed, run `autoform mathlib index`"
+                                                            if stale else ""))

@@ -38,7 +38,7 @@ from pydantic import BaseModel, Field
 from autoform import graph as graphs
 from autoform.atlas import book_namespace, write_atlas
 from autoform.config import Settings
-from autoform.executors import ExecContext, Executor, UnitOutcome, make_executor, store_failure
+from autoform.executors import ExecContext, Executor, OracleBreaker, UnitOutcome, make_executor, store_failure
 from autoform.llm import price
 from autoform.store import Book, Job, Store, Unit
 
@@ -75,7 +75,7 @@ class JobSummary(BaseModel):
     completion_tokens: int
     cost_usd: float = 0.0
     elapsed_s: float
-    stop_reason: str = ""  # "" | "sigint" | "budget" | "llm" | "store" | "worker"
+    stop_reason: str = ""  # "" | "sigint" | "budget" | "llm" | "lean" | "store" | "worker"
     message: str = ""
 
 
@@ -303,12 +303,14 @@ class JobRunner:
                 raise
             self.request_stop("store", why)
             self.fatal = why
-        self._finish(job, status)
+        status = self._finish(job, status)
         return self.summary(job.id, resumed, status, time.monotonic() - t0)
 
     def _run(self, job: Job) -> str:
         if hasattr(self.oracle, "job_id"):  # the result cache counts checks per job
             self.oracle.job_id = job.id
+        if self.oracle is not None and not isinstance(self.oracle, OracleBreaker):
+            self.oracle = OracleBreaker(self.oracle, self.settings.job.lean_failures_to_stop)
         write_atlas(self.store, self.settings)  # repairs files after a crash between commit and write
         units = {u.id: u for u in self.store.units(self.book.id)}
         kinds = set(self.settings.job.formalize_kinds)
@@ -409,25 +411,49 @@ class JobRunner:
             self.request_stop("budget", f"budget reached: {self.spend.tokens} tokens used of {p.budget_tokens} "
                                         "(--budget-tokens); run again with a larger budget to continue")
 
-    def _finish(self, job: Job, status: str) -> None:
-        """Record how the job ended. If the store cannot be written, the job stays 'running' in the store,
-        which the next run resumes exactly like an interrupted one."""
+    def _finish(self, job: Job, status: str) -> str:
+        """Write atlas/ and record how the job ended; returns the job's final status. A job whose atlas/ cannot
+        be written is not done: it ends ``interrupted`` (the next run resumes it, which rewrites the files from
+        the store) with the cause. If the store cannot be written, the job stays 'running' in the store, which
+        the next run resumes exactly like an interrupted one. A job stopped because Lean answers nothing
+        (``stop_reason`` "lean") ends ``failed``, so the next run starts a fresh job: the checks Lean never
+        answered do not count against the units' attempts, and the units it failed are pending again."""
+        try:
+            write_atlas(self.store, self.settings)
+        except Exception as e:
+            why = store_failure(e)
+            if why is None:
+                raise
+            self.fatal = f"{self.fatal}; {why}" if self.fatal else why
+            self.stop_reason = self.stop_reason or "store"
+            if status == "done":
+                status = "interrupted"
+        if self.stop_reason == "lean":
+            status = "failed"
+
         def close_job() -> None:
             with self.store.tx() as c:
                 c.execute("UPDATE units SET status = 'pending' WHERE book_id = ? AND status = 'working'",
                           (self.book.id,))
+                if status == "failed":  # units failed by a Lean that never answered: pending, not failed
+                    c.execute(
+                        "UPDATE units SET status = 'pending' WHERE book_id = ? AND status = 'failed' AND id IN "
+                        "(SELECT a.unit_id FROM attempts a WHERE a.job_id = ? AND a.id = (SELECT MAX(b.id) FROM "
+                        "attempts b WHERE b.unit_id = a.unit_id AND b.job_id = a.job_id) AND a.reasons LIKE "
+                        "'%\"lean_failure\"%')", (self.book.id, job.id))
                 c.execute("UPDATE jobs SET status = ?, finished_at = ?, message = ? WHERE id = ?",
-                          (status, time.time() if status == "done" else None, self.fatal or "", job.id))
+                          (status, time.time() if status in ("done", "failed") else None, self.fatal or "",
+                           job.id))
 
-        for step in (close_job, lambda: write_atlas(self.store, self.settings)):
-            try:
-                step()
-            except Exception as e:
-                why = store_failure(e)
-                if why is None:
-                    raise
-                self.fatal = self.fatal or why
-                self.stop_reason = self.stop_reason or "store"
+        try:
+            close_job()
+        except Exception as e:
+            why = store_failure(e)
+            if why is None:
+                raise
+            self.fatal = self.fatal or why
+            self.stop_reason = self.stop_reason or "store"
+        return status
 
     def summary(self, job_id: int, resumed: bool, status: str, elapsed: float) -> JobSummary:
         s = job_summary(self.store, self.book, job_id, resumed=resumed, status=status, elapsed=elapsed,
@@ -531,33 +557,47 @@ def job_status(store: Store, settings: Settings, job: Job) -> dict[str, Any]:
 
 
 def render_live(runner: JobRunner, title: str) -> Any:
-    """The live view of ``autoform run`` (a rich renderable): a bar of units concluded, then admitted,
-    stated, failed, in flight, attempts, cost, tokens, rate and ETA, and the units in flight."""
-    from rich.console import Group
-    from rich.progress_bar import ProgressBar
-    from rich.table import Table
+    """The live view of ``autoform run`` (a rich renderable that fits the terminal's width): a bar of units
+    concluded, then admitted, stated, failed, in flight, attempts, cost, tokens, rate and ETA (the ones that fit,
+    in that order of need), and the units in flight."""
     from rich.text import Text
 
     mon = runner.monitor
     if mon is None:
         return Text(f"{title}: starting...")
-    snap = mon.snapshot()
-    head = Table.grid(padding=(0, 1))
-    head.add_row(Text(title, style="bold"), ProgressBar(total=max(1, snap["total"]), completed=snap["done"], width=40),
-                 Text(f"{snap['done']}/{snap['total']}"))
-    stats = Table.grid(padding=(0, 2))
-    eta = "-" if snap["eta_s"] is None else time.strftime("%H:%M:%S", time.gmtime(snap["eta_s"]))
-    stats.add_row(
-        Text(f"admitted {snap['admitted']}", style="green"), Text(f"stated {snap['stated']}", style="cyan"),
-        Text(f"failed {snap['failed']}", style="red"), Text(f"in flight {snap['in_flight']}", style="yellow"),
-        Text(f"attempts {snap['attempts']}"), Text(f"${snap['cost_usd']:.4f}"), Text(f"{snap['tokens']} tok"),
-        Text(f"{snap['rate_per_min']:.1f} units/min"), Text(f"ETA {eta}"))
-    parts: list[Any] = [head, stats]
-    flying = snap["in_flight_units"]
-    if flying:
-        more = f" (+{len(flying) - 6} more)" if len(flying) > 6 else ""
-        parts.append(Text("working on: " + ", ".join(flying[:6]) + more, style="dim", overflow="ellipsis",
-                          no_wrap=True))
-    if runner.stop.is_set():
-        parts.append(Text(f"stopping: {runner.fatal or runner.stop_reason}", style="yellow"))
-    return Group(*parts)
+    return _LiveView(runner, title, mon.snapshot())
+
+
+class _LiveView:
+    """Laid out at render time, for the width rich gives it."""
+
+    def __init__(self, runner: JobRunner, title: str, snap: dict[str, Any]) -> None:
+        self.runner, self.title, self.snap = runner, title, snap
+
+    def __rich_console__(self, console: Any, options: Any) -> Any:
+        from rich.progress_bar import ProgressBar
+        from rich.table import Table
+        from rich.text import Text
+
+        from autoform.tables import fit_line
+
+        snap, width = self.snap, options.max_width
+        count = f"{snap['done']}/{snap['total']}"
+        head = Table.grid(padding=(0, 1))
+        bar = max(5, min(40, width - len(self.title) - len(count) - 2))
+        head.add_row(Text(self.title, style="bold", overflow="ellipsis", no_wrap=True),
+                     ProgressBar(total=max(1, snap["total"]), completed=snap["done"], width=bar), Text(count))
+        yield head
+        eta = "-" if snap["eta_s"] is None else time.strftime("%H:%M:%S", time.gmtime(snap["eta_s"]))
+        yield fit_line([
+            (f"admitted {snap['admitted']}", "green"), (f"failed {snap['failed']}", "red"),
+            (f"in flight {snap['in_flight']}", "yellow"), (f"${snap['cost_usd']:.4f}", ""), (f"ETA {eta}", ""),
+            (f"stated {snap['stated']}", "cyan"), (f"attempts {snap['attempts']}", ""),
+            (f"{snap['rate_per_min']:.1f} units/min", ""), (f"{snap['tokens']} tok", ""),
+        ], width)
+        flying = snap["in_flight_units"]
+        if flying:
+            more = f" (+{len(flying) - 6} more)" if len(flying) > 6 else ""
+            yield Text("working on: " + ", ".join(flying[:6]) + more, style="dim", overflow="ellipsis", no_wrap=True)
+        if self.runner.stop.is_set():
+            yield Text(f"stopping: {self.runner.fatal or self.runner.stop_reason}", style="yellow")

@@ -26,7 +26,9 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from autoform import replies
 from autoform.config import Settings
+from autoform.replies import MalformedReply, Truncated
 from autoform.store import Store
 
 
@@ -34,8 +36,10 @@ class LLMUnavailable(Exception):
     """The endpoint cannot be used (no key, unreachable, refuses us); the message names the endpoint."""
 
 
-class MalformedReply(Exception):
-    """The model's reply lacks what the prompt asked for (a Lean block, a field) or was truncated."""
+class EndpointJunk(MalformedReply):
+    """A 200 that is no chat completion (a body that is not JSON, no choices): the endpoint's fault, not the
+    model's. Retried like a 5xx; if it persists, it is :class:`LLMUnavailable` (the job stops), never charged to
+    the unit."""
 
 
 class ChatReply(BaseModel):
@@ -46,6 +50,19 @@ class ChatReply(BaseModel):
     cached: bool = False
     finish_reason: str | None = None
     call_id: int = 0
+    #: the endpoint's separate reasoning (``reasoning_content`` / ``reasoning``), never parsed as the answer
+    reasoning: str = ""
+    #: the budget the reply was produced with (a truncated reply is asked again with a larger one)
+    max_tokens: int = 0
+
+
+#: model families that take ``max_completion_tokens`` and refuse ``max_tokens`` (and a temperature other than 1)
+_REASONING_FAMILY = re.compile(r"(?:^|/)(?:o\d(?:$|[-.:_])|gpt-5)", re.I)
+
+
+def uses_completion_tokens(model: str) -> bool:
+    """OpenAI's o-series (o1, o3, o4-mini, ...) and GPT-5 take ``max_completion_tokens``, not ``max_tokens``."""
+    return bool(_REASONING_FAMILY.search(model))
 
 
 class Message(BaseModel):
@@ -77,7 +94,24 @@ def _retryable(e: BaseException) -> bool:
         return True
     if isinstance(e, openai.APIStatusError):
         return e.status_code >= 500 or e.status_code in (408, 409, 429)
-    return isinstance(e, MalformedReply)
+    # a truncated reply is never re-sent unchanged: chat() asks again with a larger budget
+    return isinstance(e, MalformedReply) and not isinstance(e, Truncated)
+
+
+def _unsupported_param(e: openai.BadRequestError) -> str | None:
+    """The request parameter an HTTP 400 refuses (OpenAI's ``param``, or named in the message), if it is one we
+    can do without: ``max_tokens`` (the o-series and GPT-5 want ``max_completion_tokens``) or ``temperature``."""
+    body = e.body if isinstance(e.body, dict) else {}
+    err = body.get("error", body) if isinstance(body, dict) else {}
+    param = err.get("param") if isinstance(err, dict) else None
+    message = f"{e.message} {err.get('message', '') if isinstance(err, dict) else ''}"
+    if param in ("max_tokens", "temperature"):
+        return str(param)
+    if "max_tokens" in message and ("max_completion_tokens" in message or "not supported" in message):
+        return "max_tokens"
+    if "temperature" in message and ("unsupported" in message.lower() or "not support" in message):
+        return "temperature"
+    return None
 
 
 def _retry_after(e: BaseException | None) -> float | None:
@@ -136,6 +170,11 @@ class LLMClient:
             key = "not-needed"
         self.client = openai.OpenAI(base_url=self.cfg.base_url, api_key=key, timeout=self.cfg.timeout_s,
                                     max_retries=0)
+        self._lock = threading.Lock()
+        #: per model, what an HTTP 400 taught us: {"completion_tokens": True, "no_temperature": True}
+        self._learned: dict[str, dict[str, bool]] = {}
+        #: per role, the budget a truncated reply escalated to: later requests of the role start there
+        self._floor: dict[str, int] = {}
 
     def ping(self) -> list[str]:
         """The models the endpoint lists; raises LLMUnavailable with the reason."""
@@ -201,12 +240,46 @@ class LLMClient:
                 reply = ChatReply(text=rows[0]["response"], model=rows[0]["model"], cached=True)
                 reply.call_id = self._record(req, reply, key, job_id, unit_id, 0.0)
                 return reply
-        t0 = time.monotonic()
-        reply = self._call(req)
-        reply.call_id = self._record(req, reply, key, job_id, unit_id, time.monotonic() - t0)
-        return reply
+        cap = self.cfg.max_tokens_cap_for(req.role)
+        with self._lock:
+            budget = min(cap, max(req.max_tokens, self._floor.get(req.role, 0)))
+        escalations = 0
+        while True:
+            t0 = time.monotonic()
+            reply = self._call(req if budget == req.max_tokens else req.model_copy(update={"max_tokens": budget}))
+            why = _truncation(reply)
+            if why is None:
+                reply.call_id = self._record(req, reply, key, job_id, unit_id, time.monotonic() - t0)
+                return reply
+            # paid for, recorded for the accounts, never used nor served from the cache
+            self._record(req, reply, f"{key}:truncated", job_id, unit_id, time.monotonic() - t0)
+            if budget >= cap or escalations >= self.cfg.length_retries:
+                raise Truncated(f"{self.cfg.base_url}: the reply was cut off at {budget} output tokens ({why}); "
+                                f"the budget of role {req.role!r} is at its cap, {cap} ([llm] max_tokens_cap)"
+                                if budget >= cap else
+                                f"{self.cfg.base_url}: the reply was cut off at {budget} output tokens ({why}), "
+                                f"{escalations + 1} time(s)")
+            escalations += 1
+            budget = min(cap, budget * 2)
+            with self._lock:
+                self._floor[req.role] = max(self._floor.get(req.role, 0), budget)
+
+    def _params(self, req: ChatRequest, budget: int) -> dict[str, Any]:
+        """The request's parameters for this endpoint family: ``max_completion_tokens`` and no temperature
+        for the o-series and GPT-5 (by name, by configuration, or learned from an HTTP 400), else
+        ``max_tokens``."""
+        learned = self._learned.get(req.model, {})
+        mode = self.cfg.token_param
+        completion = mode == "max_completion_tokens" or (mode == "auto" and (
+            uses_completion_tokens(req.model) or learned.get("completion_tokens", False)))
+        params: dict[str, Any] = {"max_completion_tokens" if completion else "max_tokens": budget}
+        no_temperature = learned.get("no_temperature", mode == "auto" and uses_completion_tokens(req.model))
+        if not no_temperature:
+            params["temperature"] = req.temperature
+        return params
 
     def _call(self, req: ChatRequest) -> ChatReply:
+        budget = req.max_tokens
         @retry(
             retry=retry_if_exception(_retryable),
             wait=_Wait(self._retry_initial, 60.0),
@@ -219,32 +292,46 @@ class LLMClient:
                     resp = self.client.chat.completions.create(
                         model=req.model,
                         messages=[m.model_dump() for m in req.messages],  # type: ignore[misc]
-                        temperature=req.temperature,
-                        max_tokens=req.max_tokens,
+                        **self._params(req, budget),
                     )
                 except ValueError as e:  # a 200 whose body is not JSON (the client raises JSONDecodeError)
-                    raise MalformedReply(f"{self.cfg.base_url}: the reply body is not JSON ({e})") from e
+                    raise EndpointJunk(f"{self.cfg.base_url}: the reply body is not JSON ({e})") from e
             if not getattr(resp, "choices", None) or resp.choices[0].message is None:
-                raise MalformedReply(f"{self.cfg.base_url}: a reply with no choices")
+                raise EndpointJunk(f"{self.cfg.base_url}: a reply with no choices")
             choice = resp.choices[0]
             text = choice.message.content or ""
-            if not text.strip():
-                raise MalformedReply(f"{self.cfg.base_url}: an empty reply")
-            if choice.finish_reason == "length":
-                raise MalformedReply(f"{self.cfg.base_url}: the reply was truncated (max_tokens reached)")
+            extra = getattr(choice.message, "model_extra", None) or {}
+            reasoning = extra.get("reasoning_content") or extra.get("reasoning") or ""
             usage = resp.usage
-            return ChatReply(
+            reply = ChatReply(
                 text=text, model=resp.model or req.model, finish_reason=choice.finish_reason,
                 prompt_tokens=usage.prompt_tokens if usage else 0,
                 completion_tokens=usage.completion_tokens if usage else 0,
+                reasoning=reasoning if isinstance(reasoning, str) else "", max_tokens=budget,
             )
+            if not text.strip() and _truncation(reply) is None:
+                raise MalformedReply(f"{self.cfg.base_url}: an empty reply")
+            return reply
 
-        try:
-            return once()
-        except MalformedReply:
-            raise
-        except openai.OpenAIError as e:
-            raise LLMUnavailable(describe_error(e, self.cfg.base_url)) from e
+        for _ in range(3):  # at most one fallback per refused parameter
+            try:
+                return once()
+            except EndpointJunk as e:  # the endpoint, not the model: stop the job as for a 5xx
+                raise LLMUnavailable(f"{e}; {self.cfg.max_retries + 1} tries. Is the base URL an OpenAI-compatible "
+                                     "endpoint (ending in /v1)?") from e
+            except MalformedReply:
+                raise
+            except openai.BadRequestError as e:
+                param = _unsupported_param(e)
+                learned = self._learned.setdefault(req.model, {})
+                key = {"max_tokens": "completion_tokens", "temperature": "no_temperature"}.get(param or "")
+                if key is None or learned.get(key):
+                    raise LLMUnavailable(describe_error(e, self.cfg.base_url)) from e
+                with self._lock:
+                    learned[key] = True  # this model refuses the parameter: ask again without it, and remember
+            except openai.OpenAIError as e:
+                raise LLMUnavailable(describe_error(e, self.cfg.base_url)) from e
+        raise LLMUnavailable(f"{self.cfg.base_url}: the endpoint refuses every form of the request")
 
     def _record(self, req: ChatRequest, reply: ChatReply, key: str, job_id: int | None, unit_id: int | None,
                 elapsed: float) -> int:
@@ -259,6 +346,17 @@ class LLMClient:
                  elapsed, time.time()),
             )
             return int(cur.lastrowid or 0)
+
+
+def _truncation(reply: ChatReply) -> str | None:
+    """Why a reply is cut off, or None: ``finish_reason`` ``length``; or, where a proxy sends no finish reason,
+    a reply visibly cut (inside its reasoning or a code block)."""
+    if reply.finish_reason == "length":
+        return "finish_reason length"
+    if reply.finish_reason is None:
+        why = replies.looks_cut(reply.text)
+        return f"no finish reason and {why}" if why else None
+    return None
 
 
 # any fenced block, whatever its info string, so that a ```python block is consumed whole and its closing
@@ -277,24 +375,16 @@ def code_blocks(text: str, lang: str = "lean") -> list[str]:
 
 
 def one_lean_block(text: str) -> str:
-    blocks = code_blocks(text, "lean")
+    """The last Lean code block of the reply's final answer (see :func:`autoform.replies.lean_blocks`)."""
+    blocks = replies.lean_blocks(text)
     if not blocks:
-        if text.count("```") % 2 == 1:
-            raise MalformedReply("the reply ends inside an unclosed code block (truncated?)")
-        raise MalformedReply("the reply has no ```lean code block")
+        raise replies.no_lean_block(text)
     return blocks[-1]
 
 
 def json_block(text: str) -> dict[str, Any]:
-    blocks = code_blocks(text, "json")
-    raw = blocks[-1] if blocks else text.strip()
-    try:
-        data = json.loads(raw)
-    except json.JSONDecodeError as e:
-        raise MalformedReply(f"the reply is not the JSON asked for: {e}") from e
-    if not isinstance(data, dict):
-        raise MalformedReply("the reply's JSON is not an object")
-    return data
+    """The JSON object of the reply's final answer (see :func:`autoform.replies.parse_json`)."""
+    return replies.parse_json(text)
 
 
 def price(settings: Settings, model: str, prompt_tokens: int, completion_tokens: int) -> float:

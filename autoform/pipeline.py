@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -22,18 +23,28 @@ from autoform import graph as graphs
 from autoform.blackboard import Blackboard
 from autoform.config import Settings
 from autoform.ingest.latex import textual_refs
+from autoform.lean import library_search
 from autoform.lean.gate import (
-    _DECL_NAME,
     Candidate,
     Verdict,
     admit,
     admit_stated,
+    build_module,
     check_statement,
     declared_name,
+    declared_names,
+    rename_declaration,
+    screen_candidate,
 )
 from autoform.lean.oracle import Oracle
 from autoform.llm import LLMClient, MalformedReply
 from autoform.store import Book, Job, Store, Unit
+
+
+def helper_names(aux: str) -> list[str]:
+    """The names the helper declarations of a proof declare, in order."""
+    return declared_names(aux)
+
 
 DONE = ("proved", "defined")
 
@@ -133,9 +144,7 @@ class UnitPipeline:
         new = self.store.reserve_name(self.book.id, unit.id, name)
         if new == name:
             return text
-        m = _DECL_NAME.search(text)  # the declaration's own name, not the first substring that matches it
-        assert m is not None
-        return text[:m.start(1)] + new + text[m.end(1):]
+        return rename_declaration(text, new)  # the declaration's own name, not the first substring matching it
 
     def _draft_statement(self, run: AgentRun, prelude: str) -> int | None:
         """Rounds of k drafts: each is checked by Lean with `sorry` as its proof; the elaborating ones are
@@ -234,6 +243,8 @@ class UnitPipeline:
                              previous[-1].reasons else "attempts exhausted")
                 return
             run.round = len(previous)
+            if not previous and job.library_search and self._library_search(run, base):
+                return
             if not previous:
                 k = min(job.race, self.max_attempts)
                 if self._race(run, base, k):
@@ -253,7 +264,36 @@ class UnitPipeline:
             if self._try(run, base, proof, aux, "gap_closer"):
                 return
 
+    def _library_search(self, run: AgentRun, base: Candidate) -> bool:
+        """Lean's ``exact?`` on the locked statement, before any LLM call: its suggestion (never ``exact?``
+        itself) goes through the gate as the proof; a statement closed by one Mathlib lemma is noted as being
+        in Mathlib under that name."""
+        probe = base.model_copy(update={"proof": library_search.PROBE})
+        if screen_candidate(probe):
+            return False
+        module = build_module(probe)
+        hint = {"context_lines": module.context_lines} if module.context_lines else {}
+        tactic = library_search.suggestion(self.oracle.check(module.text, **hint))
+        if tactic is None:
+            return False
+        name = library_search.mathlib_name(tactic)
+        cand = base.model_copy(update={"proof": tactic})
+        note = f"in Mathlib as `{name}`" if name else ""
+        return self._conclude(run, cand, admit(cand, self.oracle), "proof", "library_search", tactic, note=note)
+
+    def _reserve_helpers(self, unit: Unit, aux: str, proof: str) -> tuple[str, str]:
+        """The helper declarations of a proof (``aux``) get names reserved for the unit, as its main declaration
+        does: a name another unit of the book holds (two units' ``key_lemma``) becomes ``key_lemma_2`` in the
+        helpers and the proof, so the chapter modules of the Atlas never declare one name twice."""
+        for name in helper_names(aux):
+            new = self.store.reserve_name(self.book.id, unit.id, name)
+            if new != name:
+                pat = re.compile(rf"(?<![\w.'`]){re.escape(name)}(?![\w'!?])")
+                aux, proof = pat.sub(new, aux), pat.sub(new, proof)
+        return aux, proof
+
     def _try(self, run: AgentRun, base: Candidate, proof: str, aux: str, author: str) -> bool:
+        aux, proof = self._reserve_helpers(run.unit, aux, proof)
         cand = base.model_copy(update={"proof": proof, "aux": aux})
         return self._conclude(run, cand, admit(cand, self.oracle), "proof", author, proof)
 
@@ -332,7 +372,7 @@ class UnitPipeline:
         return int(aid or 0)
 
     def _conclude(self, run: AgentRun, cand: Candidate, verdict: Verdict, stage: str, author: str,
-                  code: str) -> bool:
+                  code: str, note: str = "") -> bool:
         unit = run.unit
         if not verdict.admitted:
             self._record(unit, stage, author, code, verdict)
@@ -353,13 +393,17 @@ class UnitPipeline:
                 "INSERT INTO atlas_entries (unit_id, book_id, decl_name, status, statement_lean, lean_code,"
                 " attempt_id, job_id, model, attempts, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 (unit.id, self.book.id, cand.name, status, cand.statement.strip(), lean_code, aid, self.job.id,
-                 self.settings.llm.model_for("prover" if stage == "proof" else "drafter"), n_attempts, time.time()),
+                 "lean exact?" if author == "library_search"
+                 else self.settings.llm.model_for("prover" if stage == "proof" else "drafter"), n_attempts,
+                 time.time()),
             )
             c.execute("UPDATE units SET status = ? WHERE id = ?", (status, unit.id))
-            c.execute("DELETE FROM decl_names WHERE book_id = ? AND unit_id = ? AND name != ?",
-                      (self.book.id, unit.id, cand.name))  # names of drafts not admitted are free again
-            self.board.post("gate", "admission", f"{cand.full_name} admitted ({status})", unit_id=unit.id,
-                            data={"decl": cand.full_name, "attempt": aid})
+            keep = [cand.name, *helper_names(cand.aux)]  # names of drafts and helpers not admitted are free again
+            c.execute(f"DELETE FROM decl_names WHERE book_id = ? AND unit_id = ? AND name NOT IN "
+                      f"({','.join('?' * len(keep))})", (self.book.id, unit.id, *keep))
+            self.board.post("gate", "admission", f"{cand.full_name} admitted ({status})" + (
+                f", {note}" if note else ""), unit_id=unit.id,
+                data={"decl": cand.full_name, "attempt": aid, **({"note": note} if note else {})})
         self.on_event(status, unit, cand.full_name)
         return True
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -178,11 +178,60 @@ MIGRATIONS: dict[int, str] = {
         SELECT book_id, json_extract(data, '$.name'), unit_id FROM posts
         WHERE kind = 'lock' AND unit_id IS NOT NULL AND json_extract(data, '$.name') IS NOT NULL;
     """,
+    # an attempt made for a statement the book no longer has (re-ingest changed it): kept, no longer counted
+    5: """
+    ALTER TABLE attempts ADD COLUMN superseded INTEGER NOT NULL DEFAULT 0;
+    """,
 }
 
 
 class StoreError(Exception):
     """The store cannot be opened or is from a newer autoform."""
+
+
+class StoreDamaged(StoreError):
+    """The store file failed SQLite's integrity check (or is not a database): nothing is written into it."""
+
+
+class StoreReadOnly(StoreError):
+    """A write was asked of a store opened read-only."""
+
+
+class StoreUnwritable(StoreError):
+    """A command that writes met a store (or workspace directory) it may not write: a read-only disk, or
+    permissions."""
+
+
+def unwritable_reason(path: Path) -> str | None:
+    """Why ``path`` (a store file) cannot be written, if it cannot: its directory or itself read-only."""
+    import errno
+    import os
+
+    for target in (path, path.parent):
+        if target.exists() and not os.access(target, os.W_OK):
+            try:  # EROFS (a read-only file system) or EACCES (permissions): the fix differs
+                ro = bool(os.statvfs(target).f_flag & os.ST_RDONLY)
+            except OSError:
+                ro = False
+            what = "is on a read-only file system" if ro else "is not writable (permissions)"
+            return f"{target} {what} [{errno.errorcode[errno.EROFS if ro else errno.EACCES]}]"
+    return None
+
+
+#: the first 16 bytes of every SQLite 3 database file
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def damaged_message(path: Path, detail: str) -> str:
+    """One line naming the store, what is wrong and what to do."""
+    detail = " ".join(str(detail).split())[:200]
+    return (f"{path}: the store is damaged ({detail}); nothing was written to it. Restore the last backup with "
+            f"`autoform restore FILE` (backups are made by `autoform backup`), or move {path.name} aside and "
+            "ingest again.")
+
+
+def _busy(e: BaseException) -> bool:
+    return isinstance(e, sqlite3.OperationalError) and ("locked" in str(e) or "busy" in str(e))
 
 
 class Book(BaseModel):
@@ -255,6 +304,7 @@ class Attempt(BaseModel):
     elapsed_s: float = 0.0
     created_at: float
     elaborated_type: str = ""  # a statement attempt that elaborated: the type Lean gave it
+    superseded: bool = False  # made for a statement that re-ingest changed: history only
 
 
 class AtlasEntry(BaseModel):
@@ -295,38 +345,133 @@ def _row(model: type[BaseModel], row: sqlite3.Row) -> Any:
 
 
 class Store:
-    """Thread-safe access to the workspace database: one connection per thread, writes in transactions."""
+    """Thread-safe access to the workspace database: one connection per thread, writes in transactions.
 
-    def __init__(self, path: Path) -> None:
+    Opening checks the file first (its SQLite header, then ``PRAGMA quick_check``, about 0.2 s for 200 MB): a
+    damaged store raises :class:`StoreDamaged` and is never written. ``readonly`` opens it for reading only
+    (``mode=ro``; in a directory nobody can write, ``immutable=1``, as SQLite's WAL mode would otherwise need to
+    create its ``-shm`` file there), for the commands that only read."""
+
+    readonly: bool = False
+    #: how long an open waits for another process's lock (SQLite's busy timeout does not cover every case)
+    lock_wait_s: float = 30.0
+
+    def __init__(self, path: Path, *, readonly: bool = False, check: bool = True) -> None:
         self.path = Path(path)
+        self.readonly = readonly
+        self._immutable = False
         self._local = threading.local()
         # writers of this process queue here instead of in SQLite's busy handler, which sleeps up to 100 ms a
         # try when many threads want the write lock at once; other processes still meet SQLite's own lock
         self._write_lock = threading.Lock()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._migrate()
+        if readonly:
+            if not self.path.exists():
+                raise StoreError(f"{self.path}: no such store")
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        if check:
+            self._check_header()
+        try:
+            self._migrate()
+            if check:
+                self.check_integrity()
+        except StoreError:
+            self.close()
+            raise
 
     # -- connection and transactions -------------------------------------------------------------
+    def _check_header(self) -> None:
+        """A non-empty file must start with SQLite's magic string (cheap; before SQLite touches it)."""
+        try:
+            with open(self.path, "rb") as f:
+                head = f.read(len(SQLITE_MAGIC))
+        except FileNotFoundError:
+            return
+        except OSError as e:
+            raise StoreError(f"{self.path}: cannot read the store: {e.strerror or e}") from e
+        if head and head != SQLITE_MAGIC:
+            raise StoreDamaged(damaged_message(self.path, "not an SQLite database: the file header is wrong"))
+
+    def check_integrity(self) -> None:
+        """``PRAGMA quick_check`` (b-trees, pages, records; not the slower index cross-check); raises
+        :class:`StoreDamaged` naming the first problem."""
+        try:
+            rows = self._conn().execute("PRAGMA quick_check(5)").fetchall()
+        except sqlite3.DatabaseError as e:
+            if _busy(e):
+                raise StoreError(f"{self.path}: the store is locked by another process ({e}); try again") from e
+            raise StoreDamaged(damaged_message(self.path, str(e))) from e
+        problems = [str(r[0]) for r in rows]
+        if problems != ["ok"]:
+            raise StoreDamaged(damaged_message(self.path, "; ".join(problems)))
+
+    def _uri(self) -> str:
+        from urllib.parse import quote
+
+        mode = "immutable=1" if self._immutable else "mode=ro"
+        return f"file:{quote(str(self.path.resolve()))}?{mode}"
+
+    def _connect(self) -> sqlite3.Connection:
+        if self.readonly:
+            conn = sqlite3.connect(self._uri(), uri=True, timeout=self.lock_wait_s, isolation_level=None,
+                                   check_same_thread=False)
+        else:
+            conn = sqlite3.connect(self.path, timeout=self.lock_wait_s, isolation_level=None,
+                                   check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        conn.execute(f"PRAGMA busy_timeout={int(self.lock_wait_s * 1000)}")
+        if not self.readonly:
+            # Switching a rollback-journal file to WAL needs an exclusive lock, and SQLite does not call the busy
+            # handler when a reader holds its shared lock (it would deadlock): wait for it here, like any write.
+            deadline = time.monotonic() + self.lock_wait_s
+            while True:
+                try:
+                    conn.execute("PRAGMA journal_mode=WAL")
+                    break
+                except sqlite3.OperationalError as e:
+                    if not _busy(e) or time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.02)
+            conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        if self.readonly:  # reading a WAL store: fails here when its -shm file cannot be made
+            conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+        return conn
+
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             try:
-                conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
-                conn.row_factory = sqlite3.Row
-                conn.execute("PRAGMA busy_timeout=30000")
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=NORMAL")
-                conn.execute("PRAGMA foreign_keys=ON")
+                try:
+                    conn = self._connect()
+                except sqlite3.OperationalError as e:
+                    # a read-only directory (or file): SQLite cannot make the -shm file WAL reading needs, and no
+                    # process can be writing the store there, so it is read as an immutable file
+                    if not self.readonly or self._immutable or "unable to open" not in str(e) \
+                            and "readonly" not in str(e):
+                        raise
+                    self._immutable = True
+                    conn = self._connect()
             except sqlite3.DatabaseError as e:
-                raise StoreError(f"{self.path}: not an autoform store, or unreadable ({e})") from e
-            except sqlite3.Error as e:
-                raise StoreError(f"{self.path}: cannot open the store: {e}") from e
+                if _busy(e):
+                    raise StoreError(f"{self.path}: the store stayed locked by another process for "
+                                     f"{self.lock_wait_s:.0f} s ({e}); try again when it is done") from e
+                if isinstance(e, sqlite3.OperationalError):
+                    why = None if self.readonly else unwritable_reason(self.path)
+                    if why is not None:
+                        raise StoreUnwritable(f"{self.path}: this command writes to the store, but {why}; make it "
+                                              "writable (read-only commands such as `autoform status` and "
+                                              "`autoform units` work as it is)") from e
+                    raise StoreError(f"{self.path}: cannot open the store: {e}") from e
+                raise StoreDamaged(damaged_message(self.path, str(e))) from e
             self._local.conn = conn
         return conn
 
     @contextmanager
     def tx(self) -> Iterator[sqlite3.Connection]:
         """A write transaction (BEGIN IMMEDIATE ... COMMIT, rolled back on any exception)."""
+        if self.readonly:
+            raise StoreReadOnly(f"{self.path}: opened read-only; this command cannot write to it")
         conn = self._conn()
         if conn.in_transaction:  # nested: join the outer transaction
             yield conn
@@ -355,17 +500,42 @@ class Store:
             conn.close()
             self._local.conn = None
 
+    def backup(self, target: Path) -> None:
+        """A consistent copy of the store at ``target`` through SQLite's online backup API (other processes may
+        go on writing meanwhile); the copy is written beside ``target`` and renamed into place when whole."""
+        target = Path(target)
+        tmp = target.with_name(target.name + ".part")
+        tmp.unlink(missing_ok=True)
+        dst = sqlite3.connect(tmp)
+        try:
+            self._conn().backup(dst, pages=1024)
+            dst.execute("PRAGMA journal_mode=DELETE")
+            dst.close()
+            tmp.replace(target)
+        except BaseException:
+            dst.close()
+            tmp.unlink(missing_ok=True)
+            raise
+
     def _migrate(self) -> None:
         conn = self._conn()
         try:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
         except sqlite3.DatabaseError as e:
-            raise StoreError(f"{self.path}: not an autoform store ({e})") from e
+            raise StoreDamaged(damaged_message(self.path, f"not an autoform store: {e}")) from e
         if version > SCHEMA_VERSION:
             raise StoreError(
                 f"{self.path}: schema version {version} is newer than this autoform understands "
                 f"({SCHEMA_VERSION}); upgrade autoform (pip install -U autoform) to open it."
             )
+        if version < SCHEMA_VERSION and self.readonly:  # upgrade it first through a writing connection
+            try:
+                Store(self.path, check=False).close()
+            except StoreError as e:
+                raise StoreError(f"{self.path}: the store is from an older autoform (schema v{version}) and "
+                                 f"cannot be upgraded here ({e}); run autoform where it can be written") from e
+            self.close()
+            return
         for v in range(version + 1, SCHEMA_VERSION + 1):
             with self.tx() as c:
                 # another process may have migrated since the version was read: read it again under the lock
@@ -468,12 +638,15 @@ class Store:
                 candidate, k = f"{name}_{k}", k + 1
 
     # -- attempts and atlas ------------------------------------------------------------------------
-    def attempts(self, unit_id: int, job_id: int | None = None) -> list[Attempt]:
+    def attempts(self, unit_id: int, job_id: int | None = None, *, superseded: bool = False) -> list[Attempt]:
+        """The unit's attempts (of one job), oldest first; ``superseded``: also those made for a statement that
+        re-ingest has since changed (history only, never counted or reused)."""
+        cond = "" if superseded else " AND superseded = 0"
         if job_id is None:
-            rows = self.query("SELECT * FROM attempts WHERE unit_id = ? ORDER BY id", (unit_id,))
+            rows = self.query(f"SELECT * FROM attempts WHERE unit_id = ?{cond} ORDER BY id", (unit_id,))
         else:
             rows = self.query(
-                "SELECT * FROM attempts WHERE unit_id = ? AND job_id = ? ORDER BY id", (unit_id, job_id)
+                f"SELECT * FROM attempts WHERE unit_id = ? AND job_id = ?{cond} ORDER BY id", (unit_id, job_id)
             )
         return [_row(Attempt, r) for r in rows]
 

@@ -43,6 +43,7 @@ class Entry(BaseModel):
     lean_code: str = ""
     axioms: list[str] | None = None
     elapsed_s: float = 0.0
+    superseded: bool = False  # made for a statement that re-ingest has since changed
     # post
     post_id: int | None = None
     kind: str = ""
@@ -98,11 +99,11 @@ def unit_transcript(store: Store, unit: Unit, *, job_id: int | None = None) -> T
         entries.append((r["created_at"], 1, r["id"], Entry(
             type="reply", at=r["created_at"], text=r["response"], prompt_tokens=r["prompt_tokens"],
             completion_tokens=r["completion_tokens"], **common)))
-    for a in store.attempts(unit.id, job_id):
+    for a in store.attempts(unit.id, job_id, superseded=True):
         entries.append((a.created_at, 2, a.id, Entry(
             type="verdict", at=a.created_at, job_id=a.job_id, attempt=a.n, stage=a.stage, author=a.author,
             admitted=a.admitted, reasons=a.reasons, lean_messages=a.messages, lean_code=a.lean_code,
-            axioms=a.axioms, elapsed_s=a.elapsed_s)))
+            axioms=a.axioms, elapsed_s=a.elapsed_s, superseded=a.superseded)))
     for p in store.posts(unit.book_id, unit_id=unit.id):
         if job_id is not None and p.job_id != job_id:
             continue
@@ -153,8 +154,9 @@ def render_text(t: Transcript) -> str:
             out += [f"== {_stamp(e.at)} {job} - reply of the {e.role} ({how}) ==", _indent(e.text)]
         elif e.type == "verdict":
             word = "ADMITTED" if e.admitted else "REJECTED"
+            old = " (superseded: the statement changed since)" if e.superseded else ""
             out.append(f"== {_stamp(e.at)} {job} - Lean verdict: {e.stage} attempt {e.attempt} by the {e.author}: "
-                       f"{word} ({e.elapsed_s:.2f} s) ==")
+                       f"{word} ({e.elapsed_s:.2f} s){old} ==")
             for r in e.reasons:
                 out.append(f"  - [{r.get('code', '?')}] {r.get('message', '')}")
             for m in e.lean_messages:

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # One command sets up everything autoform needs:
 #   1. a virtual environment (.venv) with autoform and its dev extras;
-#   2. the Lean toolchain through elan, Mathlib's prebuilt cache in lean_project/, and the Lean REPL
-#      (built by lean-interact), when the network allows.
+#   2. the Lean toolchain through elan, Mathlib's prebuilt cache in the repository's Lake workspace, what the
+#      checks import (lake build Mathlib), the Lean REPL (built once by lean-interact) and the Atlas, when the
+#      network allows.
 # Without network access to GitHub, step 2 is skipped with a clear message: the Python part works,
 # and `autoform doctor` says what is missing for `autoform run`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
+ORIG_PATH=$PATH
 PYTHON=${PYTHON:-python3}
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
@@ -45,31 +47,57 @@ fi
 # ---- end of the browser block --------------------------------------------------------------------------------
 
 say "Lean: toolchain through elan"
-export PATH="$HOME/.elan/bin:$PATH"
+# elan is installed with --no-modify-path: nothing of the user's shell files is edited. autoform finds elan's lake
+# in ~/.elan/bin by itself (autoform/lean/workspace.py: find_lake); this script puts it on its own PATH only.
+ELAN_BIN="${ELAN_HOME:-$HOME/.elan}/bin"
+export PATH="$ELAN_BIN:$PATH"
 lean_ok=1
 if ! command -v lake >/dev/null 2>&1; then
   if curl -sSf --max-time 30 https://raw.githubusercontent.com/leanprover/elan/master/elan-init.sh -o /tmp/elan-init.sh; then
-    sh /tmp/elan-init.sh -y --default-toolchain none --no-modify-path
+    sh /tmp/elan-init.sh -y --default-toolchain none --no-modify-path || lean_ok=0
   else
     lean_ok=0
-    warn "cannot download elan from GitHub (no network?). Lean is MISSING: autoform can ingest books, build"
-    warn "the site and run its tests, but 'autoform run' and 'autoform check' need Lean. Install elan by hand"
-    warn "(https://github.com/leanprover/elan) and run scripts/setup.sh again."
   fi
 fi
+if [ "$lean_ok" = 1 ] && ! command -v lake >/dev/null 2>&1; then
+  lean_ok=0
+fi
 
-if [ "$lean_ok" = 1 ] && command -v lake >/dev/null 2>&1; then
-  say "Lean: Mathlib (prebuilt cache) in lean_project/"
-  if (cd lean_project && lake exe cache get && lake build); then
-    say "Lean: the REPL, built by lean-interact for this toolchain"
-    .venv/bin/python - <<'PY' || warn "the Lean REPL could not be built; see the message above"
-from lean_interact import LeanREPLConfig, LocalProject
-LeanREPLConfig(project=LocalProject(directory="lean_project", auto_build=False), verbose=True)
-print("Lean REPL ready")
-PY
+# One Lake workspace: the repository root (lakefile.lean requires Mathlib at the pinned tag; lake-manifest.json
+# pins every commit). Mathlib's prebuilt cache is fetched once, then what the checks import is built (a bare
+# `lake build` builds only the Atlas's default target), then the REPL (once: starting the pool never fetches),
+# then the Atlas on that Mathlib.
+if [ "$lean_ok" = 1 ]; then
+  LAKE=$(command -v lake)
+  case ":$ORIG_PATH:" in
+    *":$(dirname "$LAKE"):"*) ;;
+    *) say "lake is at $LAKE, not on your PATH: autoform finds it there by itself. For your own shell, add"
+       echo "    export PATH=\"$(dirname "$LAKE"):\$PATH\"" ;;
+  esac
+  TARGETS=$(.venv/bin/python -m autoform.lean.workspace targets "$ROOT")
+  say "Lean: $(cd "$ROOT" && "$LAKE" --version 2>&1 | head -1) at $LAKE (toolchain $(cat lean-toolchain))"
+  say "Lean: Mathlib's prebuilt cache (lake exe cache get), then lake build ${TARGETS:-<nothing to build>}"
+  if "$LAKE" exe cache get && { [ -z "$TARGETS" ] || "$LAKE" build $TARGETS; }; then
+    say "Lean: the REPL (built once by lean-interact for $(cat lean-toolchain))"
+    if .venv/bin/python -m autoform.lean.workspace build-repl "$ROOT"; then
+      say "Lean: the Atlas (lake build, on the cached Mathlib)"
+      "$LAKE" build || warn "lake build of the Atlas failed; see the messages above"
+      say "Mathlib: the declaration index the agents search (autoform mathlib index, from Mathlib's source)"
+      .venv/bin/autoform --home "$ROOT" mathlib index || warn "the Mathlib index could not be built; see above"
+    else
+      lean_ok=0
+      warn "the Lean REPL could not be built (network?); see the message above, then run scripts/setup.sh again"
+    fi
   else
-    warn "fetching or building Mathlib failed (network?). Run 'cd lean_project && lake exe cache get' later."
+    lean_ok=0
+    warn "fetching Mathlib's cache or building ${TARGETS} failed (network?): run scripts/setup.sh again later"
   fi
+fi
+if [ "$lean_ok" != 1 ]; then
+  warn "Lean is MISSING (GitHub could not be reached, or a Lean step failed above): autoform can ingest books,"
+  warn "build the site and run its tests, but 'autoform run', 'autoform check' and 'autoform atlas build' need"
+  warn "Lean. With access to GitHub, run scripts/setup.sh again (it installs elan, the toolchain, Mathlib's cache"
+  warn "and the REPL)."
 fi
 
 say "Status"

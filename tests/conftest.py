@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import stat
 import subprocess
 import sys
@@ -180,11 +179,15 @@ def autoform(home: Path, *args: str, env: dict[str, str] | None = None, timeout:
 
 
 def lake_available() -> bool:
-    return shutil.which("lake") is not None
+    """A real lake: on PATH or where elan puts it (~/.elan/bin), as autoform itself finds it."""
+    from autoform.lean.workspace import find_lake
+
+    return not find_lake()[1].startswith("not found")
 
 
 needs_lean = pytest.mark.skipif(
-    not lake_available(), reason="needs a real Lean 4 toolchain: `lake` is not on PATH (run scripts/setup.sh)"
+    not lake_available(),
+    reason="needs a real Lean 4 toolchain: `lake` is neither on PATH nor in ~/.elan/bin (run scripts/setup.sh)",
 )
 
 

@@ -19,6 +19,9 @@ production client stack (lean-interact -> ReplOracle -> gate) runs unchanged on 
   candidate that runs code could do: Lean reports a message wherever its syntax's position says);
 * ``#print axioms N`` answers "'N' depends on axioms: [...]" (sorted; ``propext`` for every declaration,
   plus ``sorryAx`` when sorry was used, and ``FAKE_REPL_AXIOMS`` extra axioms named in the environment);
+* ``exact?`` in a proof answers Lean's suggestion ``Try this:\n  [apply] exact TERM`` (info) when the
+  declaration's signature contains a key of ``FAKE_REPL_EXACT`` (JSON: signature substring -> TERM), else
+  Lean's error "`exact?` could not close the goal. ...";
 * ``set_option pp.all true in ... #check @N`` answers "@N : <the declaration's signature, normalized>", with
   the type cut by ``⋯`` past a length unless the query raises ``pp.maxSteps``.
 
@@ -119,6 +122,19 @@ def _answer_query(kind: str, name: str, line: int, text: str, decls: dict[str, d
     return {"severity": "info", "pos": pos(line), "endPos": end, "data": f"@{full} : {sig}"}
 
 
+def _library_search(i: int, text: str, sig: str) -> dict:
+    """`exact?` on a goal: the term found, as Lean reports a suggestion (Lean/Meta/Tactic/TryThis.lean), when
+    FAKE_REPL_EXACT (JSON: signature substring -> term) knows the goal; else Lean's error."""
+    col = text.index("exact?")
+    known = json.loads(os.environ.get("FAKE_REPL_EXACT", "{}"))
+    for pattern, term in known.items():
+        if pattern in sig:
+            return {"severity": "info", "pos": pos(i, col), "endPos": pos(i, col + 6),
+                    "data": f"Try this:\n  [apply] exact {term}"}
+    return {"severity": "error", "pos": pos(i, col), "endPos": pos(i, col + 6),
+            "data": "`exact?` could not close the goal. Try `apply?` to see partial suggestions."}
+
+
 def answer(cmd: str, env: int | None = None) -> dict:
     """The reply to one command, on environment ``env`` (None: a fresh one). Like the real REPL, the reply
     holds only this command's messages; a query command (``#print axioms N`` on ``env``) is answered from the
@@ -161,6 +177,10 @@ def answer(cmd: str, env: int | None = None) -> dict:
                 messages.append({"severity": "error", "pos": pos(i, b.start()), "endPos": pos(i, b.end()),
                                  "data": f"unknown identifier '{b.group(1)}'"})
             messages.extend(_logged(i, t))
+            if re.search(r"(?<![\w.'])exact\?", t):
+                found = _library_search(i, t, sig)
+                messages.append(found)
+                errors = errors or found["severity"] == "error"
         if d["kind"] == "axiom":
             axioms = {d["name"]}
         else:

@@ -22,6 +22,13 @@ echoes the last user message.
 Endpoints: POST /v1/chat/completions (also ``stream: true`` as server-sent events), GET /v1/models,
 GET /v1/models/<id>.  Non-2xx replies carry an OpenAI-style error body
 ``{"error": {"message", "type", "param", "code"}}`` plus the reply's headers (e.g. Retry-After).
+
+Like the real endpoints: a model named like OpenAI's o-series or GPT-5 (``o1``, ``o3-mini``, ``o4-mini``,
+``gpt-5``, ``gpt-5-mini``) refuses ``max_tokens`` and a temperature other than 1 with api.openai.com's HTTP 400
+bodies; a ``Reply(reasoning=...)`` is served as ``reasoning_content`` beside the content (vLLM, DeepSeek);
+``finish_reason=None`` is sent as ``null`` (some proxies); with ``honour_max_tokens`` (``--honour-max-tokens``)
+a reply longer than the request's budget (about 4 characters a token, reasoning included) is cut there and
+finished with ``length``.
 """
 
 from __future__ import annotations
@@ -80,7 +87,8 @@ class Reply:
     delay_s:     sleep before answering (to trigger client timeouts)
     headers:     extra response headers, e.g. {"Retry-After": "2"}
     body:        raw response body override (e.g. malformed JSON), sent as-is with ``status``
-    finish_reason: "stop", "length", ...
+    finish_reason: "stop", "length", ..., or None (sent as null)
+    reasoning:   the model's separate reasoning, sent as ``reasoning_content``
     prompt_tokens / completion_tokens: usage numbers (default: rough counts, ~4 characters a token)
     """
 
@@ -89,9 +97,10 @@ class Reply:
     delay_s: float = 0
     headers: dict[str, str] = field(default_factory=dict)
     body: str | None = None
-    finish_reason: str = "stop"
+    finish_reason: str | None = "stop"
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    reasoning: str | None = None  # served as message.reasoning_content
 
 
 Script = Callable[[dict], "Reply | str"]
@@ -126,6 +135,42 @@ def error_body(status: int, message: str | None = None) -> dict:
     return {"error": {"message": msg, "type": etype, "param": None, "code": code}}
 
 
+_REASONING_MODEL = re.compile(r"^(?:o\d(?:$|[-.])|gpt-5)")
+
+
+def reasoning_model_refusal(body: dict) -> dict | None:
+    """The HTTP 400 body api.openai.com sends an o-series or GPT-5 request that carries ``max_tokens`` or a
+    temperature other than 1, else None."""
+    if not _REASONING_MODEL.match(str(body.get("model") or "")):
+        return None
+    if "max_tokens" in body:
+        return {"error": {"message": "Unsupported parameter: 'max_tokens' is not supported with this model. Use "
+                          "'max_completion_tokens' instead.", "type": "invalid_request_error",
+                          "param": "max_tokens", "code": "unsupported_parameter"}}
+    if "temperature" in body and body["temperature"] != 1:
+        return {"error": {"message": f"Unsupported value: 'temperature' does not support {body['temperature']} "
+                          "with this model. Only the default (1) value is supported.",
+                          "type": "invalid_request_error", "param": "temperature", "code": "unsupported_value"}}
+    return None
+
+
+def budget_of(body: dict) -> int | None:
+    value = body.get("max_completion_tokens", body.get("max_tokens"))
+    return int(value) if isinstance(value, int | float) else None
+
+
+def cut_to_budget(reply: Reply, budget: int) -> Reply:
+    """The reply as a server that stops at ``budget`` output tokens sends it (reasoning counts first)."""
+    reasoning, text = reply.reasoning or "", reply.text
+    if rough_tokens(reasoning) + rough_tokens(text) <= budget:
+        return reply
+    chars = budget * 4
+    if reasoning:
+        reasoning, chars = reasoning[:chars], max(0, chars - len(reasoning))
+    return Reply(**{**reply.__dict__, "text": text[:chars], "reasoning": reasoning or None,
+                    "finish_reason": "length", "completion_tokens": budget})
+
+
 class FakeLLM:
     """OpenAI-compatible server on 127.0.0.1:<ephemeral port>, running in a daemon thread."""
 
@@ -137,8 +182,14 @@ class FakeLLM:
         host: str = "127.0.0.1",
         port: int = 0,
         delay_s: float = 0.0,
+        honour_max_tokens: bool = False,
+        fault: str | None = None,
     ):
         self.script: Script = script or echo_script
+        if fault is not None and fault not in FAULTS:
+            raise ValueError(f"unknown fault {fault!r} (one of {', '.join(FAULTS)})")
+        self.fault = fault  # every chat completion fails this way (FAULTS); GET /v1/models still answers
+        self.honour_max_tokens = honour_max_tokens  # cut replies at the request's budget (finish_reason length)
         self.model = model
         self.delay_s = delay_s  # added to every chat completion
         self._host = host
@@ -321,6 +372,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         fake = self.fake
         n, reply = fake._record(body, {k.lower(): v for k, v in self.headers.items()})
+        if fake.fault is not None:
+            reply = FAULTS[fake.fault]
         if reply is None:
             try:
                 reply = fake.script(body)
@@ -328,6 +381,13 @@ class _Handler(BaseHTTPRequestHandler):
                 reply = Reply(status=500, text=f"fake_llm script raised {type(e).__name__}: {e}")
         if isinstance(reply, str):
             reply = Reply(text=reply)
+        refusal = reasoning_model_refusal(body)
+        if refusal is not None and reply.status == 200 and reply.body is None:
+            self._send_json(400, refusal, {"x-request-id": f"req_fake_{n}"})
+            return
+        budget = budget_of(body)
+        if fake.honour_max_tokens and budget is not None and 200 <= reply.status < 300 and reply.body is None:
+            reply = cut_to_budget(reply, budget)
         fake._sleep(fake.delay_s + reply.delay_s)
         headers = {"x-request-id": f"req_fake_{n}", **reply.headers}
 
@@ -340,7 +400,8 @@ class _Handler(BaseHTTPRequestHandler):
 
         model = body.get("model") or fake.model
         prompt_tokens = reply.prompt_tokens if reply.prompt_tokens is not None else prompt_token_estimate(body)
-        completion_tokens = reply.completion_tokens if reply.completion_tokens is not None else rough_tokens(reply.text)
+        completion_tokens = reply.completion_tokens if reply.completion_tokens is not None else (
+            rough_tokens(reply.text) + rough_tokens(reply.reasoning or ""))
         usage = {
             "prompt_tokens": prompt_tokens,
             "completion_tokens": completion_tokens,
@@ -360,7 +421,8 @@ class _Handler(BaseHTTPRequestHandler):
                 "choices": [
                     {
                         "index": 0,
-                        "message": {"role": "assistant", "content": reply.text, "refusal": None},
+                        "message": {"role": "assistant", "content": reply.text, "refusal": None,
+                                    **({"reasoning_content": reply.reasoning} if reply.reasoning is not None else {})},
                         "logprobs": None,
                         "finish_reason": reply.finish_reason,
                     }
@@ -423,6 +485,18 @@ def _write_port_file(path: str, port: int) -> None:
     os.replace(tmp, path)
 
 
+#: "fails every time" modes, as real endpoints misbehave: a reverse proxy's HTML error page sent with status 200
+#: (a captive portal, a misrouted base URL), a completion object with no choices (vLLM and some proxies when the
+#: backend fails), an overloaded server's 503 (an OpenAI-style error body)
+FAULTS: dict[str, Reply] = {
+    "junk": Reply(body="<html><head><title>Gateway</title></head><body><h1>Upstream unavailable</h1></body></html>",
+                  headers={"Content-Type": "text/html; charset=utf-8"}),
+    "no-choices": Reply(body=json.dumps({"id": "chatcmpl-fake", "object": "chat.completion", "created": 0,
+                                         "model": DEFAULT_MODEL, "choices": [], "usage": None})),
+    "503": Reply(status=503, text="The server is overloaded or not ready yet."),
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--port-file", required=True, help="write the listening port here")
@@ -431,13 +505,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--model", default=DEFAULT_MODEL)
+    ap.add_argument("--honour-max-tokens", action="store_true", help="cut replies at the request's budget")
+    ap.add_argument("--fault", choices=sorted(FAULTS), help="every chat completion fails this way")
     args = ap.parse_args(argv)
 
     script = load_script(args.script) if args.script else None
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    with FakeLLM(script, model=args.model, host=args.host, port=args.port, delay_s=args.delay) as llm:
+    with FakeLLM(script, model=args.model, host=args.host, port=args.port, delay_s=args.delay,
+                 honour_max_tokens=args.honour_max_tokens, fault=args.fault) as llm:
         _write_port_file(args.port_file, llm.port)
         print(f"fake_llm listening on {llm.base_url}", flush=True)
         while not stop.wait(0.5):

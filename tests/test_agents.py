@@ -25,7 +25,7 @@ from fake_llm import FakeLLM  # noqa: E402
 from agents import AgentRun, Drafter, GapCloser, Prover, Reader  # noqa: E402
 from agents.base import PROMPTS  # noqa: E402
 from autoform.blackboard import Blackboard  # noqa: E402
-from autoform.config import LLMConfig, Settings  # noqa: E402
+from autoform.config import LLMConfig, RoleLLM, Settings  # noqa: E402
 from autoform.llm import LLMClient, MalformedReply  # noqa: E402
 from autoform.store import Store  # noqa: E402
 
@@ -395,3 +395,61 @@ def test_budget_keeps_the_posts_that_fit(env):
     used = json.loads(env.calls()[0]["posts_used"])
     assert used == [small] and "SMALL-MARKER" in user
     assert big not in used and "BIG-MARKER" not in user
+
+
+# ------------------------------------------------------------------------------ replies as models write them
+def test_prover_reads_a_whole_file_answer_and_drops_a_copied_definition(env):
+    env.srv.push("### Complete Lean 4 Proof\n```lean4\nimport Mathlib\nimport Aesop\n\nopen Nat\n\n"
+                 "def Divides (a b : ℤ) : Prop := ∃ k, b = a * k\n\n"
+                 f"{LOCKED} := by\n  exact dvd_trans h₁ h₂\n```")
+    run = env.run(deps_lean=[{"name": "Divides", "statement": "def Divides (a b : ℤ) : Prop", "code": "def Divides"}])
+    aux, proof, _ = Prover().run(run, locked=LOCKED)
+    assert (aux, proof) == ("", "open Nat in\nexact dvd_trans h₁ h₂")
+
+
+def test_prover_refuses_a_changed_statement_and_says_why(env):
+    changed = "theorem dvd_trans' {a b c : ℕ} (h₁ : Divides a b) (h₂ : Divides b c) : Divides a c"
+    for _ in range(3):
+        env.srv.push(f"```lean\n{changed} := by\n  exact dvd_trans h₁ h₂\n```")
+    with pytest.raises(MalformedReply) as ei:
+        Prover().run(env.run(), locked=LOCKED)
+    assert "different statement" in str(ei.value) and "locked" in str(ei.value)
+    retry = env.srv.requests[1]["messages"]
+    assert "different statement" in retry[-1]["content"]
+
+
+def test_format_retry_sends_back_the_answer_not_the_reasoning(env):
+    env.srv.push("<think>SECRET-REASONING draft</think>\nUse omega.", "```lean\nexact dvd_trans h₁ h₂\n```")
+    _, proof, _ = Prover().run(env.run(), locked=LOCKED)
+    assert proof == "exact dvd_trans h₁ h₂"
+    sent = env.srv.requests[1]["messages"]
+    assert sent[-2] == {"role": "assistant", "content": "Use omega."}
+    assert all("SECRET-REASONING" not in m["content"] for m in sent)
+
+
+def test_a_reply_cut_at_the_cap_is_asked_again_for_a_shorter_answer(env):
+    env.settings.llm.roles["prover"] = RoleLLM(max_tokens=100, max_tokens_cap=200)
+    from fake_llm import Reply
+
+    env.srv.push(Reply(text="<think>long", finish_reason="length"), Reply(text="<think>longer", finish_reason="length"),
+                 "```lean\nexact dvd_trans h₁ h₂\n```")
+    _, proof, _ = Prover().run(env.run(), locked=LOCKED)
+    assert proof == "exact dvd_trans h₁ h₂"
+    first, second, third = env.srv.requests
+    assert (first["max_tokens"], second["max_tokens"]) == (100, 200) and first["messages"] == second["messages"]
+    assert third["max_tokens"] == 200 and "cut off" in third["messages"][-1]["content"]
+    assert "briefly" in third["messages"][-1]["content"]
+
+
+def test_complete_prompt_style_for_prover_models(env):
+    env.settings.llm.roles["prover"] = RoleLLM(prompt_style="complete")
+    env.srv.push("```lean4\nimport Mathlib\n\n" + LOCKED + " := by\n  exact dvd_trans h₁ h₂\n```")
+    run = env.run(deps_lean=[{"name": "Divides", "statement": "def Divides (a b : ℤ) : Prop",
+                              "code": "def Divides (a b : ℤ) : Prop := ∃ k, b = a * k"}])
+    _, proof, _ = Prover().run(run, locked=LOCKED)
+    assert proof == "exact dvd_trans h₁ h₂"
+    system, user = env.only_request()
+    assert user.startswith("Complete the following Lean 4 code:\n\n```lean4\nimport Mathlib\n\nnamespace ENT\n")
+    assert "def Divides (a b : ℤ) : Prop := ∃ k, b = a * k" in user
+    assert f"{LOCKED} := by\n```" in user and "[label: lem:dvd-trans]" in user
+    assert "proof plan" in user and system.startswith("You are the prover")

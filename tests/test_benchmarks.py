@@ -20,8 +20,10 @@ def test_jobs_benchmark_admits_every_unit_with_the_real_pipeline() -> None:
     r = _run("benchmarks/jobs.py", "--units", "60", "--chapters", "3", "--jobs", "8", "--llm-latency", "0.01",
              "--lean-latency", "0.02")
     assert r["status"] == "done" and r["admitted"] == 60 and r["pipeline"] == "real"
-    # a theorem: 2 Lean checks (statement, proof) and 3 LLM calls (reader, drafter, prover); a definition: 1 and 2
-    theorems = r["lean_checks"] - 60
+    # a theorem: 3 Lean checks (statement, `exact?`, proof) and 3 LLM calls (reader, drafter, prover); a
+    # definition: 1 and 2
+    assert (r["lean_checks"] - 60) % 2 == 0
+    theorems = (r["lean_checks"] - 60) // 2
     assert 0 < theorems < 60 and r["llm_calls"] == 3 * theorems + 2 * (60 - theorems)
     assert 0 < r["throughput_share"] <= 1.05 and r["peak_mb"] > 0
     assert {"throughput_share", "sched_cpu_ms_per_unit", "peak_mb"} <= r.keys()

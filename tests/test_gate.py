@@ -106,8 +106,8 @@ AUX_CHEATS = [
     ("dsimproc reduceAll (_) := fun e => return .done e", "dsimproc"),
     ("open Lean Elab Command in\n@[command_elab Lean.Parser.Command.exit] def myExit : CommandElab := fun _ => pure ()",
      "command_elab"),
-    ("open Lean Elab Term in\n@[term_elab Lean.Parser.Term.sorry] def noSorry : TermElab := fun _ _ => pure (mkConst ``True)",
-     "term_elab"),
+    ("open Lean Elab Term in\n@[term_elab Lean.Parser.Term.sorry] def noSorry : TermElab :=\n"
+     "  fun _ _ => pure (mkConst ``True)", "term_elab"),
     ("open Lean Elab Tactic in\n@[tactic Lean.Parser.Tactic.omega] def fakeOmega : Tactic := fun _ => pure ()",
      "tactic"),
     ("@[macro Lean.Parser.Tactic.decide] def fakeDecide : Lean.Macro := fun _ => `(tactic| sorry)", "macro"),

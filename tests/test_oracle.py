@@ -125,12 +125,14 @@ def test_pool_restarts_after_max_uses(tmp_path):
         o.close()
 
 
-def test_pool_restarts_above_memory_limit(tmp_path):
-    o = _oracle(tmp_path, restart_memory_mb=1)  # any process is above 1 MB
+def test_pool_keeps_a_process_for_the_memory_it_had_after_the_import(tmp_path):
+    """An absolute limit below what a process held right after importing its header does not retire it after
+    every check (tests/test_lean_setup.py retires one that grows past its baseline)."""
+    o = _oracle(tmp_path, restart_memory_mb=1)  # any process is above 1 MB from the start
     try:
         assert o.check("theorem a : True := trivial").failure is None
         assert o.check("theorem b : True := trivial").failure is None
-        assert o.stats["retired"] == 2
+        assert o.stats["retired"] == 0 and o.stats["started"] == 1
     finally:
         o.close()
 

@@ -1,25 +1,28 @@
 """Tests against a real Lean 4 toolchain with Mathlib (scripts/setup.sh installs it where the network
-allows). Skipped, with the reason, when `lake` is not on PATH."""
+allows). Skipped, with the reason, when `lake` is neither on PATH nor in ~/.elan/bin."""
 
 from __future__ import annotations
 
+import json
 import subprocess
+import time
 
 import pytest
-from conftest import ROOT, TESTS, needs_lean
+from conftest import ROOT, TESTS, autoform, label_of, lean, needs_lean, role_of
 
 from autoform.config import load_settings
 from autoform.lean.gate import Candidate, admit, check_statement
 from autoform.lean.oracle import LakeFileOracle
 from autoform.lean.repl_pool import ReplPool
+from autoform.lean.workspace import build_targets, find_lake
 
 pytestmark = [pytest.mark.lean, needs_lean]
 
 
 def test_sample_formalization_compiles_with_lake():
     """The fixture the end-to-end test scripts the LLM with is real Lean that Mathlib accepts."""
-    r = subprocess.run(["lake", "env", "lean", str(TESTS / "fixtures" / "sample_formalization.lean")],
-                       cwd=ROOT / "lean_project", capture_output=True, text=True, timeout=3600)
+    r = subprocess.run([find_lake()[0], "env", "lean", str(TESTS / "fixtures" / "sample_formalization.lean")],
+                       cwd=ROOT, capture_output=True, text=True, timeout=3600)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "sorry" not in r.stdout
 
@@ -62,3 +65,86 @@ def test_prelude_reuse_gives_the_verdicts_of_whole_texts_on_real_lean():
     finally:
         pool.close()
         lake.close()
+
+
+TINY_BOOK = r"""\documentclass{article}
+\newtheorem{theorem}{Theorem}
+\newtheorem{lemma}[theorem]{Lemma}
+\begin{document}
+\section{Sums}
+\begin{lemma}\label{lem:a}
+For every natural number $n$, $n + 0 = n$.
+\end{lemma}
+\begin{proof}
+Immediate.
+\end{proof}
+\begin{theorem}\label{thm:b}
+For every natural number $n$, $0 + n = n$, by Lemma~\ref{lem:a}.
+\end{theorem}
+\begin{proof}
+Induction.
+\end{proof}
+\end{document}
+"""
+TINY = {"lem:a": "theorem tiny_add_zero (n : ℕ) : n + 0 = n", "thm:b": "theorem tiny_zero_add (n : ℕ) : 0 + n = n"}
+
+
+def _tiny_script(body: dict) -> str:
+    role, label = role_of(body), label_of(body)
+    if role in ("reader", "critic"):
+        return "```json\n" + json.dumps(
+            {"statement": "s", "concepts": [], "conventions": [], "dependencies": []} if role == "reader" else
+            {"back_translation": "same", "faithful": True, "score": 9, "issues": []}) + "\n```"
+    return lean(TINY[label]) if role == "drafter" else lean("  simp")
+
+
+def test_setup_to_built_atlas_without_rebuilding_mathlib(tmp_path, fake_llm_factory):
+    """The whole path on a real toolchain: setup's Lean steps in the one workspace, a tiny book through `run`
+    (REPL pool, real Lean), `atlas build` in a --home workspace that shares the repository's Mathlib; Mathlib
+    is fetched and built once: afterwards nothing of it needs building (`lake build --no-build` exits 0)."""
+    lake = find_lake()[0]
+    settings = load_settings(ROOT)
+    timings: dict[str, float] = {}
+
+    def step(name: str, cmd: list[str], cwd, timeout: float = 6 * 3600) -> subprocess.CompletedProcess:
+        t0 = time.monotonic()
+        r = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+        timings[name] = time.monotonic() - t0
+        assert r.returncode == 0, f"{name}: {r.stdout[-3000:]}{r.stderr[-3000:]}"
+        return r
+
+    step("cache get", [lake, "exe", "cache", "get"], ROOT)
+    step("build imports", [lake, "build", *build_targets(settings.lean.header)], ROOT)
+    # nothing of Mathlib is left to build: the checks and the Atlas use the cached build as it is
+    step("no rebuild", [lake, "build", "--no-build", *build_targets(settings.lean.header)], ROOT, timeout=600)
+
+    srv = fake_llm_factory(_tiny_script)
+    home = tmp_path / "ws"
+    home.mkdir()
+    autoform(home, "init", check=True)
+    (home / "autoform.toml").write_text(f'''[llm]
+base_url = "{srv.base_url}"
+model = "test-model"
+api_key = "test-key"
+
+[job]
+automation = false
+''')
+    (tmp_path / "book.tex").write_text(TINY_BOOK)
+    autoform(home, "ingest", str(tmp_path / "book.tex"), "--book", "tiny", check=True)
+    t0 = time.monotonic()
+    autoform(home, "run", "tiny", timeout=3 * 3600, check=True)
+    timings["run"] = time.monotonic() - t0
+    status = json.loads(autoform(home, "status", "tiny", "--json", check=True).stdout)
+    assert "proved" in json.dumps(status)
+    t0 = time.monotonic()
+    built = autoform(home, "atlas", "build", timeout=3 * 3600)
+    timings["atlas build"] = time.monotonic() - t0
+    assert built.returncode == 0, built.stdout + built.stderr
+    # the --home workspace used the repository's Mathlib build as it was: still nothing of it to build there
+    step("no rebuild from --home", [lake, "build", "--no-build", *build_targets(settings.lean.header)], home,
+         timeout=600)
+    chapter = next((home / "atlas" / "Atlas").rglob("*.lean")).read_text()
+    assert "theorem tiny_add_zero" in chapter and "section" in chapter
+    print("timings (s):", json.dumps({k: round(v, 1) for k, v in timings.items()}))
+    assert timings["atlas build"] < 1800, "the Atlas build took as long as building Mathlib from source"

@@ -7,7 +7,8 @@ from pydantic import BaseModel, Field
 
 from agents.base import Agent, AgentRun
 from autoform.lean.gate import declared_name
-from autoform.llm import MalformedReply, code_blocks, json_block, one_lean_block
+from autoform.llm import MalformedReply
+from autoform.replies import parse_json, parse_statements, read_fields
 
 
 class Drafter(Agent):
@@ -22,26 +23,25 @@ class Drafter(Agent):
     def propose(self, run: AgentRun, *, k: int, previous_error: str = "") -> list[tuple[str, int]]:
         """Up to k distinct drafts from one call: [(Lean text, draft post id)]."""
 
-        def clean(block: str) -> str | None:
-            text = block.strip().removeprefix(run.settings.lean.header).strip()
-            if not declared_name(text):
-                return None
-            if run.unit.kind != "definition":
-                # the statement only: cut any proof the model attached
-                cut = _top_level_assign(text)
-                text = text[:cut].rstrip() if cut is not None else text
-            return text
+        kind = "definition" if run.unit.kind == "definition" else "theorem"
 
         def parse(reply_text: str) -> list[str]:
-            one_lean_block(reply_text)  # raises on no block or a truncated one
-            texts = [t for t in (clean(b) for b in code_blocks(reply_text, "lean")) if t]
-            if not texts:
-                raise MalformedReply("the draft declares no `theorem NAME` or `def NAME`")
-            return list(dict.fromkeys(texts))[:k]
+            return parse_drafts(reply_text, kind=kind, k=k, header=run.settings.lean.header)
 
         texts, reply, ctx = self.ask_parsed(run, parse, previous_error=previous_error, k=k)
         return [(t, run.board.post(self.role, "draft", t, unit_id=run.unit.id, round=run.round, refs=ctx.post_ids,
                                    data={"llm_call": reply.call_id, "of": len(texts)})) for t in texts]
+
+
+def parse_drafts(text: str, *, kind: str, k: int = 1, header: str = "") -> list[str]:
+    """Up to k drafts from a reply: statements only for a theorem (a proof the model attached is cut; headers,
+    namespaces, helper defs dropped), the whole definition for a definition; with k = 1 the answer's last."""
+    texts = parse_statements(text, kind="definition" if kind == "definition" else "theorem", header=header,
+                             last_only=k == 1)
+    texts = [t for t in texts if declared_name(t)]
+    if not texts:
+        raise MalformedReply("the draft declares no `theorem NAME` or `def NAME`")
+    return texts[-1:] if k == 1 else texts[:k]
 
 
 class Critique(BaseModel):
@@ -65,19 +65,7 @@ class FidelityCritic(Agent):
     reads = ("extraction",)
 
     def run(self, run: AgentRun, *, lean: str) -> tuple[Critique, int]:
-        def parse(text: str) -> Critique:
-            data = json_block(text)
-            try:
-                return Critique(
-                    back_translation=str(data.get("back_translation") or ""),
-                    faithful=bool(data.get("faithful")),
-                    score=min(10.0, max(0.0, float(data.get("score") or 0))),
-                    issues=[str(i) for i in (data.get("issues") or []) if str(i).strip()],
-                )
-            except (TypeError, ValueError) as e:
-                raise MalformedReply(f"the critique's fields are not of the asked types: {e}") from e
-
-        crit, reply, ctx = self.ask_parsed(run, parse, lean=lean)
+        crit, reply, ctx = self.ask_parsed(run, parse_critique, lean=lean)
         body = f"Fidelity of `{declared_name(lean)}`: {crit.fidelity}. {crit.back_translation}".strip()
         if crit.issues:
             body += "\nIssues: " + "; ".join(crit.issues)
@@ -87,14 +75,13 @@ class FidelityCritic(Agent):
         return crit, pid
 
 
-def _top_level_assign(text: str) -> int | None:
-    """Index of the first ':=' outside brackets (where a proof would start)."""
-    depth = 0
-    for i, c in enumerate(text):
-        if c in "([{⟨":
-            depth += 1
-        elif c in ")]}⟩":
-            depth -= 1
-        elif c == ":" and depth == 0 and text.startswith(":=", i):
-            return i
-    return None
+CRITIQUE_FIELDS: dict = {"back_translation": ("str", False), "faithful": ("bool", True), "score": ("score", True),
+                         "issues": ("list[str]", False)}
+
+
+def parse_critique(text: str) -> Critique:
+    """The critic's JSON (tolerant in form, strict in meaning: see :func:`autoform.replies.read_fields`)."""
+    f = read_fields(parse_json(text, CRITIQUE_FIELDS), CRITIQUE_FIELDS)
+    if not 0 <= f["score"] <= 10:
+        raise MalformedReply(f"the JSON field 'score' must be between 0 and 10, not {f['score']:g}")
+    return Critique(**f)

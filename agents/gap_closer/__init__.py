@@ -3,7 +3,20 @@
 from __future__ import annotations
 
 from agents.base import Agent, AgentRun
-from agents.prover import split_reply
+from agents.prover import known_names, split_reply
+from autoform.replies import MalformedReply
+
+
+def parse_repair(text: str, *, locked: str, known: list[str] | None = None, failed_proof: str = ""
+                 ) -> tuple[str, str]:
+    """(helpers, repaired proof): as the prover's reply, except that the failed proof quoted back for contrast
+    is not the answer, unless it is all there is."""
+    try:
+        return split_reply(text, locked=locked, known=known, exclude=[failed_proof] if failed_proof else [])
+    except MalformedReply:
+        if not failed_proof:
+            raise
+        return split_reply(text, locked=locked, known=known)
 
 
 class GapCloser(Agent):
@@ -11,7 +24,12 @@ class GapCloser(Agent):
     reads = ("extraction", "lock", "proof", "verdict", "admission", "hint")
 
     def run(self, run: AgentRun, *, locked: str, failed_proof: str, errors: str) -> tuple[str, str, int]:
-        (aux, proof), reply, ctx = self.ask_parsed(run, split_reply, locked=locked, failed_proof=failed_proof,
+        known = known_names(run)
+
+        def parse(text: str) -> tuple[str, str]:
+            return parse_repair(text, locked=locked, known=known, failed_proof=failed_proof)
+
+        (aux, proof), reply, ctx = self.ask_parsed(run, parse, locked=locked, failed_proof=failed_proof,
                                                    errors=errors)
         pid = run.board.post(self.role, "proof", proof, unit_id=run.unit.id, round=run.round, refs=ctx.post_ids,
                              data={"aux": aux, "llm_call": reply.call_id})

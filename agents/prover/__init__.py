@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 from agents.base import Agent, AgentRun
-from autoform.llm import code_blocks, one_lean_block
+from autoform.replies import parse_proof
 
 
-def split_reply(text: str) -> tuple[str, str]:
-    """(auxiliary lemmas, proof): with two or more Lean blocks the last is the proof, the others aux."""
-    proof = one_lean_block(text)
-    blocks = code_blocks(text, "lean")
-    return "\n\n".join(blocks[:-1]), proof
+def split_reply(text: str, *, locked: str = "", known: list[str] | None = None,
+                exclude: list[str] | None = None) -> tuple[str, str]:
+    """(helper declarations, tactic proof of ``locked``) from a reply (see :func:`autoform.replies.parse_proof`):
+    a tactic block, a restated theorem or a whole file; a restatement that changes the locked statement is
+    refused."""
+    r = parse_proof(text, locked=locked, known=known or [], exclude=exclude or [])
+    return r.aux, r.proof
+
+
+def known_names(run: AgentRun) -> list[str]:
+    """Names a whole-file answer may copy from the prompt and must not redefine: the Atlas's declarations."""
+    return [d["name"] for d in [*run.deps_lean, *run.deps_stated] if d.get("name")]
 
 
 class Prover(Agent):
@@ -18,7 +25,9 @@ class Prover(Agent):
     reads = ("extraction", "lock", "admission", "hint")
 
     def run(self, run: AgentRun, *, locked: str, variant: int = 0, race: int = 1) -> tuple[str, str, int]:
-        (aux, proof), reply, ctx = self.ask_parsed(run, split_reply, locked=locked, variant=variant, race=race)
+        known = known_names(run)
+        (aux, proof), reply, ctx = self.ask_parsed(run, lambda t: split_reply(t, locked=locked, known=known),
+                                                   locked=locked, variant=variant, race=race)
         pid = run.board.post(self.role, "proof", proof, unit_id=run.unit.id, round=run.round, refs=ctx.post_ids,
                              data={"aux": aux, "llm_call": reply.call_id})
         return aux, proof, pid

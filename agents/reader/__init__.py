@@ -3,7 +3,19 @@
 from __future__ import annotations
 
 from agents.base import Agent, AgentRun
-from autoform.llm import MalformedReply, json_block
+from autoform.llm import MalformedReply
+from autoform.replies import parse_json, read_fields
+
+READER_FIELDS: dict = {"statement": ("str", True), "concepts": ("list[str]", False),
+                       "conventions": ("list[str]", False), "dependencies": ("list[str]", False)}
+
+
+def parse_extraction(text: str) -> dict:
+    """The reader's JSON (tolerant in form, strict in meaning: see :func:`autoform.replies.read_fields`)."""
+    data = read_fields(parse_json(text, READER_FIELDS), READER_FIELDS)
+    if not data["statement"]:
+        raise MalformedReply("the JSON field 'statement' is empty")
+    return data
 
 
 class Reader(Agent):
@@ -12,11 +24,9 @@ class Reader(Agent):
 
     def run(self, run: AgentRun) -> int:
         try:
-            data, reply, ctx = self.ask_parsed(run, json_block)
-            statement = str(data.get("statement") or run.unit.statement)
-            concepts = _strings(data.get("concepts"))
-            conventions = _strings(data.get("conventions"))
-            missed = _strings(data.get("dependencies"))
+            data, reply, ctx = self.ask_parsed(run, parse_extraction)
+            statement = data["statement"]
+            concepts, conventions, missed = data["concepts"], data["conventions"], data["dependencies"]
             call_id = reply.call_id
         except MalformedReply as e:
             # the parser's statement stands; the failure is on the board for the audit
@@ -35,10 +45,3 @@ class Reader(Agent):
                   "dependencies": missed, "llm_call": call_id},
         )
 
-
-def _strings(value: object) -> list[str]:
-    """A JSON field that should be a list of strings: null -> [], a lone string -> [it]."""
-    if value is None:
-        return []
-    items = value if isinstance(value, list) else [value]
-    return [str(c).strip() for c in items if c is not None and str(c).strip()]

@@ -7,6 +7,8 @@ from autoform.executors.base import (
     CappedLLM,
     ExecContext,
     Executor,
+    LeanUnanswering,
+    OracleBreaker,
     StoreWriteFailed,
     UnitOutcome,
     UnitTokenCap,
@@ -17,7 +19,8 @@ from autoform.executors.local import LocalExecutor
 
 RAY_INSTALL = "pip install 'autoform[ray]'"
 
-__all__ = ["CappedLLM", "ExecContext", "Executor", "LocalExecutor", "StoreWriteFailed", "UnitOutcome",
+__all__ = ["CappedLLM", "ExecContext", "Executor", "LeanUnanswering", "LocalExecutor", "OracleBreaker",
+           "StoreWriteFailed", "UnitOutcome",
            "UnitTokenCap", "RAY_INSTALL", "make_executor", "run_unit", "store_failure"]
 
 

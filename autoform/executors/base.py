@@ -50,14 +50,69 @@ def _store_failure_one(e: BaseException) -> str | None:
     text = str(e).splitlines()[0] if str(e) else type(e).__name__
     if isinstance(e, StoreWriteFailed):
         return str(e)
-    if isinstance(e, sqlite3.OperationalError) and any(
-            s in text for s in ("disk is full", "disk I/O error", "readonly database", "unable to open")):
-        return (f"the store cannot be written ({text}). Nothing was half-written: every step is one "
-                "transaction. Free disk space (or fix the permissions) and run the same command again to resume.")
-    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+    if isinstance(e, sqlite3.OperationalError):
+        if "full" in text:
+            return (f"the store cannot be written ({text}). Nothing was half-written: every step is one "
+                    "transaction. Free disk space and run the same command again to resume.")
+        if any(s in text for s in ("readonly database", "unable to open", "read-only")):
+            return (f"the store cannot be written ({text}): its file or directory is read-only. Nothing was "
+                    "half-written. Make it writable and run the same command again to resume.")
+        if "disk I/O error" in text:
+            return (f"the store cannot be written ({text}): the disk failed a write (full, or failing). Nothing "
+                    "was half-written. Check the disk and run the same command again to resume.")
+    if isinstance(e, sqlite3.DatabaseError) and not isinstance(e, sqlite3.OperationalError) and any(
+            s in text for s in ("malformed", "not a database", "file is encrypted")):
+        return (f"the store is damaged ({text}); the job stopped without writing more. Restore the last backup "
+                "with `autoform restore FILE` (made by `autoform backup`).")
+    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
         return (f"cannot write {getattr(e, 'filename', '') or 'a file'}: {e.strerror}. Free disk space and run the "
                 "same command again to resume (atlas files are rewritten from the store).")
+    if isinstance(e, OSError) and e.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        where = getattr(e, "filename", "") or "a file"
+        cause = "a read-only file system" if e.errno == errno.EROFS else "no permission to write"
+        return (f"cannot write {where}: {e.strerror} ({cause}). Make it writable and run the same command again "
+                "to resume (atlas files are rewritten from the store).")
     return None
+
+
+class LeanUnanswering(Exception):
+    """Lean gave no verdict (crash, garbage, timeout) on the last N checks in a row: the job stops, the unit
+    goes back to pending."""
+
+
+class OracleBreaker:
+    """A circuit breaker around the job's oracle: after ``limit`` consecutive checks that Lean did not answer
+    (``LeanCheck.failure``: it died, printed garbage or hung), that check and every later one raise
+    :class:`LeanUnanswering` with the last failure's cause instead of returning a rejection, so a broken Lean
+    stops the job rather than failing the whole book. Any answered check closes the breaker's count again."""
+
+    def __init__(self, inner: Any, limit: int) -> None:
+        self.inner, self.limit = inner, limit
+        self._lock = threading.Lock()
+        self.streak = 0
+        self.tripped: str | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def check(self, code: str, **kwargs: Any) -> Any:
+        if self.tripped:
+            raise LeanUnanswering(self.tripped)
+        result = self.inner.check(code, **kwargs)
+        with self._lock:
+            if result.failure is None:
+                self.streak = 0
+                return result
+            self.streak += 1
+            if self.streak >= self.limit and not self.tripped:
+                cause = " ".join(str(result.failure).split())[:300]
+                backend = getattr(self.inner, "backend", "") or "Lean"
+                self.tripped = (f"Lean ({backend}) gave no verdict on {self.streak} checks in a row; the last: "
+                                f"{cause}. The job stopped with its units pending; `autoform doctor` checks Lean "
+                                "([job] lean_failures_to_stop sets how many failures stop a job)")
+            if self.tripped:
+                raise LeanUnanswering(self.tripped)
+        return result
 
 
 @dataclass
@@ -66,7 +121,7 @@ class UnitOutcome:
 
     unit_id: int
     fatal: str | None = None
-    fatal_kind: str = ""  # "llm" | "store" | "worker"
+    fatal_kind: str = ""  # "llm" | "lean" | "store" | "worker"
     events: list[tuple[str, int, str]] = field(default_factory=list)  # (kind, unit id, detail), remote only
 
 
@@ -116,6 +171,9 @@ def run_unit(pipeline: Any, unit: Unit, on_event: EventFn, *, stop: threading.Ev
     except LLMUnavailable as e:
         _reset(pipeline.store, unit.id, "pending")
         return UnitOutcome(unit.id, fatal=str(e), fatal_kind="llm")
+    except LeanUnanswering as e:
+        _reset(pipeline.store, unit.id, "pending")
+        return UnitOutcome(unit.id, fatal=str(e), fatal_kind="lean")
     except UnitTokenCap as e:
         _fail(pipeline, unit, str(e), on_event)
     except Exception as e:  # a bug must not lose the job: record it on the unit and go on

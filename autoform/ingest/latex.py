@@ -94,6 +94,29 @@ class IngestError(Exception):
     """The book cannot be read at all (missing root file, not LaTeX); the message names the file."""
 
 
+@dataclass(frozen=True)
+class Limits:
+    """What one book may cost the reader (as TeX bounds its own stacks); past a limit, ingest stops with an
+    :class:`IngestError` naming the file, line and macro. Defaults: ``[ingest]`` in autoform.toml."""
+
+    max_file_bytes: int = 64 * 2**20  # one source file
+    max_units: int = 50_000  # theorem-like units in the book
+    max_nesting: int = 200  # environments open at once (units, proofs)
+    max_expansion: int = 1_000_000  # macro expansion steps in the book: one a use, plus one per 32 characters
+    max_input_depth: int = 15  # \input files open at once (TeX stops at 15)
+    allow_dirs: tuple[Path, ...] = ()  # beyond the book's own directory, where \input may read
+
+
+class _ExpansionLimit(Exception):
+    """Raised deep inside the expansion; the innermost scan that knows a file position turns it into an
+    :class:`IngestError`."""
+
+    def __init__(self, name: str, steps: int, *, nested: int = 0) -> None:
+        super().__init__(name)
+        self.name, self.steps, self.nested = name, steps, nested
+        self.where: str | None = None
+
+
 # ============================================================================================ text helpers
 _CS_RE = re.compile(r"\\([A-Za-z@]+)")
 _CS_OR_TOKEN = re.compile(r"\\([A-Za-z@]+)|!!")
@@ -341,9 +364,12 @@ Handler = Callable[[str, _Src, int, int, int, int], int]
 
 # ================================================================================================= reader
 class _Reader:
-    def __init__(self, root: Path, env_map: dict[str, str]) -> None:
+    def __init__(self, root: Path, env_map: dict[str, str], limits: Limits | None = None) -> None:
         self.root = root
         self.base = root.parent
+        self.limits = limits or Limits()
+        self.allowed = [self.base.resolve(), *(d.resolve() for d in self.limits.allow_dirs)]
+        self.steps = 0  # expansion work so far (see Limits.max_expansion)
         self.env_map = env_map
         self.macros: dict[str, Macro] = {"jobname": Macro.make("", root.stem)}
         self.envdefs: dict[str, EnvDef] = {}
@@ -497,6 +523,17 @@ class _Reader:
         return " ".join(s.replace("{", "").replace("}", "").split())
 
     # ------------------------------------------------------------------------------------------ expansion
+    def charge(self, name: str, size: int) -> None:
+        """Count one expansion of ``name`` producing ``size`` characters against the book's budget."""
+        self.steps += 1 + size // 32
+        if self.steps > self.limits.max_expansion:
+            raise _ExpansionLimit(name, self.steps)
+
+    def expansion_error(self, e: _ExpansionLimit, src: _Src, pos: int) -> _ExpansionLimit:
+        if e.where is None:
+            e.where = self.where(src, pos)
+        return e
+
     def expand(self, s: str, *, strings: bool = False, depth: int = 0) -> str:
         """Expand the book's macros in ``s`` (unknown macros are kept). ``strings``: also evaluate counter
         formats and drop \\relax-like tokens (for labels, file names and numbers)."""
@@ -540,6 +577,7 @@ class _Reader:
                 if args is not None:
                     vals, j = args
                     rep = _substitute(mac.body, vals)
+                    self.charge(name, len(rep))
                     rep = self.expand(rep, strings=strings, depth=depth + 1)
                     if "\n" in rep:
                         rep = _NL_WS.sub(" ", rep.strip())
@@ -648,6 +686,13 @@ class _Reader:
     # ---------------------------------------------------------------------------------------------- files
     def read_file(self, path: Path, src: _Src | None, pos: int) -> str | None:
         try:
+            size = path.stat().st_size
+            if size > self.limits.max_file_bytes:
+                where = f"{self.where(src, pos)}: " if src is not None else ""
+                raise IngestError(f"{where}{path}: {size / 2**20:.1f} MB, over the limit of "
+                                  f"{self.limits.max_file_bytes / 2**20:.0f} MB for one source file "
+                                  "([ingest] max_file_mb in autoform.toml)")
+            self.charge(f"input{{{path.name}}}", 640 + size)  # a file costs its reading and scanning
             data = path.read_bytes()
         except OSError as e:
             if src is not None:
@@ -700,6 +745,11 @@ class _Reader:
             stop = re.search(r"\\end\s*\{document\}", masked[start:])
             end = start + stop.start() if stop else end
         self.stack.append(path.resolve())
+        if len(self.stack) > self.limits.max_input_depth:
+            assert via is not None
+            chain = " -> ".join(p.name for p in self.stack)
+            raise IngestError(f"{self.where(via, pos)}: more than {self.limits.max_input_depth} files open at once "
+                              f"through \\input (TeX's limit is 15): {chain}")
         try:
             self.run(src, start, end, 0)
         finally:
@@ -723,8 +773,17 @@ class _Reader:
                 c = (d / p) if not p.is_absolute() else p
                 c = c.with_name(c.name + ext) if ext and not c.name.endswith(ext) else c
                 if c.is_file():
+                    self.confine(kind, target, c, src, pos)
                     return c
         return None
+
+    def confine(self, kind: str, target: str, found: Path, src: _Src, pos: int) -> None:
+        """Refuse a file outside the book's directory (and the directories allowed): a book must not pull in
+        any readable file, whose text would go to the LLM and the site."""
+        real = found.resolve()
+        if not any(real == d or real.is_relative_to(d) for d in self.allowed):
+            raise IngestError(f"{self.where(src, pos)}: \\{kind}{{{target}}} refused: {real} is outside the book's "
+                              f"directory {self.allowed[0]} (allow it with `autoform ingest --allow-input DIR`)")
 
     def include(self, kind: str, target: str, src: _Src, pos: int, *, silent: bool = False) -> bool:
         target = self.expand(target, strings=True).strip()
@@ -770,14 +829,23 @@ class _Reader:
                 continue
             h = handlers.get(name)
             if h is not None:
-                r = h(name, src, j, n, m.start(), depth)
+                try:
+                    r = h(name, src, j, n, m.start(), depth)
+                except _ExpansionLimit as e:
+                    raise self.expansion_error(e, src, m.start()) from None
                 if r == _STOP:
                     return _STOP
                 i = max(r, j)
                 continue
             mac = macros.get(name)
+            if mac is not None and depth >= _MAX_DEPTH and self.interesting(name):
+                # TeX's input stack overflows here too ("TeX capacity exceeded"); real books stay far below
+                raise self.expansion_error(_ExpansionLimit(name, self.steps, nested=depth), src, m.start())
             if mac is not None and depth < _MAX_DEPTH and self.interesting(name):
-                i = self.invoke(name, mac, src, j, n, m.start(), depth)
+                try:
+                    i = self.invoke(name, mac, src, j, n, m.start(), depth)
+                except _ExpansionLimit as e:
+                    raise self.expansion_error(e, src, m.start()) from None
                 continue
             if name.endswith(("true", "false")):
                 base = name[:-4] if name.endswith("true") else name[:-5]
@@ -794,6 +862,7 @@ class _Reader:
         if got is None:
             return j
         vals, end = got
+        self.charge(name, len(mac.body))
         markers: list[str] = []
         if src.origin is None:
             # an argument holding theorem environments or proofs (\iftag{t}{\begin{thm}...}{...}) is replaced
@@ -860,13 +929,19 @@ class _Reader:
         u = fr.unit
         assert u is not None
         src = fr.src
-        body = src.text[fr.body : stop]
-        for a, b in sorted(fr.cut, reverse=True):
-            if fr.body <= a < b <= stop:
-                body = body[: a - fr.body] + body[b - fr.body :]
+        pieces, at = [], fr.body  # the text minus its proofs and nested units, in one pass (linear in the text)
+        for a, b in sorted(fr.cut):
+            if at <= a < b <= stop:
+                pieces.append(src.text[at:a])
+                at = b
+        pieces.append(src.text[at:stop])
+        body = "".join(pieces)
         raw = _clean(self.drop_label_macros(body))
         u.statement_raw = raw
         u.statement = _clean(self.expand(body))
+        parent = self.innermost_unit()
+        if parent is not None and parent.src is src:  # a unit nested in another is its own unit, not its text
+            parent.cut.append((fr.begin, after))
         stmt_labels = list(dict.fromkeys(x for x in fr.labels if x))
         u.labels = list(dict.fromkeys(stmt_labels + u.labels))
         u.label = stmt_labels[0] if stmt_labels else ""
@@ -1116,6 +1191,10 @@ class _Reader:
             self.fallback_used = True
             self.warnings.append(f"{self.rel(self.root)}: no \\newtheorem declarations found; "
                                  "using the usual environment names")
+        if len(self.units) >= self.limits.max_units:
+            raise IngestError(f"{self.where(src, start)}: more than {self.limits.max_units} theorem-like units in "
+                              "one book ([ingest] max_units in autoform.toml)")
+        self.check_nesting(env, src, start)
         unit = RawUnit(kind=thm.kind, number=self.number(thm.counter), title=title, statement="",
                        chapter=self.chapter, section=self.section)
         self.units.append(unit)
@@ -1155,9 +1234,15 @@ class _Reader:
                 target = self.last_unit  # the unit just before (at the same nesting level)
             elif enclosing is not None:
                 target = enclosing.unit  # a proof inside the unit it proves
+        self.check_nesting(env, src, start)
         fr = _Frame("proof", env, src, start, j, None, target, adjacent=not by_title)
         self.frames.append(fr)
         return j
+
+    def check_nesting(self, env: str, src: _Src, pos: int) -> None:
+        if len(self.frames) >= self.limits.max_nesting:
+            raise IngestError(f"{self.where(src, pos)}: \\begin{{{env}}} nested {len(self.frames) + 1} deep, over "
+                              f"the limit of {self.limits.max_nesting} ([ingest] max_nesting in autoform.toml)")
 
     def h_end(self, _: str, src: _Src, i: int, n: int, start: int, depth: int) -> int:
         a = _mandatory(src.masked, i, n)
@@ -1944,11 +2029,21 @@ def textual_refs(text: str) -> list[tuple[str, str]]:
     return [(k, num) for k, num, _ in textual_mentions(text) if num]
 
 
-def ingest_latex(path: Path, *, env_map: dict[str, str] | None = None) -> IngestResult:
+def ingest_latex(path: Path, *, env_map: dict[str, str] | None = None, limits: Limits | None = None) -> IngestResult:
     """Read a .tex root file (or a directory holding one) into units with dependencies."""
-    root = _find_root(path)
-    reader = _Reader(root, dict(env_map or {}))
-    reader.run_file(root)
+    limits = limits or Limits()
+    root = _find_root(path, limits)
+    reader = _Reader(root, dict(env_map or {}), limits)
+    try:
+        reader.run_file(root)
+    except _ExpansionLimit as e:
+        if e.nested:
+            raise IngestError(f"{e.where or reader.rel(root)}: expanding \\{e.name}: macros nested {e.nested} deep, "
+                              "a macro that expands into itself without end (TeX stops such a book with 'TeX "
+                              "capacity exceeded')") from None
+        raise IngestError(f"{e.where or reader.rel(root)}: expanding \\{e.name} went past the limit of "
+                          f"{limits.max_expansion} expansion steps for one book ([ingest] max_expansion): a macro "
+                          "bomb, whose uses multiply without end? (TeX would stop at its own stack limits)") from None
     while reader.frames:
         fr = reader.frames.pop()
         (reader.finish_proof if fr.role == "proof" else reader.finish_unit)(fr, len(fr.src.text), len(fr.src.text))
@@ -1958,12 +2053,13 @@ def ingest_latex(path: Path, *, env_map: dict[str, str] | None = None) -> Ingest
                         root=str(root))
 
 
-def _find_root(path: Path) -> Path:
+def _find_root(path: Path, limits: Limits) -> Path:
     if path.is_file():
         return path
     if not path.exists():
         raise IngestError(f"{path}: no such file or directory")
-    cands = sorted(p for p in path.glob("*.tex") if "\\documentclass" in p.read_text(errors="replace"))
+    cands = sorted(p for p in path.glob("*.tex") if p.stat().st_size <= limits.max_file_bytes
+                   and "\\documentclass" in p.read_text(errors="replace"))
     if not cands:
         raise IngestError(f"{path}: no .tex file with \\documentclass in this directory; pass the root file")
     for preferred in ("main.tex", "book.tex"):
@@ -1973,4 +2069,4 @@ def _find_root(path: Path) -> Path:
     return cands[0]
 
 
-__all__ = ["IngestError", "KINDS", "NAME_TO_KIND", "ingest_latex", "textual_refs"]
+__all__ = ["IngestError", "KINDS", "Limits", "NAME_TO_KIND", "ingest_latex", "textual_refs"]

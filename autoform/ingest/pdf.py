@@ -214,6 +214,21 @@ def _pypdf_warnings(into: list[str], path: Path) -> Iterator[None]:
         logger.propagate = old
 
 
+def _declares_encryption(path: Path, window: int = 1 << 20) -> bool:
+    """Whether the file's trailer (or xref stream) names an /Encrypt dictionary: read in its last and first
+    megabyte, where PDF writers put them, so a huge file costs no more."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(window)
+            f.seek(0, 2)
+            size = f.tell()
+            f.seek(max(0, size - window))
+            tail = f.read(window)
+    except OSError:
+        return False
+    return re.search(rb"/Encrypt\s*(?:\d+\s+\d+\s+R|<<)", head + tail) is not None
+
+
 def extract(path: Path) -> PdfText:
     """The text layer of a PDF, page by page. Raises :class:`IngestError` for a PDF that cannot be read."""
     if not path.is_file():
@@ -223,6 +238,12 @@ def extract(path: Path) -> PdfText:
         try:
             reader = PdfReader(str(path), strict=False)
         except Exception as e:  # pypdf raises many types (PdfReadError, ValueError, KeyError...) on bad files
+            if isinstance(e, DependencyError) or _declares_encryption(path):
+                # AES (needs the `cryptography` package) or public-key security (/Adobe.PubSec): pypdf cannot
+                # even open it, but the trailer says why
+                raise IngestError(f"{path}: the PDF is encrypted and cannot be opened here ({type(e).__name__}: "
+                                  f"{e}); decrypt it first, e.g. `qpdf --decrypt in.pdf out.pdf`, and ingest the "
+                                  "result") from e
             raise IngestError(f"{path}: not a readable PDF ({type(e).__name__}: {e})") from e
         if reader.is_encrypted:
             try:

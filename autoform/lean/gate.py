@@ -42,8 +42,9 @@ from autoform.lean.prescreen import (
 )
 
 __all__ = ["Candidate", "Module", "Reason", "StatementCheck", "Verdict", "admit", "admit_stated", "build_module",
-           "check_file", "check_statement", "declared_name", "judge", "lean_tokens", "normalize_proof", "prescreen",
-           "rename_declaration", "screen_candidate", "screen_file", "statement_names"]
+           "check_file", "check_statement", "declared_name", "declared_names", "judge", "lean_tokens",
+           "normalize_proof", "prescreen", "rename_declaration", "screen_candidate", "screen_file",
+           "statement_names"]
 
 ALLOWED_AXIOMS = frozenset({"propext", "Classical.choice", "Quot.sound"})
 
@@ -58,6 +59,11 @@ _DECL_NAME = re.compile(
 def declared_name(statement: str) -> str | None:
     m = _DECL_NAME.search(statement)
     return m.group(1) if m else None
+
+
+def declared_names(text: str) -> list[str]:
+    """The names ``text`` declares, in order, each once (``instance`` and ``example`` without a name aside)."""
+    return list(dict.fromkeys(m.group(1) for m in _DECL_NAME.finditer(text)))
 
 
 def rename_declaration(statement: str, new: str) -> str:

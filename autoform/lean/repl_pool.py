@@ -3,9 +3,10 @@
 Each process imports its header once (``import Mathlib`` costs seconds to minutes) and then checks many
 candidates in that environment. The pool is pre-warmed for the workspace's header, grows up to ``size``
 processes, and hands an idle process of the right header to each check; a process of another header is
-recycled when the pool is full. A process is retired after ``max_uses`` checks or when its memory grows past
-``restart_memory_mb``, and killed (with its whole process group) on a timeout, a crash, an out-of-memory
-death (``RLIMIT_AS`` is set on every process) or an unparseable reply; that check is a rejection with the
+recycled when the pool is full. A process is retired after ``max_uses`` checks or when its memory grows
+``restart_growth_mb`` past what it held right after importing its header (measured then: never for the memory
+the import needs; autoform/lean/memory.py), and killed (with its whole process group) on a timeout, a crash, an
+out-of-memory death (``RLIMIT_AS`` is set on every process) or an unparseable reply; that check is a rejection with the
 reason, and the next one gets a fresh process. Nothing here decides admission.
 """
 
@@ -24,11 +25,15 @@ from pathlib import Path
 from typing import Any
 
 from autoform.config import Settings
+from autoform.lean.memory import MemoryReport, process_memory
 from autoform.lean.oracle import LeanCheck, OracleUnavailable, lake_problem, parse_repl_reply
+from autoform.lean.workspace import recorded_repl
 
 #: shared blocks (preludes) whose environments a process keeps; the REPL keeps every environment it made
 #: until the process is retired after ``max_uses`` checks, so this bounds only the lookup table
 CONTEXTS_PER_PROCESS = 64
+#: with an absolute ``restart_memory_mb`` below a process's post-import memory, growth it tolerates (MB)
+MIN_GROWTH_MB = 512
 
 
 class _Worker:
@@ -40,6 +45,8 @@ class _Worker:
         self.env: int | None = None
         self.uses = 0
         self.started_at = 0.0
+        #: memory right after the header was imported (restarts are measured from it, never below it)
+        self.baseline: MemoryReport | None = None
         # environments of shared blocks (preludes) elaborated on top of the header: digest -> env id
         self.contexts: OrderedDict[str, int] = OrderedDict()
 
@@ -59,6 +66,7 @@ class _Worker:
         self.started_at = time.monotonic()
         if not self.header.strip():
             self.env = None
+            self.baseline = self.memory()
             return
         try:
             reply = self.server.run_dict({"cmd": self.header}, timeout=cfg.start_timeout_s)
@@ -78,6 +86,8 @@ class _Worker:
                 "Run `lake exe cache get` there to fetch Mathlib's build."
             )
         self.env = check.env
+        self.baseline = self.memory()
+        self.pool.note_baseline(self.baseline)
 
     def context_env(self, context: str, digest: str, timeout: float) -> int | LeanCheck | None:
         """The environment of ``context`` on top of the header: cached, else elaborated now. None when the
@@ -121,10 +131,28 @@ class _Worker:
             return LeanCheck(failure=f"the Lean REPL died: {type(e).__name__}: {str(e).strip()[:300]}")
 
     def memory_mb(self) -> float:
+        """Resident memory of the REPL and its parent ``lake env`` (lean-interact's measure), MB."""
         try:
             return float(self.server.get_memory_usage()) if self.server is not None else 0.0
         except Exception:
             return 0.0
+
+    def memory(self) -> MemoryReport:
+        proc = getattr(self.server, "_proc", None) if self.server is not None else None
+        return process_memory(proc.pid) if proc is not None else MemoryReport()
+
+    def over_memory(self) -> bool:
+        """Whether the process grew past ``restart_growth_mb`` above its post-import baseline, or past the
+        absolute ``restart_memory_mb`` while holding more than that baseline: the memory the import itself
+        needs never retires a process."""
+        cfg = self.pool.cfg
+        if not cfg.restart_growth_mb and not cfg.restart_memory_mb:
+            return False
+        now = self.memory_mb()
+        base = self.baseline.rss_mb if self.baseline is not None else 0.0
+        if cfg.restart_growth_mb and now - base > cfg.restart_growth_mb:
+            return True
+        return bool(cfg.restart_memory_mb) and now > max(cfg.restart_memory_mb, base + MIN_GROWTH_MB)
 
     @property
     def alive(self) -> bool:
@@ -164,6 +192,8 @@ class ReplPool:
         self._starting = 0
         self.stats = {"checks": 0, "started": 0, "retired": 0, "failures": 0, "context_builds": 0,
                       "context_hits": 0}
+        #: memory of the last process right after it imported the header (`autoform doctor` shows it)
+        self.baseline: MemoryReport | None = None
 
     # -- configuration (one LeanREPLConfig, many servers, as lean-interact recommends) ---------------
     def repl_config(self) -> Any:
@@ -182,15 +212,21 @@ class ReplPool:
             "enable_parallel_elaboration": False,
             "project": LocalProject(directory=str(self.project), lake_path=self.cfg.lake_path, auto_build=False),
         }
-        if self.cfg.repl_path:
-            repl_bin = Path(self.cfg.repl_path) / ".lake" / "build" / "bin" / "repl"
-            if not repl_bin.exists():
-                raise OracleUnavailable(
-                    f"No built Lean REPL at {repl_bin}: run `lake build` in {self.cfg.repl_path}, or remove "
-                    "[lean] repl_path from autoform.toml to let lean-interact fetch and build it."
-                )
-            kwargs["local_repl_path"] = self.cfg.repl_path
-            kwargs["build_repl"] = False
+        # always a local, already built REPL: starting the pool never clones, pulls or builds anything (setup
+        # built the REPL with lean-interact and recorded where: autoform/lean/workspace.py)
+        repl_dir = Path(self.cfg.repl_path) if self.cfg.repl_path else recorded_repl(self.project)
+        if repl_dir is None:
+            raise OracleUnavailable(
+                f"The Lean REPL is not built for {self.project}: run `scripts/setup.sh` (it builds the REPL once, "
+                "with access to GitHub), or set [lean] repl_path to a built leanprover-community/repl checkout."
+            )
+        repl_bin = repl_dir / ".lake" / "build" / "bin" / "repl"
+        if not repl_bin.exists():
+            raise OracleUnavailable(
+                f"No built Lean REPL at {repl_bin}: run `lake build` in {repl_dir}, or run `scripts/setup.sh`."
+            )
+        kwargs["local_repl_path"] = str(repl_dir)
+        kwargs["build_repl"] = False
         try:
             self._repl_config = LeanREPLConfig(**kwargs)
         except Exception as e:
@@ -330,8 +366,7 @@ class ReplPool:
         return w
 
     def _release(self, w: _Worker, *, failed: bool) -> None:
-        retire = failed or not w.alive or w.uses >= self.cfg.max_uses or (
-            self.cfg.restart_memory_mb and w.memory_mb() > self.cfg.restart_memory_mb)
+        retire = failed or not w.alive or w.uses >= self.cfg.max_uses or w.over_memory()
         if retire:
             w.kill()
         with self._cond:
@@ -342,6 +377,10 @@ class ReplPool:
             else:
                 self._idle.append(w)
             self._cond.notify_all()
+
+    def note_baseline(self, report: MemoryReport) -> None:
+        with self._cond:
+            self.baseline = report
 
     def count(self, stat: str) -> None:
         with self._cond:

@@ -20,6 +20,9 @@ LEAN = Path(__file__).resolve().parent / "lean"
 def main(targets: list[str]) -> int:
     root = Path.cwd()
     src, out = root / SRC_DIR, root / ".lake" / "build" / "lib" / "lean"
+    if not src.is_dir():  # only the Atlas's workspace is built here (a REPL checkout, say, is not)
+        print(f"lake (stand-in): unsupported invocation: lake build {' '.join(targets)} in {root}", file=sys.stderr)
+        return 1
     done: set[str] = set()
     env = {**os.environ, "LEAN_PATH": os.pathsep.join(x for x in (str(out), os.environ.get("LEAN_PATH", "")) if x)}
 

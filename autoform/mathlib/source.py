@@ -1,0 +1,296 @@
+"""Declarations read from Lean source without running Lean: the names Mathlib (or the Atlas) declares, with
+kind, signature, docstring, module, line, attributes and deprecated aliases with their targets.
+
+The reader is a line scanner that knows what the index needs of Lean's syntax: comments (nested), doc comments,
+``namespace``/``section``/``end`` scopes, attributes (over several lines), declaration modifiers, ``alias``
+(also ``alias ⟨mp, mpr⟩ := iff``), ``_root_`` names and ``protected``/``private`` declarations. Names that
+Lean generates (anonymous instances, structure projections, equation lemmas) are not in the source; the
+``--from-lean`` route is the one that sees them."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+KINDS = {
+    "theorem": "theorem", "lemma": "theorem", "def": "def", "abbrev": "def", "instance": "instance",
+    "structure": "structure", "class": "class", "inductive": "inductive", "opaque": "def", "axiom": "axiom",
+    "irreducible_def": "def", "alias": "alias",
+}
+_MODIFIERS = ("private", "protected", "noncomputable", "nonrec", "partial", "unsafe", "scoped", "local", "public",
+              "meta")
+_SECTION = re.compile(r"^(?:(?:public|private|meta|noncomputable|@\[[^\]]*\])\s+)*section\b")
+_DECL = re.compile(
+    r"^(?P<mods>(?:(?:" + "|".join(_MODIFIERS) + r")\s+)*)"
+    r"(?:class\s+inductive|(?P<kw>theorem|lemma|def|abbrev|instance|structure|class|inductive|opaque|axiom"
+    r"|irreducible_def|alias))\b\s*(?P<rest>.*)$"
+)
+_NAME = re.compile(r"^(«[^»]+»|[^\s:({\[⦃⟨|,]+)")
+_ALIAS_PAIR = re.compile(r"^⟨\s*([^,⟩]+?)\s*(?:,\s*([^⟩]+?)\s*)?⟩\s*:=\s*(\S+)")
+_DEPRECATED = re.compile(r"\bdeprecated\b\s*(?P<target>[A-Za-z_«][^\s(,\]\"]*)?")
+_ATTR_NAME = re.compile(r"(?:^|,)\s*(?:local\s+|scoped\s+)?([A-Za-z_][\w.]*)")
+MAX_SIGNATURE = 600
+
+
+@dataclass
+class Decl:
+    name: str
+    kind: str
+    signature: str
+    module: str
+    line: int
+    doc: str = ""
+    attrs: list[str] = field(default_factory=list)
+    deprecated_to: str | None = None  # the current name, for a deprecated declaration or alias
+    deprecated: bool = False
+
+
+def module_name(root: Path, path: Path) -> str:
+    return ".".join(path.relative_to(root).with_suffix("").parts)
+
+
+def _strip_line_comment(line: str) -> str:
+    """The line without a trailing ``--`` comment (strings with ``--`` are rare in declarations' heads)."""
+    i = line.find("--")
+    return line if i < 0 else line[:i]
+
+
+def _signature(lines: list[str], start: int, rest: str) -> str:
+    """The declaration's head from after its name up to ``:=``, ``where``, ``|`` or the next command."""
+    parts: list[str] = [rest]
+    k = start + 1
+    while k < len(lines) and len(" ".join(parts)) < MAX_SIGNATURE:
+        nxt = lines[k]
+        if not nxt.strip() or (nxt[:1].strip() and not nxt.startswith((")", "]", "}", "→", ":", "("))):
+            break
+        parts.append(_strip_line_comment(nxt).strip())
+        k += 1
+    text = " ".join(" ".join(parts).split())
+    cut = len(text)
+    depth = 0
+    for i, ch in enumerate(text):
+        if ch in "([{⦃⟨":
+            depth += 1
+        elif ch in ")]}⦄⟩":
+            depth -= 1
+        elif depth <= 0 and (text.startswith(":=", i) or text.startswith(" where", i) or text.startswith(" |", i)):
+            cut = i
+            break
+    return text[:cut].strip()[:MAX_SIGNATURE]
+
+
+def read_declarations(text: str, module: str) -> list[Decl]:
+    """The declarations a Lean file declares, with their fully qualified names."""
+    out: list[Decl] = []
+    scopes: list[tuple[str, list[str]]] = []  # ("namespace", parts) or ("section", [])
+    lines = text.split("\n")
+    doc: str = ""
+    attrs: list[str] = []
+    attr_buf: str | None = None
+    depth = 0  # nesting of /- -/ comments
+    i = 0
+    n = len(lines)
+    while i < n:
+        line = lines[i]
+        if depth or line.lstrip().startswith("/-") and not line.lstrip().startswith("/--"):
+            # inside a (non-doc) block comment: follow the nesting
+            j = 0
+            s = line
+            while j < len(s):
+                if s.startswith("/-", j):
+                    depth += 1
+                    j += 2
+                elif s.startswith("-/", j):
+                    depth -= 1
+                    j += 2
+                else:
+                    j += 1
+            depth = max(depth, 0)
+            i += 1
+            continue
+        stripped = line.strip()
+        if stripped.startswith("/--"):
+            buf = [stripped[3:]]
+            while "-/" not in buf[-1] and i + 1 < n:
+                i += 1
+                buf.append(lines[i].strip())
+            doc = " ".join(" ".join(buf).split("-/")[0].split())
+            rest_after = " ".join(buf).split("-/", 1)[1].strip() if "-/" in " ".join(buf) else ""
+            if not rest_after:
+                i += 1
+                continue
+            line = stripped = rest_after
+        if attr_buf is not None:
+            attr_buf += " " + stripped
+            if attr_buf.count("[") <= attr_buf.count("]"):
+                line = stripped = _take_attrs(attr_buf, attrs)
+                attr_buf = None
+                if not stripped:
+                    i += 1
+                    continue
+            else:
+                i += 1
+                continue
+        if stripped.startswith("@["):
+            if stripped.count("[") > stripped.count("]"):
+                attr_buf = stripped
+                i += 1
+                continue
+            line = stripped = _take_attrs(stripped, attrs)
+            if not stripped:
+                i += 1
+                continue
+        if line[:1].isspace():  # declarations of interest start at column 0
+            i += 1
+            continue
+        code = _strip_line_comment(stripped)
+        word = code.split(" ", 1)[0]
+        if word == "namespace":
+            scopes.append(("namespace", code.split()[1].split(".") if len(code.split()) > 1 else []))
+        elif _SECTION.match(code):
+            scopes.append(("section", []))
+        elif word == "end":
+            if scopes:
+                scopes.pop()
+        else:
+            m = _DECL.match(code)
+            if m:
+                out.extend(_declared(m, lines, i, scopes, module, doc, attrs))
+        if code and not code.startswith(("@[", "/--")):
+            doc, attrs = "", []
+        i += 1
+    return out
+
+
+def _take_attrs(text: str, attrs: list[str]) -> str:
+    """Parse ``@[...]`` at the start of ``text`` into ``attrs``; return what follows it."""
+    depth, j = 0, 1
+    while j < len(text):
+        if text[j] == "[":
+            depth += 1
+        elif text[j] == "]":
+            depth -= 1
+            if depth == 0:
+                break
+        j += 1
+    inner = text[2:j]
+    attrs.append(inner.strip())
+    return text[j + 1:].strip()
+
+
+def _namespace(scopes: list[tuple[str, list[str]]]) -> list[str]:
+    return [p for kind, parts in scopes if kind == "namespace" for p in parts]
+
+
+def _qualify(name: str, scopes: list[tuple[str, list[str]]]) -> str:
+    name = name.replace("«", "").replace("»", "")
+    if name.startswith("_root_."):
+        return name[len("_root_."):]
+    return ".".join([*_namespace(scopes), name])
+
+
+def _declared(m: re.Match[str], lines: list[str], i: int, scopes: list[tuple[str, list[str]]], module: str,
+              doc: str, attrs: list[str]) -> list[Decl]:
+    kw = m.group("kw") or "inductive"
+    mods = m.group("mods") or ""
+    rest = m.group("rest").strip()
+    if "private" in mods:
+        return []  # private names are mangled by Lean: nothing outside the file can use them
+    deprecated, target = False, None
+    for a in attrs:
+        dm = _DEPRECATED.search(a)
+        if dm:
+            deprecated, target = True, dm.group("target")
+    kind = KINDS[kw]
+    names: list[tuple[str, str]] = []  # (name, signature or alias target)
+    if kw == "alias":
+        pair = _ALIAS_PAIR.match(rest)
+        if pair:
+            tgt = pair.group(3)
+            names = [(x.strip(), tgt) for x in (pair.group(1), pair.group(2)) if x and x.strip() != "_"]
+        else:
+            nm = _NAME.match(rest)
+            if not nm:
+                return []
+            after = rest[nm.end():].strip()
+            if after.startswith(":="):
+                tgt = after[2:].strip().split()[0] if after[2:].strip() else ""
+                if not tgt and i + 1 < len(lines):
+                    tgt = lines[i + 1].strip().split()[0] if lines[i + 1].strip() else ""
+            else:
+                tgt = ""
+            names = [(nm.group(1), tgt)]
+        out = []
+        for name, tgt in names:
+            full = _qualify(name, scopes)
+            out.append(Decl(name=full, kind="alias", signature=f":= {tgt}" if tgt else "", module=module,
+                            line=i + 1, doc=doc, attrs=list(attrs), deprecated=deprecated,
+                            deprecated_to=(target or tgt) if deprecated else None))
+        return out
+    nm = _NAME.match(rest)
+    if not nm or (kw == "instance" and rest.startswith((":", "[", "(", "{"))):
+        return []
+    name = nm.group(1)
+    if kw == "instance" and name in ("priority",):
+        return []
+    sig = _signature(lines, i, rest[nm.end():])
+    full = _qualify(name, scopes)
+    out = [Decl(name=full, kind=kind, signature=sig, module=module, line=i + 1, doc=doc, attrs=list(attrs),
+                deprecated=deprecated, deprecated_to=target if deprecated else None)]
+    additive = _to_additive_name(attrs, name)
+    if additive and additive != name:
+        out.append(Decl(name=_qualify(additive, scopes), kind=kind, signature=to_additive(sig), module=module,
+                        line=i + 1, doc=doc, attrs=[a for a in attrs if not a.startswith("to_additive")],
+                        deprecated=deprecated, deprecated_to=to_additive(target) if deprecated and target else None))
+    return out
+
+
+#: Mathlib's ``@[to_additive]`` renames a multiplicative declaration into its additive twin; these are its most
+#: common translations of name components (Mathlib/Tactic/Translate/ToAdditive.lean holds the full dictionary)
+_ADDITIVE = {
+    "mul": "add", "one": "zero", "prod": "sum", "inv": "neg", "div": "sub", "pow": "nsmul", "zpow": "zsmul",
+    "smul": "vadd", "npow": "nsmul", "finprod": "finsum", "tprod": "tsum", "mulIndicator": "indicator",
+    "orderOf": "addOrderOf", "commute": "addCommute", "unit": "addUnit", "units": "addUnits", "isUnit": "isAddUnit",
+    "Mul": "Add", "One": "Zero", "Inv": "Neg", "Div": "Sub", "Monoid": "AddMonoid", "Group": "AddGroup",
+    "CommGroup": "AddCommGroup", "CommMonoid": "AddCommMonoid", "Semigroup": "AddSemigroup",
+    "Subgroup": "AddSubgroup", "Submonoid": "AddSubmonoid", "Commute": "AddCommute", "IsUnit": "IsAddUnit",
+    "Units": "AddUnits", "MonoidHom": "AddMonoidHom", "MulEquiv": "AddEquiv", "MulAction": "AddAction",
+    "Pow": "SMul", "SMul": "VAdd", "mulSupport": "support", "Prod": "Prod",
+}
+_WORDS = re.compile(r"[A-Z][a-z0-9]*|[a-z0-9]+|[^A-Za-z0-9]+")
+
+
+def to_additive(text: str) -> str:
+    """``text`` (a name or a signature) with multiplicative words made additive, as ``@[to_additive]`` does."""
+
+    def component(word: str) -> str:
+        if word in _ADDITIVE:
+            return _ADDITIVE[word]
+        parts = _WORDS.findall(word)
+        return "".join(_ADDITIVE.get(p, _ADDITIVE.get(p.lower(), p) if p.islower() else p) for p in parts)
+
+    return re.sub(r"[A-Za-z][A-Za-z0-9']*", lambda m: component(m.group(0)), text.replace("*", "+").replace("∏", "∑"))
+
+
+def _to_additive_name(attrs: list[str], name: str) -> str | None:
+    for a in attrs:
+        for part in a.split(","):
+            p = part.strip()
+            if not p.startswith("to_additive"):
+                continue
+            words = re.sub(r"\(attr := [^)]*\)|\(reorder := [^)]*\)|\"[^\"]*\"", " ", p).split()[1:]
+            if words and words[0] == "existing":
+                return None  # the additive declaration exists under its own name
+            if words and re.match(r"^[A-Za-z_][\w.']*$", words[0]):
+                return words[0]
+            return ".".join(to_additive(c) for c in name.split("."))
+    return None
+
+
+def read_file(root: Path, path: Path) -> list[Decl]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return []
+    return read_declarations(text, module_name(root, path))

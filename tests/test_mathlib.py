@@ -1,0 +1,279 @@
+"""The Mathlib declaration index (autoform/mathlib/): read from source, searched with Mathlib's naming
+conventions, names checked; on a small hand-written source always, on the real Mathlib source and
+ProofNet-Verified when ../shared/data is present."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+from conftest import SHARED, autoform
+
+from autoform.mathlib.index import MathlibIndex, build, name_words, source_revision
+from autoform.mathlib.search import concepts, lookup, plain_bm25, query_words, search
+from autoform.mathlib.source import read_declarations, to_additive
+
+SMALL = {
+    "Mathlib/Algebra/Group/Defs.lean": '''module
+
+public import Mathlib.Init
+
+/-!
+# Groups
+A module docstring that mentions theorem fake_in_doc : False.
+-/
+
+@[expose] public section
+
+universe u
+
+/-- A `Monoid` is a type with an associative multiplication and a one. -/
+class Monoid (M : Type u) extends Mul M, One M where
+  mul_assoc : ∀ a b c : M, a * b * c = a * (b * c)
+
+/-- A `Group` is a monoid with inverses. -/
+class Group (G : Type u) extends Monoid G, Inv G
+
+section CommMonoid
+variable {G : Type u} [CommMonoid G]
+
+/-- Multiplication is commutative. -/
+@[to_additive "Addition is commutative."]
+theorem mul_comm : ∀ a b : G, a * b = b * a := CommMonoid.mul_comm
+
+@[to_additive (attr := simp) add_self_eq_twice]
+lemma mul_self_eq_sq (a : G) : a * a = a ^ 2 := by
+  simp [pow_two]
+
+end CommMonoid
+
+namespace Nat
+
+/-- `Nat.Prime p` means that `p` is a prime number. -/
+def Prime (p : ℕ) : Prop :=
+  Irreducible p
+
+theorem Prime.two_le {p : ℕ} (hp : p.Prime) :
+    2 ≤ p := hp.two_le'
+
+private theorem secret : True := trivial
+
+instance : Inhabited ℕ := ⟨0⟩
+
+instance instDecidablePrime (p : ℕ) : Decidable p.Prime := inferInstance
+
+/- a comment with
+   theorem commented_out : False
+-/
+theorem _root_.prime_two : Nat.Prime 2 := by decide
+
+end Nat
+
+@[deprecated (since := "2025-01-01")] alias old_mul_comm := mul_comm
+
+@[deprecated Nat.Prime.two_le (since := "2025-02-02")]
+theorem Nat.prime_two_le_old {p : ℕ} (hp : p.Prime) : 2 ≤ p := hp.two_le
+
+alias ⟨Prime.mp_name, Prime.mpr_name⟩ := Nat.prime_iff
+''',
+    "Mathlib/LinearAlgebra/Finrank.lean": '''/-- The rank of a module as a natural number. -/
+noncomputable def Module.finrank (R M : Type*) [Semiring R] [AddCommGroup M] [Module R M] : ℕ :=
+  Cardinal.toNat (Module.rank R M)
+
+@[deprecated (since := "2024-11-11")] alias FiniteDimensional.finrank := Module.finrank
+
+/-- The order of an element. -/
+noncomputable def orderOf {G : Type*} [Monoid G] (x : G) : ℕ := 0
+
+namespace Subgroup
+/-- The center of a group. -/
+def center (G : Type*) [Group G] : Subgroup G := sorry
+end Subgroup
+''',
+}
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    root = tmp_path_factory.mktemp("mathlib-small")
+    for rel, text in SMALL.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text, encoding="utf-8")
+    index = MathlibIndex(root / "index.sqlite")
+    n, rebuilt = build(index, root, workers=1)
+    assert rebuilt
+    yield root, index
+    index.close()
+
+
+def test_source_reader_names_kinds_docs_and_scopes(small):
+    root, index = small
+    names = {r[0] for r in index.conn.execute("SELECT name FROM decls")}
+    assert {"Monoid", "Group", "mul_comm", "add_comm", "mul_self_eq_sq", "add_self_eq_twice", "Nat.Prime",
+            "Nat.Prime.two_le", "Nat.instDecidablePrime", "prime_two", "old_mul_comm", "Nat.prime_two_le_old",
+            "Prime.mp_name", "Prime.mpr_name", "Module.finrank", "FiniteDimensional.finrank", "orderOf",
+            "Subgroup.center"} <= names
+    # private, anonymous instances, comments and docstrings declare nothing
+    assert not names & {"Nat.secret", "secret", "fake_in_doc", "Nat.commented_out", "commented_out"}
+    prime = index.get("Nat.Prime")
+    assert prime is not None and prime.kind == "def" and prime.signature == "(p : ℕ) : Prop"
+    assert prime.doc.startswith("`Nat.Prime p` means") and prime.module == "Mathlib.Algebra.Group.Defs"
+    two_le = index.get("Nat.Prime.two_le")
+    assert two_le is not None and two_le.signature == "{p : ℕ} (hp : p.Prime) : 2 ≤ p" and two_le.kind == "theorem"
+    assert index.get("add_comm").signature == ": ∀ a b : G, a + b = b + a"  # to_additive's twin
+    line = SMALL["Mathlib/Algebra/Group/Defs.lean"].splitlines().index(
+        "theorem mul_comm : ∀ a b : G, a * b = b * a := CommMonoid.mul_comm") + 1
+    assert index.get("Group").kind == "class" and index.get("mul_comm").line == line
+
+
+def test_deprecated_names_point_to_their_replacement(small):
+    _, index = small
+    ans = lookup(index, "FiniteDimensional.finrank")
+    assert ans.status == "deprecated" and ans.current == "Module.finrank"
+    assert ans.hit is not None and ans.hit.name == "Module.finrank"
+    ans = lookup(index, "Nat.prime_two_le_old")
+    assert ans.status == "deprecated" and ans.current == "Nat.Prime.two_le"
+    assert lookup(index, "old_mul_comm").current == "mul_comm"
+    assert lookup(index, "Nat.Prime.two_le").status == "exists"
+    ans = lookup(index, "Nat.Prime.two_lee")
+    assert ans.status == "unknown" and ans.nearest[0] == "Nat.Prime.two_le"
+
+
+def test_naming_conventions():
+    assert name_words("Nat.Prime.two_le") == ["nat", "prime", "two", "le"]
+    assert name_words("IsPrimePow") == ["is", "prime", "pow"]
+    assert name_words("finrank") == ["finrank"]
+    assert to_additive("Finset.prod_range_succ") == "Finset.sum_range_succ"
+    assert to_additive("mul_one") == "add_zero" and to_additive("orderOf_dvd") == "addOrderOf_dvd"
+    words = query_words(r"If $a \mid b$ and $b \le c$, the group is commutative and its order divides $n$.")
+    assert {"dvd", "le", "group", "comm", "order"} <= set(words)
+    assert "and" not in words and "the" not in words
+
+
+def test_search_ranks_by_names_first(small):
+    _, index = small
+    assert search(index, "mul_comm", k=3)[0].name == "mul_comm"
+    assert search(index, "prime two le", k=3)[0].name == "Nat.Prime.two_le"
+    assert search(index, "a * b = b * a commutative", k=3)[0].name in ("mul_comm", "add_comm")
+    got = [h.name for h in concepts(index, "Prove that the center of a group of prime order is the group", k=6)]
+    assert {"Subgroup.center", "Group", "orderOf", "Nat.Prime"} <= set(got)
+
+
+def test_the_index_is_rebuilt_only_when_the_source_changes(small, tmp_path):
+    root, _ = small
+    rev = source_revision(root)
+    index = MathlibIndex(tmp_path / "i.sqlite")
+    assert build(index, root, workers=1)[1] is True
+    assert build(index, root, workers=1)[1] is False
+    extra = root / "Mathlib" / "New.lean"
+    extra.write_text("theorem brand_new : True := trivial\n")
+    try:
+        assert source_revision(root) != rev
+        n, rebuilt = build(index, root, workers=1)
+        assert rebuilt and index.get("brand_new") is not None
+    finally:
+        extra.unlink()
+        index.close()
+
+
+def test_cli_index_search_batch_and_name(small, tmp_path):
+    root, _ = small
+    home = tmp_path / "home"
+    home.mkdir()
+    r = autoform(home, "mathlib", "search", "mul_comm")
+    assert r.returncode == 3 and "autoform mathlib index" in r.stderr
+    r = autoform(home, "mathlib", "index", "--source", str(root), "--workers", "1", "--json")
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout)
+    assert rep["declarations"] >= 18 and rep["rebuilt"] is True
+    r = autoform(home, "mathlib", "search", "prime two le", "-k", "2", "--json")
+    res = json.loads(r.stdout)["results"]
+    assert res[0]["name"] == "Nat.Prime.two_le" and set(res[0]) == {"name", "kind", "signature", "module", "score"}
+    queries = tmp_path / "q.txt"
+    queries.write_text("mul_comm\n\ncenter of a group\n")
+    r = autoform(home, "mathlib", "search", "--batch", str(queries), "-k", "3")
+    lines = [json.loads(x) for x in r.stdout.splitlines()]
+    assert [x["query"] for x in lines] == ["mul_comm", "center of a group"] and lines[0]["results"]
+    r = autoform(home, "mathlib", "name", "FiniteDimensional.finrank")
+    assert r.returncode == 0 and "deprecated" in r.stdout and "Module.finrank" in r.stdout
+    r = autoform(home, "mathlib", "name", "Nat.Prime.two_lee")
+    assert r.returncode == 1 and "Nat.Prime.two_le" in r.stdout
+
+
+def test_source_reader_edge_cases():
+    text = ("namespace A.B\n@[simp,\n  norm_cast]\ntheorem t : True := trivial\nend A.B\n"
+            "public meta section\ndef f := 1\nend\nprotected def A.g := 2\n")
+    ds = {d.name: d for d in read_declarations(text, "M")}
+    assert set(ds) == {"A.B.t", "f", "A.g"}
+    assert ds["A.B.t"].attrs == ["simp, norm_cast"]
+
+
+# ----------------------------------------------------------------------------------- the real Mathlib
+TARBALL = SHARED / "mathlib" / "mathlib4-8f9d9cff-src.tar.xz"
+PROOFNET = SHARED / "benchmarks" / "proofnet-verified" / "proofnet-verified.jsonl"
+
+
+@pytest.fixture(scope="module")
+def real(tmp_path_factory):
+    if not TARBALL.is_file():
+        pytest.skip(f"{TARBALL} is absent (../shared/data)")
+    root = tmp_path_factory.mktemp("mathlib-real")
+    with tarfile.open(TARBALL) as tar:
+        tar.extractall(root, filter="data")
+    index = MathlibIndex(root / "index.sqlite")
+    build(index, root, workers=2)
+    yield root, index
+    index.close()
+
+
+@pytest.mark.slow
+def test_real_mathlib_is_indexed(real):
+    _, index = real
+    assert index.count("mathlib") > 200_000
+    # samples picked by hand from the source
+    h = index.get("Nat.Prime.two_le")
+    assert h is not None and h.module == "Mathlib.Data.Nat.Prime.Defs" and "2 ≤ p" in h.signature
+    h = index.get("Module.finrank")
+    assert h is not None and h.kind == "def" and h.doc.startswith("The rank of a module as a natural number")
+    assert index.get("Finset.sum_range_succ") is not None  # generated by @[to_additive] from prod_range_succ
+    ans = lookup(index, "IsAlgClosed.factors")  # Mathlib/FieldTheory/IsAlgClosed/Basic.lean: deprecated alias
+    assert ans.status == "deprecated" and ans.current == "IsAlgClosed.splits"
+    assert search(index, "Nat.Prime.two_le", k=1)[0].name == "Nat.Prime.two_le"
+
+
+@pytest.mark.slow
+def test_grounding_finds_what_proofnet_references_use(real):
+    """Recall@10 of the declarations ProofNet-Verified's reference statements use, retrieved from the informal
+    statements: the concept grounding against plain BM25 over the statement's words."""
+    if not PROOFNET.is_file():
+        pytest.skip(f"{PROOFNET} is absent")
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    from mathlib import reference_names
+
+    _, index = real
+    grounding, plain = [], []
+    for line in PROOFNET.read_text(encoding="utf-8").splitlines():
+        p = json.loads(line)
+        ref = reference_names(index, p["header"], p["formal_stmt"])
+        if not ref:
+            continue
+        grounding.append(len(ref & {h.name for h in concepts(index, p["informal_stmt"], k=10)}) / len(ref))
+        plain.append(len(ref & {h.name for h in plain_bm25(index, p["informal_stmt"], k=10)}) / len(ref))
+    g, b = sum(grounding) / len(grounding), sum(plain) / len(plain)
+    assert len(grounding) > 300
+    assert g > 0.3 and g > 4 * b, (g, b)
+
+
+def test_mathlib_benchmark_runs(small, tmp_path):
+    root, _ = small
+    r = subprocess.run([str(Path(__file__).resolve().parent.parent / ".venv" / "bin" / "python"),
+                        "benchmarks/mathlib.py", str(root), "--workers", "1", "--proofnet", str(tmp_path / "none")],
+                       cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout.strip().splitlines()[-1])
+    assert rep["declarations"] >= 18 and rep["query_ms_median"] is not None
