@@ -30,6 +30,7 @@ PostKind = Literal[
     "hint",
     "lemma_request",
     "admission",  # a unit entered the Atlas
+    "retrieval",  # declarations the Mathlib index retrieved for the unit (notions, lemmas, nearest names)
 ]
 
 PINNED_KINDS = frozenset({"lock"})

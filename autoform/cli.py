@@ -326,6 +326,7 @@ def run(
         raise typer.Exit(EXIT_MISSING)
 
     live = err.is_terminal and not as_json
+    _index_atlas(s)
 
     def on_event(kind: str, unit: Any, detail: str) -> None:
         if not live and not as_json and kind in ("proved", "defined", "stated", "failed"):
@@ -848,6 +849,23 @@ def mathlib_search(
     for h in hits:
         out.print(f"[bold]{escape(h.name)}[/] [dim]{h.kind} · {escape(h.module)} · {h.score:.2f}[/]")
         out.print(f"    {escape(h.signature[:160])}", highlight=False)
+
+
+def _index_atlas(s: Any) -> None:
+    """Where the Mathlib index exists, the Atlas's own declarations are indexed with it before a job (a later
+    book's agents find what earlier books proved); only when atlas/ changed, and never fatal."""
+    if not s.job.grounding or not s.mathlib_index_path.is_file() or not s.atlas_dir.is_dir():
+        return
+    from autoform.mathlib.index import MathlibIndex, build
+
+    index = MathlibIndex(s.mathlib_index_path)
+    try:
+        if any(s.atlas_dir.rglob("*.lean")):
+            build(index, s.atlas_dir, workers=1, origin="atlas")
+    except (OSError, sqlite3.Error) as e:
+        err.print(escape(f"warning: the Atlas was not indexed for the agents ({e})"), highlight=False)
+    finally:
+        index.close()
 
 
 def _hit_json(h: Any) -> dict[str, Any]:

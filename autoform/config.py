@@ -179,6 +179,8 @@ class JobConfig(_Section):
     automation: bool = Field(default=True, description="try simp/omega/linarith/... before asking the gap-closer")
     library_search: bool = Field(default=True, description="try Lean's `exact?` on a locked statement before "
                                                            "asking the prover (one Lean check, no LLM call)")
+    grounding: bool = Field(default=True, description="post what the Mathlib index (`autoform mathlib index`) "
+                                                      "retrieves for each unit, for the agents to read")
     lean_failures_to_stop: int = Field(
         default=5, ge=1, description="consecutive Lean checks with no verdict (crash, garbage, timeout) that stop "
         "the job (exit 3), leaving its units pending")

@@ -38,6 +38,9 @@ from autoform.lean.gate import (
 )
 from autoform.lean.oracle import Oracle
 from autoform.llm import LLMClient, MalformedReply
+from autoform.mathlib.grounding import Grounding
+from autoform.mathlib.grounding import render as render_hits
+from autoform.mathlib.grounding import substitute as substitute_names
 from autoform.store import Book, Job, Store, Unit
 
 
@@ -61,6 +64,7 @@ class UnitPipeline:
         self.board = Blackboard(store, book.id, job.id)
         self.reader, self.drafter, self.prover, self.gap_closer = Reader(), Drafter(), Prover(), GapCloser()
         self.critic = FidelityCritic()
+        self.grounding = Grounding.open(settings.mathlib_index_path) if settings.job.grounding else None
 
     def _deps_lean(self, unit: Unit) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
         """The unit's dependencies (transitively) in Lean: (admitted ones, whose code is the prelude of every
@@ -103,6 +107,7 @@ class UnitPipeline:
             self._definition(run, prelude)
             return
         if lock is None:
+            self._ground_notions(unit)
             lock_id = self._draft_statement(run, prelude)
             if lock_id is None:
                 if self.stop.is_set():  # stopped, not failed: the unit stays pending for the resume
@@ -113,6 +118,47 @@ class UnitPipeline:
         assert lock is not None
         run.pinned_ids.add(lock.id)
         self._prove(run, prelude, lock.data["statement"], lock.data["elaborated_type"])
+
+    def _retrieved(self, unit: Unit, purpose: str) -> bool:
+        return any(p.data.get("purpose") == purpose for p in self.board.read(unit_id=unit.id, kind="retrieval"))
+
+    def _ground_notions(self, unit: Unit) -> None:
+        """The Mathlib declarations for the notions of the unit's statement, posted for the drafter."""
+        if self.grounding is None or self._retrieved(unit, "notions"):
+            return
+        extraction = self.board.latest(unit.id, "extraction")
+        reader_concepts = [str(c) for c in (extraction.data.get("concepts", []) if extraction else [])]
+        hits = self.grounding.notions(unit.statement, reader_concepts)
+        if hits:
+            self.board.post("mathlib", "retrieval", render_hits(hits, "Mathlib declarations for the notions of this "
+                                                                      "statement (use these names):"),
+                            unit_id=unit.id, data={"purpose": "notions", "names": [h.name for h in hits]})
+
+    def _ground_lemmas(self, unit: Unit, statement: str) -> None:
+        """Mathlib lemmas for the locked statement, posted for the prover and the gap-closer."""
+        if self.grounding is None or self._retrieved(unit, "lemmas"):
+            return
+        hits = self.grounding.lemmas(statement)
+        if hits:
+            self.board.post("mathlib", "retrieval", render_hits(hits, "Mathlib lemmas that may help:"),
+                            unit_id=unit.id, data={"purpose": "lemmas", "names": [h.name for h in hits]})
+
+    def _repair_names(self, run: AgentRun, base: Candidate, last: object) -> bool | None:
+        """After Lean refused a proof for unknown identifiers: a name Mathlib deprecated is replaced by its
+        current one and checked again, with no LLM call (True/False: admitted or not); for other unknown names
+        the nearest existing ones are posted for the gap-closer (None: nothing was tried)."""
+        if self.grounding is None:
+            return None
+        replace, nearest = self.grounding.repairs(_errors_text(last))
+        if nearest and not self._retrieved(run.unit, f"nearest:{sorted(nearest)}"):
+            body = "\n".join(f"- `{n}` does not exist; nearest names: {', '.join(f'`{x}`' for x in near)}"
+                             for n, near in nearest.items())
+            self.board.post("mathlib", "retrieval", "Lean did not know these names:\n" + body, unit_id=run.unit.id,
+                            data={"purpose": f"nearest:{sorted(nearest)}", "nearest": nearest})
+        code = getattr(last, "lean_code", "")
+        if not replace or not code:
+            return None
+        return self._try(run, base, substitute_names(code, replace), "", "mathlib_rename")
 
     def _reader_dependencies(self, unit: Unit) -> None:
         """Dependencies the reader found that the parser missed ("by Lemma 1.3"), stored as graph edges."""
@@ -234,6 +280,7 @@ class UnitPipeline:
         unit, job = run.unit, self.settings.job
         base = Candidate(kind="theorem", namespace=self.namespace, statement=statement, prelude=prelude,
                          locked_type=locked_type)
+        self._ground_lemmas(unit, statement)
         while not self.stop.is_set():
             previous = self._attempts(unit, "proof")
             if len(previous) >= self.max_attempts:
@@ -251,6 +298,12 @@ class UnitPipeline:
                     return
                 continue
             last = previous[-1]
+            if last.author != "mathlib_rename":
+                repaired = self._repair_names(run, base, last)
+                if repaired:
+                    return
+                if repaired is False:
+                    continue
             if job.automation and last.lean_code and not any(a.author == "automation" for a in previous):
                 if self._try(run, base, automation_proof(last), "", "automation"):
                     return

@@ -29,6 +29,10 @@ bodies; a ``Reply(reasoning=...)`` is served as ``reasoning_content`` beside the
 ``finish_reason=None`` is sent as ``null`` (some proxies); with ``honour_max_tokens`` (``--honour-max-tokens``)
 a reply longer than the request's budget (about 4 characters a token, reasoning included) is cut there and
 finished with ``length``.
+
+Faults that hit every chat completion (``FakeLLM(fault=...)``, ``--fault``; ``GET /v1/models`` still answers, as a
+broken proxy in front of a live server does): ``junk`` (a 200 with an HTML page), ``no-choices`` (a completion
+object with an empty ``choices``), ``503`` (an overloaded server).
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from autoform.replies import parse_json, parse_statements, read_fields
 
 class Drafter(Agent):
     role = "drafter"
-    reads = ("extraction", "lock", "verdict", "critique", "hint")
+    reads = ("extraction", "lock", "verdict", "critique", "hint", "retrieval")
 
     def run(self, run: AgentRun, *, previous_error: str = "") -> tuple[str, int]:
         """One draft: (Lean text, draft post id). Raises MalformedReply when no usable draft comes back."""

@@ -21,7 +21,7 @@ def parse_repair(text: str, *, locked: str, known: list[str] | None = None, fail
 
 class GapCloser(Agent):
     role = "gap_closer"
-    reads = ("extraction", "lock", "proof", "verdict", "admission", "hint")
+    reads = ("extraction", "lock", "proof", "verdict", "admission", "hint", "retrieval")
 
     def run(self, run: AgentRun, *, locked: str, failed_proof: str, errors: str) -> tuple[str, str, int]:
         known = known_names(run)

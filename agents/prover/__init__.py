@@ -22,7 +22,7 @@ def known_names(run: AgentRun) -> list[str]:
 
 class Prover(Agent):
     role = "prover"
-    reads = ("extraction", "lock", "admission", "hint")
+    reads = ("extraction", "lock", "admission", "hint", "retrieval")
 
     def run(self, run: AgentRun, *, locked: str, variant: int = 0, race: int = 1) -> tuple[str, str, int]:
         known = known_names(run)

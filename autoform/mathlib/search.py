@@ -122,10 +122,28 @@ def _match(words: list[str], columns: str = "") -> str:
     return f"{columns} : ({terms})" if columns else terms
 
 
+#: a query keeps at most this many words, the rarest first: the common ones (``eq``, ``le``, ``add``) rank little
+#: and cost much (every declaration that holds them is scored)
+MAX_QUERY_WORDS = 5
+
+
+#: a word held by more declarations than this is left out of a query that has rarer ones
+COMMON_DF = 5000
+
+
+def informative(index: MathlibIndex, words: list[str]) -> list[str]:
+    """The query's words the index holds, the rarest first: at most ``MAX_QUERY_WORDS``, and none held by more
+    than ``COMMON_DF`` declarations unless the query has no rarer word (then its two rarest)."""
+    df = index.document_frequency(words)
+    known = sorted((w for w in words if df.get(w)), key=lambda w: df[w])
+    rare = [w for w in known if df[w] <= COMMON_DF]
+    return (rare or known[:2])[:MAX_QUERY_WORDS]
+
+
 def search(index: MathlibIndex, query: str, *, k: int = 10, kinds: tuple[str, ...] | None = None) -> list[Hit]:
     """The ``k`` best declarations for ``query`` (a name, Lean, or informal text)."""
     exact = index.get(query.strip()) if re.fullmatch(r"[A-Za-z_][\w.']*", query.strip()) else None
-    words = query_words(query)
+    words = informative(index, query_words(query))
     hits = index.fts(_match(words), limit=k, kinds=kinds, prior=0.5) if words else []
     if exact is not None:
         hits = [exact.model_copy(update={"score": max([h.score for h in hits] + [0.0]) + 1.0})] + [

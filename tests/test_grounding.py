@@ -1,0 +1,90 @@
+"""Agents grounded in the Mathlib index: retrieval posts for the drafter (notions) and the prover (lemmas), a
+deprecated name replaced with no LLM call, the nearest names of an unknown one shown to the gap-closer."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+from conftest import SAMPLE_BOOK, autoform, book_script, lean
+
+pytestmark = pytest.mark.slow
+
+MINI_MATHLIB = {
+    "Mathlib/Algebra/Group/Even.lean": '''/-- An element `a` is even if `a = r + r` for some `r`. -/
+def Even {α : Type*} [Add α] (a : α) : Prop := ∃ r, a = r + r
+
+/-- An element `a` is odd if `a = 2 * k + 1` for some `k`. -/
+def Odd {α : Type*} [Semiring α] (a : α) : Prop := ∃ k, a = 2 * k + 1
+
+namespace Int
+
+theorem even_add {m n : ℤ} : Even (m + n) ↔ (Even m ↔ Even n) := sorry
+
+theorem odd_mul {m n : ℤ} : Odd (m * n) ↔ Odd m ∧ Odd n := sorry
+
+theorem even_mul {m n : ℤ} : Even (m * n) ↔ Even m ∨ Even n := sorry
+
+end Int
+
+@[deprecated Int.even_mul (since := "2025-01-01")]
+theorem bogus_old_even_mul {m n : ℤ} : Even (m * n) ↔ Even m ∨ Even n := Int.even_mul
+''',
+}
+
+
+def test_agents_read_what_the_index_retrieves(workspace, tmp_path):
+    src = tmp_path / "mini-mathlib"
+    for rel, text in MINI_MATHLIB.items():
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        (src / rel).write_text(text, encoding="utf-8")
+    base = book_script()
+    gap_prompts: list[str] = []
+
+    def script(body):
+        from conftest import label_of, role_of
+
+        role, label = role_of(body), label_of(body)
+        if role == "prover" and label == "lem:even-mul":
+            return lean("  exact (bogus_old_even_mul.mpr (Or.inl hm))")  # a name Mathlib deprecated
+        if role == "prover" and label == "lem:even-or-odd":
+            return lean("  exact bogus_evn_or_odd n")  # a name that never existed
+        if role == "gap_closer":
+            gap_prompts.append(body["messages"][-1]["content"])
+        return base(body)
+
+    ws = workspace(script)
+    r = autoform(ws.home, "mathlib", "index", "--source", str(src), "--workers", "1")
+    assert r.returncode == 0, r.stderr
+    autoform(ws.home, "ingest", str(SAMPLE_BOOK), "--book", "ent", check=True)
+    r = autoform(ws.home, "run", "ent", "--json")
+    assert r.returncode == 0, r.stderr
+
+    conn = sqlite3.connect(ws.home / "autoform.sqlite")
+    posts = [(lbl, json.loads(d), b) for lbl, d, b in conn.execute(
+        "SELECT u.label, p.data, p.body FROM posts p JOIN units u ON u.id = p.unit_id WHERE p.kind = 'retrieval'")]
+    notions = {lbl: d["names"] for lbl, d, _ in posts if d["purpose"] == "notions"}
+    lemmas = {lbl: d["names"] for lbl, d, _ in posts if d["purpose"] == "lemmas"}
+    assert "Even" in notions["lem:even-mul"] and "Odd" in notions["thm:odd-mul"]
+    assert "Int.odd_mul" in lemmas["thm:odd-mul"]
+    # the drafter's prompt carried the notions, the prover's the lemmas (within their budgets)
+    requests = [json.loads(r[0]) for r in conn.execute("SELECT request FROM llm_calls")]
+    drafter = [q for q in requests if q["role"] == "drafter"]
+    assert any("Mathlib declarations for the notions" in m["content"] for q in drafter for m in q["messages"])
+    prover = [q for q in requests if q["role"] == "prover"]
+    assert any("`Int.odd_mul`" in m["content"] for q in prover for m in q["messages"])
+
+    # the deprecated name was replaced by its current one and admitted, with no gap-closer call
+    rows = conn.execute("SELECT t.author, t.admitted, t.lean_code FROM attempts t JOIN units u ON u.id = t.unit_id "
+                        "WHERE u.label = 'lem:even-mul' AND t.stage = 'proof' ORDER BY t.id").fetchall()
+    assert [(a, ok) for a, ok, _ in rows] == [("prover", 0), ("mathlib_rename", 1)]
+    assert "Int.even_mul.mpr" in rows[1][2] and "bogus_old_even_mul" not in rows[1][2]
+    # an unknown name: its nearest existing names reach the gap-closer
+    assert any("bogus_evn_or_odd" in p and "nearest names" in p for p in gap_prompts)
+
+    # the Atlas is indexed with Mathlib: a later book's agents find what this one proved
+    r = autoform(ws.home, "mathlib", "index", "--source", str(src), "--workers", "1", "--json")
+    assert json.loads(r.stdout)["atlas_declarations"] >= 30
+    r = autoform(ws.home, "mathlib", "name", "Atlas.Ent.isOdd_mul", "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["status"] == "exists"
