@@ -461,6 +461,16 @@ def _fidelity(store: Store, book_id: int) -> dict[int, str]:
     return out
 
 
+def _in_mathlib(store: Store, book_id: int) -> dict[int, str]:
+    """Units closed by one Mathlib lemma (``exact?`` found it): unit id -> the note of its admission."""
+    out: dict[int, str] = {}
+    for p in store.posts(book_id, kind="admission"):
+        note = p.data.get("note")
+        if p.unit_id is not None and isinstance(note, str) and note.startswith("in Mathlib as"):
+            out[p.unit_id] = note
+    return out
+
+
 def build_site(store: Store, out: Path) -> SiteSummary:
     """Write the static site of every book in `store` to `out` (existing files are overwritten, none removed)."""
     out = Path(out)
@@ -477,6 +487,7 @@ def build_site(store: Store, out: Path) -> SiteSummary:
         g = book_graph(store, book.id)
         entries = {u.id: store.atlas_entry(u.id) for u in units}
         fidelity = _fidelity(store, book.id)
+        in_mathlib = _in_mathlib(store, book.id)
         by_id = {u.id: u for u in units}
         status = {u.id: unit_status(u, entries[u.id]) for u in units}
         counts = dict.fromkeys(STATUSES, 0)
@@ -537,6 +548,7 @@ def build_site(store: Store, out: Path) -> SiteSummary:
                 "status": cls,
                 "status_label": label,
                 "fidelity": fidelity.get(u.id),
+                "in_mathlib": in_mathlib.get(u.id) if entry is not None else None,
                 "entry": entry,
                 "decl": full_decl_name(book, entry) if entry is not None else "",
                 "blueprint": states[u.id].summary,

@@ -64,3 +64,12 @@ def test_a_statement_mathlib_proves_costs_no_prover_call(workspace):
     log = ws.repl_log
     assert any("exact?" in e["cmd"] and "isOdd_mul" in e["cmd"] for e in log)
     assert any("exact Int.odd_mul.mpr" in e["cmd"] and "exact?" not in e["cmd"] for e in log)
+
+    # the unit's page says so
+    site = ws.home / "site"
+    r = autoform(ws.home, "atlas", "site", "--out", str(site))
+    assert r.returncode == 0, r.stderr
+    uid = conn.execute("SELECT id FROM units WHERE label = 'thm:odd-mul'").fetchone()[0]
+    page = next(site.glob(f"*/{uid}.html")).read_text()
+    assert "in Mathlib as `Int.odd_mul.mpr`" in page
+
