@@ -9,7 +9,9 @@ open Lake DSL
   the checks import), builds the Lean REPL, then `lake build` (the Atlas, on the cached Mathlib).
 * Candidates are checked here (`lake env` runs the REPL and `lean` in this workspace).
 * The Atlas: `Atlas` holds only what Lean proved; `AtlasStated` holds statements admitted without proof
-  (with `sorry`). Every module is elaborated without auto-bound implicits, as the gate checks candidates. -/
+  (with `sorry`). Both are default targets: `lake build` (and `leanblueprint all`, which runs it before
+  `checkdecls` looks up the blueprint's `\lean` names) builds both. Every module is elaborated without
+  auto-bound implicits, as the gate checks candidates. -/
 
 package autoform where
   leanOptions := #[⟨`autoImplicit, false⟩, ⟨`relaxedAutoImplicit, false⟩]
@@ -21,6 +23,7 @@ lean_lib Atlas where
   srcDir := "atlas"
   roots := #[`Atlas]
 
+@[default_target]
 lean_lib AtlasStated where
   srcDir := "atlas"
   roots := #[`AtlasStated]

@@ -31,6 +31,7 @@ PostKind = Literal[
     "lemma_request",
     "admission",  # a unit entered the Atlas
     "retrieval",  # declarations the Mathlib index retrieved for the unit (notions, lemmas, nearest names)
+    "subgoal",  # a hole of a proof sketch: its goal, parent, depth, status (autoform/decompose.py)
 ]
 
 PINNED_KINDS = frozenset({"lock"})

@@ -19,12 +19,15 @@ graph of a chapter as inline SVG laid out in Python (layers from networkx, no Ja
 
 from __future__ import annotations
 
+import contextlib
 import html
 import re
+import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import jinja2
 import networkx as nx
 from pydantic import BaseModel
 
@@ -61,18 +64,20 @@ LEGEND: list[tuple[str, str]] = [
 # -- node states -----------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class NodeState:
-    """A unit's Blueprint state (see the module docstring)."""
+    """A unit's Blueprint state, computed as leanblueprint's ``make_lean_data`` computes it from the exported LaTeX
+    (``\\leanok`` on the statement and on the proof, ``\\uses`` in the statement and in the proof)."""
 
     is_definition: bool
-    stated: bool
-    can_state: bool
-    proved: bool
-    can_prove: bool
-    fully_proved: bool
+    stated: bool  # \leanok on the statement
+    can_state: bool  # everything the *statement* uses is stated
+    proved: bool  # \leanok on the proof
+    can_prove: bool  # there is a proof, and everything the statement and the proof use is stated
+    fully_proved: bool  # this node and all its ancestors are proved or definitions
     failed: bool
 
     @property
     def border(self) -> str:
+        """leanblueprint's ``colorizer`` (no \\mathlibok or \\notready in autoform's export)."""
         if self.stated:
             return BORDER_STATED
         if self.can_state:
@@ -81,24 +86,31 @@ class NodeState:
 
     @property
     def fill(self) -> str:
-        if self.fully_proved:
-            return FILL_FULLY_PROVED
-        if self.is_definition and self.stated:
-            return FILL_DEFINED
+        """leanblueprint's ``fillcolorizer``, line by line."""
+        fill = ""
         if self.proved:
-            return FILL_PROVED
-        if self.can_prove and (self.can_state or self.stated):
-            return FILL_CAN_PROVE
-        return ""
+            fill = FILL_PROVED
+        elif self.can_prove and (self.can_state or self.stated):
+            fill = FILL_CAN_PROVE
+        if self.is_definition:
+            if self.stated:
+                fill = FILL_DEFINED
+            elif self.can_state:
+                fill = FILL_CAN_PROVE
+        elif self.fully_proved:
+            fill = FILL_FULLY_PROVED
+        return fill
 
     @property
     def summary(self) -> str:
-        if self.fully_proved:
-            return "proved, with all its ancestors"
+        if self.is_definition:
+            if self.stated:
+                return "defined"
+            if self.failed:
+                return "failed"
+            return "ready to be formalized" if self.can_state else "not ready (uses unformalized results)"
         if self.proved:
-            return "proved"
-        if self.is_definition and self.stated:
-            return "defined"
+            return "proved, with all its ancestors" if self.fully_proved else "proved"
         if self.stated:
             return "statement formalized" + ("; proof ready to be formalized" if self.can_prove else "")
         if self.failed:
@@ -107,22 +119,27 @@ class NodeState:
 
 
 def node_states(g: nx.DiGraph, units: Iterable[Unit], entries: dict[int, AtlasEntry | None]) -> dict[int, NodeState]:
-    """Blueprint state of every unit of a book graph (edges go from a unit to what it uses)."""
+    """Blueprint state of every unit of a book graph (edges go from a unit to what it uses), from exactly what
+    :func:`render_blueprint` writes: a unit's statement is ``\\leanok`` when it has an Atlas entry, its proof
+    when the entry is proved; the statement's ``\\uses`` are the dependencies :func:`statement_uses` assigns to
+    it, the proof's the others; every unit but a definition has a proof environment."""
     units = list(units)
+    by_id = {u.id: u for u in units}
     stated = {u.id: entries.get(u.id) is not None for u in units}
-    is_def = {u.id: u.kind == "definition" for u in units}
-    proved = {u.id: (e := entries.get(u.id)) is not None and e.status == "proved" for u in units}
-    done = {uid: proved[uid] or (is_def[uid] and stated[uid]) for uid in stated}
+    is_def = {u.id: environment(u) == "definition" for u in units}
+    proved = {u.id: not is_def[u.id] and (e := entries.get(u.id)) is not None and e.status == "proved"
+              for u in units}
     out: dict[int, NodeState] = {}
     for u in units:
-        uses = list(g.successors(u.id)) if u.id in g else []
-        ready = all(stated.get(v, False) for v in uses)
-        ancestors = nx.descendants(g, u.id) if u.id in g else set()
-        fully = done[u.id] and all(done.get(a, False) for a in ancestors)
+        deps = [v for v in (g.successors(u.id) if u.id in g else []) if v in by_id]
+        in_statement = [v for v in deps if statement_uses(u, by_id[v])]
+        can_state = all(stated[v] for v in in_statement)
+        can_prove = not is_def[u.id] and all(stated[v] for v in deps)
+        ancestors = {a for a in nx.descendants(g, u.id) if a in by_id} if u.id in g else set()
+        fully = all(proved[a] or is_def[a] for a in ancestors | {u.id})
         out[u.id] = NodeState(
-            is_definition=is_def[u.id], stated=stated[u.id], can_state=ready, proved=proved[u.id],
-            can_prove=ready and not is_def[u.id], fully_proved=fully,
-            failed=u.status == "failed" and not stated[u.id],
+            is_definition=is_def[u.id], stated=stated[u.id], can_state=can_state, proved=proved[u.id],
+            can_prove=can_prove, fully_proved=fully, failed=u.status == "failed" and not stated[u.id],
         )
     return out
 
@@ -148,11 +165,28 @@ def statement_uses(unit: Unit, dep: Unit) -> bool:
 
 
 # -- the LaTeX blueprint ---------------------------------------------------------------------------------------------
-#: unit kind -> environment of leanblueprint's default macros (``macros/common.tex``)
+#: unit kind -> LaTeX environment. leanblueprint's template (``macros/common.tex``) defines the first five and its
+#: dependency graph shows them by default; the others are theorem-like environments autoform defines in
+#: ``macros/autoform.tex`` (an exercise is never a definition) and adds to the graph with the ``thms`` option.
 ENVIRONMENTS = {"definition": "definition", "theorem": "theorem", "lemma": "lemma", "proposition": "proposition",
-                "corollary": "corollary"}
+                "corollary": "corollary", "exercise": "exercise", "example": "example", "remark": "remark",
+                "claim": "claim", "axiom": "axiom"}
+LEANBLUEPRINT_ENVIRONMENTS = ("definition", "lemma", "proposition", "theorem", "corollary")
+#: the environments autoform adds: (name, printed name, amsthm style)
+EXTRA_ENVIRONMENTS = (("exercise", "Exercise", "definition"), ("example", "Example", "definition"),
+                      ("remark", "Remark", "definition"), ("claim", "Claim", "plain"), ("axiom", "Axiom", "plain"))
+#: the ``thms`` option of the blueprint package: every environment autoform writes, in the dependency graph
+GRAPH_THMS = "+".join([*LEANBLUEPRINT_ENVIRONMENTS, *(e[0] for e in EXTRA_ENVIRONMENTS)])
 _LABEL_BAD = re.compile(r"[^A-Za-z0-9:._\-+/]")
 _LABEL_RE = re.compile(r"\\label\s*\{[^{}]*\}")
+TEMPLATES = Path(__file__).parent / "templates" / "blueprint"
+#: the files autoform owns in ``src/`` (rewritten on every export); the others are written once, then the user's
+OWNED = ("content.tex", "macros/autoform.tex")
+
+
+def environment(unit: Unit) -> str:
+    """The LaTeX environment of a unit: ``definition`` only for a definition, a theorem-like one otherwise."""
+    return ENVIRONMENTS.get(unit.kind, "theorem")
 
 
 class BlueprintSummary(BaseModel):
@@ -160,14 +194,20 @@ class BlueprintSummary(BaseModel):
     books: int
     units: int
     leanok: int
+    #: "created" (a complete blueprint was written) or "updated" (an existing one: only autoform's files)
+    layout: str = "created"
+    written: list[str] = []
+    notes: list[str] = []
 
 
-def blueprint_labels(units: Iterable[Unit]) -> dict[int, str]:
-    """A LaTeX-safe, unique label per unit: its own label when that is safe, else a cleaned-up one."""
+def blueprint_labels(units: Iterable[Unit], prefix: str = "") -> dict[int, str]:
+    """A LaTeX-safe, unique label per unit: its own label when that is safe, else a cleaned-up one; with
+    `prefix` (the book's slug when several books are exported) every label starts with ``prefix:``."""
     out: dict[int, str] = {}
     used: set[str] = set()
+    head = f"{_LABEL_BAD.sub('-', prefix)}:" if prefix else ""
     for u in units:
-        base = _LABEL_BAD.sub("-", u.label) if u.label else f"autoform:{_LABEL_BAD.sub('-', u.ident) or u.id}"
+        base = head + (_LABEL_BAD.sub("-", u.label) if u.label else f"autoform:{_LABEL_BAD.sub('-', u.ident) or u.id}")
         name, k = base, 2
         while name in used:
             name, k = f"{base}-{k}", k + 1
@@ -199,13 +239,16 @@ def _tex_heading(text: str) -> str:
     return line if depth == 0 else line.replace("{", "").replace("}", "")
 
 
-def render_blueprint(store: Store, book: Book, *, with_part: bool = False) -> tuple[str, int, int]:
-    """(LaTeX, units, units with \\leanok) of one book's blueprint, units in book order."""
+def render_blueprint(store: Store, book: Book, *, with_part: bool = False,
+                     label_prefix: str = "") -> tuple[str, int, int]:
+    """(LaTeX, units, units with \\leanok) of one book's blueprint, units in book order. Every unit that is not
+    a definition gets a proof environment naming it with ``\\proves`` (leanblueprint's dependency graph ignores an
+    empty proof), with ``\\leanok`` when Lean proved it."""
     units = store.units(book.id)
     by_id = {u.id: u for u in units}
     g = book_graph(store, book.id)
     entries = {u.id: store.atlas_entry(u.id) for u in units}
-    labels = blueprint_labels(units)
+    labels = blueprint_labels(units, label_prefix)
     relabel = {u.label: labels[u.id] for u in units if u.label and labels[u.id] != u.label}
     states = node_states(g, units, entries)
     lines: list[str] = [f"% {_tex_heading(book.title or book.slug)} ({book.slug}): generated by autoform from its "
@@ -223,7 +266,7 @@ def render_blueprint(store: Store, book: Book, *, with_part: bool = False) -> tu
             section = u.section
             if u.section:
                 lines += [f"\\section{{{_tex_heading(u.section)}}}", ""]
-        env = ENVIRONMENTS.get(u.kind, "theorem" if u.proof.strip() else "definition")
+        env = environment(u)
         entry, st = entries[u.id], states[u.id]
         deps = sorted(g.successors(u.id), key=lambda v: g.nodes[v]["seq"]) if u.id in g else []
         in_statement = [labels[v] for v in deps if statement_uses(u, by_id[v])]
@@ -241,6 +284,7 @@ def render_blueprint(store: Store, book: Book, *, with_part: bool = False) -> tu
         lines += [_tex_text(u.statement, relabel), f"\\end{{{env}}}"]
         if env != "definition":
             lines.append("\\begin{proof}")
+            lines.append(f"\\proves{{{labels[u.id]}}}")
             if st.proved:
                 lines.append("\\leanok")
             if in_proof:
@@ -253,26 +297,106 @@ def render_blueprint(store: Store, book: Book, *, with_part: bool = False) -> tu
     return "\n".join(lines).rstrip("\n") + "\n", len(units), n_ok
 
 
-def export_blueprint(store: Store, out: Path, books: list[Book] | None = None) -> BlueprintSummary:
-    """Write ``out/src/content.tex`` (the layout of a leanblueprint project's ``blueprint/``), deterministic."""
+def environments_tex() -> str:
+    """``macros/autoform.tex``: the theorem-like environments autoform adds to leanblueprint's, each defined only
+    where it is not defined yet (a blueprint of your own may have one), numbered with the theorems."""
+    lines = ["% Generated by autoform (`autoform atlas blueprint`): the environments of the kinds it exports beyond",
+             "% leanblueprint's defaults. Read by content.tex; rewritten on every export.", ""]
+    for name, printed, style in EXTRA_ENVIRONMENTS:
+        lines.append(f"\\ifcsname {name}\\endcsname\\else\\theoremstyle{{{style}}}"
+                     f"\\newtheorem{{{name}}}[theorem]{{{printed}}}\\fi")
+    lines.append("\\theoremstyle{plain}")
+    return "\n".join(lines) + "\n"
+
+
+def _template_env() -> jinja2.Environment:
+    # leanblueprint's own delimiters for its templates ({| |}), which do not clash with TeX's braces
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), variable_start_string="{|",
+                              variable_end_string="|}", comment_start_string="{--", comment_end_string="--}",
+                              keep_trailing_newline=True, autoescape=False)
+
+
+def _github_links(repo_root: Path | None) -> str:
+    """``\\github``, ``\\home``, ``\\dochome`` as ``leanblueprint new`` guesses them from the ``origin`` remote;
+    commented out when that is not on GitHub (then the Lean links go to Mathlib's docs: set \\dochome)."""
+    url = ""
+    if repo_root is not None:
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            url = subprocess.run(["git", "remote", "get-url", "origin"], cwd=repo_root, capture_output=True,
+                                 text=True, timeout=10).stdout.strip()
+    m = re.fullmatch(r"(?:https://github\.com/|git@github\.com:)([^/]+)/(.+?)(?:\.git)?/?", url)
+    if not m:
+        return ("% \\home{https://you.github.io/project}\n% \\github{https://github.com/you/project}\n"
+                "% \\dochome{https://you.github.io/project/docs}  % doc-gen4 pages (`autoform atlas docs`)")
+    user, name = m.group(1), m.group(2)
+    return (f"\\home{{https://{user}.github.io/{name}}}\n\\github{{https://github.com/{user}/{name}}}\n"
+            f"\\dochome{{https://{user}.github.io/{name}/docs}}")
+
+
+def skeleton_files(title: str, repo_root: Path | None = None) -> dict[str, str]:
+    """The files of a complete leanblueprint ``src/`` folder besides autoform's own (leanblueprint's templates,
+    the blueprint package told to show every environment autoform writes)."""
+    env = _template_env()
+    ctx = {"title": _tex_heading(title) or "Atlas", "thms": GRAPH_THMS, "links": _github_links(repo_root)}
+    names = ["web.tex", "print.tex", "macros/common.tex", "macros/web.tex", "macros/print.tex", "plastex.cfg",
+             "blueprint.sty", "latexmkrc", "extra_styles.css"]
+    return {n: env.get_template(n).render(**ctx) for n in names}
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8", newline="\n") as f:
+        f.write(text)
+
+
+def export_blueprint(store: Store, out: Path, books: list[Book] | None = None, *,
+                     repo_root: Path | None = None) -> BlueprintSummary:
+    """Write a leanblueprint project's ``blueprint/`` folder at `out`, deterministic.
+
+    Where `out` holds no ``src/web.tex`` a complete, buildable blueprint is written (leanblueprint's template
+    files, then autoform's ``src/content.tex`` and ``src/macros/autoform.tex``); where it does (``leanblueprint
+    new`` made it, or an earlier export), only autoform's two files are rewritten and the rest is left as it is.
+    With several books, labels are prefixed with the book's slug (``slug:label``) and references follow."""
+    out = Path(out)
     books = [b for b in (store.books() if books is None else books) if store.units(b.id)]  # empty: left out
     parts = []
     n_units = n_ok = 0
     for b in books:
-        text, n, k = render_blueprint(store, b, with_part=len(books) > 1)
+        text, n, k = render_blueprint(store, b, with_part=len(books) > 1,
+                                      label_prefix=b.slug if len(books) > 1 else "")
         parts.append(text)
         n_units, n_ok = n_units + n, n_ok + k
     header = (
-        "% Lean Blueprint content generated by autoform (`autoform atlas blueprint`).\n"
-        "% \\input{content} from web.tex and print.tex of a leanblueprint project (`leanblueprint new`).\n"
-        "% Environments used: definition, theorem, lemma, proposition, corollary, proof (leanblueprint's defaults).\n"
+        "% Lean Blueprint content generated by autoform (`autoform atlas blueprint`); rewritten on every export.\n"
+        "% \\input{content} from web.tex and print.tex. Environments: leanblueprint's (definition, theorem, lemma,\n"
+        "% proposition, corollary, proof) and macros/autoform.tex's (exercise, example, remark, claim, axiom).\n"
         "% \\leanok on a statement: formalized in the Atlas; on a proof: proved by Lean.\n\n"
+        "\\input{macros/autoform}\n\n"
     )
-    path = Path(out) / "src" / "content.tex"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8", newline="\n") as f:
-        f.write(header + "\n".join(parts))
-    return BlueprintSummary(path=path, books=len(books), units=n_units, leanok=n_ok)
+    src = out / "src"
+    web = src / "web.tex"
+    layout = "updated" if web.exists() else "created"
+    written: list[str] = []
+    notes: list[str] = []
+    if layout == "created":
+        title = (books[0].title or books[0].slug) if len(books) == 1 else "Atlas"
+        for rel, text in skeleton_files(title, repo_root).items():
+            _write(src / rel, text)
+            written.append(f"src/{rel}")
+    else:
+        web_text = web.read_text(encoding="utf-8", errors="replace")
+        m = re.search(r"\\usepackage\s*\[([^\]]*)\]\s*\{blueprint\}", web_text)
+        extra = [e[0] for e in EXTRA_ENVIRONMENTS]
+        if not m or not all(re.search(rf"thms\s*=[^,\]]*\b{e}\b", m.group(1)) for e in extra):
+            notes.append(f"{web} does not list autoform's environments in the dependency graph: add "
+                         f"thms={GRAPH_THMS} to the options of \\usepackage[...]{{blueprint}} (exercises, examples, "
+                         "remarks, claims and axioms are otherwise left out of the graph)")
+    _write(src / "macros" / "autoform.tex", environments_tex())
+    path = src / "content.tex"
+    _write(path, header + "\n".join(parts))
+    written += ["src/macros/autoform.tex", "src/content.tex"]
+    return BlueprintSummary(path=path, books=len(books), units=n_units, leanok=n_ok, layout=layout,
+                            written=written, notes=notes)
 
 
 # -- the dependency graph as SVG -----------------------------------------------------------------------------------

@@ -673,7 +673,8 @@ def atlas_serve(
 
 @atlas_app.command("blueprint")
 def atlas_blueprint(
-    out_dir: Annotated[Path, typer.Option("--out", help="output directory (gets src/content.tex)")] = Path("blueprint"),
+    out_dir: Annotated[Path, typer.Option(
+        "--out", help="the blueprint/ folder (a complete one is made where none exists)")] = Path("blueprint"),
     book: Annotated[str | None, typer.Option("--book", help="only this book (default: all)")] = None,
 ) -> None:
     """Export a Lean Blueprint (LaTeX with \\lean, \\leanok, \\uses) generated from the store."""
@@ -682,9 +683,11 @@ def atlas_blueprint(
     s = settings()
     store = open_store(s)
     books = [get_book(store, book)] if book else None
-    summary = export_blueprint(store, out_dir, books)
-    out.print(f"blueprint written to {escape(str(summary.path))} ({summary.units} units, {summary.leanok} in Lean)",
-              soft_wrap=True)
+    summary = export_blueprint(store, out_dir, books, repo_root=s.home)
+    out.print(f"blueprint {summary.layout} in {escape(str(out_dir))}: {summary.units} units, {summary.leanok} in Lean "
+              f"({', '.join(summary.written)})", soft_wrap=True)
+    for note in summary.notes:
+        err.print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True)
 
 
 @atlas_app.command("dataset")

@@ -181,6 +181,8 @@ class JobConfig(_Section):
                                                            "asking the prover (one Lean check, no LLM call)")
     grounding: bool = Field(default=True, description="post what the Mathlib index (`autoform mathlib index`) "
                                                       "retrieves for each unit, for the agents to read")
+    decompose: bool = Field(default=True, description="when whole proofs fail: a sketch whose `have … := by "
+                                                      "sorry` holes are proved one by one (autoform/decompose.py)")
     lean_failures_to_stop: int = Field(
         default=5, ge=1, description="consecutive Lean checks with no verdict (crash, garbage, timeout) that stop "
         "the job (exit 3), leaving its units pending")

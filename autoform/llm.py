@@ -8,15 +8,16 @@ parameters (a resumed job never pays twice); token accounting per call, role, un
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import math
 import re
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
-import openai
 from pydantic import BaseModel, Field
 from tenacity import (
     RetryCallState,
@@ -28,6 +29,25 @@ from tenacity import (
 
 from autoform import replies
 from autoform.config import Settings
+
+if TYPE_CHECKING:
+    import openai
+else:
+
+    class _LazyModule:
+        """``openai`` imported on first use: it takes seconds to import, and commands that never call a model
+        (``status``, ``units``, ``atlas``) import this module through the job engine."""
+
+        def __init__(self, name: str) -> None:
+            self._name = name
+            self._mod: ModuleType | None = None
+
+        def __getattr__(self, attr: str) -> Any:
+            if self._mod is None:
+                self._mod = importlib.import_module(self._name)
+            return getattr(self._mod, attr)
+
+    openai = _LazyModule("openai")
 from autoform.replies import MalformedReply, Truncated
 from autoform.store import Store
 

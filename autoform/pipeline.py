@@ -22,6 +22,7 @@ from agents import AgentRun, Drafter, FidelityCritic, GapCloser, Prover, Reader
 from autoform import graph as graphs
 from autoform.blackboard import Blackboard
 from autoform.config import Settings
+from autoform.decompose import Decomposer
 from autoform.ingest.latex import textual_refs
 from autoform.lean import library_search
 from autoform.lean.gate import (
@@ -284,6 +285,10 @@ class UnitPipeline:
         while not self.stop.is_set():
             previous = self._attempts(unit, "proof")
             if len(previous) >= self.max_attempts:
+                if job.decompose and not any(a.author in ("sketch", "decomposition") for a in previous):
+                    if Decomposer(self).run(run, base):
+                        return
+                    continue
                 if not unit.proof.strip() and self._admit_stated(run, prelude, statement, locked_type):
                     return
                 self._finish(unit, "failed", previous[-1].reasons[0]["message"] if previous and

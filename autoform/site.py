@@ -383,12 +383,10 @@ def _lean_lexer() -> Any:
     from pygments.lexers import TextLexer, get_lexer_by_name
     from pygments.util import ClassNotFound
 
-    for name in ("lean4", "lean"):
-        try:
-            return get_lexer_by_name(name)
-        except ClassNotFound:
-            continue
-    return TextLexer()
+    try:  # Pygments >= 2.18 (pyproject.toml); never the `lean` lexer, which is Lean 3's
+        return get_lexer_by_name("lean4")
+    except ClassNotFound:
+        return TextLexer()
 
 
 def highlight_lean(code: str) -> Markup:

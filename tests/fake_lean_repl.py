@@ -19,6 +19,10 @@ production client stack (lean-interact -> ReplOracle -> gate) runs unchanged on 
   candidate that runs code could do: Lean reports a message wherever its syntax's position says);
 * ``#print axioms N`` answers "'N' depends on axioms: [...]" (sorted; ``propext`` for every declaration,
   plus ``sorryAx`` when sorry was used, and ``FAKE_REPL_AXIOMS`` extra axioms named in the environment);
+* a ``sorry`` is a hole whose goal is what it stands for (the ``have`` it proves, or the declaration's type),
+  with the declaration's binders and the earlier ``have``s as hypotheses, and a proof state of its own;
+  ``{"tactic": ..., "proofState": n}`` runs a tactic on it in the REPL's tactic-mode shapes (see
+  ``run_tactic``);
 * ``exact?`` in a proof answers Lean's suggestion ``Try this:\n  [apply] exact TERM`` (info) when the
   declaration's signature contains a key of ``FAKE_REPL_EXACT`` (JSON: signature substring -> TERM), else
   Lean's error "`exact?` could not close the goal. ...";
@@ -122,6 +126,105 @@ def _answer_query(kind: str, name: str, line: int, text: str, decls: dict[str, d
     return {"severity": "info", "pos": pos(line), "endPos": end, "data": f"@{full} : {sig}"}
 
 
+# ---------------------------------------------------------------------------------------------- goals
+#: proof states of this process: id -> (hypotheses, target), as the REPL keeps them
+STATES: dict[int, tuple[list[str], str]] = {}
+
+
+def new_state(hyps: list[str], target: str) -> int:
+    n = len(STATES)
+    STATES[n] = (list(hyps), target)
+    return n
+
+
+def render_goal(hyps: list[str], target: str) -> str:
+    return "\n".join([*hyps, f"⊢ {target}"])
+
+
+def sig_text(d: dict) -> str:
+    text = "\n".join(t for _, t in d["lines"])
+    head = text.split(":=", 1)[0]
+    m = _DECL.match(head)
+    return " ".join(head[m.end():].split()) if m else ""
+
+
+def binders(sig: str) -> tuple[list[str], str]:
+    """The hypotheses a declaration's binders give (``x : Int``; an instance as ``inst✝ : C``) and its type."""
+    hyps: list[str] = []
+    i, n = 0, len(sig)
+    while i < n:
+        c = sig[i]
+        if c in "([{":
+            close = {"(": ")", "[": "]", "{": "}"}[c]
+            depth, j = 0, i
+            while j < n:
+                depth += sig[j] in "([{⟨"
+                depth -= sig[j] in ")]}⟩"
+                if depth == 0:
+                    break
+                j += 1
+            inner = sig[i + 1 : j]
+            if c == "[" and " : " not in inner:
+                hyps.append(f"inst✝ : {inner.strip()}")
+            elif " : " in inner:
+                names, ty = inner.split(" : ", 1)
+                hyps.append(f"{names.strip()} : {ty.strip()}")
+            i = j + 1 if close else j
+        elif c == ":":
+            return hyps, sig[i + 1 :].strip()
+        else:
+            i += 1
+    return hyps, ""
+
+
+_HAVE = re.compile(r"^\s*have\s+(?P<name>[^\s:]+)\s*:\s*(?P<type>.+?)\s*:=")
+
+
+def goal_at(lines: list[tuple[int, str]], line: int, sig: str) -> tuple[list[str], str]:
+    """The goal a `sorry` on ``line`` stands for: the `have` it proves, or the declaration's type, with the
+    binders and the earlier `have`s as hypotheses."""
+    hyps, target = binders(sig)
+    for i, t in lines:
+        m = _HAVE.match(t)
+        if i == line or (m and i == line - 1 and not t.split(":=", 1)[1].strip().replace("by", "").strip()):
+            if m:
+                return hyps, m.group("type")
+            break
+        if i > line:
+            break
+        if m:
+            hyps.append(f"{m.group('name')} : {m.group('type')}")
+    return hyps, target
+
+
+def run_tactic(req: dict) -> dict:
+    """Tactic mode, in the REPL's reply shapes (repl-tests proof_step, have_by_sorry, invalid_tactic):
+    `bogus*` is Lean's "Unknown identifier" (the goal closed by error recovery, "contains sorry"); `have n : T`
+    adds a hypothesis (its own `sorry` becomes a hole); any other tactic closes the goal."""
+    ps, tactic = req.get("proofState"), str(req.get("tactic", ""))
+    if not isinstance(ps, int) or ps not in STATES:
+        return {"message": "Unknown proof state."}
+    hyps, target = STATES[ps]
+    bad = re.search(r"(?<![\w.'])(bogus[\w']*)", tactic)
+    if bad:
+        return {"proofStatus": "Incomplete: contains sorry", "proofState": new_state([], ""), "goals": [],
+                "messages": [{"severity": "error", "pos": pos(0), "endPos": pos(0),
+                              "data": f"Unknown identifier `{bad.group(1)}`"}]}
+    m = _HAVE.match(tactic + (" :=" if ":=" not in tactic else ""))
+    if m:
+        reply: dict = {}
+        if re.search(r"(?<![\w.'])sorry(?![\w'])", tactic):
+            reply["sorries"] = [{"proofState": new_state(hyps, m.group("type")),
+                                 "goal": render_goal(hyps, m.group("type"))}]
+        more = [*hyps, f"{m.group('name')} : {m.group('type')}"]
+        reply.update({"proofStatus": "Incomplete: open goals remain", "proofState": new_state(more, target),
+                      "goals": [render_goal(more, target)]})
+        return reply
+    if re.search(r"(?<![\w.'])sorry(?![\w'])", tactic):
+        return {"proofStatus": "Incomplete: contains sorry", "proofState": new_state([], ""), "goals": []}
+    return {"proofStatus": "Completed", "proofState": new_state([], ""), "goals": []}
+
+
 def _library_search(i: int, text: str, sig: str) -> dict:
     """`exact?` on a goal: the term found, as Lean reports a suggestion (Lean/Meta/Tactic/TryThis.lean), when
     FAKE_REPL_EXACT (JSON: signature substring -> term) knows the goal; else Lean's error."""
@@ -165,10 +268,13 @@ def answer(cmd: str, env: int | None = None) -> dict:
             sig_end = len(t) if i < d["body_line"] else (t.index(":=") if i == d["body_line"] else 0)
             for s in re.finditer(r"(?<![\w.'])sorry(?![\w'])", t):
                 axioms.add("sorryAx")
-                sorries.append({"proofState": len(sorries), "pos": pos(i, s.start()), "endPos": pos(i, s.end()),
-                                "goal": "⊢ False"})
-                messages.append({"severity": "warning", "pos": pos(d["line"]), "endPos": pos(d["line"], 7),
-                                 "data": "declaration uses 'sorry'"})
+                hyps, target = goal_at(d["lines"], i, sig_text(d))
+                sorries.append({"proofState": new_state(hyps, target), "pos": pos(i, s.start()),
+                                "endPos": pos(i, s.end()), "goal": render_goal(hyps, target)})
+                if not any(m["data"] == "declaration uses 'sorry'" and m["pos"]["line"] == d["line"]
+                           for m in messages):  # once per declaration, as Lean warns
+                    messages.append({"severity": "warning", "pos": pos(d["line"]), "endPos": pos(d["line"], 7),
+                                     "data": "declaration uses 'sorry'"})
             for b in re.finditer(r"(?<![\w.'])(bogus[\w']*)", t):
                 if b.start() < sig_end and auto_implicit:  # bound silently as an implicit variable (autoImplicit)
                     implicit.append(b.group(1))
@@ -257,6 +363,10 @@ def main() -> None:
         if log:
             with open(log, "a", encoding="utf-8") as f:
                 f.write(json.dumps({**req, "pid": os.getpid()}) + "\n")
+        if "tactic" in req:
+            sys.stdout.write(json.dumps(run_tactic(req), ensure_ascii=False, indent=1) + "\n\n")
+            sys.stdout.flush()
+            continue
         cmd = req.get("cmd", "")
         is_header = cmd.strip().startswith("import") and "\n" not in cmd.strip()
         imports = any(line.startswith("import ") for line in cmd.splitlines())

@@ -20,7 +20,6 @@ from autoform.blueprint import (
     FILL_CAN_PROVE,
     FILL_DEFINED,
     FILL_FULLY_PROVED,
-    FILL_PROVED,
     NODE_H,
     blueprint_labels,
     chapter_graph_svg,
@@ -49,8 +48,8 @@ def _states(store: Store):
 
 def test_node_states_follow_blueprint_meanings(store):
     g, units, st = _states(store)
-    # 1 defined, uses nothing: green border, and (all ancestors done) dark green
-    assert (st[1].border, st[1].fill) == (BORDER_STATED, FILL_FULLY_PROVED)
+    # 1 defined, uses nothing: green border, light green (leanblueprint never fills a definition dark green)
+    assert (st[1].border, st[1].fill) == (BORDER_STATED, FILL_DEFINED)
     # 2 proved, uses 1 (defined): dark green as well
     assert st[2].proved and (st[2].border, st[2].fill) == (BORDER_STATED, FILL_FULLY_PROVED)
     # 3 stated (no proof), uses 2: green border, blue background (the proof is ready to be formalized)
@@ -66,9 +65,10 @@ def test_node_states_not_ready_and_partial_proofs(store):
         c.execute("DELETE FROM atlas_entries WHERE unit_id = 1")  # the definition is no longer formalized
         c.execute("UPDATE units SET status = 'pending' WHERE id = 4")
     g, units, st = _states(store)
-    assert (st[1].border, st[1].fill) == (BORDER_CAN_STATE, "")
-    # 2 is still proved, but an ancestor is not formalized: light green, not dark green
-    assert (st[2].border, st[2].fill) == (BORDER_STATED, FILL_PROVED)
+    # a definition ready to be formalized: blue border and blue background (leanblueprint's fillcolorizer)
+    assert (st[1].border, st[1].fill) == (BORDER_CAN_STATE, FILL_CAN_PROVE)
+    # 2 is still proved; its only ancestor is a definition, which leanblueprint counts as done: dark green
+    assert (st[2].border, st[2].fill) == (BORDER_STATED, FILL_FULLY_PROVED)
     # 4 uses 1, which is not formalized: neither ready to state nor to prove
     assert (st[4].border, st[4].fill) == ("", "") and "not ready" in st[4].summary
     with store.tx() as c:
@@ -76,7 +76,9 @@ def test_node_states_not_ready_and_partial_proofs(store):
                   " created_at) VALUES (1, 1, 'square', 'defined', 'def square', 'def square := 1', 1.0)")
         c.execute("UPDATE atlas_entries SET status = 'stated' WHERE unit_id = 2")
     g, units, st = _states(store)
-    assert st[1].fill == FILL_FULLY_PROVED
+    assert st[1].fill == FILL_DEFINED
+    # 2 is now stated only: its proof is not formalized, though everything it uses is (blue background)
+    assert (st[2].border, st[2].fill) == (BORDER_STATED, FILL_CAN_PROVE) and not st[2].fully_proved
     with store.tx() as c:
         c.execute("INSERT INTO units (id, book_id, ident, seq, kind, number, statement) "
                   "VALUES (7, 1, 'def:x', 7, 'definition', '3.1', 'x')")
@@ -113,7 +115,7 @@ def test_blueprint_tex(store):
     thm = text[text.index("\\label{thm:sq}"):]
     thm_stmt, thm_proof = thm.split("\\begin{proof}", 1)
     assert "\\leanok" in thm_stmt and "\\uses{def:square}" in thm_stmt  # cited in the statement
-    assert thm_proof.split("\\end{proof}")[0].lstrip().startswith("\\leanok")
+    assert thm_proof.split("\\end{proof}")[0].lstrip().startswith("\\proves{thm:sq}\n\\leanok")
     assert "\\begin{theorem}[{Squares are $\\ge 0$}]" in text
     # stated only: \leanok on the statement, not on the proof; the hostile label made safe and unique
     lem = text[text.index("\\begin{lemma}"):]
@@ -254,6 +256,7 @@ def _standin_lake(tmp_path: Path, *, update_ok: bool = True) -> Path:
               else 'echo "error: could not reach github.com" >&2; exit 1')
     script.write_text(f"""#!/bin/sh
 echo "$PWD|$*|MATHLIB_NO_CACHE_ON_UPDATE=${{MATHLIB_NO_CACHE_ON_UPDATE:-}}" >> '{log}'
+echo "DOCGEN_SRC=${{DOCGEN_SRC:-}}" >> '{log}.env'
 case "$1" in
   update) {update} ;;
   build) mkdir -p .lake/build/doc && echo '<html>docs</html>' > .lake/build/doc/index.html
@@ -315,3 +318,188 @@ def test_cli_docs_fetch_failure_is_reported(tmp_path):
     r = autoform(home, "atlas", "docs", "--fetch")
     assert r.returncode == 3 and "Traceback" not in r.stderr
     assert "could not reach github.com" in r.stdout and "fetching doc-gen4 failed" in " ".join(r.stderr.split())
+
+
+# -- issue 21: what leanblueprint and plasTeX make of the export -------------------------------------------------------
+def _add_exercise(store: Store) -> None:
+    """An exercise with no proof in the book, stated in the Atlas (as `autoform run` admits one), using 2."""
+    with store.tx() as c:
+        c.execute("INSERT INTO units (id, book_id, ident, seq, kind, number, label, statement, chapter, status) "
+                  "VALUES (8, 1, 'ex:1', 8, 'exercise', '2.9', 'ex:1', 'Prove that $n^2 \\ge 0$ again.', "
+                  "'2 <i>Hostile</i>', 'stated')")
+        c.execute("INSERT INTO unit_deps (unit_id, dep_id, via) VALUES (8, 2, 'text')")
+        c.execute("INSERT INTO atlas_entries (unit_id, book_id, decl_name, status, statement_lean, lean_code,"
+                  " created_at) VALUES (8, 1, 'ex1', 'stated', 'theorem ex1 : True', 'theorem ex1 : True := sorry', 1)")
+
+
+def test_exercise_is_theorem_like_with_a_proof_that_names_it(store):
+    _add_exercise(store)
+    text, _, _ = render_blueprint(store, store.book("numbers"))
+    ex = text[text.index("\\begin{exercise}"):]
+    assert ex.index("\\label{ex:1}") < ex.index("\\end{exercise}") < ex.index("\\begin{proof}")
+    proof = ex[ex.index("\\begin{proof}"):ex.index("\\end{proof}")]
+    assert "\\proves{ex:1}" in proof and "\\leanok" not in proof  # stated only: the proof is not formalized
+    assert "\\begin{definition}" not in text.replace("\\begin{definition}[{Square}]", "", 1)
+    # every environment but a definition has a proof naming it
+    assert text.count("\\begin{proof}") == text.count("\\proves{") == 5
+    g, units, st = _states(store)
+    assert not st[8].is_definition and st[8].stated and not st[8].proved
+
+
+def test_several_books_get_prefixed_labels_and_references(store, tmp_path):
+    with store.tx() as c:  # a second book whose labels collide with the first's
+        c.execute("INSERT INTO books (id, slug, title, source_path, source_kind, ingested_at) "
+                  "VALUES (3, 'other', 'Other', '/o/main.tex', 'latex', 3.0)")
+        c.execute("INSERT INTO units (id, book_id, ident, seq, kind, number, label, statement, proof) VALUES "
+                  "(20, 3, 'def:square', 1, 'definition', '1', 'def:square', 'Another square.', ''), "
+                  "(21, 3, 'thm:sq', 2, 'theorem', '2', 'thm:sq', 'By \\ref{def:square}.', 'Clear.')")
+        c.execute("INSERT INTO unit_deps (unit_id, dep_id, via) VALUES (21, 20, 'ref')")
+    text = export_blueprint(store, tmp_path / "bp").path.read_text()
+    labels = re.findall(r"\\label\{([^}]*)\}", text)
+    assert len(labels) == len(set(labels)) == 7
+    assert "numbers:def:square" in labels and "other:def:square" in labels
+    other = text[text.index("\\part{Other}"):]
+    assert "\\ref{other:def:square}" in other and "\\uses{other:def:square}" in other
+    for ref in re.findall(r"\\(?:ref|uses|proves)\{([^}]*)\}", text):
+        assert set(ref.split(", ")) <= set(labels), ref
+    one = export_blueprint(store, tmp_path / "one", [store.book("numbers")]).path.read_text()
+    assert "\\label{def:square}" in one  # one book: labels as in the book
+
+
+def test_export_writes_a_complete_blueprint_then_keeps_the_users_files(store, tmp_path):
+    out = tmp_path / "blueprint"
+    first = export_blueprint(store, out)
+    assert first.layout == "created"
+    src = out / "src"
+    for rel in ("web.tex", "print.tex", "content.tex", "plastex.cfg", "macros/common.tex", "macros/web.tex",
+                "macros/print.tex", "macros/autoform.tex", "blueprint.sty", "latexmkrc", "extra_styles.css"):
+        assert (src / rel).is_file(), rel
+    assert "\\input{content}" in (src / "web.tex").read_text() and "\\input{content}" in (src / "print.tex").read_text()
+    assert "thms=definition+lemma+proposition+theorem+corollary+exercise" in (src / "web.tex").read_text()
+    (src / "web.tex").write_text("% mine\n\\usepackage[dep_graph]{blueprint}\n\\input{content}\n")
+    second = export_blueprint(store, out)
+    assert second.layout == "updated" and (src / "web.tex").read_text().startswith("% mine")
+    assert second.written == ["src/macros/autoform.tex", "src/content.tex"]
+    assert second.notes and "thms=" in second.notes[0]  # the user's web.tex leaves exercises out of the graph
+
+
+def test_gitignore_does_not_hide_the_blueprint_sources():
+    root = Path(__file__).resolve().parent.parent
+    lines = [ln.strip() for ln in (root / ".gitignore").read_text().splitlines()]
+    assert "/blueprint/" not in lines and "blueprint/" not in lines
+    assert "/blueprint/web/" in lines and "/blueprint/print/" in lines  # what leanblueprint builds
+
+
+def test_atlas_stated_is_a_default_target():
+    """`leanblueprint all` runs `lake build` (default targets) before checkdecls looks the \\lean names up."""
+    root = Path(__file__).resolve().parent.parent
+    text = (root / "lakefile.lean").read_text()
+    libs = re.findall(r"((?:@\[[^\]]*\]\s*)?)lean_lib\s+(\w+)", text)
+    assert {name for _, name in libs} >= {"Atlas", "AtlasStated"}
+    for attrs, name in libs:
+        assert "default_target" in attrs, f"lean_lib {name} is not a default target"
+
+
+def _plastex() -> tuple[str, Path]:
+    """plasTeX's command and a directory with `kpsewhich` (TeX Live's, else a stand-in: plasTeX 3.1 finds
+    `\\input{macros/common}` only through kpsewhich, and no TeX is installed here)."""
+    import shutil
+    import sys
+
+    exe = Path(sys.executable).parent / "plastex"
+    try:
+        import leanblueprint  # noqa: F401
+        import plastexdepgraph  # noqa: F401
+    except ImportError as e:
+        pytest.skip(f"leanblueprint is not installed (pip install -e '.[blueprint]'): {e}")
+    if not exe.exists():
+        pytest.skip("the plastex command is not installed")
+    return str(exe), Path(shutil.which("kpsewhich") or "").parent if shutil.which("kpsewhich") else Path()
+
+
+def _run_plastex(src: Path, tmp_path: Path) -> Path:
+    import os
+    import subprocess
+
+    exe, kpse_dir = _plastex()
+    env = dict(os.environ)
+    if kpse_dir == Path():
+        kpse_dir = tmp_path / "kpse"
+        kpse_dir.mkdir()
+        stand_in = kpse_dir / "kpsewhich"
+        stand_in.write_text('#!/bin/sh\nIFS=:\nfor d in $TEXINPUTS .; do\n  [ -n "$d" ] || continue\n'
+                            '  for f in "$d/$1" "$d/$1.tex"; do [ -f "$f" ] && { echo "$f"; exit 0; }; done\n'
+                            "done\nexit 1\n")
+        stand_in.chmod(0o755)
+        env["PATH"] = f"{kpse_dir}{os.pathsep}{env.get('PATH', '')}"
+    proc = subprocess.run([exe, "-c", "plastex.cfg", "web.tex"], cwd=src, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return src.parent / "web"
+
+
+def _dot_nodes(page: str) -> dict[str, dict[str, str]]:
+    """Node attributes of the Graphviz source leanblueprint's dependency graph page carries."""
+    nodes: dict[str, dict[str, str]] = {}
+    for m in re.finditer(r'(?<!->)\s"([^"]+)"\s*\[([^\]]*)\]', page):  # not an edge's target
+        attrs = dict(re.findall(r'(\w+)=("[^"]*"|[^,\s\]]+)', m.group(2)))
+        nodes[m.group(1)] = {k: v.strip('"') for k, v in attrs.items()}
+    return nodes
+
+
+def test_plastex_builds_the_exported_blueprint_and_agrees_with_our_colours(store, tmp_path):
+    """The real leanblueprint/plasTeX build of `export_blueprint`'s output: it succeeds, every unit is a node
+    of the right shape (an exercise an ellipse), the Lean names are listed for checkdecls, and leanblueprint's
+    colours are the site's colours (NodeState), node by node."""
+    _add_exercise(store)
+    with store.tx() as c:  # a definition ready to be formalized but not formalized
+        c.execute("INSERT INTO units (id, book_id, ident, seq, kind, number, label, statement, chapter) VALUES "
+                  "(9, 1, 'def:cube', 9, 'definition', '2.10', 'def:cube', 'A cube, from squares.', "
+                  "'2 <i>Hostile</i>')")
+        c.execute("INSERT INTO unit_deps (unit_id, dep_id, via) VALUES (9, 1, 'ref')")
+    out = tmp_path / "blueprint"
+    export_blueprint(store, out)
+    web = _run_plastex(out / "src", tmp_path)
+    decls = (out / "lean_decls").read_text().split()
+    assert "Atlas.Numbers.ex1" in decls and "Atlas.Numbers.Numbers.square" in decls
+    nodes = _dot_nodes((web / "dep_graph_document.html").read_text())
+    g, units, st = _states(store)
+    labels = blueprint_labels(units)
+    assert set(nodes) == set(labels.values())
+    for u in units:
+        n = nodes[labels[u.id]]
+        assert n["shape"] == ("box" if u.kind == "definition" else "ellipse"), u.label
+        assert n.get("color", "") == st[u.id].border, (u.label, n, st[u.id])
+        assert n.get("fillcolor", "") == st[u.id].fill, (u.label, n, st[u.id])
+    # the cases the issue names: a formalized definition is light green, a ready one blue, an exercise no box
+    assert nodes["def:square"]["fillcolor"] == FILL_DEFINED
+    assert nodes["def:cube"]["fillcolor"] == FILL_CAN_PROVE
+    assert nodes["ex:1"]["shape"] == "ellipse" and nodes["ex:1"]["color"] == BORDER_STATED
+    page = "".join(p.read_text() for p in web.glob("sect*.html"))
+    assert "Exercise" in page and "Definition 8" not in page
+
+
+def test_docs_link_sources_locally_and_follow_the_toolchain(tmp_path):
+    """doc-gen4 needs DOCGEN_SRC=file without a GitHub origin; the docbuild pins follow a toolchain change;
+    a release candidate maps to doc-gen4's -rc tag."""
+    from autoform.atlas import docgen_rev
+
+    assert docgen_rev("leanprover/lean4:v4.29.0-rc2\n") == "v4.29.0-rc2"
+    assert docgen_rev("leanprover/lean4:v4.28.0") == "v4.28.0"
+    assert docgen_rev("leanprover/lean4:nightly-2025-01-01") == "main"
+    home = _home_with_book(tmp_path)
+    _use_lake(home, _standin_lake(tmp_path))
+    r = autoform(home, "atlas", "docs", "--fetch")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "lake.log.env").read_text().splitlines()[-1] == "DOCGEN_SRC=file"  # not a GitHub checkout
+    (home / "lean-toolchain").write_text("leanprover/lean4:v4.29.0-rc1\n")
+    r = autoform(home, "atlas", "docs")
+    assert r.returncode == 0, r.stderr
+    assert 'rev = "v4.29.0-rc1"' in (home / "docbuild" / "lakefile.toml").read_text()
+    assert (home / "docbuild" / "lean-toolchain").read_text() == "leanprover/lean4:v4.29.0-rc1\n"
+    assert "regenerated" in " ".join(r.stdout.split())
+    # a lakefile the user wrote is kept, with a warning naming the pin it should have
+    (home / "docbuild" / "lakefile.toml").write_text('[[require]]\nname = "doc-gen4"\nrev = "v4.10.0"\n')
+    r = autoform(home, "atlas", "docs")
+    assert 'rev = "v4.10.0"' in (home / "docbuild" / "lakefile.toml").read_text()
+    assert "v4.29.0-rc1" in " ".join(r.stdout.split())

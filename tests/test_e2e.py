@@ -95,7 +95,8 @@ def test_sample_book_end_to_end(workspace, tmp_path):
     # the candidate the oracle double marks as failing is never admitted: all attempts rejected by Lean
     fid = _unit_id(conn, FAIL_LABEL)
     att = conn.execute("SELECT * FROM attempts WHERE unit_id = ? AND stage = 'proof'", (fid,)).fetchall()
-    assert len(att) == 3 and not any(a["admitted"] for a in att)
+    # three whole-proof attempts, then one sketch round (this script answers the sketch with the same proof)
+    assert len(att) == 4 and not any(a["admitted"] for a in att) and att[-1]["author"] == "sketch"
     assert all(json.loads(a["reasons"])[0]["code"] == "compile_error" for a in att)
     assert "unknown identifier 'bogus" in json.loads(att[0]["messages"])[0]["text"]
     assert conn.execute("SELECT status FROM units WHERE id = ?", (fid,)).fetchone()[0] == "failed"
@@ -115,7 +116,8 @@ def test_sample_book_end_to_end(workspace, tmp_path):
     # commands of their own on the environment that check produced
     log = [json.loads(line) for line in (tmp_path / "repl.log").read_text().splitlines()]
     assert log[0]["cmd"] == "import Mathlib"
-    k = next(i for i, c in enumerate(log) if "theorem isEven_add" in c.get("cmd", "") and "sorry" not in c["cmd"])
+    k = next(i for i, c in enumerate(log) if "theorem isEven_add" in c.get("cmd", "") and "sorry" not in c["cmd"]
+             and "exact?" not in c["cmd"])  # the proof, after the statement check and the `exact?` probe
     assert "#print" not in log[k]["cmd"] and "#check" not in log[k]["cmd"]
     assert log[k + 1]["cmd"] == "#print axioms Atlas.Ent.isEven_add"
     assert log[k + 2]["cmd"].endswith("#check @Atlas.Ent.isEven_add") and log[k + 1]["env"] == log[k + 2]["env"]
@@ -140,7 +142,9 @@ def test_sample_book_end_to_end(workspace, tmp_path):
     summary2 = json.loads(r.stdout)
     assert summary2["units"]["failed"] == 1 and summary2["admitted_this_job"] == 0
     new = srv.requests[len(before):]
-    assert len(new) == 3 and all(f"[label: {FAIL_LABEL}]" in b["messages"][-1]["content"] for b in new)
+    # prover, gap-closer (twice), then the prover's sketch
+    assert len(new) == 4 and all(f"[label: {FAIL_LABEL}]" in b["messages"][-1]["content"] for b in new)
+    assert "proof sketch" in new[-1]["messages"][-1]["content"]
     assert (home / "atlas" / "Atlas" / "Ent" / "ElementaryNumberTheory.lean").read_text() == text
 
     # the site
@@ -208,9 +212,13 @@ def test_sigkill_midway_then_resume_admits_each_unit_once(workspace, tmp_path, f
     assert len(rows) == 38 and all(n == 1 for _, n in rows)
     admissions = conn.execute("SELECT unit_id, COUNT(*) FROM posts WHERE kind = 'admission' GROUP BY unit_id")
     assert all(n == 1 for _, n in admissions.fetchall())
-    # at most max_attempts proof attempts per unit, even across the kills
-    per_unit = conn.execute("SELECT unit_id, COUNT(*) FROM attempts WHERE stage = 'proof' GROUP BY unit_id")
+    # at most max_attempts whole-proof attempts and one sketch round per unit, even across the kills
+    per_unit = conn.execute("SELECT unit_id, COUNT(*) FROM attempts WHERE stage = 'proof' AND author NOT IN "
+                            "('sketch', 'decomposition') GROUP BY unit_id")
     assert max(n for _, n in per_unit.fetchall()) <= 3
+    sketches = conn.execute("SELECT unit_id, COUNT(*) FROM attempts WHERE author IN ('sketch', 'decomposition') "
+                            "GROUP BY unit_id")
+    assert all(n == 1 for _, n in sketches.fetchall())
 
     # the final Atlas is the one an uninterrupted run produces
     clean_home = tmp_path / "clean"

@@ -67,6 +67,33 @@ CHEATS = [
     ("  omega\n#guard_msgs in #check 1", "#guard_msgs"),
     ("  exact Lean.reduceBool true", "reduceBool"),
     ("  exact (unsafeBaseIO (pure (Nat.add_comm a b)))", "unsafeBaseIO"),
+    # the scanner must read quotes as Lean does, or code hides in what it takes for a string: a character literal
+    # after `!` (an identifier character for the scanner, a token for Lean), an interpolated string
+    ("  have : (!'\"'.isDigit) = true := rfl\n  exact by_elab pure (Lean.mkConst ``True.intro)\n  -- \"",
+     "by_elab"),
+    ("  have : s!\"a\".length = 1 := rfl\n  exact by_elab pure (Lean.mkConst ``True.intro)", "by_elab"),
+    ("  have : String := s! \"{(by_elab pure (Lean.mkNatLit 0) : ℕ)}\"\n  omega", "by_elab"),
+    ("  exact (fun _ => Nat.add_comm a b) (dbg_trace \"{(by_elab pure (Lean.mkNatLit 0) : ℕ)}\"; ())", "by_elab"),
+    ("  first | exact (Unit×'\"') | skip\n  run_tac pure ()\n  -- \"", "run_tac"),  # `×` is not part of a name
+    ("  first | exact (Unit ×' '\"') | skip\n  run_tac pure ()\n  -- \"", "symbol"),
+    # a literal Lean cannot read: its error recovery reads the rest as commands, which run (rejected, but run)
+    ("  omega\n  have : String := \"\\q #eval IO.println 1\"", "string literal Lean cannot read"),
+    ("  omega\n  have := '\\q #eval IO.println 1'", "character literal Lean cannot read"),
+    ("  have : String := \"{\" ++ \"}\"\n  exact by_elab pure (Lean.mkConst ``True.intro)\n  -- \"",
+     "interpolated"),
+    # a tactic's configuration is compiled and run while Lean elaborates (`declare_config_elab`)
+    ("  linarith (config := { discharger := fakeDischarger })", "config"),
+    ("  nlinarith (discharger := pure ())", "passes code"),
+    ("  solve_by_elim (config := { proc := fun _ _ => pure none })", "config"),
+    ("  simp (config := myConfig) [Nat.add_comm]", "config"),
+    ("  simp (maxSteps := do return 5)", "`do`"),
+    ("  aesop (add safe tactic fakeTactic)", "tactic"),
+    ("  plausible", "plausible"),
+    ("  linarith (config := { Lean.Elab.Tactic.TacticM with })", "meta-programming"),
+    # commands after the tactic block, under names the block-list did not know
+    ("  exact Nat.add_comm a b\n  binder_predicate x \" ≫ \" y:term => `($x > $y)", "binder_predicate"),
+    ("  exact Nat.add_comm a b\n  add_aesop_rules safe tactic fakeTactic", "add_aesop_rules"),
+    ("  exact Nat.add_comm a b\n  set_premise_selector fun _ _ => pure #[]", "set_premise_selector"),
 ]
 AUX_CHEATS = [
     ("axiom cheat : ∀ a b : ℕ, a + b = b + a", "axiom"),
@@ -127,6 +154,24 @@ AUX_CHEATS = [
     ("Lean.Elab.Command.elabCommand stx", "line 1 starts with"),  # not a declaration
     ("theorem h : True := by\n  trivial\nrun_tac pure ()", "run_tac"),
     ("@[simp, aesop safe tactic] def step : Lean.Elab.Tactic.TacticM Unit := pure ()", "aesop"),
+    # a command hidden behind `open ... in` (the line-start rule read only column 0), or on an indented line
+    ("open Nat in add_aesop_rules safe tactic fakeTactic", "add_aesop_rules"),
+    ("open Nat in binder_predicate x \" >>> \" y:term => `($x > $y)", "binder_predicate"),
+    ("set_option maxHeartbeats 400000 in set_library_suggestions fun _ _ => pure #[]", "set_library_suggestions"),
+    ("theorem h : True := trivial\n  test_extern Nat.add 1 2", "test_extern"),
+    ("open Nat in whatsnew in theorem w : True := trivial", "may follow `in`"),
+    # meta-level code a configuration or an Aesop rule could run
+    ("def fakeTactic : Lean.Elab.Tactic.TacticM Unit := pure ()", "meta-programming"),
+    ("open Lean Elab Tactic in\ndef fakeTactic : TacticM Unit := do\n  modifyEnv id", "meta-programming"),
+    ("def _root_.IO.trustMe : ℕ := 0", "meta-programming"),
+    ("@[simps (config := myCfg)] def pr : ℕ × ℕ := (1, 2)", "config"),
+    # quotes read differently by the scanner and by Lean
+    ("theorem h : s!\"x\".length = 1 := rfl\n#eval IO.println 1 -- \"", "#eval"),
+    ("theorem h : True := by\n  first | exact (Unit×'\"') | trivial\nrun_cmd pure ()\n-- \"", "run_cmd"),
+    ("theorem h : 'é' = 'é' := rfl\ntheorem k : True := by\n  have := λ'\"'\n  trivial\nrun_cmd pure () -- \"",
+     "run_cmd"),
+    # a name the locked statement uses, declared by a keyword other than `def`/`theorem`
+    ("alias t := Nat.add_comm", "redefines"),
 ]
 HONEST = [
     "  exact Nat.add_comm a b",
@@ -152,6 +197,20 @@ HONEST = [
     "  calc a + b = b + a := Nat.add_comm a b\n    _ = b + a := rfl",
     "  exact (elab_helper_free a b).symm.symm",
     "  simp [eval_add, Nat.add_comm]",
+    "  simp (config := { contextual := true }) [Nat.add_comm]",
+    "  rw (config := { occs := .pos [1] }) [Nat.add_comm]",
+    "  simp +contextual [Nat.add_comm]",
+    "  decide (config := { kernel := true })",
+    "  exact Nat.add_comm (n := a) b",
+    "  exact Nat.add_comm (n := a) (m := (fun x => x) b)",
+    "  nlinarith [sq_nonneg (a - b), sq_nonneg (a + b)]",
+    "  linarith",
+    "  aesop",
+    "  norm_num [Nat.add_comm]",
+    "  have h2 : (2.5 : ℚ) = 5 / 2 := by norm_num\n  omega",
+    "  have : (λ x : ℕ => x) a = a := rfl\n  omega",
+    "  have : ((1, 2) : ℕ × ℕ).1 = 1 := rfl\n  omega",
+    "  exact?",
 ]
 HONEST_AUX = [
     "instance : Fact (1 < 2) := ⟨by norm_num⟩",
@@ -169,6 +228,16 @@ HONEST_AUX = [
     "lemma elaborate_macro_notation (n : ℕ) : n = n := rfl",
     "@[ext] structure Pt where\n  x : ℕ\n  y : ℕ",
     "@[simp, norm_cast] theorem cast_ok (n : ℕ) : ((n : ℤ) : ℤ) = n := rfl",
+    "open Finset in\ntheorem s_in (n : ℕ) : ∑ i ∈ range n, i = ∑ i ∈ range n, i := rfl",
+    "theorem s_old (n : ℕ) : ∑ i in Finset.range n, i = ∑ i in Finset.range n, i := rfl",
+    "variable (n : ℕ)\ntheorem s_var : ∑ i in Finset.range n, i = ∑ i in Finset.range n, i := rfl",
+    "theorem pre (f : ℕ → ℕ) (s : Set ℕ) : f ⁻¹' s = f ⁻¹' s ∧ f '' s = f '' s := ⟨rfl, rfl⟩",
+    "theorem tsum_ok (f : ℕ → ℝ) : ∑' i, f i = ∑' i, f i := rfl",
+    "theorem chars : 'a' ≠ 'b' ∧ '\\n' ≠ '\\'' ∧ \"x{y}\".length = 6 := by decide",
+    "theorem café : True := trivial",
+    "@[simps (config := .asFn)] def pr : ℕ × ℕ := (1, 2)",
+    "@[deprecated Nat.add_comm (since := \"2024-01-01\")] theorem old_comm (a b : ℕ) : a + b = b + a :=\n"
+    "  Nat.add_comm a b",
 ]
 @pytest.mark.parametrize(("proof", "why"), CHEATS)
 def test_prescreen_rejects_cheating_proofs(proof, why):
@@ -206,6 +275,25 @@ def test_an_anonymous_instance_is_not_a_redefinition():
     assert screen_candidate(c) == []
     named = c.model_copy(update={"aux": "instance Fintype : Inhabited ℕ := ⟨0⟩"})
     assert [r.code for r in screen_candidate(named)] == ["redefinition"]
+
+
+def test_a_statement_is_one_theorem():
+    """A drafted statement that brings its own instance (or a second declaration) locks something other than
+    what it appears to say: `a + b = a * b` with `+` redefined."""
+    stmt = "instance (priority := high) hm : Add ℕ := ⟨Nat.mul⟩\ntheorem t (a b : ℕ) : a + b = a * b"
+    assert "not_allowed" in {r.code for r in prescreen(stmt, role="statement")}
+    two = "theorem t : 1 = 1 := rfl\ntheorem t2 (a b : ℕ) : a + b = b + a"
+    assert "not_allowed" in {r.code for r in prescreen(two, role="statement")}
+    assert prescreen("open Finset in\ntheorem t (n : ℕ) : ∑ i ∈ range n, i ≤ n * n", role="statement") == []
+
+
+def test_tokens_read_quotes_as_lean_does():
+    """`×`, `λ`, `Π`, `Σ` and superscripts are not identifier characters for Lean; `!'x'` is `!` then a
+    character literal; a string's `{...}` may be code."""
+    assert [t.text for t in lean_tokens("Unit×'\"' x λ'\"' y")] == ["Unit", "x", "y"]
+    assert [t.text for t in lean_tokens("(!'\"'.isDigit) z")] == ["isDigit", "z"]
+    assert [t.text for t in lean_tokens('s! "{by_elab}" w')] == ["s!", "by_elab", "w"]
+    assert [t.text for t in lean_tokens("x⁻¹ ∑' i, f i")] == ["x", "i", "f", "i"]
 
 
 def test_option_names_are_normalised_before_the_check():

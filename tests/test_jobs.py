@@ -366,8 +366,12 @@ def test_sigkill_at_random_moments_then_resume_gives_the_uninterrupted_atlas(wor
     assert s["resumed"] is True and s["units"] == FINAL_UNITS
     conn = db(ws.home)
     assert conn.execute("SELECT COUNT(*) FROM jobs").fetchone()[0] == 1
-    per_unit = conn.execute("SELECT unit_id, stage, COUNT(*) FROM attempts GROUP BY unit_id, stage").fetchall()
+    per_unit = conn.execute("SELECT unit_id, stage, COUNT(*) FROM attempts WHERE author NOT IN ('sketch', "
+                            "'decomposition') GROUP BY unit_id, stage").fetchall()
     assert max(n for *_, n in per_unit) <= 3  # attempt limits hold across kills
+    sketches = conn.execute("SELECT unit_id, COUNT(*) FROM attempts WHERE author IN ('sketch', 'decomposition') "
+                            "GROUP BY unit_id").fetchall()
+    assert all(n == 1 for _, n in sketches)  # one sketch round per unit, across kills too
     assert_consistent(ws.home)
     assert_same_atlas(ws.home, clean_atlas, attempt_counts=False)
 
@@ -503,10 +507,10 @@ def test_transcript_shows_prompts_replies_and_verdicts_in_order(workspace):
     types = [e["type"] for e in t["entries"]]
     roles = [e["role"] for e in t["entries"] if e["type"] == "prompt"]
     assert types.count("prompt") == types.count("reply") == len(roles) >= 5
-    # reader, drafter, (critics), prover, gap-closer twice
-    assert roles[:2] == ["reader", "drafter"] and roles[-3:] == ["prover", "gap_closer", "gap_closer"]
+    # reader, drafter, (critics), prover, gap-closer twice, then the prover's sketch
+    assert roles[:2] == ["reader", "drafter"] and roles[-4:] == ["prover", "gap_closer", "gap_closer", "prover"]
     verdicts = [e for e in t["entries"] if e["type"] == "verdict"]
-    assert [(v["stage"], v["admitted"]) for v in verdicts] == [("statement", True)] + [("proof", False)] * 3
+    assert [(v["stage"], v["admitted"]) for v in verdicts] == [("statement", True)] + [("proof", False)] * 4
     assert any("bogus_sum_odd" in m["text"] for m in verdicts[1]["lean_messages"])
     assert [e["at"] for e in t["entries"]] == sorted(e["at"] for e in t["entries"])
     # the prover's prompt, then its reply, then Lean's verdict on that proof

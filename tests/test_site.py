@@ -360,3 +360,33 @@ def test_the_site_offers_the_atlas_as_a_dataset(site):
     assert recs[1]["depends_on"] == [recs[0]["decl_name"]] and recs[1]["lean_code"] == LEAN_PROVED
     index = (out / "index.html").read_text()
     assert '<a href="atlas.jsonl" download>' in index and "3 records" in index
+
+
+def test_lean_lexer_is_lean4_or_plain_text(monkeypatch):
+    """Never Lean 3's `lean` lexer: without `lean4` (Pygments < 2.18) the code is shown as plain text."""
+    import tomllib
+
+    import pygments.lexers
+    from pygments.lexers import TextLexer
+    from pygments.util import ClassNotFound
+
+    from autoform import site as site_mod
+
+    root = Path(__file__).resolve().parent.parent
+    deps = tomllib.loads((root / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert any(re.fullmatch(r"pygments>=2\.(1[89]|[2-9]\d)(\.\d+)?", d.replace(" ", "")) for d in deps), deps
+    site_mod._lean_lexer.cache_clear()
+    assert site_mod._lean_lexer().name == "Lean4"
+    real = pygments.lexers.get_lexer_by_name
+
+    def without_lean4(name: str, **kw):
+        if name == "lean4":
+            raise ClassNotFound(name)
+        return real(name, **kw)
+
+    monkeypatch.setattr(pygments.lexers, "get_lexer_by_name", without_lean4)
+    site_mod._lean_lexer.cache_clear()
+    try:
+        assert isinstance(site_mod._lean_lexer(), TextLexer)
+    finally:
+        site_mod._lean_lexer.cache_clear()

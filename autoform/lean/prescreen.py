@@ -26,11 +26,22 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
-_IDENT_START = re.compile(r"[A-Za-z_\u00c0-\u024f\u0370-\u03ff\u1f00-\u1fff\u2100-\u214f\U0001d400-\U0001d7ff]")
-_IDENT_CHAR = re.compile(r"[A-Za-z0-9_'!?\u00c0-\u024f\u0370-\u03ff\u1f00-\u1fff\u2070-\u209f\u2100-\u214f"
-                         r"\U0001d400-\U0001d7ff]")
-_CHAR_LIT = re.compile(r"'(\\.[^']*|[^\\'])'")
+# Lean's own identifier characters (``Lean.isIdFirst``/``isIdRest``, ``isLetterLike`` and ``isSubScriptAlnum`` of
+# Init/Meta/Defs.lean), exactly: a scanner that reads more characters as part of a name than Lean does (``×``,
+# ``λ``, ``Π``, ``Σ``, superscripts) joins what Lean splits, and a quote after them then starts a string for the
+# scanner that Lean reads as a character literal, hiding code from the pre-screen
+_LETTER_LIKE = ("\u03b1-\u03ba\u03bc-\u03c9\u0391-\u039f\u03a1\u03a2\u03a4-\u03a9\u03ca-\u03fb\u1f00-\u1ffe"
+                "\u2100-\u214f\U0001d49c-\U0001d59f\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u00ff\u0100-\u017f")
+_SUBSCRIPT = "\u2080-\u2089\u2090-\u209c\u1d62-\u1d6a\u2c7c"
+_IDENT_START = re.compile(f"[A-Za-z_{_LETTER_LIKE}]")
+_IDENT_CHAR = re.compile(f"[A-Za-z0-9_'!?{_LETTER_LIKE}{_SUBSCRIPT}]")
+_HEX = "0123456789abcdefABCDEF"
+#: the escapes Lean's ``quotedCharCoreFn`` accepts after a backslash (besides ``x`` + 2 and ``u`` + 4 hex digits)
+_QUOTABLE = frozenset("\\\"'rnt")
 _RAW_STRING = re.compile(r'r(#*)"')
+#: characters after which a quote surely starts a new token for Lean (no symbol token such as ``∑'``, ``×'``,
+#: ``⁻¹'`` can end there)
+_TOKEN_BOUNDARY = frozenset(" \t\n([{⟨,;")
 #: punctuation the rules read; two-character ones first
 _PUNCT = ("@[", ":=", "[", "]", ",", "(", ")", ":", "%", "+", "-", "|", "{", "}")
 
@@ -44,6 +55,12 @@ FORBIDDEN_COMMANDS = frozenset(
         "builtin_simproc_decl", "builtin_dsimproc_decl", "register_option", "register_builtin_option",
         "register_simp_attr", "register_label_attr", "declare_simp_like_tactic", "declare_config_elab",
         "declare_command_config_elab", "implemented_by", "extern", "csimp", "axioms",
+        # commands that register code to run later, evaluate terms, or define syntax, under other names
+        "add_aesop_rules", "erase_aesop_rules", "declare_aesop_rule_sets", "set_premise_selector",
+        "set_library_suggestions", "binder_predicate", "test_extern", "register_hint",
+        # tactics that compile and run the candidate's own code (its instances, or a `tactic` rule of Aesop:
+        # `aesop (add safe tactic myTac)`), call external programs, or read files
+        "plausible", "slim_check", "tactic", "bv_decide", "bv_check", "bv_normalize", "polyrith",
     }
 )
 #: words refused as a whole token or as the last component of a name (``Lean.ofReduceBool``)
@@ -55,7 +72,24 @@ FORBIDDEN_TERMS = frozenset(
 )
 FORBIDDEN_WORDS = FORBIDDEN_COMMANDS | FORBIDDEN_TERMS
 #: term elaborators written ``name%`` that run code or read files while Lean elaborates
-FORBIDDEN_PERCENT = frozenset({"eval", "compile_inductive", "include_str", "reduce"})
+FORBIDDEN_PERCENT = frozenset({"eval", "compile_inductive", "compile_def", "include_str", "reduce"})
+#: namespaces of Lean's, Mathlib's and their dependencies' meta-programming API (elaborators, tactics, IO): a
+#: proof or a helper about mathematics never names them, and code that runs while Lean elaborates (a tactic's
+#: configuration is compiled and run: ``linarith (discharger := myTac)``) needs them to do harm
+META_ROOTS = frozenset({"Lean", "IO", "EIO", "BaseIO", "System", "Qq", "Aesop", "Elab", "Meta", "ProofWidgets",
+                        "Plausible", "Lake"})
+META_PREFIXES = ("Mathlib.Tactic.", "Mathlib.Meta.", "Mathlib.Util.", "Batteries.Tactic.", "Batteries.Lean.",
+                 "Std.Tactic.", "Linarith.", "Polyrith.")
+#: meta-level types, whatever namespace they are reached through
+META_TYPES = frozenset({"TacticM", "MetaM", "CoreM", "TermElabM", "CommandElabM", "MacroM", "DelabM", "SimpM",
+                        "Environment", "unsafeIO", "IO"})
+#: tactic configuration fields that hold code (run when the tactic runs): ``linarith (discharger := t)``,
+#: ``solve_by_elim (config := { proc := p })``
+CODE_CONFIG_FIELDS = frozenset({"discharger", "preprocessors", "oracle", "discharge", "proc", "suspend"})
+#: in a ``(config := ...)`` value (compiled and run by ``declare_config_elab``), the only words allowed besides
+#: field names and ``.constructor`` names
+CONFIG_WORDS = frozenset({"true", "false", "with"})
+CONFIG_PUNCT = frozenset({"{", "}", ",", ":=", "[", "]", "(", ")", "-", "+"})
 
 #: options a candidate may set; every ``linter.*`` option too
 ALLOWED_OPTIONS = frozenset(
@@ -94,6 +128,10 @@ DANGEROUS_ATTRIBUTES = frozenset(
 DECL_KEYWORDS = frozenset(
     {"def", "theorem", "lemma", "abbrev", "instance", "structure", "class", "inductive", "example"}
 )
+#: keywords after which a candidate declares a name (checked against the names the locked statement uses)
+NAMING_KEYWORDS = DECL_KEYWORDS | frozenset({"alias", "irreducible_def"})
+#: commands that may prefix another with ``in`` (``open Nat in theorem ...``): what follows is a command too
+PREFIX_COMMANDS = frozenset({"open", "set_option", "attribute", "omit", "include", "variable", "universe"})
 #: words that may start a line at column 0 in a helper, a statement or a definition
 LINE_STARTS = DECL_KEYWORDS | frozenset(
     {
@@ -130,92 +168,230 @@ class Reason(BaseModel):
     line: int | None = None
 
 
-def _scan(src: str) -> list[Token]:
-    out: list[Token] = []
-    i, n, line, line_start = 0, len(src), 1, 0
+def _escape_end(src: str, i: int, hi: int, extra: str = "") -> int:
+    """End of the escape whose backslash is just before ``src[i]`` (Lean's ``quotedCharCoreFn``), or -1 when Lean
+    refuses it: then Lean reports an error inside the literal and its error recovery reads the rest as code."""
+    if i >= hi:
+        return -1
+    c = src[i]
+    if c in _QUOTABLE or c in extra:
+        return i + 1
+    width = {"x": 2, "u": 4}.get(c, 0)
+    if width and i + width < hi and all(ch in _HEX for ch in src[i + 1 : i + 1 + width]):
+        return i + 1 + width
+    return -1
 
-    def newline_at(k: int) -> None:
-        nonlocal line, line_start
-        line += 1
-        line_start = k + 1
 
-    while i < n:
+def _char_literal_end(src: str, i: int, hi: int) -> int:
+    """End of the character literal whose quote is ``src[i]`` (Lean's ``charLitFnAux``), or -1."""
+    j = i + 1
+    if j >= hi:
+        return -1
+    k = _escape_end(src, j + 1, hi) if src[j] == "\\" else j + 1
+    return k + 1 if 0 <= k < hi and src[k] == "'" else -1
+
+
+def _block_comment_end(src: str, i: int, hi: int) -> int:
+    depth, i = 1, i + 2
+    while i < hi and depth:
+        if src.startswith("/-", i):
+            depth, i = depth + 1, i + 2
+        elif src.startswith("-/", i):
+            depth, i = depth - 1, i + 2
+        else:
+            i += 1
+    return min(i, hi)
+
+
+def _raw_string_end(src: str, i: int, hi: int) -> int:
+    hashes = len(_RAW_STRING.match(src, i).group(1))  # type: ignore[union-attr]
+    close = '"' + "#" * hashes
+    j = src.find(close, i + 2 + hashes, hi)
+    return hi if j < 0 else j + len(close)
+
+
+def _plain_string(src: str, i: int, hi: int) -> tuple[int, bool]:
+    """End of the string literal opening at ``src[i]`` read as a plain string, and whether Lean accepts it."""
+    j, ok = i + 1, True
+    while j < hi:
+        c = src[j]
+        if c == '"':
+            return j + 1, ok
+        if c == "\\":
+            k = _escape_end(src, j + 1, hi)
+            ok, j = (ok, k) if k >= 0 else (False, j + 2)
+            continue
+        j += 1
+    return hi, False
+
+
+def _code_end(src: str, i: int, hi: int) -> int:
+    """Index of the ``}`` closing the code part of an interpolated string that starts at ``src[i]`` (or ``hi``)."""
+    depth, j = 0, i
+    while j < hi:
+        c = src[j]
+        if src.startswith("--", j):
+            k = src.find("\n", j, hi)
+            j = hi if k < 0 else k
+        elif src.startswith("/-", j):
+            j = _block_comment_end(src, j, hi)
+        elif c == '"':
+            j = _string(src, j, hi)[0]
+        elif c == "'" and j + 1 < hi and src[j + 1] != "'" and _char_literal_end(src, j, hi) >= 0:
+            j = _char_literal_end(src, j, hi)
+        elif c == "r" and _RAW_STRING.match(src, j) and not (j > i and _IDENT_CHAR.match(src[j - 1])):
+            j = _raw_string_end(src, j, hi)
+        elif c == "{":
+            depth, j = depth + 1, j + 1
+        elif c == "}":
+            if depth == 0:
+                return j
+            depth, j = depth - 1, j + 1
+        else:
+            j += 1
+    return hi
+
+
+def _string(src: str, i: int, hi: int) -> tuple[int, list[str], list[tuple[int, int]]]:
+    """A string literal opening at ``src[i]``: its end, what makes it unreadable, and its code parts.
+
+    Whether a string is interpolated depends on the syntax around it (``s!``, ``m!``, ``f!``, ``throwError``,
+    ``dbg_trace``, ``trace[..]``, with or without a space), which a scanner cannot know; its ``{...}`` parts are
+    code then. So a string with a ``{`` is read both ways: when the two readings end at different places, the
+    string is refused (the scanner could not tell where Lean's code resumes); otherwise its ``{...}`` parts are
+    scanned as code (a plain string that merely contains braces costs at most a false refusal)."""
+    end, ok = _plain_string(src, i, hi)
+    problems = [] if ok else ["a string literal Lean cannot read (bad escape or unterminated)"]
+    if "{" not in src[i + 1 : end]:
+        return end, problems, []
+    j, spans, iok = i + 1, [], True
+    while j < hi:
+        c = src[j]
+        if c == '"':
+            j += 1
+            break
+        if c == "\\":
+            k = _escape_end(src, j + 1, hi, extra="{")
+            iok, j = (iok, k) if k >= 0 else (False, j + 2)
+            continue
+        if c == "{":
+            k = _code_end(src, j + 1, hi)
+            spans.append((j + 1, k))
+            j = k + 1
+            continue
+        j += 1
+    else:
+        iok = False
+    if j != end:
+        problems = ["a string literal with `{...}` that reads differently as an interpolated string (`s!`, `m!`, "
+                    "`throwError`): where its code resumes cannot be told"]
+        end = max(end, min(j, hi))
+    elif not ok and iok:
+        problems = []
+    return end, problems, spans
+
+
+def _scan(src: str, lo: int = 0, hi: int | None = None, out: list[Token] | None = None,
+          starts: list[int] | None = None) -> list[Token]:
+    """Lean's tokens of ``src[lo:hi]`` as far as the rules need them, read as Lean's tokenizer reads them
+    (``Lean.Parser.tokenFn``: whitespace and comments, strings, character literals, numbers, names, tokens)."""
+    import bisect
+
+    hi = len(src) if hi is None else hi
+    out = [] if out is None else out
+    if starts is None:
+        starts = [0] + [k + 1 for k, ch in enumerate(src) if ch == "\n"]
+
+    def add(text: str, kind: str, a: int, b: int) -> None:
+        ln = bisect.bisect_right(starts, a)
+        out.append(Token(text, ln, a - starts[ln - 1], kind, a, b))
+
+    def bad(message: str, a: int) -> None:
+        add(message, "bad", a, a)
+
+    i = lo
+    while i < hi:
         c = src[i]
-        if c == "\n":
-            newline_at(i)
+        if c.isspace():
             i += 1
         elif src.startswith("--", i):
-            j = src.find("\n", i)
-            i = n if j < 0 else j
+            j = src.find("\n", i, hi)
+            i = hi if j < 0 else j
         elif src.startswith("/-", i):
-            depth, i = 1, i + 2
-            while i < n and depth:
-                if src.startswith("/-", i):
-                    depth, i = depth + 1, i + 2
-                elif src.startswith("-/", i):
-                    depth, i = depth - 1, i + 2
-                else:
-                    if src[i] == "\n":
-                        newline_at(i)
-                    i += 1
-        elif c == "r" and _RAW_STRING.match(src, i) and not (i and _IDENT_CHAR.match(src[i - 1])):
-            hashes = len(_RAW_STRING.match(src, i).group(1))  # type: ignore[union-attr]
-            close = '"' + "#" * hashes
-            j = src.find(close, i + 2 + hashes)
-            j = n if j < 0 else j + len(close)
-            for k in range(i, j):
-                if src[k] == "\n":
-                    newline_at(k)
-            i = j
+            i = _block_comment_end(src, i, hi)
         elif c == '"':
-            if i >= 2 and src[i - 1] == "!" and src[i - 2] in "smf":
-                i += 1  # interpolated string: its contents are scanned as code (conservative)
-                continue
-            i += 1
-            while i < n and src[i] != '"':
-                if src[i] == "\\":
-                    i += 1
-                if i < n and src[i] == "\n":
-                    newline_at(i)
+            end, problems, spans = _string(src, i, hi)
+            for msg in problems:
+                bad(msg, i)
+            for a, b in spans:
+                _scan(src, a, b, out, starts)
+            i = end
+        elif c == "'":
+            if i + 1 < hi and src[i + 1] == "'":  # not a character literal for Lean (`''` is a token)
                 i += 1
-            i += 1
-        elif c == "'" and not (i and _IDENT_CHAR.match(src[i - 1])) and _CHAR_LIT.match(src, i):
-            i = _CHAR_LIT.match(src, i).end()  # type: ignore[union-attr]
-        elif c == "#" and i + 1 < n and _IDENT_START.match(src[i + 1]):
+                continue
+            end = _char_literal_end(src, i, hi)
+            boundary = i == lo or src[i - 1] in _TOKEN_BOUNDARY
+            if boundary and end < 0:
+                bad("a character literal Lean cannot read", i)
+            elif not boundary and end >= 0:
+                bad("a quote right after a symbol that Lean may read as a character literal (write a space "
+                    "before it)", i)
+            i = end if end >= 0 else i + 1
+        elif c == "r" and _RAW_STRING.match(src, i):
+            i = _raw_string_end(src, i, hi)
+        elif c.isdigit() and c.isascii():
             j = i + 1
-            while j < n and _IDENT_CHAR.match(src[j]):
+            if c == "0" and j < hi and src[j] in "bBoOxX":
                 j += 1
-            out.append(Token(src[i:j], line, i - line_start, "hash", i, j))
+                while j < hi and src[j] in _HEX:
+                    j += 1
+            else:
+                while j < hi and src[j].isdigit() and src[j].isascii():
+                    j += 1
+                if j < hi and src[j] == ".":
+                    j += 1
+                    while j < hi and src[j].isdigit() and src[j].isascii():
+                        j += 1
+                if j < hi and src[j] in "eE":
+                    k = j + 1 + (j + 1 < hi and src[j + 1] in "+-")
+                    if k < hi and src[k].isdigit():
+                        j = k
+                        while j < hi and src[j].isdigit() and src[j].isascii():
+                            j += 1
+            i = j
+        elif c == "#" and i + 1 < hi and _IDENT_START.match(src[i + 1]):
+            j = i + 1
+            while j < hi and _IDENT_CHAR.match(src[j]):
+                j += 1
+            add(src[i:j], "hash", i, j)
             i = j
         elif c == "«" or _IDENT_START.match(c):
             parts, j = [], i
             while True:
-                if j < n and src[j] == "«":
-                    k = src.find("»", j)
-                    k = n if k < 0 else k
+                if j < hi and src[j] == "«":
+                    k = src.find("»", j, hi)
+                    k = hi if k < 0 else k
                     parts.append(src[j + 1 : k])
-                    j = min(n, k + 1)
-                elif j < n and _IDENT_START.match(src[j]):
+                    j = min(hi, k + 1)
+                elif j < hi and _IDENT_START.match(src[j]):
                     k = j + 1
-                    while k < n and _IDENT_CHAR.match(src[k]):
+                    while k < hi and _IDENT_CHAR.match(src[k]):
                         k += 1
                     parts.append(src[j:k])
                     j = k
                 else:
                     break
-                if j + 1 < n and src[j] == "." and (src[j + 1] == "«" or _IDENT_START.match(src[j + 1])):
+                if j + 1 < hi and src[j] == "." and (src[j + 1] == "«" or _IDENT_START.match(src[j + 1])):
                     j += 1
                     continue
                 break
-            out.append(Token(".".join(parts), line, i - line_start, "ident", i, j))
-            for k in range(i, j):  # a name in guillemets may span lines
-                if src[k] == "\n":
-                    newline_at(k)
+            add(".".join(parts), "ident", i, j)
             i = j
         else:
             for p in _PUNCT:
                 if src.startswith(p, i):
-                    out.append(Token(p, line, i - line_start, "punct", i, i + len(p)))
+                    add(p, "punct", i, i + len(p))
                     i += len(p)
                     break
             else:
@@ -232,7 +408,7 @@ def lean_tokens(src: str, *, punctuation: bool = False) -> list[Token]:
     ``f!"..."``) are scanned as code, since their ``{...}`` parts are code. An unterminated comment or string
     swallows the rest of the text, as in Lean (which then fails)."""
     toks = _scan(src)
-    return toks if punctuation else [t for t in toks if t.kind != "punct"]
+    return toks if punctuation else [t for t in toks if t.kind in ("ident", "hash")]
 
 
 def option_allowed(name: str) -> bool:
@@ -301,6 +477,9 @@ def prescreen(text: str, *, role: str = "helper", protected_names: set[str] | No
     toks = lean_tokens(text, punctuation=True)
     protected = {p.rsplit(".", 1)[-1] for p in (protected_names or set())}
     seen_lines: set[int] = set()
+    prefix_line = 0  # the line of an `open ... in`-like command whose `in` is still to come
+    command_after_in = False
+    declarations = 0
     k = 0
     while k < len(toks):
         t = toks[k]
@@ -308,14 +487,25 @@ def prescreen(text: str, *, role: str = "helper", protected_names: set[str] | No
         nxt = toks[k + 1] if k + 1 < len(toks) else None
         first_on_line = t.line not in seen_lines
         seen_lines.add(t.line)
-        if t.kind == "hash":
+        after_in = command_after_in
+        if command_after_in:  # `open Nat in <command>`: the command is held to the same rule as a line start
+            command_after_in = False
+            if role != "proof" and t.kind == "ident" and t.text not in LINE_STARTS:
+                reasons.append(Reason(code="not_allowed", line=t.line,
+                                      message=f"`... in {t.text}`: only a declaration or one of the commands "
+                                              "allowed at the start of a line may follow `in`"))
+        if t.kind == "bad":
+            reasons.append(Reason(code="malformed", line=t.line, message=t.text))
+        elif t.kind == "hash":
             reasons.append(Reason(code="forbidden", line=t.line,
                                   message=f"forbidden construct `{t.text}`: no `#` command may appear in a candidate"))
         elif t.kind == "punct":
             if t.text == "@[" or (t.text == "[" and prev is not None and prev.text == "attribute"):
-                found, k = _attribute_reasons(toks, k)
-                reasons += found
-                continue
+                # the attribute names are checked here; their arguments are read as code below, like any term
+                reasons += _attribute_reasons(toks, k)[0]
+            elif t.text == "(" and nxt is not None and nxt.kind == "ident" and k + 2 < len(toks) \
+                    and toks[k + 2].text == ":=":
+                reasons += _named_argument_reasons(text, toks, k)
         else:
             last = t.text.rsplit(".", 1)[-1]
             if t.text in FORBIDDEN_WORDS or last in FORBIDDEN_TERMS:
@@ -343,13 +533,80 @@ def prescreen(text: str, *, role: str = "helper", protected_names: set[str] | No
                                               "`open`, `namespace`, `section`, `end`, `variable`, `universe`, "
                                               "`set_option`, `attribute` may start a line at column 0 (indent "
                                               "continuation lines)"))
-            if t.text in DECL_KEYWORDS and protected:
+            meta = _meta_name(t.text)
+            if meta and not any(r.line == t.line for r in reasons):  # once a line, beside other reasons
+                reasons.append(Reason(code="forbidden", line=t.line,
+                                      message=f"`{t.text}` names the meta-programming API ({meta}): a candidate "
+                                              "states and proves mathematics, it does not program Lean"))
+            if first_on_line and t.col == 0:
+                prefix_line = 0  # a new command at column 0
+            if role != "proof" and t.text in PREFIX_COMMANDS and (first_on_line or after_in):
+                prefix_line = t.line
+            elif t.text == "in" and prefix_line:
+                prefix_line, command_after_in = 0, True
+            if t.text in DECL_KEYWORDS:
+                declarations += 1
+            if t.text in NAMING_KEYWORDS and protected:
                 name = declared_after(toks, k)
                 if name is not None and name.text.rsplit(".", 1)[-1] in protected:
                     short = name.text.rsplit(".", 1)[-1]
                     reasons.append(Reason(code="redefinition", line=t.line,
                                           message=f"redefines `{short}`, used by the locked statement"))
         k += 1
+    if role == "statement" and declarations > 1:
+        reasons.append(Reason(code="not_allowed", message="a statement declares exactly one theorem; it holds "
+                                                          f"{declarations} declarations"))
+    return reasons
+
+
+def _meta_name(name: str) -> str:
+    """Why ``name`` belongs to the meta-programming API, or ''."""
+    parts = name.split(".")
+    if parts and parts[0] == "_root_":
+        parts = parts[1:]
+    if parts and parts[0] in META_ROOTS:
+        return f"namespace `{parts[0]}`"
+    joined = ".".join(parts) + "."
+    for p in META_PREFIXES:
+        if joined.startswith(p):
+            return f"namespace `{p[:-1]}`"
+    for part in parts:
+        if part in META_TYPES:
+            return f"`{part}`"
+    return ""
+
+
+def _named_argument_reasons(src: str, toks: list[Token], k: int) -> list[Reason]:
+    """``(name := value)`` at ``toks[k]``: a named argument, or a tactic's configuration item, whose value Lean
+    compiles and runs while it elaborates (``declare_config_elab``). A configuration may hold only data."""
+    name = toks[k + 1]
+    depth, j = 1, k + 3
+    while j < len(toks) and depth:
+        if toks[j].text == "(" and toks[j].kind == "punct":
+            depth += 1
+        elif toks[j].text == ")" and toks[j].kind == "punct":
+            depth -= 1
+        j += 1
+    value = toks[k + 3 : j - 1]
+    reasons: list[Reason] = []
+    if name.text in CODE_CONFIG_FIELDS:
+        reasons.append(Reason(code="forbidden", line=name.line,
+                              message=f"`({name.text} := ...)` passes code to a tactic, which runs it"))
+    if any(v.kind == "ident" and v.text == "do" for v in value):
+        reasons.append(Reason(code="forbidden", line=name.line, message=f"`do` code in `({name.text} := ...)`"))
+    if name.text == "config":
+        for n, v in enumerate(value):
+            follows = value[n + 1].text if n + 1 < len(value) else ""
+            if v.kind == "punct" and v.text in CONFIG_PUNCT:
+                continue
+            if v.kind == "ident" and (v.text in CONFIG_WORDS or follows == ":="
+                                      or (v.offset and src[v.offset - 1] == ".")):
+                continue
+            reasons.append(Reason(code="forbidden", line=v.line,
+                                  message=f"`(config := ...)` holds `{v.text}`: a tactic's configuration is "
+                                          "compiled and run, so it may hold only data (`true`, numbers, "
+                                          "`.constructor`, fields)"))
+            break
     return reasons
 
 

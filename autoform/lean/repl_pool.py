@@ -20,11 +20,12 @@ import signal
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from autoform.config import Settings
+from autoform.lean.goals import TacticResult, parse_tactic_reply
 from autoform.lean.memory import MemoryReport, process_memory
 from autoform.lean.oracle import LeanCheck, OracleUnavailable, lake_problem, parse_repl_reply
 from autoform.lean.workspace import recorded_repl
@@ -173,6 +174,35 @@ class _Worker:
         self.contexts.clear()
 
 
+class ReplSession:
+    """Goal-level steps on one REPL process (see :meth:`ReplPool.session`)."""
+
+    def __init__(self, worker: _Worker, timeout: float) -> None:
+        self.worker, self.timeout = worker, timeout
+        self.failed = False
+
+    def check(self, code: str) -> LeanCheck:
+        """Lean's messages and holes (``sorries``, with their goals and proof states) on ``code``."""
+        result = self.worker.run(code, self.timeout)
+        self.failed = self.failed or result.failure is not None
+        return result
+
+    def tactic(self, proof_state: int, tactic: str) -> TacticResult:
+        """Run ``tactic`` on a proof state: the goals it leaves (tactic mode; exploring only)."""
+        self.worker.uses += 1
+        try:
+            reply = self.worker.server.run_dict({"tactic": tactic, "proofState": proof_state}, timeout=self.timeout)
+        except TimeoutError:
+            self.worker.kill()
+            self.failed = True
+            return TacticResult(failure=f"Lean timed out after {self.timeout:.0f} s")
+        except Exception as e:  # crash, broken pipe, unparseable reply
+            self.worker.kill()
+            self.failed = True
+            return TacticResult(failure=f"the Lean REPL died: {type(e).__name__}: {str(e).strip()[:300]}")
+        return parse_tactic_reply(reply)
+
+
 class ReplPool:
     """The ``repl`` oracle backend: a pool of Lean REPL processes. Thread-safe."""
 
@@ -316,6 +346,19 @@ class ReplPool:
         result.backend = self.backend
         result.toolchain = self.toolchain
         return result
+
+    @contextlib.contextmanager
+    def session(self, header: str | None = None, *, timeout_s: float | None = None) -> Iterator[ReplSession]:
+        """One REPL process held for a sequence of goal-level steps (its proof states live in that process):
+        check text with holes, run tactics on the proof states it reported. For exploring only: every admission
+        is a whole-text check through the gate."""
+        header = self.cfg.header if header is None else header
+        worker = self._acquire(header)
+        session = ReplSession(worker, timeout_s or self.cfg.timeout_s)
+        try:
+            yield session
+        finally:
+            self._release(worker, failed=session.failed)
 
     @staticmethod
     def _ask(worker: _Worker, result: LeanCheck, queries: list[str], timeout: float) -> LeanCheck:
