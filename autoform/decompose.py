@@ -77,6 +77,11 @@ class Decomposer:
     def run(self, run: AgentRun, base: Candidate) -> bool:
         """One sketch round for the unit; True when the unit was admitted."""
         p, unit = self.p, run.unit
+        if p.oracle.backend == "lake":  # `lean --json` reports no goals for the holes of a sketch
+            p.board.post("decomposer", "subgoal", "no decomposition: the `lake` backend reports no goals (set "
+                         "[lean] backend = \"repl\" for proof by decomposition)", unit_id=unit.id,
+                         data={"status": "unavailable", "depth": 0})
+            return False
         try:
             aux, sketch, _ = self.sketcher.run(run, locked=base.statement)
         except MalformedReply as e:  # recorded like any failed attempt

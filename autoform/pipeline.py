@@ -285,7 +285,8 @@ class UnitPipeline:
         while not self.stop.is_set():
             previous = self._attempts(unit, "proof")
             if len(previous) >= self.max_attempts:
-                if job.decompose and not any(a.author in ("sketch", "decomposition") for a in previous):
+                if job.decompose and self.oracle.backend != "lake" and not any(
+                        a.author in ("sketch", "decomposition") for a in previous):
                     if Decomposer(self).run(run, base):
                         return
                     continue

@@ -55,3 +55,25 @@ def test_a_forged_answer_and_a_smuggled_axiom_are_rejected(oracle):
     v = judge(cand, module, oracle.check(module.text, queries=module.queries))
     assert not v.admitted
     assert v.axioms is not None and "Atlas.Test.smuggled" in v.axioms
+
+
+def test_holes_and_tactic_mode_on_real_lean():
+    """The goal-level primitives proof by decomposition rests on: a sketch's hole with Lean's goal, a tactic
+    run on its proof state, the goal stated on its own and elaborated."""
+    from autoform.lean import goals
+    from autoform.lean.gate import check_statement
+
+    pool = ReplPool(load_settings(ROOT))
+    try:
+        with pool.session() as s:
+            chk = s.check("theorem t (a b : ℕ) : a + b = b + a := by\n  have h1 : a + b = b + a := by sorry\n"
+                          "  exact h1")
+            (hole,) = goals.holes(chk)
+            assert hole.goal.endswith("⊢ a + b = b + a") and "a b : ℕ" in hole.goal
+            assert hole.proof_state is not None and s.tactic(hole.proof_state, "omega").solved
+            assert not s.tactic(hole.proof_state, "exact Nat.succ_ne_zero a").solved
+        st = check_statement(Candidate(kind="theorem", namespace="Atlas.Test",
+                                       statement=goals.standalone(hole.goal, "t_step1")), pool)
+        assert st.elaborates, st.reasons
+    finally:
+        pool.close()
