@@ -141,6 +141,9 @@ automation = false
     built = autoform(home, "atlas", "build", timeout=3 * 3600)
     timings["atlas build"] = time.monotonic() - t0
     assert built.returncode == 0, built.stdout + built.stderr
+    assert "audit clean" in built.stdout  # atlas build ends with the audit in a fresh Lean process
+    audit = json.loads(autoform(home, "atlas", "audit", "--json", check=True).stdout)
+    assert audit["ok"] and audit["checked"] == 2 and audit["findings"] == []
     # the --home workspace used the repository's Mathlib build as it was: still nothing of it to build there
     step("no rebuild from --home", [lake, "build", "--no-build", *build_targets(settings.lean.header)], home,
          timeout=600)
