@@ -903,3 +903,24 @@ def mathlib_name(
     if ans.status == "unknown":
         raise typer.Exit(EXIT_FAIL)
 
+
+
+# ------------------------------------------------------------------------------------------------ eval
+@app.command("eval")
+def eval_cmd(
+    target: Annotated[list[str], typer.Argument(help="BENCH.jsonl, or: compare A B (two --out directories)")],
+    limit: Annotated[int | None, typer.Option("--limit", help="the first N problems")] = None,
+    split: Annotated[str | None, typer.Option("--split", help="only problems of this split")] = None,
+    out_dir: Annotated[str | None, typer.Option("--out", help="the evaluation's directory")] = None,
+    jobs: Annotated[int | None, typer.Option("--jobs", help="problems in flight")] = None,
+    max_attempts: Annotated[int | None, typer.Option("--max-attempts", help="attempts per problem and stage")] = None,
+    budget_usd: Annotated[float | None, typer.Option("--budget-usd", help="stop new work past this cost")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+) -> None:
+    """Measure the pipeline on a benchmark with reference statements (Lean decides equivalence and proofs)."""
+    from autoform.cli_eval import eval_command
+
+    code = eval_command(settings(), target, limit=limit, split=split, out_dir=out_dir, jobs=jobs,
+                        max_attempts=max_attempts, budget_usd=budget_usd, as_json=as_json, out=out, err=err)
+    if code:
+        raise typer.Exit(code)

@@ -26,6 +26,11 @@ production client stack (lean-interact -> ReplOracle -> gate) runs unchanged on 
 * ``exact?`` in a proof answers Lean's suggestion ``Try this:\n  [apply] exact TERM`` (info) when the
   declaration's signature contains a key of ``FAKE_REPL_EXACT`` (JSON: signature substring -> TERM), else
   Lean's error "`exact?` could not close the goal. ...";
+* the equivalence checks of ``autoform eval`` (theorems ``autoform_eval_fwd``/``_bwd`` proved by automation from
+  an axiom ``autoform_eval_ref``/``_drafted``) are decided as ``exact`` would: closed when the axiom states the
+  theorem's statement (the same text up to whitespace), else aesop's "failed to prove the goal" error; a
+  refutation ``autoform_eval_refute : ¬ (P)`` is closed, as ``decide``/``norm_num`` would, only when P is a
+  comparison of integer arithmetic on literals that is false (anything else: the error);
 * ``set_option pp.all true in ... #check @N`` answers "@N : <the declaration's signature, normalized>", with
   the type cut by ``⋯`` past a length unless the query raises ``pp.maxSteps``.
 
@@ -238,6 +243,33 @@ def _library_search(i: int, text: str, sig: str) -> dict:
             "data": "`exact?` could not close the goal. Try `apply?` to see partial suggestions."}
 
 
+def _eval_check(short: str, sig: str, decls: dict[str, dict]) -> str:
+    """The error automation leaves on an equivalence check of `autoform eval` ("" when it closes the goal)."""
+    failed = "aesop: failed to prove the goal after exhaustive search."
+    if short in ("autoform_eval_fwd", "autoform_eval_bwd"):
+        hyp = "autoform_eval_ref" if short == "autoform_eval_fwd" else "autoform_eval_drafted"
+        given = [d["sig"] for n, d in decls.items() if n.rsplit(".", 1)[-1] == hyp]
+        return "" if given and " ".join(given[-1].split()) == " ".join(sig.split()) else failed
+    if short == "autoform_eval_refute":
+        m = re.fullmatch(r":\s*¬\s*\((.*)\)", sig.strip())
+        value = _arith_claim(m.group(1)) if m else None
+        return "" if value is False else failed
+    return ""
+
+
+def _arith_claim(text: str) -> bool | None:
+    """The truth of `a = b` (also ≠ < ≤ > ≥) over integer literals with + - * and type ascriptions; else None."""
+    t = re.sub(r"\((\d+)\s*:\s*[ℕℤ]\)", r"\1", text)
+    m = re.fullmatch(r"([\d\s+*()-]+)(=|≠|<|≤|>|≥)([\d\s+*()-]+)", t.strip())
+    if not m:
+        return None
+    try:
+        a, b = eval(m.group(1), {"__builtins__": {}}), eval(m.group(3), {"__builtins__": {}})  # digits and + - * only
+    except SyntaxError:
+        return None
+    return {"=": a == b, "≠": a != b, "<": a < b, "≤": a <= b, ">": a > b, "≥": a >= b}[m.group(2)]
+
+
 def answer(cmd: str, env: int | None = None) -> dict:
     """The reply to one command, on environment ``env`` (None: a fresh one). Like the real REPL, the reply
     holds only this command's messages; a query command (``#print axioms N`` on ``env``) is answered from the
@@ -287,6 +319,13 @@ def answer(cmd: str, env: int | None = None) -> dict:
                 found = _library_search(i, t, sig)
                 messages.append(found)
                 errors = errors or found["severity"] == "error"
+        short = d["name"].rsplit(".", 1)[-1]
+        if d["kind"] == "theorem" and short.startswith("autoform_eval_") and not errors:
+            problem = _eval_check(short, sig, decls)
+            if problem:
+                errors = True
+                messages.append({"severity": "error", "pos": pos(d["line"]), "endPos": pos(d["line"], 7),
+                                 "data": problem})
         if d["kind"] == "axiom":
             axioms = {d["name"]}
         else:

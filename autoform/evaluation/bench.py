@@ -1,0 +1,116 @@
+"""Benchmark files: JSON Lines, one problem a line, with an informal statement and a reference Lean statement.
+
+Field names accepted (the first present wins):
+
+=================  ===========================================================================================
+field              names
+=================  ===========================================================================================
+name               ``name``, ``id``, ``problem_name``, ``full_name``, ``theorem_name`` (else ``line<N>``)
+informal statement ``informal_stmt``, ``informal_statement``, ``nl_statement``, ``natural_language_statement``,
+                   ``informal_prefix`` (miniF2F style), ``problem``
+reference (Lean)   ``formal_stmt``, ``formal_statement``, ``lean4_statement``, ``lean4_code``, ``lean_statement``
+header             ``header``, ``lean4_header``, ``src_header``, ``imports`` (else ``import Mathlib``)
+helper             ``helper``, ``helpers`` (definitions the reference needs, put after the header)
+informal proof     ``informal_proof``, ``nl_proof``, ``informal_solution``
+split              ``split`` (``--split`` keeps one value)
+=================  ===========================================================================================
+
+Anything else is an error naming the file and line, what was expected and what to do.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from pydantic import BaseModel
+
+NAME_KEYS = ("name", "id", "problem_name", "full_name", "theorem_name")
+INFORMAL_KEYS = ("informal_stmt", "informal_statement", "nl_statement", "natural_language_statement",
+                 "informal_prefix", "problem")
+FORMAL_KEYS = ("formal_stmt", "formal_statement", "lean4_statement", "lean4_code", "lean_statement")
+HEADER_KEYS = ("header", "lean4_header", "src_header", "imports")
+HELPER_KEYS = ("helper", "helpers")
+PROOF_KEYS = ("informal_proof", "nl_proof", "informal_solution")
+DEFAULT_HEADER = "import Mathlib"
+
+
+class BenchError(Exception):
+    """A benchmark file that cannot be read; the message names the file and line."""
+
+
+class Problem(BaseModel):
+    name: str
+    informal: str
+    formal: str  # the reference statement, as given (``theorem n ... := by sorry`` or without a proof)
+    header: str = DEFAULT_HEADER
+    helper: str = ""
+    informal_proof: str = ""
+    split: str = ""
+    line: int = 0
+
+    @property
+    def lean_header(self) -> str:
+        """The Lean header of this problem's checks: the benchmark's header, then its helper definitions."""
+        return self.header.rstrip() + ("\n\n" + self.helper.strip() if self.helper.strip() else "")
+
+
+def _first(row: dict, keys: tuple[str, ...]) -> str | None:
+    for k in keys:
+        v = row.get(k)
+        if isinstance(v, str) and v.strip():
+            return v
+        if isinstance(v, list) and v and all(isinstance(x, str) for x in v):
+            return "\n".join(v)
+    return None
+
+
+def _strip_informal(text: str) -> str:
+    """miniF2F's ``informal_prefix`` is a Lean doc comment: its text only."""
+    t = text.strip()
+    m = re.fullmatch(r"/--?(.*?)-/", t, re.S)
+    return m.group(1).strip() if m else t
+
+
+def load(path: Path, *, split: str | None = None, limit: int | None = None) -> list[Problem]:
+    """The problems of a benchmark file, in file order (``split``: only those of that split)."""
+    if not path.is_file():
+        raise BenchError(f"{path}: no such file; pass a benchmark in JSON Lines (one problem a line)")
+    problems: list[Problem] = []
+    seen: set[str] = set()
+    with path.open(encoding="utf-8") as f:
+        for n, raw in enumerate(f, start=1):
+            if not raw.strip():
+                continue
+            try:
+                row = json.loads(raw)
+            except json.JSONDecodeError as e:
+                raise BenchError(f"{path}:{n}: not a JSON object ({e.msg} at column {e.colno}); a benchmark is "
+                                 "JSON Lines, one problem object a line") from None
+            if not isinstance(row, dict):
+                raise BenchError(f"{path}:{n}: expected a JSON object, found {type(row).__name__}")
+            informal, formal = _first(row, INFORMAL_KEYS), _first(row, FORMAL_KEYS)
+            missing = [what for what, v in (("an informal statement (" + ", ".join(INFORMAL_KEYS) + ")", informal),
+                                            ("a reference Lean statement (" + ", ".join(FORMAL_KEYS) + ")", formal))
+                       if v is None]
+            if missing:
+                raise BenchError(f"{path}:{n}: expected {' and '.join(missing)}; found the fields "
+                                 f"{', '.join(sorted(row)) or '(none)'}. Rename the fields or see "
+                                 "autoform/evaluation/bench.py for the names accepted")
+            assert informal is not None and formal is not None
+            name = str(next((row[k] for k in NAME_KEYS if row.get(k) not in (None, "")), f"line{n}"))
+            if name in seen:
+                raise BenchError(f"{path}:{n}: problem name {name!r} appears twice; names must be unique")
+            seen.add(name)
+            p = Problem(name=name, informal=_strip_informal(informal), formal=formal,
+                        header=_first(row, HEADER_KEYS) or DEFAULT_HEADER, helper=_first(row, HELPER_KEYS) or "",
+                        informal_proof=_first(row, PROOF_KEYS) or "", split=str(row.get("split") or ""), line=n)
+            if split is not None and p.split != split:
+                continue
+            problems.append(p)
+            if limit is not None and len(problems) >= limit:
+                break
+    if split is not None and not problems:
+        raise BenchError(f"{path}: no problem has split {split!r}")
+    return problems
