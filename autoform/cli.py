@@ -698,7 +698,8 @@ def atlas_dataset(
         "--include-unproved", help="add units whose locked statement elaborated but were not proved "
                                    "(status statement_only, no lean_code)")] = False,
     trace: Annotated[bool, typer.Option(
-        "--trace", help="add LeanDojo's tactic states and premises (needs .[dojo], lake, a committed atlas/)")] = False,
+        "--trace", help="add LeanDojo's tactic states and premises of the Atlas (needs .[dojo], lake, the "
+                        "network, the workspace at the git top level with atlas/ committed)")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
 ) -> None:
     """Export the Atlas as a dataset: informal statement and proof paired with what Lean checked."""

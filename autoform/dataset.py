@@ -7,29 +7,69 @@ the gate; ``stated``: the locked statement elaborated, the book gives no proof).
 units whose statement Lean elaborated and locked but that no proof was admitted for are added with status
 ``statement_only`` and no ``lean_code``: statement pairs, never counted as proofs.
 
+Each record can be reopened and checked alone, as public datasets carry it: ``header`` (imports, the header's
+``open`` lines, the gate's options and ``namespace <book>``), ``context`` (the code of the Atlas declarations
+the gate checked it with, in textbook order) and ``formal_statement`` (``... := by sorry`` for a theorem, the
+definition itself for a definition): ``header + context + formal_statement`` is the text Lean elaborated
+(``standalone_text``). ``depends_on`` is computed from the Lean code (the Atlas declarations whose names it
+uses, resolved in the book's namespace); ``book_depends_on`` is what the textbook's references say. Its place:
+``repository`` (the ``origin`` remote, without credentials), ``commit`` (``HEAD``, only when ``atlas/`` and the
+Lake files are committed as exported), ``file_path`` (from the git top level) and ``start_line``/``end_line``
+(1-based: the declaration's keyword line, below its doc comment, to its last line), given only when the module
+on disk is the one the store renders.
+
 ``--trace`` adds LeanDojo's tracing of the built Atlas (tactics with their goal states before and after, and
 the premises each proof uses). LeanDojo is an optional extra (``pip install -e '.[dojo]'``; its authors have
-deprecated 4.x, and here it is the best tool for this one job): it traces a git commit of a Lean project, so
-the workspace must be a git repository whose ``atlas/`` is committed, with ``lake`` on PATH.
+deprecated 4.x, and here it is the best tool for this one job). What LeanDojo 4.20 (the last 4.x release)
+supports, read from its source: a git repository whose lakefile is at the top level and requires its packages
+from git (``require ... from "path"`` raises "Local dependencies are not supported"), traced at a commit (it
+clones the commit and runs ``lake build`` there, so only committed files count); ``build_deps=False`` traces only
+the repository's own modules (``ExtractData.lean noDeps``), not Mathlib, after ``lake exe cache get``. It needs
+the network: the clone fetches Mathlib at the pin and its prebuilt cache, and LeanDojo asks the GitHub API for
+the toolchain's commit and each manifest package (set ``GITHUB_ACCESS_TOKEN`` for a higher rate limit). Its
+``ExtractData.lean`` was written against the Lean of its release (v4.20); on a newer pin the extraction may
+fail, and the error says so. autoform hands it a local clone of the workspace at ``HEAD`` (so that LeanDojo
+copies the committed sources, not ``.lake/`` with Mathlib's build), named like the workspace (LeanDojo caches
+traces by name and commit, under ``~/.cache/lean_dojo``).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
+import tempfile
 from collections import Counter
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, Field
 
-from autoform.atlas import atomic_write, book_module, book_namespace, chapter_modules, full_decl_name
-from autoform.config import Settings
+from autoform.atlas import (
+    _decl_start,
+    _with_docstring,
+    atomic_write,
+    book_module,
+    book_namespace,
+    chapter_modules,
+    full_decl_name,
+    render_book,
+)
+from autoform.config import LeanConfig, Settings
+from autoform.lean.gate import STRICT_OPTIONS
+from autoform.lean.workspace import split_header
 from autoform.store import AtlasEntry, Book, Store, Unit
 
-DATASET_VERSION = 1
+DATASET_VERSION = 2  # 2: header/context/formal_statement, provenance, depends_on from the Lean code
+DONE = ("proved", "defined")  # what enters a dependent's prelude (autoform/pipeline.py)
+#: the files of the workspace a trace (and a record's commit) depends on
+TRACED_FILES = ("atlas", "lakefile.lean", "lean-toolchain", "lake-manifest.json")
+LEANDOJO_LEAN = "v4.20"  # the Lean that LeanDojo 4.20's ExtractData.lean was written for
 
 
 class DatasetError(Exception):
@@ -75,11 +115,20 @@ class Record(BaseModel):
     status: Literal["proved", "defined", "stated", "statement_only"]
     decl_name: str  # fully qualified
     module: str | None  # the Atlas module holding it (None for a statement only)
+    header: str = ""  # imports, `open` lines, the gate's options, `namespace <book>`
+    context: str = ""  # code of the Atlas declarations it was checked with (textbook order)
+    formal_statement: str = ""  # `... := by sorry` (a theorem) or the definition: elaborates after header+context
     lean_statement: str
     lean_code: str | None  # the admitted declaration; None for a statement only
     elaborated_type: str | None = None
     fidelity: str = ""  # the back-translation critic's badge (steers; never admits)
-    depends_on: list[str] = Field(default_factory=list)  # decl names of the dependencies in this dataset
+    depends_on: list[str] = Field(default_factory=list)  # Atlas declarations the Lean code names
+    book_depends_on: list[str] = Field(default_factory=list)  # the textbook's references, by declaration name
+    repository: str | None = None  # the workspace's `origin` remote (no credentials)
+    commit: str | None = None  # git HEAD, when atlas/ and the Lake files are committed as exported
+    file_path: str | None = None  # the module's file, from the git top level (else from the workspace)
+    start_line: int | None = None  # 1-based line of the declaration's keyword (its doc comment is above)
+    end_line: int | None = None  # 1-based last line of the declaration
     toolchain: str = ""  # the Lean that checked the admitted attempt
     job_id: int | None = None
     model: str = ""
@@ -94,12 +143,170 @@ class DatasetSummary(BaseModel):
     traced: int = 0
 
 
-def records(store: Store, books: Iterable[Book], *, include_unproved: bool = False) -> list[Record]:
-    """The dataset's records, in book order then textbook order (deterministic)."""
+def standalone_text(rec: Record) -> str:
+    """The Lean text a record stands for on its own: header, the code it uses, its formal statement."""
+    parts = [rec.header.rstrip("\n"), rec.context.strip("\n"), rec.formal_statement.strip("\n")]
+    return "\n\n".join(p for p in parts if p) + "\n"
+
+
+# -- git -------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GitInfo:
+    top: Path  # the git top level
+    head: str  # HEAD's commit
+    remote: str | None  # `origin`, without credentials
+    clean: bool  # TRACED_FILES are committed as they are on disk
+
+
+def _public_url(url: str) -> str:
+    """A remote URL without user name or password (a token in an https remote stays private)."""
+    parts = urlsplit(url)
+    if parts.scheme in ("http", "https", "ssh", "git") and "@" in parts.netloc:
+        return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+    return url
+
+
+def git_info(home: Path) -> GitInfo | None:
+    """The git facts of the workspace, or None where it is not in a git repository with a commit."""
+    git = shutil.which("git")
+    if git is None:
+        return None
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([git, *args], cwd=home, capture_output=True, text=True, timeout=60)
+
+    top = run("rev-parse", "--show-toplevel")
+    head = run("rev-parse", "--verify", "-q", "HEAD")
+    if top.returncode != 0 or head.returncode != 0:
+        return None
+    remote = run("remote", "get-url", "origin")
+    paths = [p for p in TRACED_FILES if (home / p).exists()]
+    dirty = run("status", "--porcelain", "--untracked-files=all", "--", *paths)
+    return GitInfo(top=Path(top.stdout.strip()).resolve(), head=head.stdout.strip(),
+                   remote=_public_url(remote.stdout.strip()) if remote.returncode == 0 and remote.stdout.strip()
+                   else None, clean=dirty.returncode == 0 and not dirty.stdout.strip())
+
+
+# -- Lean names ------------------------------------------------------------------------------------------------
+
+_COMMENT_OR_STRING = re.compile(r'--[^\n]*|"(?:[^"\\]|\\.)*"', re.S)
+_IDENT = re.compile(r"(?<![\w'.!?«»])(?:«[^»]*»|[^\W\d][\w'!?]*)(?:\.(?:«[^»]*»|[^\W\d][\w'!?]*))*")
+_DECLARED = re.compile(
+    r"^[ \t]*(?:@\[[^\]]*\][ \t\n]*)?(?:(?:private|protected|noncomputable|nonrec|partial|unsafe)\s+)*"
+    r"(?:theorem|lemma|def|abbrev|instance|structure|class|inductive|opaque|axiom)\s+([^\s:({\[]+)", re.M)
+
+
+def _strip_comments(code: str) -> str:
+    """Lean code without its comments (block comments nest) and string literals."""
+    out, depth, i = [], 0, 0
+    while i < len(code):
+        if code.startswith("/-", i):
+            depth, i = depth + 1, i + 2
+        elif depth and code.startswith("-/", i):
+            depth, i = depth - 1, i + 2
+        elif depth:
+            i += 1
+        else:
+            j = code.find("/-", i)
+            j = len(code) if j < 0 else j
+            out.append(code[i:j])
+            i = j
+    return _COMMENT_OR_STRING.sub(" ", "".join(out))
+
+
+def declared_names(code: str) -> list[str]:
+    """The names a piece of Lean code declares (relative to its namespace)."""
+    return [m.group(1).removeprefix("_root_.") for m in _DECLARED.finditer(_strip_comments(code))]
+
+
+def used_names(code: str, namespace: str, known: dict[str, int]) -> set[int]:
+    """The keys (``known[full name]``) of the Atlas declarations ``code`` names, resolved as Lean resolves a name
+    inside ``namespace``: in that namespace, then its enclosing ones, then at the root; a dotted name resolves by
+    its longest known prefix (``foo.symm``, ``Foo.field``)."""
+    scopes = [".".join(namespace.split(".")[:k]) for k in range(namespace.count(".") + 1, -1, -1)]
+    out: set[int] = set()
+    for m in _IDENT.finditer(_strip_comments(code)):
+        tok = m.group(0).replace("«", "").replace("»", "")
+        tok_scopes = [""] if tok.startswith("_root_.") else scopes
+        tok = tok.removeprefix("_root_.")
+        parts = tok.split(".")
+        found = None
+        for scope in tok_scopes:
+            for n in range(len(parts), 0, -1):
+                name = ".".join(([scope] if scope else []) + parts[:n])
+                if name in known:
+                    found = known[name]
+                    break
+            if found is not None:
+                break
+        if found is not None:
+            out.add(found)
+    return out
+
+
+# -- records ---------------------------------------------------------------------------------------------------
+
+
+def _header(header: str, namespace: str) -> str:
+    imports, rest = split_header(header)
+    return "\n".join([*imports, *rest, *STRICT_OPTIONS.splitlines(), f"namespace {namespace}"]) + "\n"
+
+
+def _formal_statement(statement: str, code: str | None, status: str, kind: str) -> str:
+    if status == "defined" or (kind == "definition" and code is not None):
+        return (code or statement).strip("\n") + "\n"
+    return f"{statement.rstrip()} := by\n  sorry\n"
+
+
+def _positions(store: Store, book: Book, header: str, home: Path | None, top: Path | None,
+               units: dict[int, Unit], entries: list[AtlasEntry]) -> dict[int, tuple[str, int, int]]:
+    """unit id -> (file path, start line, end line) of its declaration in the module the store renders, only
+    where that module is on disk as rendered (else the positions would point elsewhere)."""
+    files = render_book(store, book, header)
+    chapters = chapter_modules(list(units.values()))
+    out: dict[int, tuple[str, int, int]] = {}
+    for e in entries:
+        u = units[e.unit_id]
+        lib = "AtlasStated" if e.status == "stated" else "Atlas"
+        rel = f"{lib}/{book_module(book)}/{chapters[u.chapter]}.lean"
+        text = files.get(rel)
+        path = home / "atlas" / rel if home is not None else None
+        if text is None or path is None or not path.is_file() or path.read_text(encoding="utf-8") != text:
+            continue
+        code = e.lean_code.strip("\n")
+        block = _with_docstring(code, u, e, book)
+        at = text.find(block)
+        if at < 0:
+            continue
+        tail = code[_decl_start(code, e.decl_name) or 0:]
+        start = at + len(block) - len(tail)
+        start_line = text.count("\n", 0, start) + 1
+        end_line = text.count("\n", 0, at + len(block.rstrip("\n"))) + 1
+        try:
+            shown = str(path.resolve().relative_to(top)) if top is not None else str(path.relative_to(home))
+        except ValueError:
+            shown = str(path.relative_to(home))
+        out[u.id] = (shown, start_line, end_line)
+    return out
+
+
+def records(store: Store, books: Iterable[Book], *, include_unproved: bool = False,
+            settings: Settings | None = None) -> list[Record]:
+    """The dataset's records, in book order then textbook order (deterministic). With ``settings``, the header
+    is the workspace's and the records carry the repository, commit, file and lines (else the default header,
+    and no place)."""
+    header = settings.lean.header if settings is not None else LeanConfig().header
+    home = settings.home if settings is not None else None
+    git = git_info(home) if home is not None else None
     out: list[Record] = []
     for book in sorted(books, key=lambda b: b.slug):
+        ns = book_namespace(book)
         units = store.units(book.id)
-        entries = {e.unit_id: e for e in store.atlas_entries(book.id)}
+        by_id = {u.id: u for u in units}
+        entry_list = [e for e in store.atlas_entries(book.id) if e.unit_id in by_id]
+        entries = {e.unit_id: e for e in entry_list}
         locks = {p.unit_id: p for p in store.posts(book.id, kind="lock")}  # the latest lock of each unit
         chapters = chapter_modules(units)
         toolchains = _toolchains(store, [e.attempt_id for e in entries.values() if e.attempt_id is not None])
@@ -111,33 +318,66 @@ def records(store: Store, books: Iterable[Book], *, include_unproved: bool = Fal
                 names[u.id] = full_decl_name(book, e)
                 rows.append((u, e))
             elif include_unproved and u.id in locks and locks[u.id].data.get("name"):
-                names[u.id] = f"{book_namespace(book)}.{locks[u.id].data['name']}"
+                names[u.id] = f"{ns}.{locks[u.id].data['name']}"
                 rows.append((u, None))
-        deps: dict[int, list[int]] = {}
-        for uid, dep, _ in store.deps(book.id):
-            deps.setdefault(uid, []).append(dep)
+        # every name an Atlas declaration of the book declares (auxiliary lemmas too) -> its unit
+        known: dict[str, int] = {}
+        for e in entry_list:
+            for short in declared_names(e.lean_code):
+                known.setdefault(f"{ns}.{short}" if not short.startswith(ns + ".") else short, e.unit_id)
+            known[full_decl_name(book, e)] = e.unit_id
         seq = {u.id: u.seq for u in units}
+        book_deps: dict[int, list[int]] = {}
+        for uid, dep, _ in store.deps(book.id):
+            book_deps.setdefault(uid, []).append(dep)
+        lean_deps = {uid: used_names(e.lean_code, ns, known) - {uid} for uid, e in entries.items()}
+        where = _positions(store, book, header, home, git.top if git else None, by_id, entry_list)
+        head = _header(header, ns)
         for u, e in rows:
             lock = locks.get(u.id)
             lock_data = lock.data if lock is not None else {}
-            depends = [names[d] for d in sorted(deps.get(u.id, []), key=lambda d: seq.get(d, 0)) if d in names]
+            code = e.lean_code if e is not None else lock_data["statement"]
+            direct = lean_deps[u.id] if e is not None else used_names(code, ns, known) - {u.id}
+            # what the gate checked it with: the admitted book dependencies, transitively, and what the code names
+            seen: set[int] = set()
+            todo = [*book_deps.get(u.id, []), *direct]
+            while todo:
+                d = todo.pop()
+                if d in seen or d == u.id:
+                    continue
+                seen.add(d)
+                todo += book_deps.get(d, []) + sorted(lean_deps.get(d, set()))
+            ctx = [d for d in sorted(seen, key=lambda d: seq.get(d, 0))
+                   if d in entries and (entries[d].status in DONE or d in direct)]
+            place = where.get(u.id)
             common: dict[str, Any] = {
                 "book": book.slug,
                 "unit": UnitRef(id=u.id, ident=u.ident, kind=u.kind, number=u.number, title=u.title, label=u.label,
                                 location=u.location, source=u.source),
                 "informal_statement": u.statement, "informal_proof": u.proof, "decl_name": names[u.id],
                 "elaborated_type": lock_data.get("elaborated_type"), "fidelity": lock_data.get("fidelity", ""),
-                "depends_on": depends,
+                "header": head, "context": "\n\n".join(entries[d].lean_code.strip("\n") for d in ctx) + (
+                    "\n" if ctx else ""),
+                "depends_on": [names[d] for d in sorted(direct, key=lambda d: seq.get(d, 0)) if d in names],
+                "book_depends_on": [names[d] for d in sorted(book_deps.get(u.id, []), key=lambda d: seq.get(d, 0))
+                                    if d in names],
+                "repository": git.remote if git else None,
+                "commit": git.head if git and git.clean and place is not None else None,
+                "file_path": place[0] if place else None, "start_line": place[1] if place else None,
+                "end_line": place[2] if place else None,
             }
             if e is not None:
                 lib = "AtlasStated" if e.status == "stated" else "Atlas"
                 out.append(Record(
                     **common, status=e.status, module=f"{lib}.{book_module(book)}.{chapters[u.chapter]}",
+                    formal_statement=_formal_statement(e.statement_lean, e.lean_code, e.status, u.kind),
                     lean_statement=e.statement_lean, lean_code=e.lean_code,
                     toolchain=toolchains.get(e.attempt_id or 0, ""), job_id=e.job_id, model=e.model,
                     attempts=e.attempts))
             else:
                 out.append(Record(**common, status="statement_only", module=None,
+                                  formal_statement=_formal_statement(lock_data["statement"], None, "statement_only",
+                                                                     u.kind),
                                   lean_statement=lock_data["statement"], lean_code=None))
     return out
 
@@ -168,32 +408,72 @@ def attach_traces(recs: list[Record], traces: dict[str, Trace]) -> int:
     return n
 
 
-def trace_atlas(settings: Settings) -> dict[str, Trace]:
-    """LeanDojo's trace of the Atlas at the workspace's current git commit: fully qualified name -> Trace."""
+# -- LeanDojo --------------------------------------------------------------------------------------------------
+
+_LOCAL_REQUIRE = re.compile(r"^\s*require\s+\S+\s+from\s+\"", re.M)  # LeanDojo 4.20's own test, per line
+
+
+def check_trace_workspace(home: Path) -> GitInfo:
+    """What LeanDojo 4.20 needs of the workspace, checked before any work; raises DatasetError naming what is
+    missing. Returns the git facts of the commit to trace."""
+    home = Path(home).resolve()
+    if shutil.which("git") is None:
+        raise MissingTool("--trace traces a git commit: git is not installed")
+    info = git_info(home)
+    if info is None:
+        raise DatasetError(f"--trace: {home} is not a git repository with a commit; LeanDojo traces a commit "
+                           "(git init, then commit lakefile.lean, lean-toolchain, lake-manifest.json and atlas/)")
+    if info.top != home:
+        raise DatasetError(f"--trace: the workspace {home} is not the git top level ({info.top}); LeanDojo clones "
+                           "the repository and runs `lake build` at its top, so the lakefile must be there")
+    lakefile = home / "lakefile.lean"
+    if not lakefile.is_file():
+        raise DatasetError(f"--trace: {lakefile} is missing; LeanDojo 4.20 reads a lakefile.lean or lakefile.toml "
+                           "at the top level")
+    if _LOCAL_REQUIRE.search(lakefile.read_text(encoding="utf-8")):
+        raise DatasetError("--trace: lakefile.lean requires a package by local path (`require ... from \"...\"`); "
+                           "LeanDojo 4.20 supports only git requirements (`require mathlib from git \"...\" @ "
+                           "\"<tag>\"`), as autoform's own lakefile has them")
+    manifest = home / "lake-manifest.json"
     try:
-        from lean_dojo import LeanGitRepo, trace  # type: ignore[import-not-found]
+        packages = json.loads(manifest.read_text(encoding="utf-8")).get("packages", [])
+    except (OSError, ValueError) as e:
+        raise DatasetError(f"--trace: {manifest} is missing or unreadable ({e}); LeanDojo reads the pinned commit "
+                           "of every package from it (run `lake update` once and commit it)") from e
+    local = [p.get("name", "?") for p in packages if p.get("type") != "git" or not p.get("url")]
+    if local:
+        raise DatasetError(f"--trace: lake-manifest.json has packages that are not from git ({', '.join(local)}); "
+                           "LeanDojo 4.20 supports only git dependencies")
+    if not info.clean:
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all", "--",
+                                *[p for p in TRACED_FILES if (home / p).exists()]],
+                               cwd=home, capture_output=True, text=True, timeout=60).stdout.strip()
+        raise DatasetError("--trace: atlas/ or the Lake files have changes that are not committed; LeanDojo traces "
+                           "the commit, so commit them first (git add atlas lakefile.lean lean-toolchain "
+                           "lake-manifest.json && git commit):\n" + dirty)
+    return info
+
+
+def _clone_at(home: Path, commit: str, parent: Path) -> Path:
+    """A local clone of the workspace at ``commit`` (committed files only, no ``.lake/``), named like it."""
+    dest = parent / home.name
+    for args in (["clone", "-q", "--no-checkout", str(home), str(dest)], ["-C", str(dest), "checkout", "-q", commit]):
+        r = subprocess.run(["git", *args], capture_output=True, text=True, timeout=600)
+        if r.returncode != 0:
+            raise DatasetError(f"--trace: git {' '.join(args)} failed: {r.stderr.strip()}")
+    return dest
+
+
+def _import_leandojo() -> ModuleType:
+    try:
+        import lean_dojo  # type: ignore[import-not-found]
     except ImportError as e:
         raise MissingTool("--trace needs LeanDojo, an optional extra: pip install -e '.[dojo]' (then elan and "
                           f"lake on PATH; see scripts/setup.sh) [{e}]") from e
-    if shutil.which(settings.lean.lake_path) is None:
-        raise MissingTool(f"--trace builds the Atlas with Lean: `{settings.lean.lake_path}` is not on PATH "
-                          "(run scripts/setup.sh, which installs elan, Lean and Mathlib)")
-    home = settings.home
-    git = shutil.which("git")
-    if git is None:
-        raise MissingTool("--trace traces a git commit: git is not installed")
+    return lean_dojo
 
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([git, *args], cwd=home, capture_output=True, text=True, timeout=60)
 
-    if run("rev-parse", "--show-toplevel").returncode != 0:
-        raise DatasetError(f"--trace: {home} is not a git repository; LeanDojo traces a commit "
-                           "(git init, then commit lakefile.lean, lean-toolchain and atlas/)")
-    dirty = run("status", "--porcelain", "--", "atlas", "lakefile.lean", "lean-toolchain").stdout.strip()
-    if dirty:
-        raise DatasetError("--trace: atlas/ has changes that are not committed; LeanDojo traces the commit, so "
-                           "commit them first (git add atlas && git commit):\n" + dirty)
-    traced = trace(LeanGitRepo.from_path(str(home)))
+def _traces_of(traced: Any) -> dict[str, Trace]:
     out: dict[str, Trace] = {}
     for thm in traced.get_traced_theorems():
         name = thm.theorem.full_name
@@ -205,6 +485,35 @@ def trace_atlas(settings: Settings) -> dict[str, Trace]:
     return out
 
 
+def trace_atlas(settings: Settings) -> dict[str, Trace]:
+    """LeanDojo's trace of the Atlas at the workspace's HEAD (its own modules only, ``build_deps=False``):
+    fully qualified name -> Trace."""
+    lean_dojo = _import_leandojo()
+    if shutil.which(settings.lean.lake_path) is None:
+        raise MissingTool(f"--trace builds the Atlas with Lean: `{settings.lean.lake_path}` is not on PATH "
+                          "(run scripts/setup.sh, which installs elan, Lean and Mathlib)")
+    home = Path(settings.home).resolve()
+    info = check_trace_workspace(home)
+    version = getattr(lean_dojo, "__version__", "?")
+    toolchain = (home / "lean-toolchain").read_text(encoding="utf-8").strip() if (
+        home / "lean-toolchain").is_file() else "?"
+    with tempfile.TemporaryDirectory(prefix="autoform-trace-") as tmp:
+        clone = _clone_at(home, info.head, Path(tmp))
+        try:
+            repo = lean_dojo.LeanGitRepo(str(clone), info.head)
+            traced = lean_dojo.trace(repo, build_deps=False)
+            return _traces_of(traced)
+        except (DatasetError, KeyboardInterrupt):
+            raise
+        except Exception as e:  # LeanDojo raises assertions, CalledProcessError, GitHub and network errors
+            raise DatasetError(
+                f"--trace: LeanDojo {version} failed on commit {info.head} (toolchain {toolchain}): "
+                f"{type(e).__name__}: {e}\nLeanDojo {version} traces Lean 4 git repositories from v4.3.0-rc2 "
+                f"whose dependencies are git requirements, and was released for Lean {LEANDOJO_LEAN}; its "
+                "ExtractData.lean may not compile on a newer toolchain. It needs the network (GitHub API, the "
+                "Mathlib clone and `lake exe cache get`); run with VERBOSE=1 for its log") from e
+
+
 def export_dataset(store: Store, settings: Settings, out: Path, *, books: list[Book] | None = None,
                    include_unproved: bool = False, trace: bool = False) -> DatasetSummary:
     """Write the dataset to ``out`` (JSON Lines), atomically: a failure leaves any earlier file as it was."""
@@ -212,7 +521,7 @@ def export_dataset(store: Store, settings: Settings, out: Path, *, books: list[B
     if out.is_dir():  # before any work (a trace can take hours)
         raise DatasetError(f"{out} is a directory; give a file name (for example {out / 'atlas.jsonl'})")
     chosen = books if books is not None else store.books()
-    recs = records(store, chosen, include_unproved=include_unproved)
+    recs = records(store, chosen, include_unproved=include_unproved, settings=settings)
     traced = attach_traces(recs, trace_atlas(settings)) if trace else 0
     atomic_write(out, to_jsonl(recs))  # a failure leaves any earlier file as it was
     by_status = dict(Counter(r.status for r in recs))

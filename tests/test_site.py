@@ -357,7 +357,7 @@ def test_the_site_offers_the_atlas_as_a_dataset(site):
     # the three atlas entries (defined, proved, stated), nothing for failed or pending units
     assert [(r["unit"]["label"], r["status"]) for r in recs] == [
         ("def:square", "defined"), ("thm:sq", "proved"), ("lem:<x>", "stated")]
-    assert recs[1]["depends_on"] == [recs[0]["decl_name"]] and recs[1]["lean_code"] == LEAN_PROVED
+    assert recs[1]["book_depends_on"] == [recs[0]["decl_name"]] and recs[1]["lean_code"] == LEAN_PROVED
     index = (out / "index.html").read_text()
     assert '<a href="atlas.jsonl" download>' in index and "3 records" in index
 
