@@ -427,7 +427,8 @@ class UnitPipeline:
                  verdict.elapsed_s, time.time(), verdict.elaborated_type or ""),
             ).lastrowid
             self.board.post("gate", "verdict", _verdict_body(verdict, note), unit_id=unit.id, round=n,
-                            data={"attempt": aid, "admitted": verdict.admitted, "stage": stage})
+                            data={"attempt": aid, "admitted": verdict.admitted, "stage": stage,
+                                  **({"module": verdict.module} if verdict.module and not verdict.admitted else {})})
         return int(aid or 0)
 
     def _conclude(self, run: AgentRun, cand: Candidate, verdict: Verdict, stage: str, author: str,

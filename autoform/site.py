@@ -459,6 +459,19 @@ def _fidelity(store: Store, book_id: int) -> dict[int, str]:
     return out
 
 
+def _checked_text(store: Store, book_id: int, unit_id: int, last: Any) -> list[dict[str, Any]]:
+    """The text Lean checked for the last attempt, line by line with its numbers (Lean's message positions
+    refer to it), and which lines a message points at; empty when the store has no record of it."""
+    module = ""
+    for p in store.posts(book_id, unit_id=unit_id, kind="verdict"):  # by id: the latest wins
+        if p.data.get("attempt") == last.id and isinstance(p.data.get("module"), str):
+            module = p.data["module"]
+    if not module:
+        return []
+    marked = {int(m["line"]) for m in last.messages if isinstance(m.get("line"), int)}
+    return [{"n": k, "text": line, "marked": k in marked} for k, line in enumerate(module.splitlines(), start=1)]
+
+
 def _in_mathlib(store: Store, book_id: int) -> dict[int, str]:
     """Units closed by one Mathlib lemma (``exact?`` found it): unit id -> the note of its admission."""
     out: dict[int, str] = {}
@@ -557,6 +570,7 @@ def build_site(store: Store, out: Path) -> SiteSummary:
                 "last": last,
                 "last_failed": cls == "failed" and last is not None,
                 "last_lean": highlight_lean(last.lean_code) if cls == "failed" and last is not None else "",
+                "checked": _checked_text(store, book.id, u.id, last) if cls == "failed" and last is not None else [],
                 "messages": [
                     {"severity": str(m.get("severity", "")), "line": m.get("line", ""),
                      "column": m.get("column", ""), "text": str(m.get("text", m.get("message", "")))}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -154,6 +155,11 @@ def test_sample_book_end_to_end(workspace, tmp_path):
     assert "isEven_add" in proved and "proved" in proved
     failed = (site / "ent" / f"{fid}.html").read_text()
     assert "failed" in failed and "unknown identifier &#39;bogus" in failed  # why it failed, from Lean
+    # and the text Lean checked, numbered as its messages count lines, with the line of the error marked
+    last = conn.execute("SELECT messages FROM attempts WHERE unit_id = ? ORDER BY id DESC LIMIT 1", (fid,)).fetchone()
+    err_line = next(m["line"] for m in json.loads(last[0]) if m["severity"] == "error")
+    marked = re.search(r'<span class="ln marked">\s*(\d+)  ([^<]*)</span>', failed)
+    assert marked and int(marked.group(1)) == err_line and "bogus" in marked.group(2)
 
     r = autoform(home, "status", "ent", "--json", check=True)
     st = json.loads(r.stdout)
