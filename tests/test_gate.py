@@ -89,7 +89,7 @@ CHEATS = [
     ("  simp (maxSteps := do return 5)", "`do`"),
     ("  aesop (add safe tactic fakeTactic)", "tactic"),
     ("  plausible", "plausible"),
-    ("  linarith (config := { Lean.Elab.Tactic.TacticM with })", "meta-programming"),
+    ("  linarith (config := { Lean.Elab.Tactic.TacticM with })", "Lean.Elab"),
     # commands after the tactic block, under names the block-list did not know
     ("  exact Nat.add_comm a b\n  binder_predicate x \" ≫ \" y:term => `($x > $y)", "binder_predicate"),
     ("  exact Nat.add_comm a b\n  add_aesop_rules safe tactic fakeTactic", "add_aesop_rules"),
