@@ -340,7 +340,10 @@ def run(
         if runner.stop.is_set():
             runner.stop_reason = "sigint-now"
             raise KeyboardInterrupt
-        err.print("[yellow]stopping after the steps in flight (Ctrl-C again to stop now)...[/]")
+        # plain write: a signal handler must not import (rich loads its emoji table on first markup, and a second
+        # Ctrl-C during that import leaves the module half-initialised)
+        sys.stderr.write("stopping after the steps in flight (Ctrl-C again to stop now)...\n")
+        sys.stderr.flush()
         runner.request_stop("sigint")
 
     def _late_sigint(signum: int, frame: Any) -> None:  # the job has ended: a Ctrl-C only hurries the exit
