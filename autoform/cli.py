@@ -274,7 +274,8 @@ def run(
 
     from autoform.executors import ExecutorUnavailable, make_executor
     from autoform.jobs import JobError, JobParams, JobRunner, render_live
-    from autoform.lean.oracle import OracleUnavailable, make_oracle
+    from autoform.lean.backends import make_oracle
+    from autoform.lean.oracle import OracleUnavailable
     from autoform.llm import LLMClient, LLMUnavailable
 
     s = settings()
@@ -543,8 +544,9 @@ def check(
 
     The pre-screen runs first and needs no Lean: a file it refuses is rejected (exit 1) even where Lean is
     missing; only a file that passes it needs Lean (exit 3 when Lean is absent)."""
+    from autoform.lean.backends import make_oracle
     from autoform.lean.gate import check_file, screen_file
-    from autoform.lean.oracle import OracleUnavailable, make_oracle
+    from autoform.lean.oracle import OracleUnavailable
 
     if not file.is_file():
         die(f"{file}: no such file")
@@ -592,7 +594,7 @@ def atlas_write() -> None:
 def atlas_build() -> None:
     """Write the Atlas and build it with `lake build` (the result is recorded in the store)."""
     from autoform.atlas import build_atlas, write_atlas
-    from autoform.lean.oracle import lake_problem
+    from autoform.lean.lake import lake_problem
 
     s = settings()
     store = open_store(s)

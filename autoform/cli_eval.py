@@ -53,7 +53,8 @@ def _run(s: Settings, bench: Path, *, limit: int | None, split: str | None, out_
     from autoform.evaluation.bench import BenchError, load
     from autoform.evaluation.runner import default_out, group_settings, groups, run_eval
     from autoform.jobs import JobError, JobParams
-    from autoform.lean.oracle import OracleUnavailable, make_oracle
+    from autoform.lean.backends import make_oracle
+    from autoform.lean.oracle import OracleUnavailable
     from autoform.llm import LLMClient, LLMUnavailable
     from autoform.store import open_store
 

@@ -15,7 +15,7 @@ from conftest import LAKE_STANDIN, make_repl_dir
 
 from autoform.config import LeanConfig, Settings
 from autoform.lean.gate import Candidate, admit, build_module, check_statement, judge, screen_candidate
-from autoform.lean.oracle import LakeFileOracle
+from autoform.lean.lake import LakeFileOracle
 from autoform.lean.repl_pool import ReplPool
 
 STANDIN_BIN = Path(__file__).resolve().parent / "standin"

@@ -12,8 +12,9 @@ import pytest
 from conftest import SHARED
 
 from autoform.config import LeanConfig, Settings
+from autoform.lean.backends import make_oracle
 from autoform.lean.gate import Candidate, admit
-from autoform.lean.oracle import OracleUnavailable, make_oracle
+from autoform.lean.oracle import OracleUnavailable
 
 MATCH = SHARED / "lean-output" / "kimina-repl-match" / "tests" / "match"
 

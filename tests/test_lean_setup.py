@@ -19,7 +19,7 @@ from conftest import LAKE_STANDIN, ROOT, SHARED, autoform, make_repl_dir
 from autoform.config import LeanConfig, Settings
 from autoform.doctor import run_doctor
 from autoform.lean import memory
-from autoform.lean.oracle import lake_problem
+from autoform.lean.lake import lake_problem
 from autoform.lean.repl_pool import ReplPool
 from autoform.lean.workspace import REPL_RECORD, build_targets, find_lake, recorded_repl, split_header
 

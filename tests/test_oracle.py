@@ -14,14 +14,10 @@ import pytest
 from conftest import LAKE_STANDIN, SHARED, make_repl_dir
 
 from autoform.config import LeanConfig, Settings
+from autoform.lean.backends import make_oracle
 from autoform.lean.gate import Candidate, admit, build_module, check_statement, judge
-from autoform.lean.oracle import (
-    LakeFileOracle,
-    OracleUnavailable,
-    make_oracle,
-    parse_lean_json_lines,
-    parse_repl_reply,
-)
+from autoform.lean.lake import LakeFileOracle
+from autoform.lean.oracle import OracleUnavailable, parse_lean_json_lines, parse_repl_reply
 from autoform.lean.repl_pool import ReplPool
 
 REPL_TESTS = SHARED / "lean-output" / "repl-tests" / "test"

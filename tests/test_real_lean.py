@@ -12,7 +12,7 @@ from conftest import ROOT, TESTS, autoform, label_of, lean, needs_lean, role_of
 
 from autoform.config import load_settings
 from autoform.lean.gate import Candidate, admit, check_statement
-from autoform.lean.oracle import LakeFileOracle
+from autoform.lean.lake import LakeFileOracle
 from autoform.lean.repl_pool import ReplPool
 from autoform.lean.workspace import build_targets, find_lake
 

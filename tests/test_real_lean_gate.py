@@ -8,7 +8,7 @@ from conftest import ROOT, needs_lean
 
 from autoform.config import load_settings
 from autoform.lean.gate import Candidate, build_module, check_statement, judge
-from autoform.lean.oracle import LakeFileOracle
+from autoform.lean.lake import LakeFileOracle
 from autoform.lean.repl_pool import ReplPool
 
 pytestmark = [pytest.mark.lean, needs_lean]

@@ -183,7 +183,7 @@ class UnitWorker:
     """Works units sent by the head, several at a time (threads), with its own LLM client and Lean."""
 
     def __init__(self, name: str, server: Any, spec: dict[str, Any]) -> None:
-        from autoform.lean.oracle import make_oracle
+        from autoform.lean.backends import make_oracle
         from autoform.llm import LLMClient
         from autoform.pipeline import UnitPipeline
 

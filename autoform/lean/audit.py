@@ -26,7 +26,8 @@ from pydantic import BaseModel, Field
 from autoform.atlas import full_decl_name
 from autoform.config import Settings
 from autoform.lean.gate import ALLOWED_AXIOMS, axioms_query, confirmed_axioms, confirmed_type, type_query
-from autoform.lean.oracle import LeanCheck, LeanMessage, lake_problem, run_lake_lean
+from autoform.lean.lake import lake_problem, run_lake_lean
+from autoform.lean.oracle import LeanCheck, LeanMessage
 from autoform.lean.prescreen import prescreen
 from autoform.store import Store
 

@@ -26,8 +26,9 @@ from typing import Any
 
 from autoform.config import Settings
 from autoform.lean.goals import TacticResult, parse_tactic_reply
+from autoform.lean.lake import lake_problem
 from autoform.lean.memory import MemoryReport, process_memory
-from autoform.lean.oracle import LeanCheck, OracleUnavailable, lake_problem, parse_repl_reply
+from autoform.lean.oracle import LeanCheck, OracleUnavailable, parse_repl_reply
 from autoform.lean.workspace import recorded_repl
 
 #: shared blocks (preludes) whose environments a process keeps; the REPL keeps every environment it made
