@@ -30,6 +30,8 @@ from typing import Any, Literal
 
 import json_repair
 
+from autoform.lean.prescreen import comment_end
+
 
 class MalformedReply(Exception):
     """The model's reply lacks what the prompt asked for (a Lean block, a field) or was truncated."""
@@ -232,18 +234,8 @@ def strip_comments(code: str) -> str:
     """Lean code without comments (``--`` and nested ``/- -/``); strings are kept."""
     out, i, n = [], 0, len(code)
     while i < n:
-        if code.startswith("--", i):
-            j = code.find("\n", i)
-            i = n if j < 0 else j
-        elif code.startswith("/-", i):
-            depth, i = 1, i + 2
-            while i < n and depth:
-                if code.startswith("/-", i):
-                    depth, i = depth + 1, i + 2
-                elif code.startswith("-/", i):
-                    depth, i = depth - 1, i + 2
-                else:
-                    i += 1
+        if (end := comment_end(code, i)) is not None:
+            i = end
         elif code[i] == '"':
             j = i + 1
             while j < n and code[j] != '"':
@@ -261,19 +253,8 @@ def top_level_assign(code: str) -> int | None:
     depth, i, n = 0, 0, len(code)
     while i < n:
         c = code[i]
-        if code.startswith("--", i):
-            j = code.find("\n", i)
-            i = n if j < 0 else j
-            continue
-        if code.startswith("/-", i):
-            d, i = 1, i + 2
-            while i < n and d:
-                if code.startswith("/-", i):
-                    d, i = d + 1, i + 2
-                elif code.startswith("-/", i):
-                    d, i = d - 1, i + 2
-                else:
-                    i += 1
+        if (end := comment_end(code, i)) is not None:
+            i = end
             continue
         if c == '"':
             i += 1

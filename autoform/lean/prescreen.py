@@ -191,6 +191,17 @@ def _char_literal_end(src: str, i: int, hi: int) -> int:
     return k + 1 if 0 <= k < hi and src[k] == "'" else -1
 
 
+def comment_end(src: str, i: int) -> int | None:
+    """Where a comment starting at ``i`` ends: after a nested ``/- … -/`` (doc comments too), or at the newline
+    ending a ``--`` comment; None when no comment starts at ``i``."""
+    if src.startswith("--", i):
+        j = src.find("\n", i)
+        return len(src) if j < 0 else j
+    if src.startswith("/-", i):
+        return _block_comment_end(src, i, len(src))
+    return None
+
+
 def _block_comment_end(src: str, i: int, hi: int) -> int:
     depth, i = 1, i + 2
     while i < hi and depth:
