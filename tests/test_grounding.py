@@ -7,7 +7,7 @@ import json
 import sqlite3
 
 import pytest
-from conftest import SAMPLE_BOOK, autoform, book_script, lean
+from conftest import SAMPLE_BOOK, SHARED, autoform, book_script, lean
 
 pytestmark = pytest.mark.slow
 
@@ -88,3 +88,25 @@ def test_agents_read_what_the_index_retrieves(workspace, tmp_path):
     assert json.loads(r.stdout)["atlas_declarations"] >= 30
     r = autoform(ws.home, "mathlib", "name", "Atlas.Ent.isOdd_mul", "--json")
     assert r.returncode == 0 and json.loads(r.stdout)["status"] == "exists"
+
+
+@pytest.mark.skipif(not (SHARED / "lean-output" / "repl-tests").exists(), reason="../shared/data/lean-output is absent")
+def test_unknown_names_are_read_in_leans_recorded_spelling(tmp_path):
+    """The REPL's recorded reply (v4.33) says "Unknown identifier `x`"; older Lean "unknown identifier 'x'"."""
+    from autoform.mathlib.grounding import Grounding
+
+    reply = (SHARED / "lean-output" / "repl-tests" / "test" / "invalid_tactic.expected.out").read_text()
+    recorded = next(json.loads(b) for b in reply.split("\n\n") if "Unknown identifier" in b)["messages"][0]["data"]
+    src = tmp_path / "src" / "Mathlib"
+    src.mkdir(parents=True)
+    (src / "A.lean").write_text("theorem my_real_premise : True := trivial\n")
+    from autoform.mathlib.index import MathlibIndex, build
+
+    build(MathlibIndex(tmp_path / "i.sqlite"), tmp_path / "src", workers=1)
+    g = Grounding(tmp_path / "i.sqlite")
+    try:
+        for text in (recorded, "unknown identifier 'my_fake_premise'"):
+            _, nearest = g.repairs(f"- error at line 1: {text}")
+            assert nearest == {"my_fake_premise": ["my_real_premise"]}
+    finally:
+        g.close()

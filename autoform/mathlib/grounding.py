@@ -18,7 +18,8 @@ from pathlib import Path
 from autoform.mathlib.index import Hit, MathlibIndex
 from autoform.mathlib.search import concepts, lookup, search
 
-_UNKNOWN = re.compile(r"unknown (?:identifier|constant) ['`]([^'`]+)['`]")
+#: Lean's message, in both spellings it has used: "unknown identifier 'x'" and (v4.33) "Unknown identifier `x`"
+_UNKNOWN = re.compile(r"unknown (?:identifier|constant) ['`]([^'`]+)['`]", re.IGNORECASE)
 _NAMEISH = re.compile(r"^[A-Za-z_][\w']*(?:\.[A-Za-z_][\w']*)+$")
 
 
