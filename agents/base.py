@@ -21,7 +21,9 @@ T = TypeVar("T")
 
 PROMPTS = Path(__file__).resolve().parent
 _env = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(str(PROMPTS)), undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+    loader=jinja2.FileSystemLoader(str(PROMPTS)),
+    undefined=jinja2.StrictUndefined,
+    keep_trailing_newline=True,
     autoescape=False,
 )
 
@@ -90,12 +92,25 @@ class Agent:
     def context(self, run: AgentRun) -> attention.Context:
         cfg = run.settings.attention
         budget = cfg.budget_for(self.role)
-        posts = run.board.nearby(run.unit.id, run.hops, self.reads, max_hops=cfg.neighborhood_hops,
-                                 recent=cfg.recent_posts, limit=cfg.max_candidates, fill_tokens=budget)
+        posts = run.board.nearby(
+            run.unit.id,
+            run.hops,
+            self.reads,
+            max_hops=cfg.neighborhood_hops,
+            recent=cfg.recent_posts,
+            limit=cfg.max_candidates,
+            fill_tokens=budget,
+        )
         relevance = run.llm.embedding_relevance(cfg.embedding_model) if cfg.relevance == "embeddings" else None
         return attention.select(
-            posts, self.goal(run), goal_unit=run.unit.id, current_round=run.round, hops=run.hops,
-            cfg=cfg, budget_tokens=budget, pinned_ids=run.pinned_ids | _pinned_for(run, posts),
+            posts,
+            self.goal(run),
+            goal_unit=run.unit.id,
+            current_round=run.round,
+            hops=run.hops,
+            cfg=cfg,
+            budget_tokens=budget,
+            pinned_ids=run.pinned_ids | _pinned_for(run, posts),
             relevance=relevance,
         )
 
@@ -105,8 +120,9 @@ class Agent:
         reply = run.llm.chat(req, job_id=run.board.job_id, unit_id=run.unit.id)
         return reply, ctx
 
-    def ask_parsed(self, run: AgentRun, parse: Callable[[str], T], **extra: Any
-                   ) -> tuple[T, ChatReply, attention.Context]:
+    def ask_parsed(
+        self, run: AgentRun, parse: Callable[[str], T], **extra: Any
+    ) -> tuple[T, ChatReply, attention.Context]:
         """Ask, and parse the reply's final answer (:mod:`autoform.replies`); a malformed reply is asked again
         with what was wrong, a truncated one (the client already tried larger budgets) with a request for a
         shorter answer, up to ``[llm] format_retries`` times, then MalformedReply is raised. Never admitted."""
@@ -120,9 +136,16 @@ class Agent:
             except Truncated as e:
                 if k == tries - 1:
                     raise
-                messages = [*messages, Message(role="user", content=(
-                    f"Your reply was cut off before it ended ({e}). Answer again, much more briefly: keep your "
-                    "reasoning short and give only what was asked for, in the format asked for."))]
+                messages = [
+                    *messages,
+                    Message(
+                        role="user",
+                        content=(
+                            f"Your reply was cut off before it ended ({e}). Answer again, much more briefly: keep your "
+                            "reasoning short and give only what was asked for, in the format asked for."
+                        ),
+                    ),
+                ]
                 continue
             try:
                 return parse(reply.text), reply, ctx
@@ -131,9 +154,14 @@ class Agent:
                     raise
                 # the answer only goes back: a reasoning model's thoughts are not sent to it again
                 answer = split_reasoning(reply.text).text or "(no answer after the reasoning)"
-                messages = [*messages, Message(role="assistant", content=answer),
-                            Message(role="user", content=f"Your reply could not be used: {e}. Answer again, "
-                                                         "exactly in the format asked for.")]
+                messages = [
+                    *messages,
+                    Message(role="assistant", content=answer),
+                    Message(
+                        role="user",
+                        content=f"Your reply could not be used: {e}. Answer again, exactly in the format asked for.",
+                    ),
+                ]
         raise AssertionError("unreachable")
 
 

@@ -101,9 +101,18 @@ class Context:
         return "\n".join(f"- {s}" for s in self.key_sentences)
 
 
-def select(posts: list[Post], goal: str, *, goal_unit: int | None, current_round: int,
-           hops: dict[int, int], cfg: AttentionConfig, budget_tokens: int | None = None,
-           pinned_ids: set[int] | None = None, relevance: Relevance | None = None) -> Context:
+def select(
+    posts: list[Post],
+    goal: str,
+    *,
+    goal_unit: int | None,
+    current_round: int,
+    hops: dict[int, int],
+    cfg: AttentionConfig,
+    budget_tokens: int | None = None,
+    pinned_ids: set[int] | None = None,
+    relevance: Relevance | None = None,
+) -> Context:
     budget = cfg.budget_tokens if budget_tokens is None else budget_tokens
     if not posts:
         return Context([], [])
@@ -155,7 +164,7 @@ def key_sentences(chosen: list[Scored], goal: str, k: int) -> list[str]:
     if not sents:
         return []
     rel = bm25_relevance(goal, [s for _, s in sents])
-    ranked = sorted(zip(rel, sents, strict=True), key=lambda t: (-(max(t[0], 0) + 1e-3) * t[1][0]))
+    ranked = sorted(zip(rel, sents, strict=True), key=lambda t: -(max(t[0], 0) + 1e-3) * t[1][0])
     out: list[str] = []
     for _, (_, s) in ranked:
         if s not in out:

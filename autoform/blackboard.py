@@ -20,6 +20,7 @@ def approx_tokens(text: str) -> int:
     """A model-free token estimate (about 4 characters a token), enough to keep a budget."""
     return max(1, len(text) // 4)
 
+
 PostKind = Literal[
     "extraction",  # reader: normalized statement, concepts, conventions
     "draft",  # drafter: a candidate Lean statement
@@ -49,11 +50,29 @@ class Blackboard:
         self._posts: list[Post] = []
         self._by_unit: dict[int | None, list[Post]] = {}
 
-    def post(self, author: str, kind: PostKind, body: str, *, unit_id: int | None, round: int = 0,
-             data: dict[str, Any] | None = None, refs: list[int] | None = None, pinned: bool | None = None) -> int:
+    def post(
+        self,
+        author: str,
+        kind: PostKind,
+        body: str,
+        *,
+        unit_id: int | None,
+        round: int = 0,
+        data: dict[str, Any] | None = None,
+        refs: list[int] | None = None,
+        pinned: bool | None = None,
+    ) -> int:
         return self.store.add_post(
-            book_id=self.book_id, unit_id=unit_id, job_id=self.job_id, round=round, author=author, kind=kind,
-            body=body, data=data, refs=refs, pinned=kind in PINNED_KINDS if pinned is None else pinned,
+            book_id=self.book_id,
+            unit_id=unit_id,
+            job_id=self.job_id,
+            round=round,
+            author=author,
+            kind=kind,
+            body=body,
+            data=data,
+            refs=refs,
+            pinned=kind in PINNED_KINDS if pinned is None else pinned,
         )
 
     def _refresh(self) -> bool:
@@ -84,8 +103,17 @@ class Blackboard:
     def all(self) -> list[Post]:
         return self.read()
 
-    def nearby(self, unit_id: int | None, hops: dict[int, int], kinds: Iterable[str], *, max_hops: int,
-               recent: int, limit: int, fill_tokens: int = 0) -> list[Post]:
+    def nearby(
+        self,
+        unit_id: int | None,
+        hops: dict[int, int],
+        kinds: Iterable[str],
+        *,
+        max_hops: int,
+        recent: int,
+        limit: int,
+        fill_tokens: int = 0,
+    ) -> list[Post]:
         """The posts an agent working on ``unit_id`` may be shown, in id order: those of the unit, of units
         within ``max_hops`` of it in the dependency graph (nearest first), of no unit, and the ``recent`` latest
         of any other unit; at most ``limit`` in all (the unit's own and the nearest units' first). While these

@@ -18,12 +18,17 @@ from rich.table import Table
 
 from autoform.config import CONFIG_FILE, DEFAULT_TOML, ConfigError, Settings, load_settings
 
-app = typer.Typer(help="Turn textbook mathematics into a machine-checked Lean 4 library (the Atlas).",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="Turn textbook mathematics into a machine-checked Lean 4 library (the Atlas).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
 atlas_app = typer.Typer(help="Write, build and browse the Atlas.", no_args_is_help=True)
 app.add_typer(atlas_app, name="atlas")
-mathlib_app = typer.Typer(help="Index and search Mathlib's declarations (offline, from its source).",
-                          no_args_is_help=True)
+mathlib_app = typer.Typer(
+    help="Index and search Mathlib's declarations (offline, from its source).", no_args_is_help=True
+)
 app.add_typer(mathlib_app, name="mathlib")
 
 out = Console()
@@ -60,8 +65,10 @@ def open_store(s: Settings, *, create: bool = False, readonly: bool = False) -> 
 
     state.db_path = s.db_path
     if not create and not s.db_path.exists():
-        die(f"no autoform store in {s.home} (looked for {s.db_path.name}). Run `autoform ingest PATH --book SLUG` "
-            "first, or pass --home.")
+        die(
+            f"no autoform store in {s.home} (looked for {s.db_path.name}). Run `autoform ingest PATH --book SLUG` "
+            "first, or pass --home."
+        )
     try:
         return Store(s.db_path, readonly=readonly)
     except StoreUnwritable as e:
@@ -94,8 +101,9 @@ def get_book(store: Any, slug: str) -> Any:
     book = store.book(slug)
     if book is None:
         known = ", ".join(b.slug for b in store.books()) or "none"
-        die(f"no book {slug!r} in this workspace (books: {known}). "
-            f"Ingest it with `autoform ingest PATH --book {slug}`.")
+        die(
+            f"no book {slug!r} in this workspace (books: {known}). Ingest it with `autoform ingest PATH --book {slug}`."
+        )
     return book
 
 
@@ -119,9 +127,14 @@ def init() -> None:
     from autoform.lean.workspace import write_workspace_files
 
     lake_files = write_workspace_files(s.home)  # a workspace outside the repository shares its Mathlib
-    out.print(f"workspace {s.home} (store schema v{store.schema_version}, config {cfg.name})"
-              + (f"; Lake files {', '.join(p.name for p in lake_files)} sharing the repository's Mathlib"
-                 if lake_files else ""))
+    out.print(
+        f"workspace {s.home} (store schema v{store.schema_version}, config {cfg.name})"
+        + (
+            f"; Lake files {', '.join(p.name for p in lake_files)} sharing the repository's Mathlib"
+            if lake_files
+            else ""
+        )
+    )
 
 
 # ---------------------------------------------------------------------------------------------- doctor
@@ -158,8 +171,12 @@ def ingest(
     path: Annotated[Path, typer.Argument(help="a .tex root file, a directory, or a .pdf")],
     book: Annotated[str, typer.Option("--book", help="the book's slug, e.g. number-theory")],
     as_json: Annotated[bool, typer.Option("--json")] = False,
-    allow_input: Annotated[list[Path] | None, typer.Option(
-        "--allow-input", help="a directory outside the book's own from which \\input may read (repeatable)")] = None,
+    allow_input: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--allow-input", help="a directory outside the book's own from which \\input may read (repeatable)"
+        ),
+    ] = None,
 ) -> None:
     """Store a textbook's units and their dependency graph (re-ingest keeps work on unchanged units)."""
     import re
@@ -171,9 +188,14 @@ def ingest(
     s = settings()
     try:
         cfg = s.ingest
-        limits = Limits(max_file_bytes=int(cfg.max_file_mb * 2**20), max_units=cfg.max_units,
-                        max_nesting=cfg.max_nesting, max_expansion=cfg.max_expansion,
-                        max_input_depth=cfg.max_input_depth, allow_dirs=tuple(allow_input or ()))
+        limits = Limits(
+            max_file_bytes=int(cfg.max_file_mb * 2**20),
+            max_units=cfg.max_units,
+            max_nesting=cfg.max_nesting,
+            max_expansion=cfg.max_expansion,
+            max_input_depth=cfg.max_input_depth,
+            allow_dirs=tuple(allow_input or ()),
+        )
         result = read_book(path, env_map=s.ingest.environments, limits=limits)
     except IngestError as e:
         die(str(e))
@@ -193,14 +215,22 @@ def ingest(
     kinds: dict[str, int] = {}
     for u in result.units:
         kinds[u.kind] = kinds.get(u.kind, 0) + 1
-    out.print(f"[bold]{book}[/]: {summary.units} units ({', '.join(f'{v} {k}' for k, v in sorted(kinds.items()))}); "
-              f"{summary.edges} dependencies; added {summary.added}, updated {summary.updated}, "
-              f"unchanged {summary.unchanged}, removed {summary.removed}"
-              + (f"; Lean work withdrawn from {summary.invalidated} unit(s) whose statement or prelude changed "
-                 "(kept in the history; the next run redoes them)" if summary.invalidated else ""))
+    out.print(
+        f"[bold]{book}[/]: {summary.units} units ({', '.join(f'{v} {k}' for k, v in sorted(kinds.items()))}); "
+        f"{summary.edges} dependencies; added {summary.added}, updated {summary.updated}, "
+        f"unchanged {summary.unchanged}, removed {summary.removed}"
+        + (
+            f"; Lean work withdrawn from {summary.invalidated} unit(s) whose statement or prelude changed "
+            "(kept in the history; the next run redoes them)"
+            if summary.invalidated
+            else ""
+        )
+    )
     if summary.unresolved_refs:
-        out.print(f"[yellow]{len(summary.unresolved_refs)} references to labels that are not units[/] "
-                  f"(e.g. {escape(', '.join(summary.unresolved_refs[:5]))})")
+        out.print(
+            f"[yellow]{len(summary.unresolved_refs)} references to labels that are not units[/] "
+            f"(e.g. {escape(', '.join(summary.unresolved_refs[:5]))})"
+        )
 
 
 # ----------------------------------------------------------------------------------------------- units
@@ -219,11 +249,25 @@ def units(
     rows = store.units(b.id)
     if as_json:
         for u in rows:
-            print(json.dumps({
-                "id": u.id, "kind": u.kind, "number": u.number, "title": u.title, "label": u.label,
-                "statement": u.statement, "statement_raw": u.statement_raw, "proof": u.proof,
-                "location": u.location, "source": u.source, "depends_on": deps.get(u.id, []), "status": u.status,
-            }, ensure_ascii=False))
+            print(
+                json.dumps(
+                    {
+                        "id": u.id,
+                        "kind": u.kind,
+                        "number": u.number,
+                        "title": u.title,
+                        "label": u.label,
+                        "statement": u.statement,
+                        "statement_raw": u.statement_raw,
+                        "proof": u.proof,
+                        "location": u.location,
+                        "source": u.source,
+                        "depends_on": deps.get(u.id, []),
+                        "status": u.status,
+                    },
+                    ensure_ascii=False,
+                )
+            )
         return
     t = Table(title=f"{book}: {len(rows)} units")
     for col in ("id", "unit", "label", "source", "deps", "status"):
@@ -257,16 +301,18 @@ def run(
     book: Annotated[str, typer.Argument(help="book slug")],
     jobs: Annotated[int | None, typer.Option("--jobs", help="units in flight")] = None,
     budget_usd: Annotated[float | None, typer.Option("--budget-usd", help="stop new work past this cost")] = None,
-    budget_tokens: Annotated[int | None, typer.Option("--budget-tokens",
-                                                      help="stop new work past this many LLM tokens")] = None,
-    unit_tokens: Annotated[int | None, typer.Option("--unit-tokens",
-                                                    help="fail a unit past this many LLM tokens in the job")] = None,
+    budget_tokens: Annotated[
+        int | None, typer.Option("--budget-tokens", help="stop new work past this many LLM tokens")
+    ] = None,
+    unit_tokens: Annotated[
+        int | None, typer.Option("--unit-tokens", help="fail a unit past this many LLM tokens in the job")
+    ] = None,
     max_attempts: Annotated[int | None, typer.Option("--max-attempts", help="attempts per unit and stage")] = None,
     executor: Annotated[str, typer.Option("--executor", help="local (threads) or ray (a Ray cluster)")] = "local",
     address: Annotated[str | None, typer.Option("--address", help="Ray cluster address (with --executor ray)")] = None,
-    ray_workers: Annotated[int | None, typer.Option("--ray-workers",
-                                                    help="unit workers on the Ray cluster (default: one per node)")
-                           ] = None,
+    ray_workers: Annotated[
+        int | None, typer.Option("--ray-workers", help="unit workers on the Ray cluster (default: one per node)")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
 ) -> None:
     """Run (or resume) a batch formalization job over a book."""
@@ -293,9 +339,16 @@ def run(
     n_attempts = max_attempts if max_attempts is not None else s.job.max_attempts
     if n_jobs < 1 or n_attempts < 1 or (ray_workers is not None and ray_workers < 1):
         die("--jobs, --max-attempts and --ray-workers must be at least 1")
-    params = JobParams(max_attempts=n_attempts, jobs=n_jobs, budget_usd=budget_usd, budget_tokens=budget_tokens,
-                       unit_tokens=unit_tokens, executor="ray" if executor == "ray" else "local", address=address,
-                       ray_workers=ray_workers)
+    params = JobParams(
+        max_attempts=n_attempts,
+        jobs=n_jobs,
+        budget_usd=budget_usd,
+        budget_tokens=budget_tokens,
+        unit_tokens=unit_tokens,
+        executor="ray" if executor == "ray" else "local",
+        address=address,
+        ray_workers=ray_workers,
+    )
     store = open_store(s)
     b = get_book(store, book)
     # preflight: nothing is written to the store unless Lean, the LLM (and the cluster) all answer
@@ -355,8 +408,9 @@ def run(
         if live:
             from rich.live import Live
 
-            with Live(get_renderable=lambda: render_live(runner, book), console=err, refresh_per_second=4,
-                      transient=False):
+            with Live(
+                get_renderable=lambda: render_live(runner, book), console=err, refresh_per_second=4, transient=False
+            ):
                 summary = runner.run()
         else:
             summary = runner.run()
@@ -377,15 +431,20 @@ def run(
         print(summary.model_dump_json(indent=2))
     else:
         counts = ", ".join(f"{v} {k}" for k, v in sorted(summary.units.items()))
-        out.print(f"job {summary.job_id} ({'resumed' if summary.resumed else 'new'}) {summary.status}: {counts}; "
-                  f"{summary.attempts} attempts, {summary.llm_calls} LLM calls ({summary.llm_cached} from cache), "
-                  f"${summary.cost_usd:.4f}")
+        out.print(
+            f"job {summary.job_id} ({'resumed' if summary.resumed else 'new'}) {summary.status}: {counts}; "
+            f"{summary.attempts} attempts, {summary.llm_calls} LLM calls ({summary.llm_cached} from cache), "
+            f"${summary.cost_usd:.4f}"
+        )
         if summary.message:
             err.print(f"[red]{escape(summary.message)}[/]")
         if summary.status != "done":
             err.print(f"resume with: autoform run {escape(book)}", highlight=False)
-    code = 0 if summary.status == "done" else (
-        EXIT_MISSING if summary.stop_reason in ("llm", "lean", "store", "worker") else EXIT_FAIL)
+    code = (
+        0
+        if summary.status == "done"
+        else (EXIT_MISSING if summary.stop_reason in ("llm", "lean", "store", "worker") else EXIT_FAIL)
+    )
     if runner.stop_reason == "sigint-now":  # units may still be in flight: the store is safe, leave now
         sys.stdout.flush()
         sys.stderr.flush()
@@ -413,21 +472,41 @@ def status(
         jobs = [job_status(store, s, j) for j in store.jobs(b.id)]
         usage = store.llm_usage(b.id)
         running = [j for j in jobs if j["alive"]]
-        report.append({
-            "book": b.slug, "units": unit_counts(store, b.id), "atlas_entries": len(store.atlas_entries(b.id)),
-            "jobs": jobs, "llm": usage, "cost_usd": round(sum(j["cost_usd"] for j in jobs), 6),
-            "attempts": sum(j["attempts"] for j in jobs),
-            "in_flight": running[-1]["in_flight"] if running else [],
-            "rate_units_per_min": jobs[-1]["rate_units_per_min"] if jobs else 0.0,
-            "eta_s": jobs[-1]["eta_s"] if jobs else None,
-        })
+        report.append(
+            {
+                "book": b.slug,
+                "units": unit_counts(store, b.id),
+                "atlas_entries": len(store.atlas_entries(b.id)),
+                "jobs": jobs,
+                "llm": usage,
+                "cost_usd": round(sum(j["cost_usd"] for j in jobs), 6),
+                "attempts": sum(j["attempts"] for j in jobs),
+                "in_flight": running[-1]["in_flight"] if running else [],
+                "rate_units_per_min": jobs[-1]["rate_units_per_min"] if jobs else 0.0,
+                "eta_s": jobs[-1]["eta_s"] if jobs else None,
+            }
+        )
     if as_json:
         print(json.dumps(report if book is None else report[0], indent=2))
         return
     from autoform.tables import fitted_table, natural_width
 
-    headers = ("book", "proved", "defined", "stated", "failed", "pending", "in flight", "jobs", "attempts",
-               "LLM calls (cached)", "Lean checks (cache hits)", "cost", "rate /min", "ETA")
+    headers = (
+        "book",
+        "proved",
+        "defined",
+        "stated",
+        "failed",
+        "pending",
+        "in flight",
+        "jobs",
+        "attempts",
+        "LLM calls (cached)",
+        "Lean checks (cache hits)",
+        "cost",
+        "rate /min",
+        "ETA",
+    )
     # at a glance first: what is done, what failed, what is left, the job and what it cost; the rest where it fits
     priority = (0, 1, 4, 5, 7, 11, 13, 3, 2, 6, 8, 9, 12, 10)
     rows = []
@@ -436,12 +515,24 @@ def status(
         last = r["jobs"][-1]["status"] + (" [alive]" if r["jobs"][-1]["alive"] else "") if r["jobs"] else "-"
         lean = r["jobs"][-1]["lean"] if r["jobs"] else {"checks": 0, "cache_hits": 0, "hit_rate": 0.0}
         eta = f"{r['eta_s'] / 60:.0f} min" if r["eta_s"] is not None else "-"
-        rows.append((r["book"], str(u.get("proved", 0)), str(u.get("defined", 0)), str(u.get("stated", 0)),
-                     str(u.get("failed", 0)), str(u.get("pending", 0) + u.get("working", 0)),
-                     str(len(r["in_flight"])), f"{len(r['jobs'])} (last {last})", str(r["attempts"]),
-                     f"{r['llm']['calls']} ({r['llm']['cached']})",
-                     f"{lean['checks']} ({lean['cache_hits']}, {lean['hit_rate']:.0%})", f"${r['cost_usd']:.4f}",
-                     f"{r['rate_units_per_min']:.2f}", eta))
+        rows.append(
+            (
+                r["book"],
+                str(u.get("proved", 0)),
+                str(u.get("defined", 0)),
+                str(u.get("stated", 0)),
+                str(u.get("failed", 0)),
+                str(u.get("pending", 0) + u.get("working", 0)),
+                str(len(r["in_flight"])),
+                f"{len(r['jobs'])} (last {last})",
+                str(r["attempts"]),
+                f"{r['llm']['calls']} ({r['llm']['cached']})",
+                f"{lean['checks']} ({lean['cache_hits']}, {lean['hit_rate']:.0%})",
+                f"${r['cost_usd']:.4f}",
+                f"{r['rate_units_per_min']:.2f}",
+                eta,
+            )
+        )
     table = fitted_table("autoform status", headers, rows, priority, out.size.width, wide=wide)
     # --wide: the whole table at its natural width (a pager or a wide terminal shows it; nothing is cut)
     (Console(width=natural_width(headers, rows)) if wide else out).print(table)
@@ -477,8 +568,10 @@ def transcript(
 # ------------------------------------------------------------------------------------- backup, restore
 @app.command()
 def backup(
-    out_file: Annotated[Path | None, typer.Option("--out", help="the backup file (default: "
-                                                  "backups/autoform-<time>.sqlite in the workspace)")] = None,
+    out_file: Annotated[
+        Path | None,
+        typer.Option("--out", help="the backup file (default: backups/autoform-<time>.sqlite in the workspace)"),
+    ] = None,
 ) -> None:
     """Copy the store with SQLite's online backup API (safe while a job runs); `autoform restore FILE` puts a
     copy back."""
@@ -494,8 +587,10 @@ def backup(
         die(f"{target}: cannot write the backup: {e.strerror or e}", EXIT_MISSING)
     except sqlite3.Error as e:
         die(f"{target}: the backup failed: {e}", EXIT_MISSING)
-    out.print(f"backup of {escape(str(s.db_path))} written to {escape(str(target))} "
-              f"({target.stat().st_size} bytes)", soft_wrap=True)
+    out.print(
+        f"backup of {escape(str(s.db_path))} written to {escape(str(target))} ({target.stat().st_size} bytes)",
+        soft_wrap=True,
+    )
 
 
 @app.command()
@@ -530,8 +625,11 @@ def restore(
     except (OSError, sqlite3.Error) as e:
         tmp.unlink(missing_ok=True)
         die(f"{s.db_path}: cannot restore: {e}", EXIT_MISSING)
-    out.print(f"restored {escape(str(s.db_path))} from {escape(str(backup_file))}"
-              + (f"; the replaced store is kept as {escape(kept.name)}" if kept else ""), soft_wrap=True)
+    out.print(
+        f"restored {escape(str(s.db_path))} from {escape(str(backup_file))}"
+        + (f"; the replaced store is kept as {escape(kept.name)}" if kept else ""),
+        soft_wrap=True,
+    )
 
 
 # ----------------------------------------------------------------------------------------------- check
@@ -602,8 +700,10 @@ def atlas_build() -> None:
     if problem and "not found" in problem:
         die(problem, EXIT_MISSING)
     if not (s.home / "lakefile.lean").exists():
-        die(f"{s.home} has no lakefile.lean: run `autoform --home {s.home} init` (it writes one that shares the "
-            "repository's Mathlib), or work from the repository root")
+        die(
+            f"{s.home} has no lakefile.lean: run `autoform --home {s.home} init` (it writes one that shares the "
+            "repository's Mathlib), or work from the repository root"
+        )
     write_atlas(store, s)
     ok, output = build_atlas(store, s)
     out.print(escape(output[-3000:]), highlight=False)
@@ -629,12 +729,15 @@ def _audit(store: Any, s: Any, *, as_json: bool) -> None:
         raise typer.Exit(EXIT_MISSING)
     if not report.ok:
         if not as_json:
-            err.print(f"audit failed: {len(report.findings)} finding(s) in {report.checked} declaration(s)"
-                      + (f"; {report.failure}" if report.failure else ""))
+            err.print(
+                f"audit failed: {len(report.findings)} finding(s) in {report.checked} declaration(s)"
+                + (f"; {report.failure}" if report.failure else "")
+            )
         raise typer.Exit(EXIT_FAIL)
     if not as_json:
-        out.print(f"[green]audit clean[/]: {report.checked} declaration(s), only standard axioms, every type "
-                  "the locked one")
+        out.print(
+            f"[green]audit clean[/]: {report.checked} declaration(s), only standard axioms, every type the locked one"
+        )
 
 
 @atlas_app.command("audit")
@@ -678,8 +781,9 @@ def atlas_serve(
 
 @atlas_app.command("blueprint")
 def atlas_blueprint(
-    out_dir: Annotated[Path, typer.Option(
-        "--out", help="the blueprint/ folder (a complete one is made where none exists)")] = Path("blueprint"),
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="the blueprint/ folder (a complete one is made where none exists)")
+    ] = Path("blueprint"),
     book: Annotated[str | None, typer.Option("--book", help="only this book (default: all)")] = None,
 ) -> None:
     """Export a Lean Blueprint (LaTeX with \\lean, \\leanok, \\uses) generated from the store."""
@@ -689,8 +793,11 @@ def atlas_blueprint(
     store = open_store(s)
     books = [get_book(store, book)] if book else None
     summary = export_blueprint(store, out_dir, books, repo_root=s.home)
-    out.print(f"blueprint {summary.layout} in {escape(str(out_dir))}: {summary.units} units, {summary.leanok} in Lean "
-              f"({', '.join(summary.written)})", soft_wrap=True)
+    out.print(
+        f"blueprint {summary.layout} in {escape(str(out_dir))}: {summary.units} units, {summary.leanok} in Lean "
+        f"({', '.join(summary.written)})",
+        soft_wrap=True,
+    )
     for note in summary.notes:
         err.print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True)
 
@@ -699,12 +806,22 @@ def atlas_blueprint(
 def atlas_dataset(
     out_file: Annotated[Path, typer.Option("--out", help="output file (JSON Lines)")] = Path("atlas.jsonl"),
     book: Annotated[str | None, typer.Option("--book", help="only this book (default: all)")] = None,
-    include_unproved: Annotated[bool, typer.Option(
-        "--include-unproved", help="add units whose locked statement elaborated but were not proved "
-                                   "(status statement_only, no lean_code)")] = False,
-    trace: Annotated[bool, typer.Option(
-        "--trace", help="add LeanDojo's tactic states and premises of the Atlas (needs .[dojo], lake, the "
-                        "network, the workspace at the git top level with atlas/ committed)")] = False,
+    include_unproved: Annotated[
+        bool,
+        typer.Option(
+            "--include-unproved",
+            help="add units whose locked statement elaborated but were not proved "
+            "(status statement_only, no lean_code)",
+        ),
+    ] = False,
+    trace: Annotated[
+        bool,
+        typer.Option(
+            "--trace",
+            help="add LeanDojo's tactic states and premises of the Atlas (needs .[dojo], lake, the "
+            "network, the workspace at the git top level with atlas/ committed)",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
 ) -> None:
     """Export the Atlas as a dataset: informal statement and proof paired with what Lean checked."""
@@ -723,8 +840,11 @@ def atlas_dataset(
         print(summary.model_dump_json())
         return
     counts = ", ".join(f"{n} {k}" for k, n in sorted(summary.by_status.items())) or "nothing admitted yet"
-    out.print(f"dataset written to {escape(summary.path)}: {summary.records} records ({counts})"
-              + (f", {summary.traced} traced" if trace else ""), soft_wrap=True)
+    out.print(
+        f"dataset written to {escape(summary.path)}: {summary.records} records ({counts})"
+        + (f", {summary.traced} traced" if trace else ""),
+        soft_wrap=True,
+    )
 
 
 @atlas_app.command("docs")
@@ -801,8 +921,11 @@ def mathlib_index(
     s = settings()
     src = (source or s.mathlib_source).expanduser()
     if not src.is_dir():
-        die(f"{src}: no Mathlib source there. Run scripts/setup.sh (Lake fetches Mathlib into "
-            f"{s.mathlib_source}), or pass --source DIR", EXIT_MISSING)
+        die(
+            f"{src}: no Mathlib source there. Run scripts/setup.sh (Lake fetches Mathlib into "
+            f"{s.mathlib_source}), or pass --source DIR",
+            EXIT_MISSING,
+        )
     t0 = time.monotonic()
     index = MathlibIndex(s.mathlib_index_path)
     try:
@@ -814,13 +937,21 @@ def mathlib_index(
         die(str(e))
     finally:
         index.close()
-    report = {"index": str(s.mathlib_index_path), "source": str(src), "declarations": n, "atlas_declarations": atlas_n,
-              "rebuilt": rebuilt, "seconds": round(time.monotonic() - t0, 1)}
+    report = {
+        "index": str(s.mathlib_index_path),
+        "source": str(src),
+        "declarations": n,
+        "atlas_declarations": atlas_n,
+        "rebuilt": rebuilt,
+        "seconds": round(time.monotonic() - t0, 1),
+    }
     if as_json:
         print(json.dumps(report))
     else:
-        out.print(f"{n} Mathlib declarations ({'rebuilt' if rebuilt else 'unchanged'}) and {atlas_n} of the Atlas "
-                  f"in {s.mathlib_index_path} ({report['seconds']} s)")
+        out.print(
+            f"{n} Mathlib declarations ({'rebuilt' if rebuilt else 'unchanged'}) and {atlas_n} of the Atlas "
+            f"in {s.mathlib_index_path} ({report['seconds']} s)"
+        )
 
 
 @mathlib_app.command("search")
@@ -844,8 +975,9 @@ def mathlib_search(
             for line in batch.read_text(encoding="utf-8").splitlines():
                 if line.strip():
                     hits = search(index, line.strip(), k=k)
-                    print(json.dumps({"query": line.strip(), "results": [_hit_json(h) for h in hits]},
-                                     ensure_ascii=False))
+                    print(
+                        json.dumps({"query": line.strip(), "results": [_hit_json(h) for h in hits]}, ensure_ascii=False)
+                    )
             return
         hits = search(index, query or "", k=k)
     finally:
@@ -904,11 +1036,12 @@ def mathlib_name(
     elif ans.status == "deprecated":
         out.print(f"[yellow]{escape(name)}[/] is deprecated" + (f": use {escape(ans.current)}" if ans.current else ""))
     else:
-        out.print(f"[red]{escape(name)}[/] does not exist" + (
-            f"; nearest: {escape(', '.join(ans.nearest))}" if ans.nearest else ""))
+        out.print(
+            f"[red]{escape(name)}[/] does not exist"
+            + (f"; nearest: {escape(', '.join(ans.nearest))}" if ans.nearest else "")
+        )
     if ans.status == "unknown":
         raise typer.Exit(EXIT_FAIL)
-
 
 
 # ------------------------------------------------------------------------------------------------ eval
@@ -926,7 +1059,18 @@ def eval_cmd(
     """Measure the pipeline on a benchmark with reference statements (Lean decides equivalence and proofs)."""
     from autoform.cli_eval import eval_command
 
-    code = eval_command(settings(), target, limit=limit, split=split, out_dir=out_dir, jobs=jobs,
-                        max_attempts=max_attempts, budget_usd=budget_usd, as_json=as_json, out=out, err=err)
+    code = eval_command(
+        settings(),
+        target,
+        limit=limit,
+        split=split,
+        out_dir=out_dir,
+        jobs=jobs,
+        max_attempts=max_attempts,
+        budget_usd=budget_usd,
+        as_json=as_json,
+        out=out,
+        err=err,
+    )
     if code:
         raise typer.Exit(code)

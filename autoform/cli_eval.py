@@ -12,9 +12,20 @@ from autoform.config import Settings
 EXIT_FAIL, EXIT_USAGE, EXIT_MISSING = 1, 2, 3
 
 
-def eval_command(s: Settings, target: list[str], *, limit: int | None, split: str | None, out_dir: str | None,
-                 jobs: int | None, max_attempts: int | None, budget_usd: float | None, as_json: bool,
-                 out: Any, err: Any) -> int:
+def eval_command(
+    s: Settings,
+    target: list[str],
+    *,
+    limit: int | None,
+    split: str | None,
+    out_dir: str | None,
+    jobs: int | None,
+    max_attempts: int | None,
+    budget_usd: float | None,
+    as_json: bool,
+    out: Any,
+    err: Any,
+) -> int:
     from autoform.evaluation import report as rep
 
     if target and target[0] == "compare":
@@ -43,12 +54,35 @@ def eval_command(s: Settings, target: list[str], *, limit: int | None, split: st
     if len(target) != 1:
         err.print("usage: autoform eval BENCH.jsonl [--limit N] [--split S] [--json] [--out DIR]")
         return EXIT_USAGE
-    return _run(s, Path(target[0]), limit=limit, split=split, out_dir=out_dir, jobs=jobs, max_attempts=max_attempts,
-                budget_usd=budget_usd, as_json=as_json, out=out, err=err)
+    return _run(
+        s,
+        Path(target[0]),
+        limit=limit,
+        split=split,
+        out_dir=out_dir,
+        jobs=jobs,
+        max_attempts=max_attempts,
+        budget_usd=budget_usd,
+        as_json=as_json,
+        out=out,
+        err=err,
+    )
 
 
-def _run(s: Settings, bench: Path, *, limit: int | None, split: str | None, out_dir: str | None, jobs: int | None,
-         max_attempts: int | None, budget_usd: float | None, as_json: bool, out: Any, err: Any) -> int:
+def _run(
+    s: Settings,
+    bench: Path,
+    *,
+    limit: int | None,
+    split: str | None,
+    out_dir: str | None,
+    jobs: int | None,
+    max_attempts: int | None,
+    budget_usd: float | None,
+    as_json: bool,
+    out: Any,
+    err: Any,
+) -> int:
     from autoform.evaluation import report as rep
     from autoform.evaluation.bench import BenchError, load
     from autoform.evaluation.runner import default_out, group_settings, groups, run_eval
@@ -75,8 +109,7 @@ def _run(s: Settings, bench: Path, *, limit: int | None, split: str | None, out_
     index = s.mathlib_index_path
     if index.is_file() and not (where / index.name).exists():
         (where / index.name).symlink_to(index)  # the agents' Mathlib grounding, shared
-    params = JobParams(max_attempts=max_attempts or s.job.max_attempts, jobs=jobs or s.job.jobs,
-                       budget_usd=budget_usd)
+    params = JobParams(max_attempts=max_attempts or s.job.max_attempts, jobs=jobs or s.job.jobs, budget_usd=budget_usd)
     store = open_store(where / "autoform.sqlite")
     first = group_settings(s, where, next(iter(groups(problems))))
     try:
@@ -96,29 +129,44 @@ def _run(s: Settings, bench: Path, *, limit: int | None, split: str | None, out_
             err.print(escape(f"{slug}: {n} problems, {n - todo} finished before, {todo} to run"), highlight=False)
 
     try:
-        summaries = run_eval(s, store, bench, problems, where, params, make_oracle=oracle_for,
-                             make_llm=lambda gs: llm, on_group=on_group)
+        summaries = run_eval(
+            s, store, bench, problems, where, params, make_oracle=oracle_for, make_llm=lambda gs: llm, on_group=on_group
+        )
     except OracleUnavailable as e:
         err.print(f"[bold red]missing:[/] Lean: {escape(str(e))}", highlight=False)
         return EXIT_MISSING
     except JobError as e:
         err.print(escape(str(e)), highlight=False)
         return EXIT_USAGE
-    report = rep.collect(store, first, bench, problems, params={
-        "max_attempts": params.max_attempts, "jobs": params.jobs, "budget_usd": budget_usd, "limit": limit,
-        "split": split})
+    report = rep.collect(
+        store,
+        first,
+        bench,
+        problems,
+        params={
+            "max_attempts": params.max_attempts,
+            "jobs": params.jobs,
+            "budget_usd": budget_usd,
+            "limit": limit,
+            "split": split,
+        },
+    )
     rep.write_report(report, store, where)
     if as_json:
         print(report.model_dump_json(indent=2))
     else:
         for key, rate in report.rates.items():
-            out.print(f"{key:24} {rate.k}/{rate.n}  {100 * rate.rate:5.1f}%  "
-                      f"[{100 * rate.low:.1f}%, {100 * rate.high:.1f}%]")
-        out.print(f"cost ${report.cost_usd:.4f}, {report.llm_calls} LLM calls, {report.tokens} tokens, "
-                  f"Lean {report.lean_s:.1f} s; report: {where / 'index.html'}")
+            out.print(
+                f"{key:24} {rate.k}/{rate.n}  {100 * rate.rate:5.1f}%  [{100 * rate.low:.1f}%, {100 * rate.high:.1f}%]"
+            )
+        out.print(
+            f"cost ${report.cost_usd:.4f}, {report.llm_calls} LLM calls, {report.tokens} tokens, "
+            f"Lean {report.lean_s:.1f} s; report: {where / 'index.html'}"
+        )
     stopped = [x for x in summaries if x.status != "done"]
     if stopped:
-        err.print(escape(f"stopped: {stopped[-1].message or stopped[-1].stop_reason}; run again to resume"),
-                  highlight=False)
+        err.print(
+            escape(f"stopped: {stopped[-1].message or stopped[-1].stop_reason}; run again to resume"), highlight=False
+        )
         return EXIT_MISSING if stopped[-1].stop_reason in ("llm", "lean", "store", "worker") else EXIT_FAIL
     return 0

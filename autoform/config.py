@@ -42,11 +42,14 @@ class RoleLLM(_Section):
     model: str | None = None
     temperature: float | None = None
     max_tokens: int | None = Field(default=None, ge=1, description="output budget of the role's first request")
-    max_tokens_cap: int | None = Field(default=None, ge=1, description="largest budget a truncated reply is "
-                                       "asked again with")
+    max_tokens_cap: int | None = Field(
+        default=None, ge=1, description="largest budget a truncated reply is asked again with"
+    )
     prompt_style: PromptStyle | None = Field(
-        default=None, description="'chat' (agents/<role>/prompt.md) or 'complete' (prompt.complete.md: the plain "
-        "'Complete the following Lean 4 code' prompt prover models are trained on; prover and gap_closer)")
+        default=None,
+        description="'chat' (agents/<role>/prompt.md) or 'complete' (prompt.complete.md: the plain "
+        "'Complete the following Lean 4 code' prompt prover models are trained on; prover and gap_closer)",
+    )
 
 
 class LLMConfig(_Section):
@@ -54,15 +57,28 @@ class LLMConfig(_Section):
     api_key: str | None = Field(default=None, description="prefer the OPENAI_API_KEY environment variable")
     model: str = "gpt-4o-mini"
     temperature: float = 0.2
-    max_tokens: int | None = Field(default=None, ge=1, description="output budget of every role without its own; "
-                                   "default: per role (prover and gap_closer 16384, drafter 4096, others 2048)")
-    max_tokens_cap: int | None = Field(default=None, ge=1, description="largest budget a truncated reply is asked "
-                                       f"again with (default {DEFAULT_MAX_TOKENS_CAP})")
-    length_retries: int = Field(default=2, ge=0, description="a truncated reply is asked again this many times "
-                                "with a doubled budget (within the cap), then the agent asks for a shorter answer")
+    max_tokens: int | None = Field(
+        default=None,
+        ge=1,
+        description="output budget of every role without its own; "
+        "default: per role (prover and gap_closer 16384, drafter 4096, others 2048)",
+    )
+    max_tokens_cap: int | None = Field(
+        default=None,
+        ge=1,
+        description=f"largest budget a truncated reply is asked again with (default {DEFAULT_MAX_TOKENS_CAP})",
+    )
+    length_retries: int = Field(
+        default=2,
+        ge=0,
+        description="a truncated reply is asked again this many times "
+        "with a doubled budget (within the cap), then the agent asks for a shorter answer",
+    )
     token_param: TokenParam = Field(
-        default="auto", description="the request's budget parameter: 'auto' sends max_completion_tokens to the "
-        "o-series and GPT-5 (and falls back once on an HTTP 400 that names the parameter), max_tokens elsewhere")
+        default="auto",
+        description="the request's budget parameter: 'auto' sends max_completion_tokens to the "
+        "o-series and GPT-5 (and falls back once on an HTTP 400 that names the parameter), max_tokens elsewhere",
+    )
     prompt_style: PromptStyle = "chat"
     timeout_s: float = 120.0
     max_retries: int = 4
@@ -107,29 +123,45 @@ class LLMConfig(_Section):
 class LeanConfig(_Section):
     backend: Literal["repl", "lake", "kimina"] = "repl"
     project_dir: str = Field(
-        default="", description="the Lake project where candidates are checked; default: the workspace when it "
-        "holds a lakefile, else the repository root (the workspace scripts/setup.sh prepared)")
+        default="",
+        description="the Lake project where candidates are checked; default: the workspace when it "
+        "holds a lakefile, else the repository root (the workspace scripts/setup.sh prepared)",
+    )
     lake_path: str = Field(
-        default="lake", description="`lake`: looked up on PATH, then in elan's bin directory (~/.elan/bin)")
+        default="lake", description="`lake`: looked up on PATH, then in elan's bin directory (~/.elan/bin)"
+    )
     repl_path: str | None = Field(
-        default=None, description="a local leanprover-community/repl checkout, built; default: the one "
-        "scripts/setup.sh built (recorded in the project's .lake/autoform-repl.json)"
+        default=None,
+        description="a local leanprover-community/repl checkout, built; default: the one "
+        "scripts/setup.sh built (recorded in the project's .lake/autoform-repl.json)",
     )
     header: str = "import Mathlib"
     timeout_s: float = 300.0
     start_timeout_s: float = 900.0
-    memory_mb: int = Field(default=ADDRESS_SPACE_MB, description="RLIMIT_AS of every Lean process, MB "
-                           "(import Mathlib needs more than 9 GB of address space: autoform/lean/memory.py)")
-    pool_size: int = Field(default_factory=default_pool_size, ge=1,
-                           description="Lean REPL processes at most; default: what the machine's memory holds")
+    memory_mb: int = Field(
+        default=ADDRESS_SPACE_MB,
+        description="RLIMIT_AS of every Lean process, MB "
+        "(import Mathlib needs more than 9 GB of address space: autoform/lean/memory.py)",
+    )
+    pool_size: int = Field(
+        default_factory=default_pool_size,
+        ge=1,
+        description="Lean REPL processes at most; default: what the machine's memory holds",
+    )
     prewarm: int = Field(default=1, ge=0, description="processes started with the header before the first check")
     max_uses: int = Field(default=200, ge=1, description="checks before a REPL process is restarted")
     restart_growth_mb: int = Field(
-        default=RESTART_GROWTH_MB, ge=0, description="restart a REPL process holding this much more memory than "
-        "right after it imported its header; 0: never")
+        default=RESTART_GROWTH_MB,
+        ge=0,
+        description="restart a REPL process holding this much more memory than "
+        "right after it imported its header; 0: never",
+    )
     restart_memory_mb: int = Field(
-        default=0, ge=0, description="also restart a REPL process above this resident memory, MB, but never for "
-        "what it held right after the import; 0: no absolute threshold")
+        default=0,
+        ge=0,
+        description="also restart a REPL process above this resident memory, MB, but never for "
+        "what it held right after the import; 0: no absolute threshold",
+    )
     kimina_url: str = "http://127.0.0.1:8000"
     kimina_api: Literal["check", "verify"] = "check"
     kimina_api_key: str | None = Field(default=None, description="prefer the KIMINA_API_KEY environment variable")
@@ -150,8 +182,7 @@ class LeanConfig(_Section):
 class AttentionConfig(_Section):
     budget_tokens: int = Field(default=3000, description="token budget of a role not listed in `budgets`")
     budgets: dict[str, int] = Field(
-        default_factory=lambda: {"reader": 1500, "drafter": 2500, "critic": 1000, "prover": 2000,
-                                 "gap_closer": 3000},
+        default_factory=lambda: {"reader": 1500, "drafter": 2500, "critic": 1000, "prover": 2000, "gap_closer": 3000},
         description="token budget of the blackboard context, per role",
     )
     round_decay: float = 0.3
@@ -159,8 +190,9 @@ class AttentionConfig(_Section):
     relevance_floor: float = Field(default=0.25, ge=0, le=1, description="share of the score that needs no overlap")
     unreachable_hops: int = Field(default=6, description="distance given to units not connected to the goal")
     key_sentences: int = 5
-    neighborhood_hops: int = Field(default=3, ge=0, description="posts of units this close in the dependency "
-                                   "graph are candidates for a prompt")
+    neighborhood_hops: int = Field(
+        default=3, ge=0, description="posts of units this close in the dependency graph are candidates for a prompt"
+    )
     recent_posts: int = Field(default=64, ge=0, description="the latest posts of other units are candidates too")
     max_candidates: int = Field(default=400, ge=1, description="posts ranked per prompt, at most (own unit first)")
     relevance: Literal["bm25", "embeddings"] = "bm25"
@@ -177,18 +209,36 @@ class JobConfig(_Section):
     critique: bool = Field(default=True, description="back-translation critique of each elaborating draft")
     race: int = Field(default=1, ge=1, description="prover attempts raced per unit; the first admitted wins")
     automation: bool = Field(default=True, description="try simp/omega/linarith/... before asking the gap-closer")
-    library_search: bool = Field(default=True, description="try Lean's `exact?` on a locked statement before "
-                                                           "asking the prover (one Lean check, no LLM call)")
-    grounding: bool = Field(default=True, description="post what the Mathlib index (`autoform mathlib index`) "
-                                                      "retrieves for each unit, for the agents to read")
-    decompose: bool = Field(default=True, description="when whole proofs fail: a sketch whose `have … := by "
-                                                      "sorry` holes are proved one by one (autoform/decompose.py)")
+    library_search: bool = Field(
+        default=True,
+        description="try Lean's `exact?` on a locked statement before asking the prover (one Lean check, no LLM call)",
+    )
+    grounding: bool = Field(
+        default=True,
+        description="post what the Mathlib index (`autoform mathlib index`) "
+        "retrieves for each unit, for the agents to read",
+    )
+    decompose: bool = Field(
+        default=True,
+        description="when whole proofs fail: a sketch whose `have … := by "
+        "sorry` holes are proved one by one (autoform/decompose.py)",
+    )
     lean_failures_to_stop: int = Field(
-        default=5, ge=1, description="consecutive Lean checks with no verdict (crash, garbage, timeout) that stop "
-        "the job (exit 3), leaving its units pending")
+        default=5,
+        ge=1,
+        description="consecutive Lean checks with no verdict (crash, garbage, timeout) that stop "
+        "the job (exit 3), leaving its units pending",
+    )
     formalize_kinds: list[str] = Field(
         default_factory=lambda: [
-            "definition", "theorem", "lemma", "proposition", "corollary", "exercise", "claim", "axiom",
+            "definition",
+            "theorem",
+            "lemma",
+            "proposition",
+            "corollary",
+            "exercise",
+            "claim",
+            "axiom",
         ]
     )
 
@@ -202,8 +252,12 @@ class IngestConfig(_Section):
     max_file_mb: float = Field(default=64.0, gt=0, description="largest LaTeX source file read")
     max_units: int = Field(default=50_000, ge=1, description="most theorem-like units in one book")
     max_nesting: int = Field(default=200, ge=1, description="deepest nesting of environments and groups")
-    max_expansion: int = Field(default=1_000_000, ge=1000, description="macro expansion steps per book (one a use, "
-                               "one per 32 characters produced or read), as TeX bounds its stacks")
+    max_expansion: int = Field(
+        default=1_000_000,
+        ge=1000,
+        description="macro expansion steps per book (one a use, "
+        "one per 32 characters produced or read), as TeX bounds its stacks",
+    )
     max_input_depth: int = Field(default=15, ge=1, description="\\input/\\include files open at once (TeX: 15)")
 
 
@@ -283,9 +337,7 @@ def load_settings(home: str | Path | None = None) -> Settings:
     try:
         return Settings(home=root, **data)
     except ValidationError as e:
-        where = "; ".join(
-            f"[{'.'.join(str(p) for p in err['loc'])}] {err['msg']}" for err in e.errors()
-        )
+        where = "; ".join(f"[{'.'.join(str(p) for p in err['loc'])}] {err['msg']}" for err in e.errors())
         raise ConfigError(f"{cfg}: {where}") from e
 
 

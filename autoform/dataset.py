@@ -184,9 +184,12 @@ def git_info(home: Path) -> GitInfo | None:
     remote = run("remote", "get-url", "origin")
     paths = [p for p in TRACED_FILES if (home / p).exists()]
     dirty = run("status", "--porcelain", "--untracked-files=all", "--", *paths)
-    return GitInfo(top=Path(top.stdout.strip()).resolve(), head=head.stdout.strip(),
-                   remote=_public_url(remote.stdout.strip()) if remote.returncode == 0 and remote.stdout.strip()
-                   else None, clean=dirty.returncode == 0 and not dirty.stdout.strip())
+    return GitInfo(
+        top=Path(top.stdout.strip()).resolve(),
+        head=head.stdout.strip(),
+        remote=_public_url(remote.stdout.strip()) if remote.returncode == 0 and remote.stdout.strip() else None,
+        clean=dirty.returncode == 0 and not dirty.stdout.strip(),
+    )
 
 
 # -- Lean names ------------------------------------------------------------------------------------------------
@@ -195,7 +198,9 @@ _COMMENT_OR_STRING = re.compile(r'--[^\n]*|"(?:[^"\\]|\\.)*"', re.S)
 _IDENT = re.compile(r"(?<![\w'.!?«»])(?:«[^»]*»|[^\W\d][\w'!?]*)(?:\.(?:«[^»]*»|[^\W\d][\w'!?]*))*")
 _DECLARED = re.compile(
     r"^[ \t]*(?:@\[[^\]]*\][ \t\n]*)?(?:(?:private|protected|noncomputable|nonrec|partial|unsafe)\s+)*"
-    r"(?:theorem|lemma|def|abbrev|instance|structure|class|inductive|opaque|axiom)\s+([^\s:({\[]+)", re.M)
+    r"(?:theorem|lemma|def|abbrev|instance|structure|class|inductive|opaque|axiom)\s+([^\s:({\[]+)",
+    re.M,
+)
 
 
 def _strip_comments(code: str) -> str:
@@ -260,8 +265,15 @@ def _formal_statement(statement: str, code: str | None, status: str, kind: str) 
     return f"{statement.rstrip()} := by\n  sorry\n"
 
 
-def _positions(store: Store, book: Book, header: str, home: Path | None, top: Path | None,
-               units: dict[int, Unit], entries: list[AtlasEntry]) -> dict[int, tuple[str, int, int]]:
+def _positions(
+    store: Store,
+    book: Book,
+    header: str,
+    home: Path | None,
+    top: Path | None,
+    units: dict[int, Unit],
+    entries: list[AtlasEntry],
+) -> dict[int, tuple[str, int, int]]:
     """unit id -> (file path, start line, end line) of its declaration in the module the store renders, only
     where that module is on disk as rendered (else the positions would point elsewhere)."""
     files = render_book(store, book, header)
@@ -280,7 +292,7 @@ def _positions(store: Store, book: Book, header: str, home: Path | None, top: Pa
         at = text.find(block)
         if at < 0:
             continue
-        tail = code[_decl_start(code, e.decl_name) or 0:]
+        tail = code[_decl_start(code, e.decl_name) or 0 :]
         start = at + len(block) - len(tail)
         start_line = text.count("\n", 0, start) + 1
         end_line = text.count("\n", 0, at + len(block.rstrip("\n"))) + 1
@@ -292,8 +304,9 @@ def _positions(store: Store, book: Book, header: str, home: Path | None, top: Pa
     return out
 
 
-def records(store: Store, books: Iterable[Book], *, include_unproved: bool = False,
-            settings: Settings | None = None) -> list[Record]:
+def records(
+    store: Store, books: Iterable[Book], *, include_unproved: bool = False, settings: Settings | None = None
+) -> list[Record]:
     """The dataset's records, in book order then textbook order (deterministic). With ``settings``, the header
     is the workspace's and the records carry the repository, commit, file and lines (else the default header,
     and no place)."""
@@ -347,47 +360,78 @@ def records(store: Store, books: Iterable[Book], *, include_unproved: bool = Fal
                     continue
                 seen.add(d)
                 todo += book_deps.get(d, []) + sorted(lean_deps.get(d, set()))
-            ctx = [d for d in sorted(seen, key=lambda d: seq.get(d, 0))
-                   if d in entries and (entries[d].status in DONE or d in direct)]
+            ctx = [
+                d
+                for d in sorted(seen, key=lambda d: seq.get(d, 0))
+                if d in entries and (entries[d].status in DONE or d in direct)
+            ]
             place = where.get(u.id)
             common: dict[str, Any] = {
                 "book": book.slug,
-                "unit": UnitRef(id=u.id, ident=u.ident, kind=u.kind, number=u.number, title=u.title, label=u.label,
-                                location=u.location, source=u.source),
-                "informal_statement": u.statement, "informal_proof": u.proof, "decl_name": names[u.id],
-                "elaborated_type": lock_data.get("elaborated_type"), "fidelity": lock_data.get("fidelity", ""),
-                "header": head, "context": "\n\n".join(entries[d].lean_code.strip("\n") for d in ctx) + (
-                    "\n" if ctx else ""),
+                "unit": UnitRef(
+                    id=u.id,
+                    ident=u.ident,
+                    kind=u.kind,
+                    number=u.number,
+                    title=u.title,
+                    label=u.label,
+                    location=u.location,
+                    source=u.source,
+                ),
+                "informal_statement": u.statement,
+                "informal_proof": u.proof,
+                "decl_name": names[u.id],
+                "elaborated_type": lock_data.get("elaborated_type"),
+                "fidelity": lock_data.get("fidelity", ""),
+                "header": head,
+                "context": "\n\n".join(entries[d].lean_code.strip("\n") for d in ctx) + ("\n" if ctx else ""),
                 "depends_on": [names[d] for d in sorted(direct, key=lambda d: seq.get(d, 0)) if d in names],
-                "book_depends_on": [names[d] for d in sorted(book_deps.get(u.id, []), key=lambda d: seq.get(d, 0))
-                                    if d in names],
+                "book_depends_on": [
+                    names[d] for d in sorted(book_deps.get(u.id, []), key=lambda d: seq.get(d, 0)) if d in names
+                ],
                 "repository": git.remote if git else None,
                 "commit": git.head if git and git.clean and place is not None else None,
-                "file_path": place[0] if place else None, "start_line": place[1] if place else None,
+                "file_path": place[0] if place else None,
+                "start_line": place[1] if place else None,
                 "end_line": place[2] if place else None,
             }
             if e is not None:
                 lib = "AtlasStated" if e.status == "stated" else "Atlas"
-                out.append(Record(
-                    **common, status=e.status, module=f"{lib}.{book_module(book)}.{chapters[u.chapter]}",
-                    formal_statement=_formal_statement(e.statement_lean, e.lean_code, e.status, u.kind),
-                    lean_statement=e.statement_lean, lean_code=e.lean_code,
-                    toolchain=toolchains.get(e.attempt_id or 0, ""), job_id=e.job_id, model=e.model,
-                    attempts=e.attempts))
+                out.append(
+                    Record(
+                        **common,
+                        status=e.status,
+                        module=f"{lib}.{book_module(book)}.{chapters[u.chapter]}",
+                        formal_statement=_formal_statement(e.statement_lean, e.lean_code, e.status, u.kind),
+                        lean_statement=e.statement_lean,
+                        lean_code=e.lean_code,
+                        toolchain=toolchains.get(e.attempt_id or 0, ""),
+                        job_id=e.job_id,
+                        model=e.model,
+                        attempts=e.attempts,
+                    )
+                )
             else:
-                out.append(Record(**common, status="statement_only", module=None,
-                                  formal_statement=_formal_statement(lock_data["statement"], None, "statement_only",
-                                                                     u.kind),
-                                  lean_statement=lock_data["statement"], lean_code=None))
+                out.append(
+                    Record(
+                        **common,
+                        status="statement_only",
+                        module=None,
+                        formal_statement=_formal_statement(lock_data["statement"], None, "statement_only", u.kind),
+                        lean_statement=lock_data["statement"],
+                        lean_code=None,
+                    )
+                )
     return out
 
 
 def _toolchains(store: Store, attempt_ids: list[int]) -> dict[int, str]:
     out: dict[int, str] = {}
     for i in range(0, len(attempt_ids), 500):
-        chunk = attempt_ids[i:i + 500]
-        rows = store.query(f"SELECT id, toolchain FROM attempts WHERE id IN ({','.join('?' * len(chunk))})",
-                           tuple(chunk))
+        chunk = attempt_ids[i : i + 500]
+        rows = store.query(
+            f"SELECT id, toolchain FROM attempts WHERE id IN ({','.join('?' * len(chunk))})", tuple(chunk)
+        )
         out.update({r[0]: r[1] for r in rows})
     return out
 
@@ -421,36 +465,60 @@ def check_trace_workspace(home: Path) -> GitInfo:
         raise MissingTool("--trace traces a git commit: git is not installed")
     info = git_info(home)
     if info is None:
-        raise DatasetError(f"--trace: {home} is not a git repository with a commit; LeanDojo traces a commit "
-                           "(git init, then commit lakefile.lean, lean-toolchain, lake-manifest.json and atlas/)")
+        raise DatasetError(
+            f"--trace: {home} is not a git repository with a commit; LeanDojo traces a commit "
+            "(git init, then commit lakefile.lean, lean-toolchain, lake-manifest.json and atlas/)"
+        )
     if info.top != home:
-        raise DatasetError(f"--trace: the workspace {home} is not the git top level ({info.top}); LeanDojo clones "
-                           "the repository and runs `lake build` at its top, so the lakefile must be there")
+        raise DatasetError(
+            f"--trace: the workspace {home} is not the git top level ({info.top}); LeanDojo clones "
+            "the repository and runs `lake build` at its top, so the lakefile must be there"
+        )
     lakefile = home / "lakefile.lean"
     if not lakefile.is_file():
-        raise DatasetError(f"--trace: {lakefile} is missing; LeanDojo 4.20 reads a lakefile.lean or lakefile.toml "
-                           "at the top level")
+        raise DatasetError(
+            f"--trace: {lakefile} is missing; LeanDojo 4.20 reads a lakefile.lean or lakefile.toml at the top level"
+        )
     if _LOCAL_REQUIRE.search(lakefile.read_text(encoding="utf-8")):
-        raise DatasetError("--trace: lakefile.lean requires a package by local path (`require ... from \"...\"`); "
-                           "LeanDojo 4.20 supports only git requirements (`require mathlib from git \"...\" @ "
-                           "\"<tag>\"`), as autoform's own lakefile has them")
+        raise DatasetError(
+            '--trace: lakefile.lean requires a package by local path (`require ... from "..."`); '
+            'LeanDojo 4.20 supports only git requirements (`require mathlib from git "..." @ '
+            '"<tag>"`), as autoform\'s own lakefile has them'
+        )
     manifest = home / "lake-manifest.json"
     try:
         packages = json.loads(manifest.read_text(encoding="utf-8")).get("packages", [])
     except (OSError, ValueError) as e:
-        raise DatasetError(f"--trace: {manifest} is missing or unreadable ({e}); LeanDojo reads the pinned commit "
-                           "of every package from it (run `lake update` once and commit it)") from e
+        raise DatasetError(
+            f"--trace: {manifest} is missing or unreadable ({e}); LeanDojo reads the pinned commit "
+            "of every package from it (run `lake update` once and commit it)"
+        ) from e
     local = [p.get("name", "?") for p in packages if p.get("type") != "git" or not p.get("url")]
     if local:
-        raise DatasetError(f"--trace: lake-manifest.json has packages that are not from git ({', '.join(local)}); "
-                           "LeanDojo 4.20 supports only git dependencies")
+        raise DatasetError(
+            f"--trace: lake-manifest.json has packages that are not from git ({', '.join(local)}); "
+            "LeanDojo 4.20 supports only git dependencies"
+        )
     if not info.clean:
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all", "--",
-                                *[p for p in TRACED_FILES if (home / p).exists()]],
-                               cwd=home, capture_output=True, text=True, timeout=60).stdout.strip()
-        raise DatasetError("--trace: atlas/ or the Lake files have changes that are not committed; LeanDojo traces "
-                           "the commit, so commit them first (git add atlas lakefile.lean lean-toolchain "
-                           "lake-manifest.json && git commit):\n" + dirty)
+        dirty = subprocess.run(
+            [
+                "git",
+                "status",
+                "--porcelain",
+                "--untracked-files=all",
+                "--",
+                *[p for p in TRACED_FILES if (home / p).exists()],
+            ],
+            cwd=home,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        ).stdout.strip()
+        raise DatasetError(
+            "--trace: atlas/ or the Lake files have changes that are not committed; LeanDojo traces "
+            "the commit, so commit them first (git add atlas lakefile.lean lean-toolchain "
+            "lake-manifest.json && git commit):\n" + dirty
+        )
     return info
 
 
@@ -468,8 +536,10 @@ def _import_leandojo() -> ModuleType:
     try:
         import lean_dojo  # type: ignore[import-not-found]
     except ImportError as e:
-        raise MissingTool("--trace needs LeanDojo, an optional extra: pip install -e '.[dojo]' (then elan and "
-                          f"lake on PATH; see scripts/setup.sh) [{e}]") from e
+        raise MissingTool(
+            "--trace needs LeanDojo, an optional extra: pip install -e '.[dojo]' (then elan and "
+            f"lake on PATH; see scripts/setup.sh) [{e}]"
+        ) from e
     return lean_dojo
 
 
@@ -479,8 +549,10 @@ def _traces_of(traced: Any) -> dict[str, Trace]:
         name = thm.theorem.full_name
         if not name.startswith("Atlas."):
             continue
-        tactics = [TracedTactic(tactic=t.tactic, state_before=t.state_before, state_after=t.state_after)
-                   for t in thm.get_traced_tactics()]
+        tactics = [
+            TracedTactic(tactic=t.tactic, state_before=t.state_before, state_after=t.state_after)
+            for t in thm.get_traced_tactics()
+        ]
         out[name] = Trace(tactics=tactics, premises=sorted(set(thm.get_premise_full_names())))
     return out
 
@@ -490,13 +562,16 @@ def trace_atlas(settings: Settings) -> dict[str, Trace]:
     fully qualified name -> Trace."""
     lean_dojo = _import_leandojo()
     if shutil.which(settings.lean.lake_path) is None:
-        raise MissingTool(f"--trace builds the Atlas with Lean: `{settings.lean.lake_path}` is not on PATH "
-                          "(run scripts/setup.sh, which installs elan, Lean and Mathlib)")
+        raise MissingTool(
+            f"--trace builds the Atlas with Lean: `{settings.lean.lake_path}` is not on PATH "
+            "(run scripts/setup.sh, which installs elan, Lean and Mathlib)"
+        )
     home = Path(settings.home).resolve()
     info = check_trace_workspace(home)
     version = getattr(lean_dojo, "__version__", "?")
-    toolchain = (home / "lean-toolchain").read_text(encoding="utf-8").strip() if (
-        home / "lean-toolchain").is_file() else "?"
+    toolchain = (
+        (home / "lean-toolchain").read_text(encoding="utf-8").strip() if (home / "lean-toolchain").is_file() else "?"
+    )
     with tempfile.TemporaryDirectory(prefix="autoform-trace-") as tmp:
         clone = _clone_at(home, info.head, Path(tmp))
         try:
@@ -511,11 +586,19 @@ def trace_atlas(settings: Settings) -> dict[str, Trace]:
                 f"{type(e).__name__}: {e}\nLeanDojo {version} traces Lean 4 git repositories from v4.3.0-rc2 "
                 f"whose dependencies are git requirements, and was released for Lean {LEANDOJO_LEAN}; its "
                 "ExtractData.lean may not compile on a newer toolchain. It needs the network (GitHub API, the "
-                "Mathlib clone and `lake exe cache get`); run with VERBOSE=1 for its log") from e
+                "Mathlib clone and `lake exe cache get`); run with VERBOSE=1 for its log"
+            ) from e
 
 
-def export_dataset(store: Store, settings: Settings, out: Path, *, books: list[Book] | None = None,
-                   include_unproved: bool = False, trace: bool = False) -> DatasetSummary:
+def export_dataset(
+    store: Store,
+    settings: Settings,
+    out: Path,
+    *,
+    books: list[Book] | None = None,
+    include_unproved: bool = False,
+    trace: bool = False,
+) -> DatasetSummary:
     """Write the dataset to ``out`` (JSON Lines), atomically: a failure leaves any earlier file as it was."""
     out = Path(out)
     if out.is_dir():  # before any work (a trace can take hours)

@@ -78,9 +78,14 @@ class Decomposer:
         """One sketch round for the unit; True when the unit was admitted."""
         p, unit = self.p, run.unit
         if p.oracle.backend == "lake":  # `lean --json` reports no goals for the holes of a sketch
-            p.board.post("decomposer", "subgoal", "no decomposition: the `lake` backend reports no goals (set "
-                         "[lean] backend = \"repl\" for proof by decomposition)", unit_id=unit.id,
-                         data={"status": "unavailable", "depth": 0})
+            p.board.post(
+                "decomposer",
+                "subgoal",
+                "no decomposition: the `lake` backend reports no goals (set "
+                '[lean] backend = "repl" for proof by decomposition)',
+                unit_id=unit.id,
+                data={"status": "unavailable", "depth": 0},
+            )
             return False
         try:
             aux, sketch, _ = self.sketcher.run(run, locked=base.statement)
@@ -99,10 +104,18 @@ class Decomposer:
         check = p.oracle.check(module.text, **hint)
         holes = goals.holes(check)
         if check.failure is not None or check.errors or len(holes) != n_holes:
-            why = check.failure or "; ".join(m.text for m in check.errors)[:500] or \
-                f"Lean reported {len(holes)} hole(s) for {n_holes} sorry"
-            p._record(unit, "proof", "sketch", sketch, Verdict(admitted=False, messages=check.messages,
-                                                               reasons=[Reason(code="sketch", message=why)]))
+            why = (
+                check.failure
+                or "; ".join(m.text for m in check.errors)[:500]
+                or f"Lean reported {len(holes)} hole(s) for {n_holes} sorry"
+            )
+            p._record(
+                unit,
+                "proof",
+                "sketch",
+                sketch,
+                Verdict(admitted=False, messages=check.messages, reasons=[Reason(code="sketch", message=why)]),
+            )
             return False
         lemmas: list[str] = []
         calls: list[str] = []
@@ -110,8 +123,21 @@ class Decomposer:
         for h in holes:
             got = self.subgoal(run, base, h, f"{decl}_step{h.index + 1}")
             if got is None:  # a hole that resists ends this round (depth 1), recorded as a failed attempt
-                p._record(unit, "proof", "decomposition", sketch, Verdict(admitted=False, reasons=[Reason(
-                    code="subgoal", message=f"step {h.index + 1} of the sketch resists: {h.goal.splitlines()[-1]}")]))
+                p._record(
+                    unit,
+                    "proof",
+                    "decomposition",
+                    sketch,
+                    Verdict(
+                        admitted=False,
+                        reasons=[
+                            Reason(
+                                code="subgoal",
+                                message=f"step {h.index + 1} of the sketch resists: {h.goal.splitlines()[-1]}",
+                            )
+                        ],
+                    ),
+                )
                 return False
             code, name = got
             if code:
@@ -132,14 +158,25 @@ class Decomposer:
         post_data = {"goal": hole.goal, "parent": unit.id, "depth": 1, "name": name, "statement": statement}
         lemma = base.model_copy(update={"statement": statement, "proof": "", "aux": "", "locked_type": None})
         if screen_candidate(lemma.model_copy(update={"proof": "skip"})):
-            p.board.post("decomposer", "subgoal", f"{name}: cannot be stated on its own",
-                         unit_id=unit.id, data={**post_data, "status": "failed"})
+            p.board.post(
+                "decomposer",
+                "subgoal",
+                f"{name}: cannot be stated on its own",
+                unit_id=unit.id,
+                data={**post_data, "status": "failed"},
+            )
             return None
         st = check_statement(lemma, p.oracle)
         if not st.elaborates or not st.elaborated_type:
-            p.board.post("decomposer", "subgoal", f"{name}: its statement does not elaborate ({st.reasons[0].message})"
-                         if st.reasons else f"{name}: its statement does not elaborate", unit_id=unit.id,
-                         data={**post_data, "status": "failed"})
+            p.board.post(
+                "decomposer",
+                "subgoal",
+                f"{name}: its statement does not elaborate ({st.reasons[0].message})"
+                if st.reasons
+                else f"{name}: its statement does not elaborate",
+                unit_id=unit.id,
+                data={**post_data, "status": "failed"},
+            )
             return None
         lemma = lemma.model_copy(update={"locked_type": st.elaborated_type})
         from autoform.pipeline import AUTOMATION_TACTIC
@@ -148,17 +185,25 @@ class Decomposer:
         for author, proof in tries + [("prover", "")]:
             if author == "prover":
                 try:
-                    _, proof, _ = p.prover.run(dataclasses.replace(run, pinned_ids=set(run.pinned_ids)),
-                                               locked=statement)
+                    _, proof, _ = p.prover.run(
+                        dataclasses.replace(run, pinned_ids=set(run.pinned_ids)), locked=statement
+                    )
                 except MalformedReply:  # this hole resists this round
                     continue
             v = admit(lemma.model_copy(update={"proof": proof}), p.oracle)
             if v.admitted:
                 code = f"{statement} := by\n" + "\n".join(
-                    "  " + ln if ln.strip() else ln for ln in normalize_proof(proof).splitlines())
-                p.board.post("decomposer", "subgoal", f"{name} proved ({author})", unit_id=unit.id,
-                             data={**post_data, "status": "proved", "by": author, "code": code})
+                    "  " + ln if ln.strip() else ln for ln in normalize_proof(proof).splitlines()
+                )
+                p.board.post(
+                    "decomposer",
+                    "subgoal",
+                    f"{name} proved ({author})",
+                    unit_id=unit.id,
+                    data={**post_data, "status": "proved", "by": author, "code": code},
+                )
                 return code, name
-        p.board.post("decomposer", "subgoal", f"{name}: not proved", unit_id=unit.id,
-                     data={**post_data, "status": "failed"})
+        p.board.post(
+            "decomposer", "subgoal", f"{name}: not proved", unit_id=unit.id, data={**post_data, "status": "failed"}
+        )
         return None

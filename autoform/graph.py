@@ -12,8 +12,7 @@ from autoform.store import Store
 def book_graph(store: Store, book_id: int) -> nx.DiGraph:
     g = nx.DiGraph()
     for u in store.units(book_id):
-        g.add_node(u.id, kind=u.kind, number=u.number, label=u.label, title=u.title, status=u.status,
-                   seq=u.seq)
+        g.add_node(u.id, kind=u.kind, number=u.number, label=u.label, title=u.title, status=u.status, seq=u.seq)
     for uid, dep, via in store.deps(book_id):
         if uid in g and dep in g:
             g.add_edge(uid, dep, via=via)
@@ -63,7 +62,7 @@ def to_dot(g: nx.DiGraph, *, name: str = "book") -> str:
         label = f"{d['kind'].capitalize()} {d['number']}".strip() + (f"\n{d['label']}" if d["label"] else "")
         lines.append(f"  {n} [label={q(label)}];")
     for a, b in sorted(g.edges):
-        style = ' [style=dashed]' if g.edges[a, b]["via"] == "text" else ""
+        style = " [style=dashed]" if g.edges[a, b]["via"] == "text" else ""
         lines.append(f"  {a} -> {b}{style};")
     lines.append("}")
     return "\n".join(lines) + "\n"

@@ -85,15 +85,20 @@ def start_or_resume(store: Store, book: Book, params: JobParams) -> tuple[Job, b
     with store.tx() as c:
         row = c.execute(
             "SELECT id, status, pid FROM jobs WHERE book_id = ? AND status IN ('running', 'interrupted') "
-            "ORDER BY id DESC LIMIT 1", (book.id,),
+            "ORDER BY id DESC LIMIT 1",
+            (book.id,),
         ).fetchone()
         if row is not None and row[1] == "running" and row[2] != os.getpid() and _job_process_alive(row[2]):
-            raise JobError(f"job {row[0]} of {book.slug} is already running (pid {row[2]}); stop it first "
-                           f"(Ctrl-C, or kill -INT {row[2]}), or wait for it to end")
+            raise JobError(
+                f"job {row[0]} of {book.slug} is already running (pid {row[2]}); stop it first "
+                f"(Ctrl-C, or kill -INT {row[2]}), or wait for it to end"
+            )
         if row is not None:
             job_id, resumed = row[0], True
-            c.execute("UPDATE jobs SET status = 'running', pid = ?, message = '', params = ? WHERE id = ?",
-                      (os.getpid(), params.model_dump_json(), job_id))
+            c.execute(
+                "UPDATE jobs SET status = 'running', pid = ?, message = '', params = ? WHERE id = ?",
+                (os.getpid(), params.model_dump_json(), job_id),
+            )
         else:
             job_id = c.execute(
                 "INSERT INTO jobs (book_id, status, params, started_at, pid) VALUES (?,?,?,?,?)",
@@ -119,14 +124,16 @@ class Spend:
         self.attempts = 0
 
     def refresh(self) -> None:
-        row = self.store.query("SELECT COUNT(*), MAX(id) FROM attempts WHERE id > ? AND job_id = ?",
-                               (self.last_attempt, self.job_id))[0]
+        row = self.store.query(
+            "SELECT COUNT(*), MAX(id) FROM attempts WHERE id > ? AND job_id = ?", (self.last_attempt, self.job_id)
+        )[0]
         if row[0]:
             self.attempts += row[0]
             self.last_attempt = row[1]
         rows = self.store.query(
             "SELECT id, model, prompt_tokens, completion_tokens, cached FROM llm_calls WHERE id > ? AND job_id = ?",
-            (self.last_id, self.job_id))
+            (self.last_id, self.job_id),
+        )
         for rid, model, pt, ct, cached in rows:
             self.last_id = max(self.last_id, rid)
             self.calls += 1
@@ -180,11 +187,18 @@ class JobMonitor:
             rate = self.concluded_now / elapsed * 60 if elapsed > 0 else 0.0
             left = max(0, self.total - done)
             return {
-                **self.counts, "done": done, "total": self.total, "in_flight": len(self.in_flight),
+                **self.counts,
+                "done": done,
+                "total": self.total,
+                "in_flight": len(self.in_flight),
                 "in_flight_units": [name for name, _ in sorted(self.in_flight.values(), key=lambda x: x[1])],
-                "attempts": self.attempts, "cost_usd": round(self.usd, 6), "tokens": self.tokens,
-                "rate_per_min": round(rate, 2), "eta_s": round(left / rate * 60, 1) if rate > 0 else None,
-                "elapsed_s": round(elapsed, 1), "last": self.last,
+                "attempts": self.attempts,
+                "cost_usd": round(self.usd, 6),
+                "tokens": self.tokens,
+                "rate_per_min": round(rate, 2),
+                "eta_s": round(left / rate * 60, 1) if rate > 0 else None,
+                "elapsed_s": round(elapsed, 1),
+                "last": self.last,
             }
 
 
@@ -253,9 +267,18 @@ def dependency_plan(graph: nx.DiGraph, todo: list[int]) -> tuple[dict[int, int],
 
 
 class JobRunner:
-    def __init__(self, settings: Settings, store: Store, book: Book, oracle: Any, llm: Any,
-                 params: JobParams, *, on_event: Callable[[str, Unit, str], None] | None = None,
-                 executor: Executor | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        book: Book,
+        oracle: Any,
+        llm: Any,
+        params: JobParams,
+        *,
+        on_event: Callable[[str, Unit, str], None] | None = None,
+        executor: Executor | None = None,
+    ) -> None:
         self.settings, self.store, self.book, self.oracle, self.llm = settings, store, book, oracle, llm
         self.params = params
         self.stop = threading.Event()
@@ -329,13 +352,27 @@ class JobRunner:
             if self.executor is not None:
                 self.executor.close(wait=False)
             return "interrupted"
-        executor = self.executor or make_executor(self.params.executor, self.params.jobs,
-                                                  address=self.params.address, workers=self.params.ray_workers)
+        executor = self.executor or make_executor(
+            self.params.executor, self.params.jobs, address=self.params.address, workers=self.params.ray_workers
+        )
         self.executor = executor
-        executor.start(ExecContext(
-            settings=self.settings, store=self.store, book=self.book, job=job, graph=self.graph,
-            max_attempts=self.params.max_attempts, namespace=self.namespace, stop=self.stop, on_event=self.on_event,
-            slots=self.params.jobs, unit_tokens=self.params.unit_tokens, oracle=self.oracle, llm=self.llm))
+        executor.start(
+            ExecContext(
+                settings=self.settings,
+                store=self.store,
+                book=self.book,
+                job=job,
+                graph=self.graph,
+                max_attempts=self.params.max_attempts,
+                namespace=self.namespace,
+                stop=self.stop,
+                on_event=self.on_event,
+                slots=self.params.jobs,
+                unit_tokens=self.params.unit_tokens,
+                oracle=self.oracle,
+                llm=self.llm,
+            )
+        )
         self.atlas_writer.start()
         try:
             self._schedule(todo, units, executor)
@@ -405,11 +442,17 @@ class JobRunner:
             self.monitor.attempts = self.spend.attempts
         p = self.params
         if p.budget_usd is not None and self.spend.usd >= p.budget_usd:
-            self.request_stop("budget", f"budget reached: {self.spend.usd:.4f} USD spent of {p.budget_usd} USD "
-                                        "(--budget-usd); run again with a larger budget to continue")
+            self.request_stop(
+                "budget",
+                f"budget reached: {self.spend.usd:.4f} USD spent of {p.budget_usd} USD "
+                "(--budget-usd); run again with a larger budget to continue",
+            )
         elif p.budget_tokens is not None and self.spend.tokens >= p.budget_tokens:
-            self.request_stop("budget", f"budget reached: {self.spend.tokens} tokens used of {p.budget_tokens} "
-                                        "(--budget-tokens); run again with a larger budget to continue")
+            self.request_stop(
+                "budget",
+                f"budget reached: {self.spend.tokens} tokens used of {p.budget_tokens} "
+                "(--budget-tokens); run again with a larger budget to continue",
+            )
 
     def _finish(self, job: Job, status: str) -> str:
         """Write atlas/ and record how the job ended; returns the job's final status. A job whose atlas/ cannot
@@ -433,17 +476,21 @@ class JobRunner:
 
         def close_job() -> None:
             with self.store.tx() as c:
-                c.execute("UPDATE units SET status = 'pending' WHERE book_id = ? AND status = 'working'",
-                          (self.book.id,))
+                c.execute(
+                    "UPDATE units SET status = 'pending' WHERE book_id = ? AND status = 'working'", (self.book.id,)
+                )
                 if status == "failed":  # units failed by a Lean that never answered: pending, not failed
                     c.execute(
                         "UPDATE units SET status = 'pending' WHERE book_id = ? AND status = 'failed' AND id IN "
                         "(SELECT a.unit_id FROM attempts a WHERE a.job_id = ? AND a.id = (SELECT MAX(b.id) FROM "
                         "attempts b WHERE b.unit_id = a.unit_id AND b.job_id = a.job_id) AND a.reasons LIKE "
-                        "'%\"lean_failure\"%')", (self.book.id, job.id))
-                c.execute("UPDATE jobs SET status = ?, finished_at = ?, message = ? WHERE id = ?",
-                          (status, time.time() if status in ("done", "failed") else None, self.fatal or "",
-                           job.id))
+                        "'%\"lean_failure\"%')",
+                        (self.book.id, job.id),
+                    )
+                c.execute(
+                    "UPDATE jobs SET status = ?, finished_at = ?, message = ? WHERE id = ?",
+                    (status, time.time() if status in ("done", "failed") else None, self.fatal or "", job.id),
+                )
 
         try:
             close_job()
@@ -456,8 +503,16 @@ class JobRunner:
         return status
 
     def summary(self, job_id: int, resumed: bool, status: str, elapsed: float) -> JobSummary:
-        s = job_summary(self.store, self.book, job_id, resumed=resumed, status=status, elapsed=elapsed,
-                        message=self.fatal or "", settings=self.settings)
+        s = job_summary(
+            self.store,
+            self.book,
+            job_id,
+            resumed=resumed,
+            status=status,
+            elapsed=elapsed,
+            message=self.fatal or "",
+            settings=self.settings,
+        )
         s.stop_reason = self.stop_reason if status != "done" else ""
         return s
 
@@ -465,30 +520,53 @@ class JobRunner:
 def job_cost(store: Store, settings: Settings, job_id: int) -> float:
     rows = store.query(
         "SELECT model, SUM(prompt_tokens), SUM(completion_tokens) FROM llm_calls WHERE job_id = ? AND cached = 0 "
-        "GROUP BY model", (job_id,))
+        "GROUP BY model",
+        (job_id,),
+    )
     return sum(price(settings, model, pt or 0, ct or 0) for model, pt, ct in rows)
 
 
 def unit_counts(store: Store, book_id: int) -> dict[str, int]:
     counts: dict[str, int] = {}
-    for r in store.query("SELECT status, COUNT(*) FROM units WHERE book_id = ? AND present = 1 GROUP BY status",
-                         (book_id,)):
+    for r in store.query(
+        "SELECT status, COUNT(*) FROM units WHERE book_id = ? AND present = 1 GROUP BY status", (book_id,)
+    ):
         counts[r[0]] = r[1]
     return counts
 
 
-def job_summary(store: Store, book: Book, job_id: int, *, resumed: bool = False, status: str | None = None,
-                elapsed: float = 0.0, message: str = "", settings: Settings | None = None) -> JobSummary:
+def job_summary(
+    store: Store,
+    book: Book,
+    job_id: int,
+    *,
+    resumed: bool = False,
+    status: str | None = None,
+    elapsed: float = 0.0,
+    message: str = "",
+    settings: Settings | None = None,
+) -> JobSummary:
     job = store.job(job_id)
     n_attempts = store.query("SELECT COUNT(*) FROM attempts WHERE job_id = ?", (job_id,))[0][0]
     admitted = store.query("SELECT COUNT(*) FROM atlas_entries WHERE job_id = ?", (job_id,))[0][0]
     usage = store.query(
         "SELECT COUNT(*), COALESCE(SUM(cached),0), COALESCE(SUM(prompt_tokens),0), COALESCE(SUM(completion_tokens),0)"
-        " FROM llm_calls WHERE job_id = ?", (job_id,))[0]
+        " FROM llm_calls WHERE job_id = ?",
+        (job_id,),
+    )[0]
     return JobSummary(
-        job_id=job_id, book=book.slug, resumed=resumed, status=status or job.status,
-        units=unit_counts(store, book.id), admitted_this_job=admitted, attempts=n_attempts, llm_calls=usage[0],
-        llm_cached=usage[1], prompt_tokens=usage[2], completion_tokens=usage[3], elapsed_s=round(elapsed, 3),
+        job_id=job_id,
+        book=book.slug,
+        resumed=resumed,
+        status=status or job.status,
+        units=unit_counts(store, book.id),
+        admitted_this_job=admitted,
+        attempts=n_attempts,
+        llm_calls=usage[0],
+        llm_cached=usage[1],
+        prompt_tokens=usage[2],
+        completion_tokens=usage[3],
+        elapsed_s=round(elapsed, 3),
         cost_usd=round(job_cost(store, settings, job_id), 6) if settings is not None else 0.0,
         message=message or job.message,
     )
@@ -524,17 +602,29 @@ def job_status(store: Store, settings: Settings, job: Job) -> dict[str, Any]:
     from autoform.lean.cache import hit_rate
 
     alive = job.status == "running" and _job_process_alive(job.pid)
-    in_flight = [
-        {"id": u.id, "unit": u.display, "label": u.label}
-        for u in (store.unit(r[0]) for r in store.query(
-            "SELECT id FROM units WHERE book_id = ? AND status = 'working' ORDER BY seq", (job.book_id,)))
-    ] if alive else []
-    attempts = store.query("SELECT COUNT(*), COALESCE(SUM(admitted), 0), MIN(created_at), MAX(created_at) "
-                           "FROM attempts WHERE job_id = ?", (job.id,))[0]
+    in_flight = (
+        [
+            {"id": u.id, "unit": u.display, "label": u.label}
+            for u in (
+                store.unit(r[0])
+                for r in store.query(
+                    "SELECT id FROM units WHERE book_id = ? AND status = 'working' ORDER BY seq", (job.book_id,)
+                )
+            )
+        ]
+        if alive
+        else []
+    )
+    attempts = store.query(
+        "SELECT COUNT(*), COALESCE(SUM(admitted), 0), MIN(created_at), MAX(created_at) FROM attempts WHERE job_id = ?",
+        (job.id,),
+    )[0]
     admitted = store.query("SELECT COUNT(*), MAX(created_at) FROM atlas_entries WHERE job_id = ?", (job.id,))[0]
     failed = store.query(
         "SELECT COUNT(DISTINCT a.unit_id) FROM attempts a JOIN units u ON u.id = a.unit_id "
-        "WHERE a.job_id = ? AND u.status = 'failed'", (job.id,))[0][0]
+        "WHERE a.job_id = ? AND u.status = 'failed'",
+        (job.id,),
+    )[0][0]
     spend = Spend(store, settings, job.id)
     spend.refresh()
     calls = store.query("SELECT MIN(created_at), MAX(created_at) FROM llm_calls WHERE job_id = ?", (job.id,))[0]
@@ -543,14 +633,28 @@ def job_status(store: Store, settings: Settings, job: Job) -> dict[str, Any]:
     concluded = admitted[0] + failed
     active_s = (max(ends) - min(starts)) if starts and ends else 0.0
     rate = concluded / active_s * 60 if active_s > 0 else 0.0
-    pending = store.query("SELECT COUNT(*) FROM units WHERE book_id = ? AND present = 1 AND status IN "
-                          "('pending', 'working')", (job.book_id,))[0][0]
+    pending = store.query(
+        "SELECT COUNT(*) FROM units WHERE book_id = ? AND present = 1 AND status IN ('pending', 'working')",
+        (job.book_id,),
+    )[0][0]
     return {
-        "id": job.id, "status": job.status, "message": job.message, "alive": alive, "pid": job.pid,
-        "params": job.params, "started_at": job.started_at, "finished_at": job.finished_at,
-        "in_flight": in_flight, "attempts": attempts[0], "attempts_admitted": attempts[1],
-        "admitted": admitted[0], "failed": failed, "llm_calls": spend.calls, "tokens": spend.tokens,
-        "cost_usd": round(spend.usd, 6), "rate_units_per_min": round(rate, 3),
+        "id": job.id,
+        "status": job.status,
+        "message": job.message,
+        "alive": alive,
+        "pid": job.pid,
+        "params": job.params,
+        "started_at": job.started_at,
+        "finished_at": job.finished_at,
+        "in_flight": in_flight,
+        "attempts": attempts[0],
+        "attempts_admitted": attempts[1],
+        "admitted": admitted[0],
+        "failed": failed,
+        "llm_calls": spend.calls,
+        "tokens": spend.tokens,
+        "cost_usd": round(spend.usd, 6),
+        "rate_units_per_min": round(rate, 3),
         "eta_s": round(pending / rate * 60, 1) if rate > 0 and job.status != "done" and pending else None,
         "lean": hit_rate(store, job.id),
     }
@@ -585,16 +689,27 @@ class _LiveView:
         count = f"{snap['done']}/{snap['total']}"
         head = Table.grid(padding=(0, 1))
         bar = max(5, min(40, width - len(self.title) - len(count) - 2))
-        head.add_row(Text(self.title, style="bold", overflow="ellipsis", no_wrap=True),
-                     ProgressBar(total=max(1, snap["total"]), completed=snap["done"], width=bar), Text(count))
+        head.add_row(
+            Text(self.title, style="bold", overflow="ellipsis", no_wrap=True),
+            ProgressBar(total=max(1, snap["total"]), completed=snap["done"], width=bar),
+            Text(count),
+        )
         yield head
         eta = "-" if snap["eta_s"] is None else time.strftime("%H:%M:%S", time.gmtime(snap["eta_s"]))
-        yield fit_line([
-            (f"admitted {snap['admitted']}", "green"), (f"failed {snap['failed']}", "red"),
-            (f"in flight {snap['in_flight']}", "yellow"), (f"${snap['cost_usd']:.4f}", ""), (f"ETA {eta}", ""),
-            (f"stated {snap['stated']}", "cyan"), (f"attempts {snap['attempts']}", ""),
-            (f"{snap['rate_per_min']:.1f} units/min", ""), (f"{snap['tokens']} tok", ""),
-        ], width)
+        yield fit_line(
+            [
+                (f"admitted {snap['admitted']}", "green"),
+                (f"failed {snap['failed']}", "red"),
+                (f"in flight {snap['in_flight']}", "yellow"),
+                (f"${snap['cost_usd']:.4f}", ""),
+                (f"ETA {eta}", ""),
+                (f"stated {snap['stated']}", "cyan"),
+                (f"attempts {snap['attempts']}", ""),
+                (f"{snap['rate_per_min']:.1f} units/min", ""),
+                (f"{snap['tokens']} tok", ""),
+            ],
+            width,
+        )
         flying = snap["in_flight_units"]
         if flying:
             more = f" (+{len(flying) - 6} more)" if len(flying) > 6 else ""

@@ -109,8 +109,9 @@ class ChatRequest(BaseModel):
 
 
 def _retryable(e: BaseException) -> bool:
-    if isinstance(e, (openai.RateLimitError, openai.APITimeoutError, openai.APIConnectionError,
-                      openai.InternalServerError)):
+    if isinstance(
+        e, (openai.RateLimitError, openai.APITimeoutError, openai.APIConnectionError, openai.InternalServerError)
+    ):
         return True
     if isinstance(e, openai.APIStatusError):
         return e.status_code >= 500 or e.status_code in (408, 409, 429)
@@ -188,8 +189,7 @@ class LLMClient:
                     "OpenAI-compatible server (vLLM, Ollama, llama.cpp) that needs none."
                 )
             key = "not-needed"
-        self.client = openai.OpenAI(base_url=self.cfg.base_url, api_key=key, timeout=self.cfg.timeout_s,
-                                    max_retries=0)
+        self.client = openai.OpenAI(base_url=self.cfg.base_url, api_key=key, timeout=self.cfg.timeout_s, max_retries=0)
         self._lock = threading.Lock()
         #: per model, what an HTTP 400 taught us: {"completion_tokens": True, "no_temperature": True}
         self._learned: dict[str, dict[str, bool]] = {}
@@ -224,8 +224,10 @@ class LLMClient:
                 have[k] = list(v)
             if self.store is not None:
                 with self.store.tx() as c:
-                    c.executemany("INSERT OR IGNORE INTO embeddings (key, model, vector) VALUES (?,?,?)",
-                                  [(k, model, json.dumps(have[k])) for k, _ in missing])
+                    c.executemany(
+                        "INSERT OR IGNORE INTO embeddings (key, model, vector) VALUES (?,?,?)",
+                        [(k, model, json.dumps(have[k])) for k, _ in missing],
+                    )
         return [have[k] for k in keys]
 
     def embedding_relevance(self, model: str) -> Callable[[str, list[str]], list[float]]:
@@ -244,8 +246,11 @@ class LLMClient:
 
     def request(self, role: str, messages: list[Message], posts_used: list[int] | None = None) -> ChatRequest:
         return ChatRequest(
-            role=role, messages=messages, model=self.cfg.model_for(role),
-            temperature=self.cfg.temperature_for(role), max_tokens=self.cfg.max_tokens_for(role),
+            role=role,
+            messages=messages,
+            model=self.cfg.model_for(role),
+            temperature=self.cfg.temperature_for(role),
+            max_tokens=self.cfg.max_tokens_for(role),
             posts_used=posts_used or [],
         )
 
@@ -274,11 +279,13 @@ class LLMClient:
             # paid for, recorded for the accounts, never used nor served from the cache
             self._record(req, reply, f"{key}:truncated", job_id, unit_id, time.monotonic() - t0)
             if budget >= cap or escalations >= self.cfg.length_retries:
-                raise Truncated(f"{self.cfg.base_url}: the reply was cut off at {budget} output tokens ({why}); "
-                                f"the budget of role {req.role!r} is at its cap, {cap} ([llm] max_tokens_cap)"
-                                if budget >= cap else
-                                f"{self.cfg.base_url}: the reply was cut off at {budget} output tokens ({why}), "
-                                f"{escalations + 1} time(s)")
+                raise Truncated(
+                    f"{self.cfg.base_url}: the reply was cut off at {budget} output tokens ({why}); "
+                    f"the budget of role {req.role!r} is at its cap, {cap} ([llm] max_tokens_cap)"
+                    if budget >= cap
+                    else f"{self.cfg.base_url}: the reply was cut off at {budget} output tokens ({why}), "
+                    f"{escalations + 1} time(s)"
+                )
             escalations += 1
             budget = min(cap, budget * 2)
             with self._lock:
@@ -290,8 +297,9 @@ class LLMClient:
         ``max_tokens``."""
         learned = self._learned.get(req.model, {})
         mode = self.cfg.token_param
-        completion = mode == "max_completion_tokens" or (mode == "auto" and (
-            uses_completion_tokens(req.model) or learned.get("completion_tokens", False)))
+        completion = mode == "max_completion_tokens" or (
+            mode == "auto" and (uses_completion_tokens(req.model) or learned.get("completion_tokens", False))
+        )
         params: dict[str, Any] = {"max_completion_tokens" if completion else "max_tokens": budget}
         no_temperature = learned.get("no_temperature", mode == "auto" and uses_completion_tokens(req.model))
         if not no_temperature:
@@ -300,6 +308,7 @@ class LLMClient:
 
     def _call(self, req: ChatRequest) -> ChatReply:
         budget = req.max_tokens
+
         @retry(
             retry=retry_if_exception(_retryable),
             wait=_Wait(self._retry_initial, 60.0),
@@ -324,10 +333,13 @@ class LLMClient:
             reasoning = extra.get("reasoning_content") or extra.get("reasoning") or ""
             usage = resp.usage
             reply = ChatReply(
-                text=text, model=resp.model or req.model, finish_reason=choice.finish_reason,
+                text=text,
+                model=resp.model or req.model,
+                finish_reason=choice.finish_reason,
                 prompt_tokens=usage.prompt_tokens if usage else 0,
                 completion_tokens=usage.completion_tokens if usage else 0,
-                reasoning=reasoning if isinstance(reasoning, str) else "", max_tokens=budget,
+                reasoning=reasoning if isinstance(reasoning, str) else "",
+                max_tokens=budget,
             )
             if not text.strip() and _truncation(reply) is None:
                 raise MalformedReply(f"{self.cfg.base_url}: an empty reply")
@@ -337,8 +349,10 @@ class LLMClient:
             try:
                 return once()
             except EndpointJunk as e:  # the endpoint, not the model: stop the job as for a 5xx
-                raise LLMUnavailable(f"{e}; {self.cfg.max_retries + 1} tries. Is the base URL an OpenAI-compatible "
-                                     "endpoint (ending in /v1)?") from e
+                raise LLMUnavailable(
+                    f"{e}; {self.cfg.max_retries + 1} tries. Is the base URL an OpenAI-compatible "
+                    "endpoint (ending in /v1)?"
+                ) from e
             except MalformedReply:
                 raise
             except openai.BadRequestError as e:
@@ -353,17 +367,30 @@ class LLMClient:
                 raise LLMUnavailable(describe_error(e, self.cfg.base_url)) from e
         raise LLMUnavailable(f"{self.cfg.base_url}: the endpoint refuses every form of the request")
 
-    def _record(self, req: ChatRequest, reply: ChatReply, key: str, job_id: int | None, unit_id: int | None,
-                elapsed: float) -> int:
+    def _record(
+        self, req: ChatRequest, reply: ChatReply, key: str, job_id: int | None, unit_id: int | None, elapsed: float
+    ) -> int:
         if self.store is None:
             return 0
         with self.store.tx() as c:
             cur = c.execute(
                 "INSERT INTO llm_calls (cache_key, job_id, unit_id, role, model, request, response, prompt_tokens,"
                 " completion_tokens, cached, posts_used, elapsed_s, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (key, job_id, unit_id, req.role, reply.model, req.model_dump_json(), reply.text,
-                 reply.prompt_tokens, reply.completion_tokens, int(reply.cached), json.dumps(req.posts_used),
-                 elapsed, time.time()),
+                (
+                    key,
+                    job_id,
+                    unit_id,
+                    req.role,
+                    reply.model,
+                    req.model_dump_json(),
+                    reply.text,
+                    reply.prompt_tokens,
+                    reply.completion_tokens,
+                    int(reply.cached),
+                    json.dumps(req.posts_used),
+                    elapsed,
+                    time.time(),
+                ),
             )
             return int(cur.lastrowid or 0)
 
@@ -418,16 +445,19 @@ def usage(store: Store, settings: Settings, *, job_id: int | None = None, by: st
     nothing)."""
     if by not in ("role", "unit_id", "job_id"):
         raise ValueError(by)
-    sql = (f"SELECT {by}, model, COUNT(*), SUM(cached), SUM(CASE WHEN cached = 0 THEN prompt_tokens ELSE 0 END),"
-           f" SUM(CASE WHEN cached = 0 THEN completion_tokens ELSE 0 END) FROM llm_calls")
+    sql = (
+        f"SELECT {by}, model, COUNT(*), SUM(cached), SUM(CASE WHEN cached = 0 THEN prompt_tokens ELSE 0 END),"
+        f" SUM(CASE WHEN cached = 0 THEN completion_tokens ELSE 0 END) FROM llm_calls"
+    )
     params: tuple = ()
     if job_id is not None:
         sql += " WHERE job_id = ?"
         params = (job_id,)
     out: dict[str, dict] = {}
     for key, model, n, cached, pt, ct in store.query(sql + f" GROUP BY {by}, model", params):
-        d = out.setdefault(str(key), {"calls": 0, "cached": 0, "prompt_tokens": 0, "completion_tokens": 0,
-                                      "cost_usd": 0.0})
+        d = out.setdefault(
+            str(key), {"calls": 0, "cached": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0}
+        )
         d["calls"] += n
         d["cached"] += cached or 0
         d["prompt_tokens"] += pt or 0

@@ -56,9 +56,21 @@ DONE = ("proved", "defined")
 class UnitPipeline:
     """Everything a job needs to work on one unit at a time (thread-safe: one instance serves many workers)."""
 
-    def __init__(self, settings: Settings, store: Store, book: Book, job: Job, oracle: Oracle, llm: LLMClient,
-                 *, max_attempts: int, namespace: str, graph: nx.DiGraph, stop: threading.Event,
-                 on_event: Callable[[str, Unit, str], None]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        book: Book,
+        job: Job,
+        oracle: Oracle,
+        llm: LLMClient,
+        *,
+        max_attempts: int,
+        namespace: str,
+        graph: nx.DiGraph,
+        stop: threading.Event,
+        on_event: Callable[[str, Unit, str], None],
+    ) -> None:
         self.settings, self.store, self.book, self.job, self.oracle, self.llm = settings, store, book, job, oracle, llm
         self.max_attempts = max_attempts
         self.namespace, self.graph, self.stop, self.on_event = namespace, graph, stop, on_event
@@ -82,11 +94,13 @@ class UnitPipeline:
             if e is not None and e.status in DONE:
                 admitted.append({"name": e.decl_name, "statement": e.statement_lean, "code": e.lean_code})
             elif e is not None:
-                stated.append({"name": e.decl_name, "statement": e.statement_lean, "why": "stated in the book "
-                               "without proof"})
+                stated.append(
+                    {"name": e.decl_name, "statement": e.statement_lean, "why": "stated in the book without proof"}
+                )
             elif (lock := self.board.latest(uid, "lock")) is not None:
-                stated.append({"name": lock.data.get("name", ""), "statement": lock.data["statement"],
-                               "why": "not proved yet"})
+                stated.append(
+                    {"name": lock.data.get("name", ""), "statement": lock.data["statement"], "why": "not proved yet"}
+                )
         return admitted, stated
 
     def work_unit(self, unit: Unit) -> None:
@@ -96,8 +110,16 @@ class UnitPipeline:
         prelude = "\n\n".join(d["code"] for d in deps)
         cutoff = self.settings.attention.unreachable_hops  # farther units count as unreachable anyway
         hops = graphs.hops(self.graph, unit.id, cutoff) if unit.id in self.graph else {}
-        run = AgentRun(self.settings, self.llm, self.board, unit, hops, namespace=self.namespace, deps_lean=deps,
-                       deps_stated=stated)
+        run = AgentRun(
+            self.settings,
+            self.llm,
+            self.board,
+            unit,
+            hops,
+            namespace=self.namespace,
+            deps_lean=deps,
+            deps_stated=stated,
+        )
 
         if self.board.latest(unit.id, "extraction") is None:
             self.reader.run(run)
@@ -131,9 +153,13 @@ class UnitPipeline:
         reader_concepts = [str(c) for c in (extraction.data.get("concepts", []) if extraction else [])]
         hits = self.grounding.notions(unit.statement, reader_concepts)
         if hits:
-            self.board.post("mathlib", "retrieval", render_hits(hits, "Mathlib declarations for the notions of this "
-                                                                      "statement (use these names):"),
-                            unit_id=unit.id, data={"purpose": "notions", "names": [h.name for h in hits]})
+            self.board.post(
+                "mathlib",
+                "retrieval",
+                render_hits(hits, "Mathlib declarations for the notions of this statement (use these names):"),
+                unit_id=unit.id,
+                data={"purpose": "notions", "names": [h.name for h in hits]},
+            )
 
     def _ground_lemmas(self, unit: Unit, statement: str) -> None:
         """Mathlib lemmas for the locked statement, posted for the prover and the gap-closer."""
@@ -141,8 +167,13 @@ class UnitPipeline:
             return
         hits = self.grounding.lemmas(statement)
         if hits:
-            self.board.post("mathlib", "retrieval", render_hits(hits, "Mathlib lemmas that may help:"),
-                            unit_id=unit.id, data={"purpose": "lemmas", "names": [h.name for h in hits]})
+            self.board.post(
+                "mathlib",
+                "retrieval",
+                render_hits(hits, "Mathlib lemmas that may help:"),
+                unit_id=unit.id,
+                data={"purpose": "lemmas", "names": [h.name for h in hits]},
+            )
 
     def _repair_names(self, run: AgentRun, base: Candidate, last: object) -> bool | None:
         """After Lean refused a proof for unknown identifiers: a name Mathlib deprecated is replaced by its
@@ -152,10 +183,17 @@ class UnitPipeline:
             return None
         replace, nearest = self.grounding.repairs(_errors_text(last))
         if nearest and not self._retrieved(run.unit, f"nearest:{sorted(nearest)}"):
-            body = "\n".join(f"- `{n}` does not exist; nearest names: {', '.join(f'`{x}`' for x in near)}"
-                             for n, near in nearest.items())
-            self.board.post("mathlib", "retrieval", "Lean did not know these names:\n" + body, unit_id=run.unit.id,
-                            data={"purpose": f"nearest:{sorted(nearest)}", "nearest": nearest})
+            body = "\n".join(
+                f"- `{n}` does not exist; nearest names: {', '.join(f'`{x}`' for x in near)}"
+                for n, near in nearest.items()
+            )
+            self.board.post(
+                "mathlib",
+                "retrieval",
+                "Lean did not know these names:\n" + body,
+                unit_id=run.unit.id,
+                data={"purpose": f"nearest:{sorted(nearest)}", "nearest": nearest},
+            )
         code = getattr(last, "lean_code", "")
         if not replace or not code:
             return None
@@ -175,8 +213,9 @@ class UnitPipeline:
             for kind, number in found:
                 dep = by_number.get(f"{kind}:{number}") or by_number.get(number)
                 if dep is not None and dep != unit.id:
-                    c.execute("INSERT OR IGNORE INTO unit_deps (unit_id, dep_id, via) VALUES (?,?,'reader')",
-                              (unit.id, dep))
+                    c.execute(
+                        "INSERT OR IGNORE INTO unit_deps (unit_id, dep_id, via) VALUES (?,?,'reader')", (unit.id, dep)
+                    )
 
     def _attempts(self, unit: Unit, stage: str) -> list:
         return [a for a in self.store.attempts(unit.id, self.job.id) if a.stage == stage]
@@ -197,8 +236,11 @@ class UnitPipeline:
         """Rounds of k drafts: each is checked by Lean with `sorry` as its proof; the elaborating ones are
         critiqued by back-translation; the most faithful is locked (with its elaborated type)."""
         unit, job = run.unit, self.settings.job
-        recorded = [(a.lean_code, a.elaborated_type) for a in self.store.attempts(unit.id)
-                    if a.stage == "statement" and a.admitted and a.elaborated_type]
+        recorded = [
+            (a.lean_code, a.elaborated_type)
+            for a in self.store.attempts(unit.id)
+            if a.stage == "statement" and a.admitted and a.elaborated_type
+        ]
         if recorded:  # a job stopped between these drafts' verdicts and the lock: lock one of them now
             return self._lock_best(run, recorded)
         error = ""
@@ -216,9 +258,14 @@ class UnitPipeline:
                 text = self._unique_name(text, unit)
                 cand = Candidate(kind="theorem", namespace=self.namespace, statement=text, prelude=prelude)
                 chk = check_statement(cand, self.oracle)
-                verdict = Verdict(admitted=chk.elaborates, reasons=chk.reasons, module=chk.module,
-                                  messages=chk.messages, elaborated_type=chk.elaborated_type,
-                                  elapsed_s=chk.elapsed_s)
+                verdict = Verdict(
+                    admitted=chk.elaborates,
+                    reasons=chk.reasons,
+                    module=chk.module,
+                    messages=chk.messages,
+                    elaborated_type=chk.elaborated_type,
+                    elapsed_s=chk.elapsed_s,
+                )
                 self._record(unit, "statement", "drafter", text, verdict)
                 if chk.elaborates and chk.elaborated_type:
                     elaborated.append((text, chk.elaborated_type))
@@ -239,20 +286,36 @@ class UnitPipeline:
                     crit, _ = self.critic.run(run, lean=text)
                     fidelity, key = crit.fidelity, (crit.faithful, crit.score, -k)
                 except MalformedReply as e:  # a critique steers; without one the draft order decides
-                    run.board.post("critic", "critique", f"no usable critique of `{declared_name(text)}`: {e}",
-                                   unit_id=run.unit.id, round=run.round)
+                    run.board.post(
+                        "critic",
+                        "critique",
+                        f"no usable critique of `{declared_name(text)}`: {e}",
+                        unit_id=run.unit.id,
+                        round=run.round,
+                    )
             if best is None or key > best[0]:
                 best = (key, text, ty, fidelity)
         assert best is not None
         _, text, ty, fidelity = best
         name = declared_name(text)
         with self.store.tx() as c:  # the lock, and the names of the drafts not locked are free again
-            c.execute("DELETE FROM decl_names WHERE book_id = ? AND unit_id = ? AND name != ?",
-                      (self.book.id, run.unit.id, name))
+            c.execute(
+                "DELETE FROM decl_names WHERE book_id = ? AND unit_id = ? AND name != ?",
+                (self.book.id, run.unit.id, name),
+            )
             return run.board.post(
-                "drafter", "lock", text, unit_id=run.unit.id, round=run.round,
-                data={"statement": text, "name": name, "elaborated_type": ty, "fidelity": fidelity,
-                      "drafts": len(elaborated)},
+                "drafter",
+                "lock",
+                text,
+                unit_id=run.unit.id,
+                round=run.round,
+                data={
+                    "statement": text,
+                    "name": name,
+                    "elaborated_type": ty,
+                    "fidelity": fidelity,
+                    "drafts": len(elaborated),
+                },
             )
 
     def _definition(self, run: AgentRun, prelude: str) -> None:
@@ -279,21 +342,28 @@ class UnitPipeline:
         """The prover (k racing attempts where configured), then automation on what is left, then the
         gap-closer with Lean's errors, until admitted or ``max_attempts`` proof attempts are spent."""
         unit, job = run.unit, self.settings.job
-        base = Candidate(kind="theorem", namespace=self.namespace, statement=statement, prelude=prelude,
-                         locked_type=locked_type)
+        base = Candidate(
+            kind="theorem", namespace=self.namespace, statement=statement, prelude=prelude, locked_type=locked_type
+        )
         self._ground_lemmas(unit, statement)
         while not self.stop.is_set():
             previous = self._attempts(unit, "proof")
             if len(previous) >= self.max_attempts:
-                if job.decompose and self.oracle.backend != "lake" and not any(
-                        a.author in ("sketch", "decomposition") for a in previous):
+                if (
+                    job.decompose
+                    and self.oracle.backend != "lake"
+                    and not any(a.author in ("sketch", "decomposition") for a in previous)
+                ):
                     if Decomposer(self).run(run, base):
                         return
                     continue
                 if not unit.proof.strip() and self._admit_stated(run, prelude, statement, locked_type):
                     return
-                self._finish(unit, "failed", previous[-1].reasons[0]["message"] if previous and
-                             previous[-1].reasons else "attempts exhausted")
+                self._finish(
+                    unit,
+                    "failed",
+                    previous[-1].reasons[0]["message"] if previous and previous[-1].reasons else "attempts exhausted",
+                )
                 return
             run.round = len(previous)
             if not previous and job.library_search and self._library_search(run, base):
@@ -316,7 +386,8 @@ class UnitPipeline:
                 continue
             try:
                 aux, proof, _ = self.gap_closer.run(
-                    run, locked=statement, failed_proof=last.lean_code, errors=_errors_text(last))
+                    run, locked=statement, failed_proof=last.lean_code, errors=_errors_text(last)
+                )
             except MalformedReply as e:
                 self._record(unit, "proof", "gap_closer", "", Verdict(admitted=False), note=str(e))
                 continue
@@ -391,8 +462,9 @@ class UnitPipeline:
     def _admit_stated(self, run: AgentRun, prelude: str, statement: str, locked_type: str) -> bool:
         """A statement the book does not prove, not proved by the agents either: admitted as *stated* (the
         AtlasStated library) when Lean confirms its locked statement."""
-        cand = Candidate(kind="theorem", namespace=self.namespace, statement=statement, prelude=prelude,
-                         locked_type=locked_type)
+        cand = Candidate(
+            kind="theorem", namespace=self.namespace, statement=statement, prelude=prelude, locked_type=locked_type
+        )
         verdict = admit_stated(cand, self.oracle)
         if not verdict.admitted:
             return False
@@ -400,13 +472,27 @@ class UnitPipeline:
             c.execute(
                 "INSERT INTO atlas_entries (unit_id, book_id, decl_name, status, statement_lean, lean_code,"
                 " job_id, model, attempts, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (run.unit.id, self.book.id, cand.name, "stated", statement.strip(),
-                 f"{statement.rstrip()} := by\n  sorry", self.job.id, self.settings.llm.model_for("drafter"),
-                 len(self.store.attempts(run.unit.id, self.job.id)), time.time()),
+                (
+                    run.unit.id,
+                    self.book.id,
+                    cand.name,
+                    "stated",
+                    statement.strip(),
+                    f"{statement.rstrip()} := by\n  sorry",
+                    self.job.id,
+                    self.settings.llm.model_for("drafter"),
+                    len(self.store.attempts(run.unit.id, self.job.id)),
+                    time.time(),
+                ),
             )
             c.execute("UPDATE units SET status = 'stated' WHERE id = ?", (run.unit.id,))
-            self.board.post("gate", "admission", f"{cand.full_name} admitted as stated (no proof in the book)",
-                            unit_id=run.unit.id, data={"decl": cand.full_name, "stated": True})
+            self.board.post(
+                "gate",
+                "admission",
+                f"{cand.full_name} admitted as stated (no proof in the book)",
+                unit_id=run.unit.id,
+                data={"decl": cand.full_name, "stated": True},
+            )
         self.on_event("stated", run.unit, cand.full_name)
         return True
 
@@ -416,61 +502,106 @@ class UnitPipeline:
         if note:
             reasons.append({"code": "malformed_reply", "message": note, "line": None})
         with self.store.tx() as c:
-            n = c.execute("SELECT COUNT(*) FROM attempts WHERE unit_id = ? AND job_id = ? AND stage = ?",
-                          (unit.id, self.job.id, stage)).fetchone()[0]
+            n = c.execute(
+                "SELECT COUNT(*) FROM attempts WHERE unit_id = ? AND job_id = ? AND stage = ?",
+                (unit.id, self.job.id, stage),
+            ).fetchone()[0]
             aid = c.execute(
                 "INSERT INTO attempts (job_id, unit_id, n, author, stage, lean_code, admitted, reasons, messages,"
                 " axioms, toolchain, elapsed_s, created_at, elaborated_type) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (self.job.id, unit.id, n + 1, author, stage, code, int(verdict.admitted), json.dumps(reasons),
-                 json.dumps([m.model_dump() for m in verdict.messages]),
-                 json.dumps(verdict.axioms) if verdict.axioms is not None else None, verdict.toolchain,
-                 verdict.elapsed_s, time.time(), verdict.elaborated_type or ""),
+                (
+                    self.job.id,
+                    unit.id,
+                    n + 1,
+                    author,
+                    stage,
+                    code,
+                    int(verdict.admitted),
+                    json.dumps(reasons),
+                    json.dumps([m.model_dump() for m in verdict.messages]),
+                    json.dumps(verdict.axioms) if verdict.axioms is not None else None,
+                    verdict.toolchain,
+                    verdict.elapsed_s,
+                    time.time(),
+                    verdict.elaborated_type or "",
+                ),
             ).lastrowid
-            self.board.post("gate", "verdict", _verdict_body(verdict, note), unit_id=unit.id, round=n,
-                            data={"attempt": aid, "admitted": verdict.admitted, "stage": stage,
-                                  **({"module": verdict.module} if verdict.module and not verdict.admitted else {})})
+            self.board.post(
+                "gate",
+                "verdict",
+                _verdict_body(verdict, note),
+                unit_id=unit.id,
+                round=n,
+                data={
+                    "attempt": aid,
+                    "admitted": verdict.admitted,
+                    "stage": stage,
+                    **({"module": verdict.module} if verdict.module and not verdict.admitted else {}),
+                },
+            )
         return int(aid or 0)
 
-    def _conclude(self, run: AgentRun, cand: Candidate, verdict: Verdict, stage: str, author: str,
-                  code: str, note: str = "") -> bool:
+    def _conclude(
+        self, run: AgentRun, cand: Candidate, verdict: Verdict, stage: str, author: str, code: str, note: str = ""
+    ) -> bool:
         unit = run.unit
         if not verdict.admitted:
             self._record(unit, stage, author, code, verdict)
             self.on_event("rejected", unit, verdict.summary())
             return False
         lean_code = (cand.aux.strip() + "\n\n" if cand.aux.strip() else "") + (
-            cand.statement.strip() if cand.kind == "definition"
-            else f"{cand.statement.rstrip()} := by\n" + "\n".join(
-                "  " + ln if ln.strip() else ln for ln in _proof_lines(cand)))
+            cand.statement.strip()
+            if cand.kind == "definition"
+            else f"{cand.statement.rstrip()} := by\n"
+            + "\n".join("  " + ln if ln.strip() else ln for ln in _proof_lines(cand))
+        )
         status = "defined" if cand.kind == "definition" else "proved"
         with self.store.tx() as c:  # one writer at a time: the check below and the insert are atomic
             if c.execute("SELECT 1 FROM atlas_entries WHERE unit_id = ?", (unit.id,)).fetchone():
                 return True  # a racing attempt was admitted first: this one is not needed
             aid = self._record(unit, stage, author, code, verdict)
-            n_attempts = c.execute("SELECT COUNT(*) FROM attempts WHERE unit_id = ? AND job_id = ?",
-                                   (unit.id, self.job.id)).fetchone()[0]
+            n_attempts = c.execute(
+                "SELECT COUNT(*) FROM attempts WHERE unit_id = ? AND job_id = ?", (unit.id, self.job.id)
+            ).fetchone()[0]
             c.execute(
                 "INSERT INTO atlas_entries (unit_id, book_id, decl_name, status, statement_lean, lean_code,"
                 " attempt_id, job_id, model, attempts, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                (unit.id, self.book.id, cand.name, status, cand.statement.strip(), lean_code, aid, self.job.id,
-                 "lean exact?" if author == "library_search"
-                 else self.settings.llm.model_for("prover" if stage == "proof" else "drafter"), n_attempts,
-                 time.time()),
+                (
+                    unit.id,
+                    self.book.id,
+                    cand.name,
+                    status,
+                    cand.statement.strip(),
+                    lean_code,
+                    aid,
+                    self.job.id,
+                    "lean exact?"
+                    if author == "library_search"
+                    else self.settings.llm.model_for("prover" if stage == "proof" else "drafter"),
+                    n_attempts,
+                    time.time(),
+                ),
             )
             c.execute("UPDATE units SET status = ? WHERE id = ?", (status, unit.id))
             keep = [cand.name, *helper_names(cand.aux)]  # names of drafts and helpers not admitted are free again
-            c.execute(f"DELETE FROM decl_names WHERE book_id = ? AND unit_id = ? AND name NOT IN "
-                      f"({','.join('?' * len(keep))})", (self.book.id, unit.id, *keep))
-            self.board.post("gate", "admission", f"{cand.full_name} admitted ({status})" + (
-                f", {note}" if note else ""), unit_id=unit.id,
-                data={"decl": cand.full_name, "attempt": aid, **({"note": note} if note else {})})
+            c.execute(
+                f"DELETE FROM decl_names WHERE book_id = ? AND unit_id = ? AND name NOT IN "
+                f"({','.join('?' * len(keep))})",
+                (self.book.id, unit.id, *keep),
+            )
+            self.board.post(
+                "gate",
+                "admission",
+                f"{cand.full_name} admitted ({status})" + (f", {note}" if note else ""),
+                unit_id=unit.id,
+                data={"decl": cand.full_name, "attempt": aid, **({"note": note} if note else {})},
+            )
         self.on_event(status, unit, cand.full_name)
         return True
 
     def _finish(self, unit: Unit, status: str, detail: str) -> None:
         self.store.set_unit_status(unit.id, status)
         self.on_event(status, unit, detail)
-
 
 
 #: closing tactics tried on what a failed proof left open, before the gap-closer is asked (no LLM call)
@@ -498,8 +629,9 @@ def _errors_text(attempt: object) -> str:
     reasons = getattr(attempt, "reasons", [])
     messages = getattr(attempt, "messages", [])
     lines = [f"- {r['message']}" for r in reasons]
-    lines += [f"- {m['severity']} at line {m['line']}: {m['text']}" for m in messages
-              if m["severity"] in ("error", "warning")]
+    lines += [
+        f"- {m['severity']} at line {m['line']}: {m['text']}" for m in messages if m["severity"] in ("error", "warning")
+    ]
     return "\n".join(dict.fromkeys(lines)) or "(no message)"
 
 

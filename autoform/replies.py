@@ -84,11 +84,11 @@ def split_reasoning(text: str, reasoning: str | None = None) -> Answer:
     if closes:
         last = closes[-1]
         parts.append(_LONE_OPEN.sub("", rest[: last.start()]).strip())
-        rest = rest[last.end():]
+        rest = rest[last.end() :]
     unclosed = False
     m = _LONE_OPEN.search(rest)
     if m:
-        parts.append(rest[m.end():].strip())
+        parts.append(rest[m.end() :].strip())
         rest, unclosed = rest[: m.start()], True
     return Answer(reasoning="\n\n".join(p for p in parts if p), text=rest.strip(), unclosed_reasoning=unclosed)
 
@@ -162,15 +162,20 @@ LEAN_LANGS = frozenset({"lean", "lean4", ""})
 _GOAL_LINE = re.compile(r"^\s*(⊢|case\s+\S+\s*$)")
 _ERROR_START = re.compile(
     r"^\s*(?:error|warning|info)\b|^\s*\S+\.lean:\d+:\d+|^\s*\d+:\d+:\s*(?:error|warning)|^\s*unsolved goals\b"
-    r"|^\s*(?:unknown (?:identifier|constant)|type mismatch|linarith failed|omega could not)\b", re.I)
+    r"|^\s*(?:unknown (?:identifier|constant)|type mismatch|linarith failed|omega could not)\b",
+    re.I,
+)
 _HASH_CMD = re.compile(r"^\s*#[a-zA-Z_]")
 _NEGATIVE = re.compile(
     r"\b(fail(?:s|ed|ing)?|wrong|incorrect|broken|buggy|original|previous(?:ly)?|old|earlier|doesn'?t work|"
     r"does not work|did(?:n'?t| not) work|won'?t work|rejected|instead of|mistaken?)\b|❌|✗",
-    re.I)
+    re.I,
+)
 _POSITIVE = re.compile(
     r"\b(fix(?:e[sd])?|correct(?:ed)?|repair(?:ed)?|revised|updated|final|complete|full|working|solution|"
-    r"here(?:'s| is| are)|new|improved|proof:|instead[,:])\b|✅", re.I)
+    r"here(?:'s| is| are)|new|improved|proof:|instead[,:])\b|✅",
+    re.I,
+)
 
 
 def _is_goal_or_error(body: str) -> bool:
@@ -221,8 +226,7 @@ def no_lean_block(text: str) -> MalformedReply:
     if not ans.text and ans.reasoning:
         return MalformedReply("the reply has reasoning but no final answer after it")
     if any(b.lang in LEAN_LANGS for b in fenced_blocks(ans.text)):
-        return MalformedReply("the reply's ```lean blocks hold only Lean messages, goals or #check lines, "
-                              "not code")
+        return MalformedReply("the reply's ```lean blocks hold only Lean messages, goals or #check lines, not code")
     return MalformedReply("the reply has no ```lean code block")
 
 
@@ -240,7 +244,7 @@ def strip_comments(code: str) -> str:
             j = i + 1
             while j < n and code[j] != '"':
                 j += 2 if code[j] == "\\" else 1
-            out.append(code[i: j + 1])
+            out.append(code[i : j + 1])
             i = j + 1
         else:
             out.append(code[i])
@@ -273,12 +277,37 @@ def top_level_assign(code: str) -> int | None:
 
 
 _MODIFIERS = ("private", "protected", "noncomputable", "partial", "nonrec", "unsafe", "scoped", "local")
-DECL_WORDS = frozenset({"theorem", "lemma", "def", "abbrev", "instance", "structure", "class", "inductive",
-                        "example", "axiom", "opaque"})
-_OTHER_COMMANDS = frozenset({"import", "open", "namespace", "end", "section", "variable", "variables", "universe",
-                             "set_option", "attribute", "mutual", "noncomputable", "macro", "syntax", "notation",
-                             "infix", "infixl", "infixr", "prefix", "postfix", "elab", "deriving", "export",
-                             "initialize"})
+DECL_WORDS = frozenset(
+    {"theorem", "lemma", "def", "abbrev", "instance", "structure", "class", "inductive", "example", "axiom", "opaque"}
+)
+_OTHER_COMMANDS = frozenset(
+    {
+        "import",
+        "open",
+        "namespace",
+        "end",
+        "section",
+        "variable",
+        "variables",
+        "universe",
+        "set_option",
+        "attribute",
+        "mutual",
+        "noncomputable",
+        "macro",
+        "syntax",
+        "notation",
+        "infix",
+        "infixl",
+        "infixr",
+        "prefix",
+        "postfix",
+        "elab",
+        "deriving",
+        "export",
+        "initialize",
+    }
+)
 _WORD = re.compile(r"[^\s(\[{:]+")
 
 
@@ -306,7 +335,7 @@ def _head(line: str) -> tuple[str, str]:
             depth += c == "["
             depth -= c == "]"
             if depth == 0 and c == "]":
-                s = s[k + 1:].strip()
+                s = s[k + 1 :].strip()
                 break
         else:
             return "@", ""
@@ -364,9 +393,10 @@ def split_commands(code: str) -> tuple[str, list[Command]]:
             continue
         k, nm = _head(line) if at_base else ("", "")
         if k in ("open", "set_option") and cur is None and line.rstrip().endswith(" in"):
-            following = next((x for x in lines[i + 1:] if x.strip()), "")
-            if any(x.strip() for x in lead) or (following[:1] not in (" ", "") and not _head(following)[0]
-                                                and not following.startswith(("/-", "--"))):
+            following = next((x for x in lines[i + 1 :] if x.strip()), "")
+            if any(x.strip() for x in lead) or (
+                following[:1] not in (" ", "") and not _head(following)[0] and not following.startswith(("/-", "--"))
+            ):
                 k = ""  # `open … in` / `set_option … in` before tactics: part of the tactic proof
         if k == "@":
             pending_doc = [*pending_doc, line]  # an attribute on its own line: it belongs to what follows
@@ -399,7 +429,7 @@ def _signature(decl: str) -> str:
     """The part of a theorem after its name and before ``:=``, comparable with :func:`_squash`."""
     head = _statement_part(decl)
     m = re.search(r"\b(?:theorem|lemma)\s+[^\s(\[{:]+", head)
-    return _squash(head[m.end():] if m else head)
+    return _squash(head[m.end() :] if m else head)
 
 
 def _short(name: str) -> str:
@@ -447,8 +477,11 @@ def _body_as_tactics(body: str) -> str:
     if _BY.match(probe):
         return _tactic_block(probe[2:])
     while s.startswith(("--", "/-")):  # comments before the term
-        s = s.split("\n", 1)[1].lstrip() if s.startswith("--") and "\n" in s else (
-            s[s.find("-/") + 2:].lstrip() if s.startswith("/-") and "-/" in s else "")
+        s = (
+            s.split("\n", 1)[1].lstrip()
+            if s.startswith("--") and "\n" in s
+            else (s[s.find("-/") + 2 :].lstrip() if s.startswith("/-") and "-/" in s else "")
+        )
     term = _tactic_block(s)
     lines = term.split("\n")
     return "\n".join([f"exact {lines[0]}", *(("  " + ln if ln.strip() else ln) for ln in lines[1:])])
@@ -524,7 +557,8 @@ def parse_proof(text: str, *, locked: str, known: Iterable[str] = (), exclude: I
             raise MalformedReply(
                 f"the reply's theorem `{thms[-1].name}` does not restate the locked statement: "
                 f"`{_one_line(_statement_part(thms[-1].text))}`"
-                f" differs from the locked `{_one_line(locked)}`; write only the proof of the locked statement")
+                f" differs from the locked `{_one_line(locked)}`; write only the proof of the locked statement"
+            )
         raise MalformedReply("the reply's Lean block holds no proof (no tactics and no restated theorem)")
 
     notes: list[str] = []
@@ -564,12 +598,15 @@ def parse_proof(text: str, *, locked: str, known: Iterable[str] = (), exclude: I
             raise MalformedReply(
                 f"the reply restates `{decl.name}` with a different statement: "
                 f"`{_one_line(_statement_part(decl.text))}` is not the locked `{_one_line(locked)}`; the locked "
-                "statement cannot change: write only its proof")
+                "statement cannot change: write only its proof"
+            )
         body_at = top_level_assign(decl.text)
         if body_at is None:
-            raise MalformedReply(f"the restated `{decl.name}` has no `:=` proof (pattern-matching equations "
-                                 "cannot be spliced into the locked statement): write a tactic proof")
-        proof = _body_as_tactics(decl.text[body_at + 2:])
+            raise MalformedReply(
+                f"the restated `{decl.name}` has no `:=` proof (pattern-matching equations "
+                "cannot be spliced into the locked statement): write a tactic proof"
+            )
+        proof = _body_as_tactics(decl.text[body_at + 2 :])
         proof = _with_opens(proof, _opens(cmds, t))
         add_helpers(cmds, t)
     else:
@@ -607,8 +644,9 @@ def _identifiers(code: str) -> set[str]:
 
 
 # ------------------------------------------------------------------------------------------ statements
-def parse_statements(text: str, *, kind: Literal["theorem", "definition"], header: str = "",
-                     last_only: bool = False) -> list[str]:
+def parse_statements(
+    text: str, *, kind: Literal["theorem", "definition"], header: str = "", last_only: bool = False
+) -> list[str]:
     """The drafter's Lean statements (``theorem name binders : type``, proofs cut) or definitions.
 
     Headers (``import``, ``open``, ``set_option``, ``namespace``/``end``/``section``) and ``#`` commands are
@@ -622,11 +660,10 @@ def parse_statements(text: str, *, kind: Literal["theorem", "definition"], heade
     per_block: list[list[str]] = []
     for b in blocks:
         if header and b.strip().startswith(header.strip()):
-            b = b.strip()[len(header.strip()):]
+            b = b.strip()[len(header.strip()) :]
         _, cmds = split_commands(b)
         if any(c.kind in ("variable", "variables") for c in cmds):
-            raise MalformedReply("the draft uses `variable` declarations: state every binder in the "
-                                 "declaration itself")
+            raise MalformedReply("the draft uses `variable` declarations: state every binder in the declaration itself")
         found: list[str] = []
         if kind == "theorem":
             for c in cmds:
@@ -637,13 +674,21 @@ def parse_statements(text: str, *, kind: Literal["theorem", "definition"], heade
                 stmt = re.sub(r"^((?:@\[[^\]]*\]\s*)?(?:(?:private|protected)\s+)*)lemma\b", r"\1theorem", stmt)
                 found.append(stmt)
         else:
-            start = next((i for i, c in enumerate(cmds) if c.kind in
-                          ("def", "abbrev", "structure", "inductive", "class", "instance")), None)
+            start = next(
+                (
+                    i
+                    for i, c in enumerate(cmds)
+                    if c.kind in ("def", "abbrev", "structure", "inductive", "class", "instance")
+                ),
+                None,
+            )
             if start is not None:
-                keep = [strip_comments(c.text).strip() for c in cmds[start:]
-                        if c.is_decl and c.kind != "example" and not re.search(r"\bsorry\b", c.text)]
-                found.append("\n\n".join("\n".join(ln.rstrip() for ln in k.split("\n") if ln.strip())
-                                         for k in keep))
+                keep = [
+                    strip_comments(c.text).strip()
+                    for c in cmds[start:]
+                    if c.is_decl and c.kind != "example" and not re.search(r"\bsorry\b", c.text)
+                ]
+                found.append("\n\n".join("\n".join(ln.rstrip() for ln in k.split("\n") if ln.strip()) for k in keep))
         if found:
             per_block.append(found)
     if not per_block:
@@ -656,15 +701,93 @@ def parse_statements(text: str, *, kind: Literal["theorem", "definition"], heade
 # ------------------------------------------------------------------------------------------------ JSON
 _JSON_ESCAPES = {'"', "\\", "/", "b", "f", "n", "r", "t", "u"}
 #: LaTeX commands that begin with a JSON escape letter (n, r, t, u): a single backslash before them is LaTeX
-_LATEX_NRTU = frozenset("""
-nabla ne neq neg ni not notin nmid nleq ngeq nless ngtr nsubseteq nsupseteq nexists newline newcommand nu
-nolimits normalsize nparallel nRightarrow nLeftrightarrow nleftarrow nrightarrow noindent nonumber natural
-times to top theta tau text textbf textit textrm textsf texttt textnormal tfrac tbinom tilde triangle
-triangleleft triangleright trianglelefteq trianglerighteq therefore tan tanh tt tiny textstyle thinspace
-rho right rangle rceil rfloor rightarrow Rightarrow rightleftharpoons rbrace rbrack restriction rm rvert rVert
-rtimes rmoreover rad
-underline uparrow Uparrow upsilon Upsilon cup uplus underbrace unlhd unrhd updownarrow
-""".split())  # noqa: SIM905
+_LATEX_NRTU = frozenset(
+    [
+        "nabla",
+        "ne",
+        "neq",
+        "neg",
+        "ni",
+        "not",
+        "notin",
+        "nmid",
+        "nleq",
+        "ngeq",
+        "nless",
+        "ngtr",
+        "nsubseteq",
+        "nsupseteq",
+        "nexists",
+        "newline",
+        "newcommand",
+        "nu",
+        "nolimits",
+        "normalsize",
+        "nparallel",
+        "nRightarrow",
+        "nLeftrightarrow",
+        "nleftarrow",
+        "nrightarrow",
+        "noindent",
+        "nonumber",
+        "natural",
+        "times",
+        "to",
+        "top",
+        "theta",
+        "tau",
+        "text",
+        "textbf",
+        "textit",
+        "textrm",
+        "textsf",
+        "texttt",
+        "textnormal",
+        "tfrac",
+        "tbinom",
+        "tilde",
+        "triangle",
+        "triangleleft",
+        "triangleright",
+        "trianglelefteq",
+        "trianglerighteq",
+        "therefore",
+        "tan",
+        "tanh",
+        "tt",
+        "tiny",
+        "textstyle",
+        "thinspace",
+        "rho",
+        "right",
+        "rangle",
+        "rceil",
+        "rfloor",
+        "rightarrow",
+        "Rightarrow",
+        "rightleftharpoons",
+        "rbrace",
+        "rbrack",
+        "restriction",
+        "rm",
+        "rvert",
+        "rVert",
+        "rtimes",
+        "rmoreover",
+        "rad",
+        "underline",
+        "uparrow",
+        "Uparrow",
+        "upsilon",
+        "Upsilon",
+        "cup",
+        "uplus",
+        "underbrace",
+        "unlhd",
+        "unrhd",
+        "updownarrow",
+    ]
+)  # noqa: SIM905
 
 
 def _fix_backslashes(s: str) -> str:
@@ -691,16 +814,16 @@ def _fix_backslashes(s: str) -> str:
             i += 1
         elif c == "\\" and i + 1 < n:
             nxt = s[i + 1]
-            run = re.match(r"[A-Za-z]+", s[i + 1:])
+            run = re.match(r"[A-Za-z]+", s[i + 1 :])
             word = run.group(0) if run else ""
             if nxt in '"\\/':
-                out.append(s[i: i + 2])
+                out.append(s[i : i + 2])
                 i += 2
-            elif nxt == "u" and re.match(r"u[0-9a-fA-F]{4}", s[i + 1: i + 6]) and word not in _LATEX_NRTU:
-                out.append(s[i: i + 6])
+            elif nxt == "u" and re.match(r"u[0-9a-fA-F]{4}", s[i + 1 : i + 6]) and word not in _LATEX_NRTU:
+                out.append(s[i : i + 6])
                 i += 6
             elif nxt in "nrt" and word not in _LATEX_NRTU:
-                out.append(s[i: i + 2])
+                out.append(s[i : i + 2])
                 i += 2
             else:  # \frac, \binom, \beta, \(, \{, \, ... and LaTeX commands starting with n, r, t, u
                 out.append("\\\\")
@@ -744,7 +867,7 @@ def _balanced_objects(text: str) -> list[str]:
         elif c == "}" and depth > 0:
             depth -= 1
             if depth == 0:
-                out.append(text[start: i + 1])
+                out.append(text[start : i + 1])
     return out
 
 
@@ -790,8 +913,9 @@ def parse_json(text: str, keys: Iterable[str] = ()) -> dict[str, Any]:
 def _mentions(data: dict[str, Any], wanted: set[str]) -> bool:
     if any(_key(k) in wanted for k in data):
         return True
-    return len(data) == 1 and isinstance(next(iter(data.values())), dict) and _mentions(
-        next(iter(data.values())), wanted)
+    return (
+        len(data) == 1 and isinstance(next(iter(data.values())), dict) and _mentions(next(iter(data.values())), wanted)
+    )
 
 
 FieldType = Literal["str", "bool", "score", "list[str]"]
@@ -831,12 +955,16 @@ def read_fields(data: dict[str, Any], spec: dict[str, tuple[FieldType, bool]]) -
     missing = [name for name, (_, required) in spec.items() if required and name not in by_key]
     if missing:
         extra = f"; it has {', '.join(repr(u) for u in unknown)} instead" if unknown else ""
-        raise MalformedReply(f"the JSON lacks the field(s) {', '.join(repr(m) for m in missing)}{extra} "
-                             f"(expected the keys {', '.join(repr(s) for s in spec)})")
+        raise MalformedReply(
+            f"the JSON lacks the field(s) {', '.join(repr(m) for m in missing)}{extra} "
+            f"(expected the keys {', '.join(repr(s) for s in spec)})"
+        )
     if unknown and len(by_key) < len(spec):
         absent = [s for s in spec if s not in by_key]
-        raise MalformedReply(f"the JSON has unknown key(s) {', '.join(repr(u) for u in unknown)} where "
-                             f"{', '.join(repr(a) for a in absent)} were expected: use exactly the keys asked for")
+        raise MalformedReply(
+            f"the JSON has unknown key(s) {', '.join(repr(u) for u in unknown)} where "
+            f"{', '.join(repr(a) for a in absent)} were expected: use exactly the keys asked for"
+        )
     out: dict[str, Any] = {}
     for name, (ty, _) in spec.items():
         if name not in by_key:
@@ -889,7 +1017,23 @@ def _typed(name: str, v: Any, ty: FieldType) -> Any:
 
 
 __all__ = [
-    "Answer", "Block", "Command", "MalformedReply", "ProofReply", "Truncated", "answer_text", "clean_whitespace",
-    "fenced_blocks", "lean_blocks", "looks_cut", "parse_json", "parse_proof", "parse_statements", "read_fields",
-    "split_commands", "split_reasoning", "strip_comments", "top_level_assign",
+    "Answer",
+    "Block",
+    "Command",
+    "MalformedReply",
+    "ProofReply",
+    "Truncated",
+    "answer_text",
+    "clean_whitespace",
+    "fenced_blocks",
+    "lean_blocks",
+    "looks_cut",
+    "parse_json",
+    "parse_proof",
+    "parse_statements",
+    "read_fields",
+    "split_commands",
+    "split_reasoning",
+    "strip_comments",
+    "top_level_assign",
 ]

@@ -61,20 +61,89 @@ def unit_status(unit: Unit, entry: AtlasEntry | None) -> tuple[str, str]:
 
 
 # -- MathML sanitizing ---------------------------------------------------------------------------------------------
-_MATHML_TAGS = frozenset({
-    "math", "mrow", "mi", "mn", "mo", "ms", "mtext", "mspace", "msub", "msup", "msubsup", "mfrac", "msqrt",
-    "mroot", "mtable", "mtr", "mtd", "mlabeledtr", "mstyle", "mover", "munder", "munderover", "menclose",
-    "mpadded", "mphantom", "merror", "mfenced", "mmultiscripts", "mprescripts", "none", "semantics",
-    "annotation"
-})
-_MATHML_ATTRS = frozenset({
-    "xmlns", "display", "mathvariant", "linebreak", "stretchy", "fence", "form", "separator", "lspace",
-    "rspace", "width", "height", "depth", "columnalign", "rowalign", "columnspacing", "rowspacing",
-    "columnlines", "rowlines", "frame", "framespacing", "columnspan", "rowspan", "mathcolor",
-    "mathbackground", "mathsize", "displaystyle", "scriptlevel", "accent", "accentunder", "movablelimits",
-    "notation", "minsize", "maxsize", "symmetric", "largeop", "linethickness", "bevelled", "open", "close",
-    "separators", "encoding", "voffset"
-})
+_MATHML_TAGS = frozenset(
+    {
+        "math",
+        "mrow",
+        "mi",
+        "mn",
+        "mo",
+        "ms",
+        "mtext",
+        "mspace",
+        "msub",
+        "msup",
+        "msubsup",
+        "mfrac",
+        "msqrt",
+        "mroot",
+        "mtable",
+        "mtr",
+        "mtd",
+        "mlabeledtr",
+        "mstyle",
+        "mover",
+        "munder",
+        "munderover",
+        "menclose",
+        "mpadded",
+        "mphantom",
+        "merror",
+        "mfenced",
+        "mmultiscripts",
+        "mprescripts",
+        "none",
+        "semantics",
+        "annotation",
+    }
+)
+_MATHML_ATTRS = frozenset(
+    {
+        "xmlns",
+        "display",
+        "mathvariant",
+        "linebreak",
+        "stretchy",
+        "fence",
+        "form",
+        "separator",
+        "lspace",
+        "rspace",
+        "width",
+        "height",
+        "depth",
+        "columnalign",
+        "rowalign",
+        "columnspacing",
+        "rowspacing",
+        "columnlines",
+        "rowlines",
+        "frame",
+        "framespacing",
+        "columnspan",
+        "rowspan",
+        "mathcolor",
+        "mathbackground",
+        "mathsize",
+        "displaystyle",
+        "scriptlevel",
+        "accent",
+        "accentunder",
+        "movablelimits",
+        "notation",
+        "minsize",
+        "maxsize",
+        "symmetric",
+        "largeop",
+        "linethickness",
+        "bevelled",
+        "open",
+        "close",
+        "separators",
+        "encoding",
+        "voffset",
+    }
+)
 
 #: attribute values latex2mathml produces (lengths, colours, names, alignments); anything else is dropped
 _ATTR_VALUE_RE = re.compile(r"[A-Za-z0-9#.%:/+\-\s]*")
@@ -509,9 +578,14 @@ def build_site(store: Store, out: Path) -> SiteSummary:
 
         def link(uid: int, *, by_id: dict[int, Unit] = by_id, status: dict = status, refs: dict = refs) -> dict:
             u = by_id[uid]
-            return {"href": f"{u.id}.html", "name": _unit_name(u), "label": u.label,
-                    "title": render_tex(u.title, block=False, refs=refs), "status": status[uid][0],
-                    "status_label": status[uid][1]}
+            return {
+                "href": f"{u.id}.html",
+                "name": _unit_name(u),
+                "label": u.label,
+                "title": render_tex(u.title, block=False, refs=refs),
+                "status": status[uid][0],
+                "status_label": status[uid][1],
+            }
 
         # chapters in order of first appearance, units in seq order, section headings where they change
         chapters: dict[str, list[dict[str, Any]]] = {}
@@ -529,15 +603,29 @@ def build_site(store: Store, out: Path) -> SiteSummary:
         for i, (c, rows) in enumerate(chapters.items(), start=1):
             members = [u for u in units if u.chapter == c]
             svg = chapter_graph_svg(g, members, by_id, states, hrefs, graph_id=f"graph-{i}", title=_plain(c))
-            chapter_list.append({"title": render_tex(c, block=False) if c else "", "units": rows,
-                                 "graph": Markup(svg), "graph_id": f"graph-{i}"})
+            chapter_list.append(
+                {
+                    "title": render_tex(c, block=False) if c else "",
+                    "units": rows,
+                    "graph": Markup(svg),
+                    "graph_id": f"graph-{i}",
+                }
+            )
 
-        book_ctx = {"slug": book.slug, "dir": bdir, "title": book.title or book.slug, "counts": counts,
-                    "n_defined": n_defined, "total": len(units), "progress": _progress(counts)}
+        book_ctx = {
+            "slug": book.slug,
+            "dir": bdir,
+            "title": book.title or book.slug,
+            "counts": counts,
+            "n_defined": n_defined,
+            "total": len(units),
+            "progress": _progress(counts),
+        }
         book_rows.append(book_ctx)
-        _write(out / bdir / "index.html",
-               env.get_template("book.html").render(root="../", book=book_ctx, chapters=chapter_list,
-                                                    legend=LEGEND))
+        _write(
+            out / bdir / "index.html",
+            env.get_template("book.html").render(root="../", book=book_ctx, chapters=chapter_list, legend=LEGEND),
+        )
         pages += 1
 
         for u in units:
@@ -572,8 +660,12 @@ def build_site(store: Store, out: Path) -> SiteSummary:
                 "last_lean": highlight_lean(last.lean_code) if cls == "failed" and last is not None else "",
                 "checked": _checked_text(store, book.id, u.id, last) if cls == "failed" and last is not None else [],
                 "messages": [
-                    {"severity": str(m.get("severity", "")), "line": m.get("line", ""),
-                     "column": m.get("column", ""), "text": str(m.get("text", m.get("message", "")))}
+                    {
+                        "severity": str(m.get("severity", "")),
+                        "line": m.get("line", ""),
+                        "column": m.get("column", ""),
+                        "text": str(m.get("text", m.get("message", ""))),
+                    }
                     for m in (last.messages if last is not None else [])
                 ],
                 "reasons": [str(r.get("message", r.get("code", ""))) for r in (last.reasons if last else [])],
@@ -581,11 +673,19 @@ def build_site(store: Store, out: Path) -> SiteSummary:
             _write(out / bdir / f"{u.id}.html", env.get_template("unit.html").render(root="../", **ctx))
             pages += 1
             n_units += 1
-            search.append({
-                "book": book.slug, "url": f"{bdir}/{u.id}.html", "kind": u.kind, "number": u.number,
-                "label": u.label, "title": u.title, "status": label, "text": _plain(u.statement)[:2000],
-                "decl": full_decl_name(book, entries[u.id]) if entries[u.id] is not None else "",
-            })
+            search.append(
+                {
+                    "book": book.slug,
+                    "url": f"{bdir}/{u.id}.html",
+                    "kind": u.kind,
+                    "number": u.number,
+                    "label": u.label,
+                    "title": u.title,
+                    "status": label,
+                    "text": _plain(u.statement)[:2000],
+                    "decl": full_decl_name(book, entries[u.id]) if entries[u.id] is not None else "",
+                }
+            )
 
         # unit pages of units that are gone (re-ingest): only files named like ours, in this book's directory
         keep = {f"{u.id}.html" for u in units}
@@ -596,8 +696,9 @@ def build_site(store: Store, out: Path) -> SiteSummary:
     # the Atlas as a dataset, next to the pages that show it (see autoform/dataset.py)
     recs = dataset.records(store, books)
     _write(out / "atlas.jsonl", dataset.to_jsonl(recs))
-    _write(out / "index.html", env.get_template("index.html").render(root="", books=book_rows,
-                                                                     dataset_records=len(recs)))
+    _write(
+        out / "index.html", env.get_template("index.html").render(root="", books=book_rows, dataset_records=len(recs))
+    )
     pages += 1
     data = "[\n" + ",\n".join(json.dumps(d, ensure_ascii=False, sort_keys=True) for d in search) + "\n]"
     _write(out / "search.json", data + "\n")
@@ -638,8 +739,9 @@ class SiteRequestHandler(SimpleHTTPRequestHandler):
             super().log_message(format, *args)
 
 
-def make_server(directory: Path, host: str = "127.0.0.1", port: int = 8000, *,
-                quiet: bool = False) -> ThreadingHTTPServer:
+def make_server(
+    directory: Path, host: str = "127.0.0.1", port: int = 8000, *, quiet: bool = False
+) -> ThreadingHTTPServer:
     """An HTTP server for `directory` (and nothing else), bound but not yet serving; port 0 picks a free one."""
     directory = Path(directory).resolve()
     if not directory.is_dir():
@@ -652,7 +754,9 @@ def make_server(directory: Path, host: str = "127.0.0.1", port: int = 8000, *,
 def serve_site(directory: Path, host: str = "127.0.0.1", port: int = 8000) -> None:
     """Serve `directory` (and nothing else) over HTTP until interrupted (Ctrl-C)."""
     with make_server(directory, host, port) as httpd:
-        print(f"Serving {Path(directory).resolve()} at http://{host}:{httpd.server_address[1]}/ (Ctrl-C to stop)",
-              flush=True)
+        print(
+            f"Serving {Path(directory).resolve()} at http://{host}:{httpd.server_address[1]}/ (Ctrl-C to stop)",
+            flush=True,
+        )
         with contextlib.suppress(KeyboardInterrupt):
             httpd.serve_forever()

@@ -225,9 +225,11 @@ SQLITE_MAGIC = b"SQLite format 3\x00"
 def damaged_message(path: Path, detail: str) -> str:
     """One line naming the store, what is wrong and what to do."""
     detail = " ".join(str(detail).split())[:200]
-    return (f"{path}: the store is damaged ({detail}); nothing was written to it. Restore the last backup with "
-            f"`autoform restore FILE` (backups are made by `autoform backup`), or move {path.name} aside and "
-            "ingest again.")
+    return (
+        f"{path}: the store is damaged ({detail}); nothing was written to it. Restore the last backup with "
+        f"`autoform restore FILE` (backups are made by `autoform backup`), or move {path.name} aside and "
+        "ingest again."
+    )
 
 
 def _busy(e: BaseException) -> bool:
@@ -413,11 +415,11 @@ class Store:
 
     def _connect(self) -> sqlite3.Connection:
         if self.readonly:
-            conn = sqlite3.connect(self._uri(), uri=True, timeout=self.lock_wait_s, isolation_level=None,
-                                   check_same_thread=False)
+            conn = sqlite3.connect(
+                self._uri(), uri=True, timeout=self.lock_wait_s, isolation_level=None, check_same_thread=False
+            )
         else:
-            conn = sqlite3.connect(self.path, timeout=self.lock_wait_s, isolation_level=None,
-                                   check_same_thread=False)
+            conn = sqlite3.connect(self.path, timeout=self.lock_wait_s, isolation_level=None, check_same_thread=False)
         conn.row_factory = sqlite3.Row
         conn.execute(f"PRAGMA busy_timeout={int(self.lock_wait_s * 1000)}")
         if not self.readonly:
@@ -447,21 +449,29 @@ class Store:
                 except sqlite3.OperationalError as e:
                     # a read-only directory (or file): SQLite cannot make the -shm file WAL reading needs, and no
                     # process can be writing the store there, so it is read as an immutable file
-                    if not self.readonly or self._immutable or "unable to open" not in str(e) \
-                            and "readonly" not in str(e):
+                    if (
+                        not self.readonly
+                        or self._immutable
+                        or "unable to open" not in str(e)
+                        and "readonly" not in str(e)
+                    ):
                         raise
                     self._immutable = True
                     conn = self._connect()
             except sqlite3.DatabaseError as e:
                 if _busy(e):
-                    raise StoreError(f"{self.path}: the store stayed locked by another process for "
-                                     f"{self.lock_wait_s:.0f} s ({e}); try again when it is done") from e
+                    raise StoreError(
+                        f"{self.path}: the store stayed locked by another process for "
+                        f"{self.lock_wait_s:.0f} s ({e}); try again when it is done"
+                    ) from e
                 if isinstance(e, sqlite3.OperationalError):
                     why = None if self.readonly else unwritable_reason(self.path)
                     if why is not None:
-                        raise StoreUnwritable(f"{self.path}: this command writes to the store, but {why}; make it "
-                                              "writable (read-only commands such as `autoform status` and "
-                                              "`autoform units` work as it is)") from e
+                        raise StoreUnwritable(
+                            f"{self.path}: this command writes to the store, but {why}; make it "
+                            "writable (read-only commands such as `autoform status` and "
+                            "`autoform units` work as it is)"
+                        ) from e
                     raise StoreError(f"{self.path}: cannot open the store: {e}") from e
                 raise StoreDamaged(damaged_message(self.path, str(e))) from e
             self._local.conn = conn
@@ -532,8 +542,10 @@ class Store:
             try:
                 Store(self.path, check=False).close()
             except StoreError as e:
-                raise StoreError(f"{self.path}: the store is from an older autoform (schema v{version}) and "
-                                 f"cannot be upgraded here ({e}); run autoform where it can be written") from e
+                raise StoreError(
+                    f"{self.path}: the store is from an older autoform (schema v{version}) and "
+                    f"cannot be upgraded here ({e}); run autoform where it can be written"
+                ) from e
             self.close()
             return
         for v in range(version + 1, SCHEMA_VERSION + 1):
@@ -599,8 +611,19 @@ class Store:
             cur = c.execute(
                 "INSERT INTO posts (book_id, unit_id, job_id, round, author, kind, body, data, refs, pinned,"
                 " created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                (book_id, unit_id, job_id, round, author, kind, body, json.dumps(data or {}),
-                 json.dumps(refs or []), int(pinned), time.time()),
+                (
+                    book_id,
+                    unit_id,
+                    job_id,
+                    round,
+                    author,
+                    kind,
+                    body,
+                    json.dumps(data or {}),
+                    json.dumps(refs or []),
+                    int(pinned),
+                    time.time(),
+                ),
             )
             return int(cur.lastrowid or 0)
 
@@ -627,12 +650,17 @@ class Store:
         with self.tx() as c:
             candidate, k = name, 2
             while True:
-                c.execute("INSERT OR IGNORE INTO decl_names (book_id, name, unit_id) VALUES (?,?,?)",
-                          (book_id, candidate, unit_id))
-                owner = c.execute("SELECT unit_id FROM decl_names WHERE book_id = ? AND name = ?",
-                                  (book_id, candidate)).fetchone()[0]
-                taken = c.execute("SELECT 1 FROM atlas_entries WHERE book_id = ? AND decl_name = ? AND unit_id != ?",
-                                  (book_id, candidate, unit_id)).fetchone()
+                c.execute(
+                    "INSERT OR IGNORE INTO decl_names (book_id, name, unit_id) VALUES (?,?,?)",
+                    (book_id, candidate, unit_id),
+                )
+                owner = c.execute(
+                    "SELECT unit_id FROM decl_names WHERE book_id = ? AND name = ?", (book_id, candidate)
+                ).fetchone()[0]
+                taken = c.execute(
+                    "SELECT 1 FROM atlas_entries WHERE book_id = ? AND decl_name = ? AND unit_id != ?",
+                    (book_id, candidate, unit_id),
+                ).fetchone()
                 if owner == unit_id and taken is None:
                     return candidate
                 candidate, k = f"{name}_{k}", k + 1
@@ -652,8 +680,7 @@ class Store:
 
     def atlas_entries(self, book_id: int) -> list[AtlasEntry]:
         rows = self.query(
-            "SELECT a.* FROM atlas_entries a JOIN units u ON u.id = a.unit_id WHERE a.book_id = ? "
-            "ORDER BY u.seq",
+            "SELECT a.* FROM atlas_entries a JOIN units u ON u.id = a.unit_id WHERE a.book_id = ? ORDER BY u.seq",
             (book_id,),
         )
         return [_row(AtlasEntry, r) for r in rows]

@@ -23,8 +23,9 @@ def natural_width(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> int:
     return _BORDER + sum(column_width(h, [r[k] for r in rows]) + _PAD + _BORDER for k, h in enumerate(headers))
 
 
-def fit_columns(headers: Sequence[str], rows: Sequence[Sequence[str]], priority: Sequence[int], width: int,
-                *, wide: bool = False) -> list[int]:
+def fit_columns(
+    headers: Sequence[str], rows: Sequence[Sequence[str]], priority: Sequence[int], width: int, *, wide: bool = False
+) -> list[int]:
     """The indices of the columns to show, in table order: all of them with ``wide``; else the columns of
     ``priority`` (most needed first) as long as the table, with its borders, stays within ``width``. The first
     column of ``priority`` is always shown."""
@@ -41,8 +42,15 @@ def fit_columns(headers: Sequence[str], rows: Sequence[Sequence[str]], priority:
     return sorted(chosen)
 
 
-def fitted_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[str]], priority: Sequence[int],
-                 width: int, *, wide: bool = False) -> Table:
+def fitted_table(
+    title: str,
+    headers: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    priority: Sequence[int],
+    width: int,
+    *,
+    wide: bool = False,
+) -> Table:
     """A rich table of the columns :func:`fit_columns` chooses; with ``wide`` none is dropped."""
     keep = fit_columns(headers, rows, priority, width, wide=wide)
     hidden = len(headers) - len(keep)

@@ -77,9 +77,11 @@ def find_unit(store: Store, book: Book, ref: str) -> Unit | None:
             return hits[0]
     hits = [u for u in units if ref.lower() in (u.number.lower(), f"{u.kind} {u.number}".lower())]
     if len(hits) > 1:
-        raise AmbiguousUnit(f"{ref!r} names {len(hits)} units: " +
-                            ", ".join(f"{u.id} ({u.display}{', ' + u.label if u.label else ''})" for u in hits) +
-                            "; give the id or the label")
+        raise AmbiguousUnit(
+            f"{ref!r} names {len(hits)} units: "
+            + ", ".join(f"{u.id} ({u.display}{', ' + u.label if u.label else ''})" for u in hits)
+            + "; give the id or the label"
+        )
     return hits[0] if hits else None
 
 
@@ -92,28 +94,86 @@ def unit_transcript(store: Store, unit: Unit, *, job_id: int | None = None) -> T
             req = json.loads(r["request"])
         except ValueError:
             req = {"messages": [{"role": "?", "content": r["request"]}]}
-        common = {"job_id": r["job_id"], "role": r["role"], "model": r["model"], "call_id": r["id"],
-                  "cached": bool(r["cached"])}
+        common = {
+            "job_id": r["job_id"],
+            "role": r["role"],
+            "model": r["model"],
+            "call_id": r["id"],
+            "cached": bool(r["cached"]),
+        }
         sent = r["created_at"] - (r["elapsed_s"] or 0.0)
         entries.append((sent, 0, r["id"], Entry(type="prompt", at=sent, messages=req.get("messages", []), **common)))
-        entries.append((r["created_at"], 1, r["id"], Entry(
-            type="reply", at=r["created_at"], text=r["response"], prompt_tokens=r["prompt_tokens"],
-            completion_tokens=r["completion_tokens"], **common)))
+        entries.append(
+            (
+                r["created_at"],
+                1,
+                r["id"],
+                Entry(
+                    type="reply",
+                    at=r["created_at"],
+                    text=r["response"],
+                    prompt_tokens=r["prompt_tokens"],
+                    completion_tokens=r["completion_tokens"],
+                    **common,
+                ),
+            )
+        )
     for a in store.attempts(unit.id, job_id, superseded=True):
-        entries.append((a.created_at, 2, a.id, Entry(
-            type="verdict", at=a.created_at, job_id=a.job_id, attempt=a.n, stage=a.stage, author=a.author,
-            admitted=a.admitted, reasons=a.reasons, lean_messages=a.messages, lean_code=a.lean_code,
-            axioms=a.axioms, elapsed_s=a.elapsed_s, superseded=a.superseded)))
+        entries.append(
+            (
+                a.created_at,
+                2,
+                a.id,
+                Entry(
+                    type="verdict",
+                    at=a.created_at,
+                    job_id=a.job_id,
+                    attempt=a.n,
+                    stage=a.stage,
+                    author=a.author,
+                    admitted=a.admitted,
+                    reasons=a.reasons,
+                    lean_messages=a.messages,
+                    lean_code=a.lean_code,
+                    axioms=a.axioms,
+                    elapsed_s=a.elapsed_s,
+                    superseded=a.superseded,
+                ),
+            )
+        )
     for p in store.posts(unit.book_id, unit_id=unit.id):
         if job_id is not None and p.job_id != job_id:
             continue
-        entries.append((p.created_at, 3, p.id, Entry(
-            type="post", at=p.created_at, job_id=p.job_id, post_id=p.id, author=p.author, kind=p.kind, body=p.body,
-            data=p.data, round=p.round)))
+        entries.append(
+            (
+                p.created_at,
+                3,
+                p.id,
+                Entry(
+                    type="post",
+                    at=p.created_at,
+                    job_id=p.job_id,
+                    post_id=p.id,
+                    author=p.author,
+                    kind=p.kind,
+                    body=p.body,
+                    data=p.data,
+                    round=p.round,
+                ),
+            )
+        )
     entries.sort(key=lambda e: e[:3])
     ordered = [e[3] for e in entries]
-    return Transcript(book=book, unit_id=unit.id, unit=unit.display, label=unit.label, status=unit.status,
-                      statement=unit.statement, why=_why(unit, ordered), entries=ordered)
+    return Transcript(
+        book=book,
+        unit_id=unit.id,
+        unit=unit.display,
+        label=unit.label,
+        status=unit.status,
+        statement=unit.statement,
+        why=_why(unit, ordered),
+        entries=ordered,
+    )
 
 
 def _why(unit: Unit, entries: list[Entry]) -> str:
@@ -139,8 +199,11 @@ def _indent(text: str, pad: str = "    ") -> str:
 def render_text(t: Transcript) -> str:
     """The transcript for reading in a terminal or a pager (verdict posts are shown as the attempts they
     record)."""
-    out = [f"{t.unit} [{t.label or 'no label'}] (unit {t.unit_id} of {t.book}): {t.status}",
-           _indent(t.statement.strip(), "  "), ""]
+    out = [
+        f"{t.unit} [{t.label or 'no label'}] (unit {t.unit_id} of {t.book}): {t.status}",
+        _indent(t.statement.strip(), "  "),
+        "",
+    ]
     if t.why:
         out += [f"why: {t.why}", ""]
     for e in t.entries:
@@ -155,8 +218,10 @@ def render_text(t: Transcript) -> str:
         elif e.type == "verdict":
             word = "ADMITTED" if e.admitted else "REJECTED"
             old = " (superseded: the statement changed since)" if e.superseded else ""
-            out.append(f"== {_stamp(e.at)} {job} - Lean verdict: {e.stage} attempt {e.attempt} by the {e.author}: "
-                       f"{word} ({e.elapsed_s:.2f} s){old} ==")
+            out.append(
+                f"== {_stamp(e.at)} {job} - Lean verdict: {e.stage} attempt {e.attempt} by the {e.author}: "
+                f"{word} ({e.elapsed_s:.2f} s){old} =="
+            )
             for r in e.reasons:
                 out.append(f"  - [{r.get('code', '?')}] {r.get('message', '')}")
             for m in e.lean_messages:
@@ -167,8 +232,7 @@ def render_text(t: Transcript) -> str:
             if e.lean_code.strip():
                 out += ["  code:", _indent(e.lean_code)]
         elif e.kind != "verdict":
-            out += [f"== {_stamp(e.at)} {job} - post by the {e.author}: {e.kind} (round {e.round}) ==",
-                    _indent(e.body)]
+            out += [f"== {_stamp(e.at)} {job} - post by the {e.author}: {e.kind} (round {e.round}) ==", _indent(e.body)]
         else:
             continue
         out.append("")

@@ -57,8 +57,10 @@ def main() -> None:
         assert book is not None
         units = store.units(book.id)
         g = graphs.book_graph(store, book.id)
-        print(f"ingested {len(units)} units, {g.number_of_edges()} edges in {time.perf_counter() - t0:.1f}s",
-              file=sys.stderr)
+        print(
+            f"ingested {len(units)} units, {g.number_of_edges()} edges in {time.perf_counter() - t0:.1f}s",
+            file=sys.stderr,
+        )
         # the board of a job that went through the whole book
         board = Blackboard(store, book.id, None)
         for u in units:
@@ -73,8 +75,9 @@ def main() -> None:
         goals = [u for u in units if u.kind in THEOREM_LIKE and u.id in g and list(g.successors(u.id))]
         if args.limit:
             goals = goals[: args.limit]
-        stats: dict[str, dict[str, list[float]]] = {m: {"recall": [], "share": [], "ms": [], "n": []}
-                                                     for m in ("nearby", "whole_board")}
+        stats: dict[str, dict[str, list[float]]] = {
+            m: {"recall": [], "share": [], "ms": [], "n": []} for m in ("nearby", "whole_board")
+        }
         for u in goals:
             deps = set(g.successors(u.id))
             history = [p for p in readable if p.unit_id != u.id]
@@ -84,36 +87,57 @@ def main() -> None:
                 t = time.perf_counter()
                 hops = graphs.hops(g, u.id, cfg.unreachable_hops)
                 if mode == "nearby":  # what a job does
-                    candidates = [p for p in board.nearby(u.id, hops, Prover.reads,
-                                                          max_hops=cfg.neighborhood_hops, recent=cfg.recent_posts,
-                                                          limit=cfg.max_candidates, fill_tokens=args.budget)
-                                  if p.unit_id != u.id]
+                    candidates = [
+                        p
+                        for p in board.nearby(
+                            u.id,
+                            hops,
+                            Prover.reads,
+                            max_hops=cfg.neighborhood_hops,
+                            recent=cfg.recent_posts,
+                            limit=cfg.max_candidates,
+                            fill_tokens=args.budget,
+                        )
+                        if p.unit_id != u.id
+                    ]
                 else:  # the whole board ranked at every prompt, for comparison
                     candidates = history
-                ctx = attention.select(candidates, goal, goal_unit=u.id, current_round=0, hops=hops, cfg=cfg,
-                                       budget_tokens=args.budget)
+                ctx = attention.select(
+                    candidates, goal, goal_unit=u.id, current_round=0, hops=hops, cfg=cfg, budget_tokens=args.budget
+                )
                 st["ms"].append(1000 * (time.perf_counter() - t))
                 st["n"].append(len(candidates))
                 st["recall"].append(len(dep_posts & set(ctx.post_ids)) / len(dep_posts))
-                st["share"].append(sum(attention.approx_tokens(p.body) for p in ctx.posts)
-                                   / sum(attention.approx_tokens(p.body) for p in history))
+                st["share"].append(
+                    sum(attention.approx_tokens(p.body) for p in ctx.posts)
+                    / sum(attention.approx_tokens(p.body) for p in history)
+                )
 
         def summary(st: dict[str, list[float]]) -> dict[str, float | None]:
             def mean(xs: list[float], nd: int) -> float | None:
                 return round(statistics.mean(xs), nd) if xs else None
 
-            return {"dep_recall": mean(st["recall"], 4),
-                    "dep_recall_min": round(min(st["recall"]), 4) if st["recall"] else None,
-                    "token_share": mean(st["share"], 4), "ms_per_prompt": mean(st["ms"], 2),
-                    "candidates_per_prompt": mean(st["n"], 1)}
+            return {
+                "dep_recall": mean(st["recall"], 4),
+                "dep_recall_min": round(min(st["recall"]), 4) if st["recall"] else None,
+                "token_share": mean(st["share"], 4),
+                "ms_per_prompt": mean(st["ms"], 2),
+                "candidates_per_prompt": mean(st["n"], 1),
+            }
 
         near, whole = summary(stats["nearby"]), summary(stats["whole_board"])
         out = {
-            "book": str(args.path), "units": len(units), "prompts": len(goals), "budget_tokens": args.budget,
-            "history_posts": len(readable), "history_tokens": sum(attention.approx_tokens(p.body) for p in readable),
-            **near, "whole_board": whole,
+            "book": str(args.path),
+            "units": len(units),
+            "prompts": len(goals),
+            "budget_tokens": args.budget,
+            "history_posts": len(readable),
+            "history_tokens": sum(attention.approx_tokens(p.body) for p in readable),
+            **near,
+            "whole_board": whole,
             "speedup_vs_whole_board": round(whole["ms_per_prompt"] / near["ms_per_prompt"], 1)
-            if near["ms_per_prompt"] and whole["ms_per_prompt"] else None,
+            if near["ms_per_prompt"] and whole["ms_per_prompt"]
+            else None,
         }
         for k, v in out.items():
             print(f"{k:>24}: {v}", file=sys.stderr)

@@ -45,9 +45,15 @@ def run(path: Path) -> dict[str, object]:
         t1 = time.perf_counter()
         summary = store_book(Store(Path(tmp) / "autoform.sqlite"), "bench", result)
         t2 = time.perf_counter()
-    return {"seconds": round(t2 - t0, 3), "parse_seconds": round(t1 - t0, 3), "store_seconds": round(t2 - t1, 3),
-            "units": summary.units, "edges": summary.edges, "warnings": len(result.warnings),
-            "kinds": dict(Counter(u.kind for u in result.units))}
+    return {
+        "seconds": round(t2 - t0, 3),
+        "parse_seconds": round(t1 - t0, 3),
+        "store_seconds": round(t2 - t1, 3),
+        "units": summary.units,
+        "edges": summary.edges,
+        "warnings": len(result.warnings),
+        "kinds": dict(Counter(u.kind for u in result.units)),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,11 +67,24 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     best = min(runs, key=lambda r: float(str(r["seconds"])))
-    print(f"{args.path}: {best['units']} units, {best['edges']} edges, {best['warnings']} warnings; "
-          f"parse {best['parse_seconds']} s + store {best['store_seconds']} s", file=sys.stderr)
-    print(json.dumps({"seconds": best["seconds"], "peak_mb": peak_mb(), "units": best["units"],
-                      "edges": best["edges"], "parse_seconds": best["parse_seconds"],
-                      "store_seconds": best["store_seconds"], "kinds": best["kinds"]}))
+    print(
+        f"{args.path}: {best['units']} units, {best['edges']} edges, {best['warnings']} warnings; "
+        f"parse {best['parse_seconds']} s + store {best['store_seconds']} s",
+        file=sys.stderr,
+    )
+    print(
+        json.dumps(
+            {
+                "seconds": best["seconds"],
+                "peak_mb": peak_mb(),
+                "units": best["units"],
+                "edges": best["edges"],
+                "parse_seconds": best["parse_seconds"],
+                "store_seconds": best["store_seconds"],
+                "kinds": best["kinds"],
+            }
+        )
+    )
     return 0
 
 

@@ -75,8 +75,10 @@ def make_book(store: Store, n: int, chapters: int, seed: int = 6) -> tuple[int, 
     kinds: dict[int, str] = {}
     edges: list[tuple[int, int]] = []
     with store.tx() as c:
-        book = c.execute("INSERT INTO books (slug, title, source_path, source_kind, ingested_at) VALUES "
-                         "('synth', 'Synthetic', '/dev/null', 'latex', 0)").lastrowid
+        book = c.execute(
+            "INSERT INTO books (slug, title, source_path, source_kind, ingested_at) VALUES "
+            "('synth', 'Synthetic', '/dev/null', 'latex', 0)"
+        ).lastrowid
         ids: list[int] = []
         defs_by_chapter: list[list[int]] = []
         for i in range(n):
@@ -88,9 +90,19 @@ def make_book(store: Store, n: int, chapters: int, seed: int = 6) -> tuple[int, 
             uid = c.execute(
                 "INSERT INTO units (book_id, ident, seq, kind, number, title, label, statement, proof, chapter) "
                 "VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (book, f"u{i}", i, kind, f"{ch + 1}.{i - start + 1}", "", f"u{i}",
-                 f"Statement number {i}: for every natural n, n + {i} = {i} + n.",
-                 "" if kind == "definition" else "By commutativity.", f"Chapter {ch + 1}")).lastrowid
+                (
+                    book,
+                    f"u{i}",
+                    i,
+                    kind,
+                    f"{ch + 1}.{i - start + 1}",
+                    "",
+                    f"u{i}",
+                    f"Statement number {i}: for every natural n, n + {i} = {i} + n.",
+                    "" if kind == "definition" else "By commutativity.",
+                    f"Chapter {ch + 1}",
+                ),
+            ).lastrowid
             assert uid is not None
             ids.append(uid)
             kinds[uid] = kind
@@ -116,8 +128,12 @@ def ideal(kinds: dict[int, str], edges: list[tuple[int, int]], slots: int) -> di
         finish[u] = d[u] + max((finish[v] for v in deps.get(u, ())), default=0.0)
     work = sum(d.values())
     cp = max(finish.values())
-    return {"work_s": work, "critical_path_s": cp, "capacity_bound_s": work / slots,
-            "ideal_makespan_s": max(cp, work / slots)}
+    return {
+        "work_s": work,
+        "critical_path_s": cp,
+        "capacity_bound_s": work / slots,
+        "ideal_makespan_s": max(cp, work / slots),
+    }
 
 
 # ------------------------------------------------------------------------------------------ stand-ins
@@ -137,15 +153,25 @@ class SleepyLLM(LLMClient):
         label = m.group(1) if m else "u0"
         i = int(label[1:])
         if req.role == "reader":
-            text = '```json\n{"statement": "restated", "concepts": ["natural number"], "conventions": [], ' \
-                   '"dependencies": []}\n```'
+            text = (
+                '```json\n{"statement": "restated", "concepts": ["natural number"], "conventions": [], '
+                '"dependencies": []}\n```'
+            )
         elif req.role == "drafter":
-            text = (f"```lean\ndef d_{label} : ℕ := {i}\n```" if self.kinds[label] == "definition"
-                    else f"```lean\ntheorem t_{label} (n : ℕ) : n + {i} = {i} + n\n```")
+            text = (
+                f"```lean\ndef d_{label} : ℕ := {i}\n```"
+                if self.kinds[label] == "definition"
+                else f"```lean\ntheorem t_{label} (n : ℕ) : n + {i} = {i} + n\n```"
+            )
         else:
             text = "```lean\n  omega\n```"
-        return ChatReply(text=text, model=req.model, prompt_tokens=sum(len(x.content) for x in req.messages) // 4,
-                         completion_tokens=len(text) // 4, finish_reason="stop")
+        return ChatReply(
+            text=text,
+            model=req.model,
+            prompt_tokens=sum(len(x.content) for x in req.messages) // 4,
+            completion_tokens=len(text) // 4,
+            finish_reason="stop",
+        )
 
 
 class SleepyLean:
@@ -162,8 +188,15 @@ class SleepyLean:
     def start(self) -> None:
         pass
 
-    def check(self, code: str, *, header: str | None = None, timeout_s: float | None = None,
-              context_lines: int = 0, queries: Sequence[str] = ()) -> LeanCheck:
+    def check(
+        self,
+        code: str,
+        *,
+        header: str | None = None,
+        timeout_s: float | None = None,
+        context_lines: int = 0,
+        queries: Sequence[str] = (),
+    ) -> LeanCheck:
         time.sleep(self.latency)
         with self._lock:  # the double numbers its environments in one counter
             self.checks += 1
@@ -188,8 +221,11 @@ class StubPipeline:
 
     def work_unit(self, unit: Any) -> None:
         definition = self.kinds[unit.id] == "definition"
-        for step in ([self.llm_s, self.llm_s, self.lean_s] if definition else
-                     [self.llm_s, self.llm_s, self.lean_s, self.llm_s, self.lean_s]):
+        for step in (
+            [self.llm_s, self.llm_s, self.lean_s]
+            if definition
+            else [self.llm_s, self.llm_s, self.lean_s, self.llm_s, self.lean_s]
+        ):
             time.sleep(step)
         self.store.set_unit_status(unit.id, "defined" if definition else "proved")
 
@@ -212,9 +248,13 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=64, help="units in flight")
     ap.add_argument("--llm-latency", type=float, default=0.2)
     ap.add_argument("--lean-latency", type=float, default=0.5)
-    ap.add_argument("--pipeline", choices=("real", "stub"), default="real",
-                    help="real: the unit pipeline with its agents, gate and blackboard; stub: the same latencies "
-                         "without them (the scheduler and executor alone)")
+    ap.add_argument(
+        "--pipeline",
+        choices=("real", "stub"),
+        default="real",
+        help="real: the unit pipeline with its agents, gate and blackboard; stub: the same latencies "
+        "without them (the scheduler and executor alone)",
+    )
     args = ap.parse_args()
     global THEOREM_S, DEFINITION_S
     THEOREM_S = 3 * args.llm_latency + 2 * args.lean_latency
@@ -223,9 +263,17 @@ def main() -> None:
         home = Path(d)
         job_fields = JobConfig.model_fields
         job = {k: v for k, v in {"drafts": 1, "critique": False, "race": 1}.items() if k in job_fields}
-        settings = Settings(home=home, llm=LLMConfig(base_url="http://127.0.0.1:9/v1", api_key="x", model="m",
-                                                     concurrency=args.jobs, prices={"m": (0.15, 0.60)}),
-                            job=JobConfig(**job))
+        settings = Settings(
+            home=home,
+            llm=LLMConfig(
+                base_url="http://127.0.0.1:9/v1",
+                api_key="x",
+                model="m",
+                concurrency=args.jobs,
+                prices={"m": (0.15, 0.60)},
+            ),
+            job=JobConfig(**job),
+        )
         store = Store(settings.db_path)
         book_id, kinds, edges = make_book(store, args.units, args.chapters)
         bound = ideal(kinds, edges, args.jobs)
@@ -235,10 +283,12 @@ def main() -> None:
         lean = SleepyLean(args.lean_latency)
         oracle = CachedOracle(lean, store, settings)
         llm = SleepyLLM(settings, store, args.llm_latency, label_kinds)
-        stub = StubExecutor(args.jobs, StubPipeline(store, kinds, args.llm_latency, args.lean_latency)) \
-            if args.pipeline == "stub" else None
-        runner = JobRunner(settings, store, book, oracle, llm, JobParams(max_attempts=3, jobs=args.jobs),
-                           executor=stub)
+        stub = (
+            StubExecutor(args.jobs, StubPipeline(store, kinds, args.llm_latency, args.lean_latency))
+            if args.pipeline == "stub"
+            else None
+        )
+        runner = JobRunner(settings, store, book, oracle, llm, JobParams(max_attempts=3, jobs=args.jobs), executor=stub)
         cpu0 = time.process_time()
         t0 = time.perf_counter()
         summary = runner.run()
@@ -247,19 +297,31 @@ def main() -> None:
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         n = args.units
         admitted = summary.units.get("proved", 0) + summary.units.get("defined", 0)
-        lean_checks = lean.checks if args.pipeline == "real" else summary.units.get("proved", 0) * 2 + \
-            summary.units.get("defined", 0)
+        lean_checks = (
+            lean.checks
+            if args.pipeline == "real"
+            else summary.units.get("proved", 0) * 2 + summary.units.get("defined", 0)
+        )
         share = bound["ideal_makespan_s"] / wall
         report: dict[str, Any] = {
-            "units": n, "jobs": args.jobs, "pipeline": args.pipeline, "atlas_writes": runner.atlas_writer.writes,
-            "llm_latency_s": args.llm_latency, "lean_latency_s": args.lean_latency,
-            "status": summary.status, "admitted": admitted, "llm_calls": summary.llm_calls, "lean_checks": lean_checks,
-            **{k: round(v, 2) for k, v in bound.items()}, "wall_s": round(wall, 2),
+            "units": n,
+            "jobs": args.jobs,
+            "pipeline": args.pipeline,
+            "atlas_writes": runner.atlas_writer.writes,
+            "llm_latency_s": args.llm_latency,
+            "lean_latency_s": args.lean_latency,
+            "status": summary.status,
+            "admitted": admitted,
+            "llm_calls": summary.llm_calls,
+            "lean_checks": lean_checks,
+            **{k: round(v, 2) for k, v in bound.items()},
+            "wall_s": round(wall, 2),
             "throughput_units_per_s": round(n / wall, 3),
             "ideal_units_per_s": round(n / bound["ideal_makespan_s"], 3),
             "throughput_share": round(share, 3),
             "sched_cpu_ms_per_unit": round(runner.sched_cpu_s / n * 1000, 3),
-            "process_cpu_s": round(cpu, 1), "process_cpu_ms_per_unit": round(cpu / n * 1000, 1),
+            "process_cpu_s": round(cpu, 1),
+            "process_cpu_ms_per_unit": round(cpu / n * 1000, 1),
             "peak_mb": round(peak_mb, 1),
         }
         for k, v in report.items():

@@ -25,16 +25,26 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from autoform.mathlib.index import MathlibIndex, build  # noqa: E402
 from autoform.mathlib.search import concepts, plain_bm25, search  # noqa: E402
 
-DEFAULT_PROOFNET = (Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "benchmarks"
-                    / "proofnet-verified" / "proofnet-verified.jsonl")
+DEFAULT_PROOFNET = (
+    Path(__file__).resolve().parent.parent.parent
+    / "shared"
+    / "data"
+    / "benchmarks"
+    / "proofnet-verified"
+    / "proofnet-verified.jsonl"
+)
 _IDENT = re.compile(r"(?<![\w.'])[A-Za-z_][\w']*(?:\.[A-Za-z_][\w']*)*")
 
 
 def reference_names(index: MathlibIndex, header: str, formal: str) -> set[str]:
     """The Mathlib declarations a reference statement uses: its identifiers resolved as Lean would, directly
     or through the header's ``open`` namespaces (binders and local names resolve to nothing and drop out)."""
-    opens = [ns for line in header.splitlines() if line.startswith("open ") and " scoped " not in line
-             for ns in line.split()[1:]]
+    opens = [
+        ns
+        for line in header.splitlines()
+        if line.startswith("open ") and " scoped " not in line
+        for ns in line.split()[1:]
+    ]
     head = formal.split(":= by", 1)[0]
     head = head.split(" ", 2)[2] if head.startswith(("theorem ", "lemma ")) else head  # not its own name
     found: set[str] = set()
@@ -63,13 +73,23 @@ def main() -> None:
         n, _ = build(index, args.source, workers=args.workers, force=True)
         build_s = time.monotonic() - t0
         size_mb = path.stat().st_size / 2**20
-        peak_mb = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-                      resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
-        print(f"indexed {n} declarations in {build_s:.1f} s, index {size_mb:.0f} MB, peak {peak_mb:.0f} MB",
-              file=sys.stderr)
+        peak_mb = (
+            max(
+                resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+            )
+            / 1024
+        )
+        print(
+            f"indexed {n} declarations in {build_s:.1f} s, index {size_mb:.0f} MB, peak {peak_mb:.0f} MB",
+            file=sys.stderr,
+        )
 
-        problems = [json.loads(line) for line in args.proofnet.read_text(encoding="utf-8").splitlines()
-                    if line.strip()] if args.proofnet.is_file() else []
+        problems = (
+            [json.loads(line) for line in args.proofnet.read_text(encoding="utf-8").splitlines() if line.strip()]
+            if args.proofnet.is_file()
+            else []
+        )
         if args.limit:
             problems = problems[: args.limit]
         times: list[float] = []
@@ -89,15 +109,23 @@ def main() -> None:
             rec["search"].append(len(ref & {h.name for h in got}) / len(ref))
             got = plain_bm25(index, text, k=args.k)
             rec["plain_bm25"].append(len(ref & {h.name for h in got}) / len(ref))
-        for q in ("mul_comm", "Nat.Prime.two_le", "a * b = b * a", "sum of a geometric series",
-                  "continuous function on a compact set is bounded"):
+        for q in (
+            "mul_comm",
+            "Nat.Prime.two_le",
+            "a * b = b * a",
+            "sum of a geometric series",
+            "continuous function on a compact set is bounded",
+        ):
             t = time.monotonic()
             search(index, q, k=args.k)
             times.append((time.monotonic() - t) * 1000)
         index.close()
     times.sort()
     report = {
-        "declarations": n, "build_s": round(build_s, 1), "peak_mb": round(peak_mb), "index_mb": round(size_mb),
+        "declarations": n,
+        "build_s": round(build_s, 1),
+        "peak_mb": round(peak_mb),
+        "index_mb": round(size_mb),
         "query_ms_median": round(statistics.median(times), 2) if times else None,
         "query_ms_p95": round(times[int(0.95 * (len(times) - 1))], 2) if times else None,
         "problems": len(rec["grounding"]),

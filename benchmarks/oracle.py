@@ -39,11 +39,28 @@ def settings(tmp: Path, latency: float, header_cost: float, size: int, line_cost
     proj = tmp / "proj"
     proj.mkdir(parents=True, exist_ok=True)
     (proj / "lean-toolchain").write_text("leanprover/lean4:v4.24.0\n")
-    repl = make_repl_dir(tmp, env={"FAKE_REPL_LATENCY": str(latency), "FAKE_REPL_HEADER_COST": str(header_cost),
-                                   "FAKE_REPL_LINE_COST": str(line_cost)})
-    return Settings(home=tmp, lean=LeanConfig(project_dir=str(proj), lake_path=str(LAKE_STANDIN),
-                                              repl_path=str(repl), pool_size=size, prewarm=size, timeout_s=60,
-                                              start_timeout_s=60, max_uses=10_000, restart_memory_mb=0))
+    repl = make_repl_dir(
+        tmp,
+        env={
+            "FAKE_REPL_LATENCY": str(latency),
+            "FAKE_REPL_HEADER_COST": str(header_cost),
+            "FAKE_REPL_LINE_COST": str(line_cost),
+        },
+    )
+    return Settings(
+        home=tmp,
+        lean=LeanConfig(
+            project_dir=str(proj),
+            lake_path=str(LAKE_STANDIN),
+            repl_path=str(repl),
+            pool_size=size,
+            prewarm=size,
+            timeout_s=60,
+            start_timeout_s=60,
+            max_uses=10_000,
+            restart_memory_mb=0,
+        ),
+    )
 
 
 def run_batch(oracle: object, codes: list[str], threads: int, hints: dict[str, int] | None = None) -> float:
@@ -111,10 +128,19 @@ def main() -> None:
         out["header_reuse_speedup"] = round(t_fresh / t_reuse, 2)
         print(f"header reuse: {t_fresh:.2f}s without, {t_reuse:.2f}s with", file=sys.stderr)
 
-        prelude = "\n\n".join(f"theorem dep{k} (n : ℕ) : n + {k} = {k} + n := by\n  omega"
-                                for k in range(args.prelude_decls))
-        cands = [Candidate(kind="theorem", namespace="Atlas.Bench", proof="ring", prelude=prelude,
-                           statement=f"theorem c{k} (n : ℕ) : n * {k} = {k} * n") for k in range(16)]
+        prelude = "\n\n".join(
+            f"theorem dep{k} (n : ℕ) : n + {k} = {k} + n := by\n  omega" for k in range(args.prelude_decls)
+        )
+        cands = [
+            Candidate(
+                kind="theorem",
+                namespace="Atlas.Bench",
+                proof="ring",
+                prelude=prelude,
+                statement=f"theorem c{k} (n : ℕ) : n * {k} = {k} * n",
+            )
+            for k in range(16)
+        ]
         modules = [build_module(c) for c in cands]
         hints = {m.text: m.context_lines for m in modules}
         texts = [m.text for m in modules]
@@ -128,8 +154,11 @@ def main() -> None:
                 pool.close()
         out["prelude_lines"] = prelude.count("\n") + 1
         out["prelude_reuse_speedup"] = round(timings["whole"] / timings["shared"], 2)
-        print(f"prelude reuse ({out['prelude_lines']} lines): {timings['whole']:.2f}s whole, "
-              f"{timings['shared']:.2f}s shared", file=sys.stderr)
+        print(
+            f"prelude reuse ({out['prelude_lines']} lines): {timings['whole']:.2f}s whole, "
+            f"{timings['shared']:.2f}s shared",
+            file=sys.stderr,
+        )
 
         s = settings(tmp / "cache", args.latency, args.header_cost, 1)
         pool = ReplPool(s)

@@ -34,11 +34,17 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for style in ("wellformed", "deepseek", "kimina", "chat"):
             r = run_style_job(Path(tmp) / style, style)
-            jobs[style] = {"units": r["units"], "llm_calls": r["calls"], "admitted": r["admitted"],
-                           "calls_per_admitted_unit": round(r["calls"] / r["admitted"], 3),
-                           "truncated_calls": r["truncated"]}
-            print(f"job {style:<10} units {r['units']} calls {r['calls']} admitted {r['admitted']} "
-                  f"-> {r['calls'] / r['admitted']:.3f} calls per admitted unit ({r['truncated']} truncated)")
+            jobs[style] = {
+                "units": r["units"],
+                "llm_calls": r["calls"],
+                "admitted": r["admitted"],
+                "calls_per_admitted_unit": round(r["calls"] / r["admitted"], 3),
+                "truncated_calls": r["truncated"],
+            }
+            print(
+                f"job {style:<10} units {r['units']} calls {r['calls']} admitted {r['admitted']} "
+                f"-> {r['calls'] / r['admitted']:.3f} calls per admitted unit ({r['truncated']} truncated)"
+            )
     print(json.dumps({"corpus": corpus, "jobs": jobs}))
     return 0
 

@@ -100,11 +100,17 @@ def book_script(overrides: dict[tuple[str, str], Callable[[dict], str | Reply]] 
             return overrides[(role, label)](body)
         f = FORMALIZATION.get(label)
         if role == "reader":
-            return "```json\n" + json.dumps({"statement": "restated", "concepts": ["integer"],
-                                             "conventions": [], "dependencies": []}) + "\n```"
+            return (
+                "```json\n"
+                + json.dumps({"statement": "restated", "concepts": ["integer"], "conventions": [], "dependencies": []})
+                + "\n```"
+            )
         if role == "critic":
-            return "```json\n" + json.dumps({"back_translation": "the same statement", "faithful": True,
-                                             "score": 9, "issues": []}) + "\n```"
+            return (
+                "```json\n"
+                + json.dumps({"back_translation": "the same statement", "faithful": True, "score": 9, "issues": []})
+                + "\n```"
+            )
         if f is None:
             return "I cannot help with that."
         if role == "drafter":
@@ -153,8 +159,13 @@ def fake_llm_factory() -> Iterator[Callable[..., FakeLLM]]:
 def workspace(tmp_path: Path, fake_llm_factory: Callable[..., FakeLLM]) -> Callable[..., Workspace]:
     """A workspace (temporary home) wired to the oracle double and a scripted LLM server."""
 
-    def make(script: Callable | None = None, *, repl_env: dict[str, str] | None = None, extra: str = "",
-             llm: FakeLLM | None = None) -> Workspace:
+    def make(
+        script: Callable | None = None,
+        *,
+        repl_env: dict[str, str] | None = None,
+        extra: str = "",
+        llm: FakeLLM | None = None,
+    ) -> Workspace:
         home = tmp_path / "home"
         home.mkdir(exist_ok=True)
         srv = llm or fake_llm_factory(script)
@@ -166,13 +177,20 @@ def workspace(tmp_path: Path, fake_llm_factory: Callable[..., FakeLLM]) -> Calla
     return make
 
 
-def autoform(home: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 120,
-             check: bool = False) -> subprocess.CompletedProcess:
+def autoform(
+    home: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 120, check: bool = False
+) -> subprocess.CompletedProcess:
     """Run the real CLI in a subprocess, as a user would."""
     e = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "AUTOFORM_"))}
     e.update(env or {})
-    proc = subprocess.run([sys.executable, "-m", "autoform", "--home", str(home), *args], capture_output=True,
-                          text=True, timeout=timeout, env=e, cwd=home)
+    proc = subprocess.run(
+        [sys.executable, "-m", "autoform", "--home", str(home), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=e,
+        cwd=home,
+    )
     if check and proc.returncode != 0:
         raise AssertionError(f"autoform {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
     return proc
@@ -196,10 +214,13 @@ MIN_TESTS_IN_FULL_RUN = 150
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    full_run = not session.config.args or [Path(a).resolve() for a in session.config.args] in (
-        [ROOT], [TESTS])
-    if full_run and len(session.items) < MIN_TESTS_IN_FULL_RUN and not session.config.option.keyword \
-            and not session.config.option.markexpr:
+    full_run = not session.config.args or [Path(a).resolve() for a in session.config.args] in ([ROOT], [TESTS])
+    if (
+        full_run
+        and len(session.items) < MIN_TESTS_IN_FULL_RUN
+        and not session.config.option.keyword
+        and not session.config.option.markexpr
+    ):
         raise pytest.UsageError(
             f"only {len(session.items)} tests collected in a full run (at least {MIN_TESTS_IN_FULL_RUN} expected): "
             "a test module failed to import or was not found"

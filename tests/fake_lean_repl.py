@@ -83,8 +83,10 @@ def strip_comments(code: str) -> str:
     return re.sub(r"--[^\n]*", "", code)
 
 
-_DECL = re.compile(r"^\s*(?:@\[[^\]]*\]\s*)?(?:(?:private|protected|noncomputable|nonrec)\s+)*"
-                   r"(theorem|lemma|def|abbrev|instance|axiom)\s+([^\s:({\[]+)")
+_DECL = re.compile(
+    r"^\s*(?:@\[[^\]]*\]\s*)?(?:(?:private|protected|noncomputable|nonrec)\s+)*"
+    r"(theorem|lemma|def|abbrev|instance|axiom)\s+([^\s:({\[]+)"
+)
 _LOG = re.compile(r"(?:logInfo|trace|#print)\s+\"((?:[^\"\\]|\\.)*)\"")
 #: `logInfoAt` at a fabricated position: `(← getFileMap).ofPosition ⟨L, C⟩ ... logInfoAt (...) "text"`
 _LOG_AT = re.compile(r"ofPosition\s*⟨(\d+),\s*(\d+)⟩.*logInfoAt\b.*\"((?:[^\"\\]|\\.)*)\"\s*$")
@@ -96,8 +98,12 @@ def _logged(i: int, text: str) -> list[dict]:
     if at:
         line, col = int(at.group(1)), int(at.group(2))
         return [{"severity": "info", "pos": pos(line, col), "endPos": pos(line, col), "data": at.group(3)}]
-    return [{"severity": "info", "pos": pos(i, lg.start()), "endPos": pos(i, lg.end()), "data": lg.group(1)}
-            for lg in _LOG.finditer(text)]
+    return [
+        {"severity": "info", "pos": pos(i, lg.start()), "endPos": pos(i, lg.end()), "data": lg.group(1)}
+        for lg in _LOG.finditer(text)
+    ]
+
+
 _QUERY = re.compile(r"^\s*(#print axioms|set_option pp\.all true in .*#check @)\s*(\S+)\s*$")
 #: a type longer than this prints with `⋯` unless the query raises pp.maxSteps (Lean's default is 5000 steps)
 ELIDE_AFTER = 400
@@ -122,8 +128,11 @@ def _answer_query(kind: str, name: str, line: int, text: str, decls: dict[str, d
     d = decls[full]
     if kind == "#print axioms":
         axioms = sorted(d["axioms"])
-        data = (f"'{full}' depends on axioms: [{', '.join(axioms)}]" if axioms
-                else f"'{full}' does not depend on any axioms")
+        data = (
+            f"'{full}' depends on axioms: [{', '.join(axioms)}]"
+            if axioms
+            else f"'{full}' does not depend on any axioms"
+        )
         return {"severity": "info", "pos": pos(line), "endPos": end, "data": data}
     sig = d["sig"]
     if "pp.maxSteps" not in text and len(sig) > ELIDE_AFTER:
@@ -150,7 +159,7 @@ def sig_text(d: dict) -> str:
     text = "\n".join(t for _, t in d["lines"])
     head = text.split(":=", 1)[0]
     m = _DECL.match(head)
-    return " ".join(head[m.end():].split()) if m else ""
+    return " ".join(head[m.end() :].split()) if m else ""
 
 
 def binders(sig: str) -> tuple[list[str], str]:
@@ -212,18 +221,29 @@ def run_tactic(req: dict) -> dict:
     hyps, target = STATES[ps]
     bad = re.search(r"(?<![\w.'])(bogus[\w']*)", tactic)
     if bad:
-        return {"proofStatus": "Incomplete: contains sorry", "proofState": new_state([], ""), "goals": [],
-                "messages": [{"severity": "error", "pos": pos(0), "endPos": pos(0),
-                              "data": f"Unknown identifier `{bad.group(1)}`"}]}
+        return {
+            "proofStatus": "Incomplete: contains sorry",
+            "proofState": new_state([], ""),
+            "goals": [],
+            "messages": [
+                {"severity": "error", "pos": pos(0), "endPos": pos(0), "data": f"Unknown identifier `{bad.group(1)}`"}
+            ],
+        }
     m = _HAVE.match(tactic + (" :=" if ":=" not in tactic else ""))
     if m:
         reply: dict = {}
         if re.search(r"(?<![\w.'])sorry(?![\w'])", tactic):
-            reply["sorries"] = [{"proofState": new_state(hyps, m.group("type")),
-                                 "goal": render_goal(hyps, m.group("type"))}]
+            reply["sorries"] = [
+                {"proofState": new_state(hyps, m.group("type")), "goal": render_goal(hyps, m.group("type"))}
+            ]
         more = [*hyps, f"{m.group('name')} : {m.group('type')}"]
-        reply.update({"proofStatus": "Incomplete: open goals remain", "proofState": new_state(more, target),
-                      "goals": [render_goal(more, target)]})
+        reply.update(
+            {
+                "proofStatus": "Incomplete: open goals remain",
+                "proofState": new_state(more, target),
+                "goals": [render_goal(more, target)],
+            }
+        )
         return reply
     if re.search(r"(?<![\w.'])sorry(?![\w'])", tactic):
         return {"proofStatus": "Incomplete: contains sorry", "proofState": new_state([], ""), "goals": []}
@@ -237,10 +257,18 @@ def _library_search(i: int, text: str, sig: str) -> dict:
     known = json.loads(os.environ.get("FAKE_REPL_EXACT", "{}"))
     for pattern, term in known.items():
         if pattern in sig:
-            return {"severity": "info", "pos": pos(i, col), "endPos": pos(i, col + 6),
-                    "data": f"Try this:\n  [apply] exact {term}"}
-    return {"severity": "error", "pos": pos(i, col), "endPos": pos(i, col + 6),
-            "data": "`exact?` could not close the goal. Try `apply?` to see partial suggestions."}
+            return {
+                "severity": "info",
+                "pos": pos(i, col),
+                "endPos": pos(i, col + 6),
+                "data": f"Try this:\n  [apply] exact {term}",
+            }
+    return {
+        "severity": "error",
+        "pos": pos(i, col),
+        "endPos": pos(i, col + 6),
+        "data": "`exact?` could not close the goal. Try `apply?` to see partial suggestions.",
+    }
 
 
 def _eval_check(short: str, sig: str, decls: dict[str, dict]) -> str:
@@ -292,7 +320,7 @@ def answer(cmd: str, env: int | None = None) -> dict:
         text = "\n".join(t for _, t in d["lines"])
         head, _, _ = text.partition(":=")
         m = _DECL.match(head)
-        sig = " ".join(head[m.end():].split()) if m else ""
+        sig = " ".join(head[m.end() :].split()) if m else ""
         axioms: set[str] = set()
         implicit: list[str] = []
         errors = False
@@ -301,19 +329,38 @@ def answer(cmd: str, env: int | None = None) -> dict:
             for s in re.finditer(r"(?<![\w.'])sorry(?![\w'])", t):
                 axioms.add("sorryAx")
                 hyps, target = goal_at(d["lines"], i, sig_text(d))
-                sorries.append({"proofState": new_state(hyps, target), "pos": pos(i, s.start()),
-                                "endPos": pos(i, s.end()), "goal": render_goal(hyps, target)})
-                if not any(m["data"] == "declaration uses 'sorry'" and m["pos"]["line"] == d["line"]
-                           for m in messages):  # once per declaration, as Lean warns
-                    messages.append({"severity": "warning", "pos": pos(d["line"]), "endPos": pos(d["line"], 7),
-                                     "data": "declaration uses 'sorry'"})
+                sorries.append(
+                    {
+                        "proofState": new_state(hyps, target),
+                        "pos": pos(i, s.start()),
+                        "endPos": pos(i, s.end()),
+                        "goal": render_goal(hyps, target),
+                    }
+                )
+                if not any(
+                    m["data"] == "declaration uses 'sorry'" and m["pos"]["line"] == d["line"] for m in messages
+                ):  # once per declaration, as Lean warns
+                    messages.append(
+                        {
+                            "severity": "warning",
+                            "pos": pos(d["line"]),
+                            "endPos": pos(d["line"], 7),
+                            "data": "declaration uses 'sorry'",
+                        }
+                    )
             for b in re.finditer(r"(?<![\w.'])(bogus[\w']*)", t):
                 if b.start() < sig_end and auto_implicit:  # bound silently as an implicit variable (autoImplicit)
                     implicit.append(b.group(1))
                     continue
                 errors = True
-                messages.append({"severity": "error", "pos": pos(i, b.start()), "endPos": pos(i, b.end()),
-                                 "data": f"unknown identifier '{b.group(1)}'"})
+                messages.append(
+                    {
+                        "severity": "error",
+                        "pos": pos(i, b.start()),
+                        "endPos": pos(i, b.end()),
+                        "data": f"unknown identifier '{b.group(1)}'",
+                    }
+                )
             messages.extend(_logged(i, t))
             if re.search(r"(?<![\w.'])exact\?", t):
                 found = _library_search(i, t, sig)
@@ -324,8 +371,9 @@ def answer(cmd: str, env: int | None = None) -> dict:
             problem = _eval_check(short, sig, decls)
             if problem:
                 errors = True
-                messages.append({"severity": "error", "pos": pos(d["line"]), "endPos": pos(d["line"], 7),
-                                 "data": problem})
+                messages.append(
+                    {"severity": "error", "pos": pos(d["line"]), "endPos": pos(d["line"], 7), "data": problem}
+                )
         if d["kind"] == "axiom":
             axioms = {d["name"]}
         else:
@@ -343,28 +391,42 @@ def answer(cmd: str, env: int | None = None) -> dict:
     for i, text in enumerate(lines, start=1):
         imp = re.match(r"^import\s+(\S+)", text)
         if imp and imp.group(1).startswith("bogus"):  # the REPL's reply to a module that is not on the path
-            messages.append({"severity": "error", "pos": pos(i), "endPos": pos(i, len(text)),
-                             "data": f"unknown module prefix '{imp.group(1)}'\n\nNo directory '{imp.group(1)}' or "
-                                     f"file '{imp.group(1)}.olean' in the search path entries"})
+            messages.append(
+                {
+                    "severity": "error",
+                    "pos": pos(i),
+                    "endPos": pos(i, len(text)),
+                    "data": f"unknown module prefix '{imp.group(1)}'\n\nNo directory '{imp.group(1)}' or "
+                    f"file '{imp.group(1)}.olean' in the search path entries",
+                }
+            )
             continue
         q = _QUERY.match(text)
         if q:
             finish()
-            messages.append(_answer_query(q.group(1) if q.group(1) == "#print axioms" else "#check", q.group(2),
-                                          i, text, decls, namespaces))
+            messages.append(
+                _answer_query(
+                    q.group(1) if q.group(1) == "#print axioms" else "#check", q.group(2), i, text, decls, namespaces
+                )
+            )
             continue
         m = _DECL.match(text)
         ns = re.match(r"^\s*(namespace|section|end)\b\s*(\S*)", text)
         if m:
             finish()
-            current = {"kind": m.group(1), "name": ".".join([*namespaces, m.group(2)]), "line": i, "lines": [],
-                       "body_line": i + 10**6}
+            current = {
+                "kind": m.group(1),
+                "name": ".".join([*namespaces, m.group(2)]),
+                "line": i,
+                "lines": [],
+                "body_line": i + 10**6,
+            }
         elif ns:
             finish()
             if ns.group(1) == "namespace":
                 namespaces.extend(ns.group(2).split("."))
             elif ns.group(1) == "end" and ns.group(2):
-                del namespaces[len(namespaces) - len(ns.group(2).split(".")):]
+                del namespaces[len(namespaces) - len(ns.group(2).split(".")) :]
             continue
         if current is not None:
             current["lines"].append((i, text))
@@ -409,8 +471,11 @@ def main() -> None:
         cmd = req.get("cmd", "")
         is_header = cmd.strip().startswith("import") and "\n" not in cmd.strip()
         imports = any(line.startswith("import ") for line in cmd.splitlines())
-        time.sleep(latency + (header_cost if imports else 0.0)
-                   + line_cost * sum(1 for line in cmd.splitlines() if line.strip()))
+        time.sleep(
+            latency
+            + (header_cost if imports else 0.0)
+            + line_cost * sum(1 for line in cmd.splitlines() if line.strip())
+        )
         if "env" in req and not (isinstance(req["env"], int) and 0 <= req["env"] < answer.env):
             sys.stdout.write(json.dumps({"message": "Unknown environment."}) + "\n\n")
             sys.stdout.flush()

@@ -148,13 +148,25 @@ def reasoning_model_refusal(body: dict) -> dict | None:
     if not _REASONING_MODEL.match(str(body.get("model") or "")):
         return None
     if "max_tokens" in body:
-        return {"error": {"message": "Unsupported parameter: 'max_tokens' is not supported with this model. Use "
-                          "'max_completion_tokens' instead.", "type": "invalid_request_error",
-                          "param": "max_tokens", "code": "unsupported_parameter"}}
+        return {
+            "error": {
+                "message": "Unsupported parameter: 'max_tokens' is not supported with this model. Use "
+                "'max_completion_tokens' instead.",
+                "type": "invalid_request_error",
+                "param": "max_tokens",
+                "code": "unsupported_parameter",
+            }
+        }
     if "temperature" in body and body["temperature"] != 1:
-        return {"error": {"message": f"Unsupported value: 'temperature' does not support {body['temperature']} "
-                          "with this model. Only the default (1) value is supported.",
-                          "type": "invalid_request_error", "param": "temperature", "code": "unsupported_value"}}
+        return {
+            "error": {
+                "message": f"Unsupported value: 'temperature' does not support {body['temperature']} "
+                "with this model. Only the default (1) value is supported.",
+                "type": "invalid_request_error",
+                "param": "temperature",
+                "code": "unsupported_value",
+            }
+        }
     return None
 
 
@@ -171,8 +183,15 @@ def cut_to_budget(reply: Reply, budget: int) -> Reply:
     chars = budget * 4
     if reasoning:
         reasoning, chars = reasoning[:chars], max(0, chars - len(reasoning))
-    return Reply(**{**reply.__dict__, "text": text[:chars], "reasoning": reasoning or None,
-                    "finish_reason": "length", "completion_tokens": budget})
+    return Reply(
+        **{
+            **reply.__dict__,
+            "text": text[:chars],
+            "reasoning": reasoning or None,
+            "finish_reason": "length",
+            "completion_tokens": budget,
+        }
+    )
 
 
 class FakeLLM:
@@ -343,8 +362,15 @@ class _Handler(BaseHTTPRequestHandler):
             for word in re.findall(r"[a-z0-9]+", str(text).lower()):
                 vec[int(hashlib.md5(word.encode()).hexdigest(), 16) % 64] += 1.0
             data.append({"object": "embedding", "index": i, "embedding": vec})
-        self._send_json(200, {"object": "list", "data": data, "model": body.get("model", ""),
-                              "usage": {"prompt_tokens": 0, "total_tokens": 0}})
+        self._send_json(
+            200,
+            {
+                "object": "list",
+                "data": data,
+                "model": body.get("model", ""),
+                "usage": {"prompt_tokens": 0, "total_tokens": 0},
+            },
+        )
 
     # -- routes
     def do_GET(self) -> None:
@@ -404,8 +430,11 @@ class _Handler(BaseHTTPRequestHandler):
 
         model = body.get("model") or fake.model
         prompt_tokens = reply.prompt_tokens if reply.prompt_tokens is not None else prompt_token_estimate(body)
-        completion_tokens = reply.completion_tokens if reply.completion_tokens is not None else (
-            rough_tokens(reply.text) + rough_tokens(reply.reasoning or ""))
+        completion_tokens = (
+            reply.completion_tokens
+            if reply.completion_tokens is not None
+            else (rough_tokens(reply.text) + rough_tokens(reply.reasoning or ""))
+        )
         usage = {
             "prompt_tokens": prompt_tokens,
             "completion_tokens": completion_tokens,
@@ -425,8 +454,12 @@ class _Handler(BaseHTTPRequestHandler):
                 "choices": [
                     {
                         "index": 0,
-                        "message": {"role": "assistant", "content": reply.text, "refusal": None,
-                                    **({"reasoning_content": reply.reasoning} if reply.reasoning is not None else {})},
+                        "message": {
+                            "role": "assistant",
+                            "content": reply.text,
+                            "refusal": None,
+                            **({"reasoning_content": reply.reasoning} if reply.reasoning is not None else {}),
+                        },
                         "logprobs": None,
                         "finish_reason": reply.finish_reason,
                     }
@@ -493,10 +526,22 @@ def _write_port_file(path: str, port: int) -> None:
 #: (a captive portal, a misrouted base URL), a completion object with no choices (vLLM and some proxies when the
 #: backend fails), an overloaded server's 503 (an OpenAI-style error body)
 FAULTS: dict[str, Reply] = {
-    "junk": Reply(body="<html><head><title>Gateway</title></head><body><h1>Upstream unavailable</h1></body></html>",
-                  headers={"Content-Type": "text/html; charset=utf-8"}),
-    "no-choices": Reply(body=json.dumps({"id": "chatcmpl-fake", "object": "chat.completion", "created": 0,
-                                         "model": DEFAULT_MODEL, "choices": [], "usage": None})),
+    "junk": Reply(
+        body="<html><head><title>Gateway</title></head><body><h1>Upstream unavailable</h1></body></html>",
+        headers={"Content-Type": "text/html; charset=utf-8"},
+    ),
+    "no-choices": Reply(
+        body=json.dumps(
+            {
+                "id": "chatcmpl-fake",
+                "object": "chat.completion",
+                "created": 0,
+                "model": DEFAULT_MODEL,
+                "choices": [],
+                "usage": None,
+            }
+        )
+    ),
     "503": Reply(status=503, text="The server is overloaded or not ready yet."),
 }
 
@@ -517,8 +562,15 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    with FakeLLM(script, model=args.model, host=args.host, port=args.port, delay_s=args.delay,
-                 honour_max_tokens=args.honour_max_tokens, fault=args.fault) as llm:
+    with FakeLLM(
+        script,
+        model=args.model,
+        host=args.host,
+        port=args.port,
+        delay_s=args.delay,
+        honour_max_tokens=args.honour_max_tokens,
+        fault=args.fault,
+    ) as llm:
         _write_port_file(args.port_file, llm.port)
         print(f"fake_llm listening on {llm.base_url}", flush=True)
         while not stop.wait(0.5):

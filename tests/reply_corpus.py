@@ -19,8 +19,9 @@ ROLES = ("reader", "drafter", "critic", "prover", "gap_closer")
 
 
 def load(role: str) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in (CORPUS / f"{role}.jsonl").read_text(encoding="utf-8").splitlines()
-            if line.strip()]
+    return [
+        json.loads(line) for line in (CORPUS / f"{role}.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()
+    ]
 
 
 def parse(role: str, case: dict[str, Any]) -> Any:
@@ -35,14 +36,19 @@ def parse(role: str, case: dict[str, Any]) -> Any:
     if role == "prover":
         return split_reply(text, locked=ctx["locked"], known=ctx.get("known", []))
     if role == "gap_closer":
-        return parse_repair(text, locked=ctx["locked"], known=ctx.get("known", []),
-                            failed_proof=ctx.get("failed_proof", ""))
+        return parse_repair(
+            text, locked=ctx["locked"], known=ctx.get("known", []), failed_proof=ctx.get("failed_proof", "")
+        )
     raise ValueError(role)
 
 
 def _decl_names(aux: str) -> list[str]:
-    return re.findall(r"^(?:open [^\n]* in\n)?(?:@\[[^\]]*\]\s*)?(?:theorem|lemma|def|abbrev|instance|structure)\s+"
-                      r"([^\s:({\[]+)", aux, re.M)
+    return re.findall(
+        r"^(?:open [^\n]* in\n)?(?:@\[[^\]]*\]\s*)?(?:theorem|lemma|def|abbrev|instance|structure)\s+"
+        r"([^\s:({\[]+)",
+        aux,
+        re.M,
+    )
 
 
 def check(role: str, case: dict[str, Any]) -> str | None:

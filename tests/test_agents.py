@@ -69,15 +69,42 @@ class Env:
                 "INSERT INTO units (book_id, ident, seq, kind, number, title, label, statement, proof, chapter,"
                 " section) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
             )
-            self.def_id = c.execute(unit_sql, (self.book_id, "def:divides", 1, "definition", "1.5", "",
-                                               "def:divides", DEF_STATEMENT, "", "Elementary Number Theory",
-                                               "Divisibility")).lastrowid
-            self.lem_id = c.execute(unit_sql, (self.book_id, "lem:dvd-trans", 2, "lemma", "1.6", "Transitivity",
-                                               "lem:dvd-trans", LEM_STATEMENT, LEM_PROOF,
-                                               "Elementary Number Theory", "Divisibility")).lastrowid
+            self.def_id = c.execute(
+                unit_sql,
+                (
+                    self.book_id,
+                    "def:divides",
+                    1,
+                    "definition",
+                    "1.5",
+                    "",
+                    "def:divides",
+                    DEF_STATEMENT,
+                    "",
+                    "Elementary Number Theory",
+                    "Divisibility",
+                ),
+            ).lastrowid
+            self.lem_id = c.execute(
+                unit_sql,
+                (
+                    self.book_id,
+                    "lem:dvd-trans",
+                    2,
+                    "lemma",
+                    "1.6",
+                    "Transitivity",
+                    "lem:dvd-trans",
+                    LEM_STATEMENT,
+                    LEM_PROOF,
+                    "Elementary Number Theory",
+                    "Divisibility",
+                ),
+            ).lastrowid
             c.execute("INSERT INTO unit_deps (unit_id, dep_id) VALUES (?,?)", (self.lem_id, self.def_id))
-            self.job_id = c.execute("INSERT INTO jobs (book_id, status, started_at) VALUES (?,?,?)",
-                                    (self.book_id, "running", time.time())).lastrowid
+            self.job_id = c.execute(
+                "INSERT INTO jobs (book_id, status, started_at) VALUES (?,?,?)", (self.book_id, "running", time.time())
+            ).lastrowid
         self.board = Blackboard(self.store, self.book_id, self.job_id)
         self.llm = LLMClient(self.settings, self.store, retry_initial_s=0.01)
         self.seeded: dict[str, int] = {}  # kind -> post id
@@ -92,8 +119,15 @@ class Env:
     def run(self, unit: str = "lem", **kw) -> AgentRun:
         uid = self.lem_id if unit == "lem" else self.def_id
         hops = {self.lem_id: 0, self.def_id: 1} if unit == "lem" else {self.def_id: 0, self.lem_id: 1}
-        return AgentRun(settings=self.settings, llm=self.llm, board=self.board, unit=self.store.unit(uid),
-                        hops=hops, namespace=NAMESPACE, **kw)
+        return AgentRun(
+            settings=self.settings,
+            llm=self.llm,
+            board=self.board,
+            unit=self.store.unit(uid),
+            hops=hops,
+            namespace=NAMESPACE,
+            **kw,
+        )
 
     def calls(self) -> list[dict]:
         return [dict(r) for r in self.store.query("SELECT * FROM llm_calls ORDER BY id")]
@@ -141,12 +175,16 @@ def assert_unit_in_prompt(user: str, statement: str, label: str) -> None:
 # ---------------------------------------------------------------------------------------------- reader
 def test_reader_posts_an_extraction(env):
     env.seed()
-    env.srv.push(json_reply({
-        "statement": r"For all integers $a, b, c$: if $a \mid b$ and $b \mid c$ then $a \mid c$.",
-        "concepts": ["integer", "divisibility"],
-        "conventions": ["a, b, c range over the integers"],
-        "dependencies": ["Definition 1.5"],
-    }))
+    env.srv.push(
+        json_reply(
+            {
+                "statement": r"For all integers $a, b, c$: if $a \mid b$ and $b \mid c$ then $a \mid c$.",
+                "concepts": ["integer", "divisibility"],
+                "conventions": ["a, b, c range over the integers"],
+                "dependencies": ["Definition 1.5"],
+            }
+        )
+    )
     run = env.run()
     expected_ctx = Reader().context(run).post_ids
     pid = Reader().run(run)
@@ -205,8 +243,9 @@ def test_reader_malformed_then_good_reply_is_used(env):
 
 
 def test_reader_tolerates_null_fields(env):
-    env.srv.push(json_reply({"statement": "restated", "concepts": ["integer"], "conventions": None,
-                             "dependencies": None}))
+    env.srv.push(
+        json_reply({"statement": "restated", "concepts": ["integer"], "conventions": None, "dependencies": None})
+    )
     Reader().run(env.run())
     post = env.board.latest(env.lem_id, "extraction")
     assert post is not None
@@ -214,8 +253,7 @@ def test_reader_tolerates_null_fields(env):
 
 
 def test_reader_string_instead_of_list(env):
-    env.srv.push(json_reply({"statement": "restated", "concepts": "integer", "conventions": [],
-                             "dependencies": []}))
+    env.srv.push(json_reply({"statement": "restated", "concepts": "integer", "conventions": [], "dependencies": []}))
     Reader().run(env.run())
     post = env.board.latest(env.lem_id, "extraction")
     assert post is not None and post.data["concepts"] == ["integer"]
@@ -366,12 +404,13 @@ def test_gap_closer_sees_the_failure_and_posts_a_proof(env):
 # ------------------------------------------------------------------------------------ attention budget
 def test_over_budget_posts_are_left_out_but_pinned_ones_stay(env):
     env.settings.attention.budgets["prover"] = 40  # the prover's own budget
-    lock = env.board.post("drafter", "lock", "theorem locked_marker : LOCK-OWN-MARKER " + "x " * 200,
-                          unit_id=env.lem_id)
-    small = env.board.post("reader", "extraction", "SMALL-MARKER divisibility is transitive.",
-                           unit_id=env.def_id)
-    big = env.board.post("reader", "hint", "BIG-MARKER " + "unrelated words about prime numbers " * 60,
-                         unit_id=env.def_id)
+    lock = env.board.post(
+        "drafter", "lock", "theorem locked_marker : LOCK-OWN-MARKER " + "x " * 200, unit_id=env.lem_id
+    )
+    small = env.board.post("reader", "extraction", "SMALL-MARKER divisibility is transitive.", unit_id=env.def_id)
+    big = env.board.post(
+        "reader", "hint", "BIG-MARKER " + "unrelated words about prime numbers " * 60, unit_id=env.def_id
+    )
     env.srv.push("```lean\nexact h\n```")
     Prover().run(env.run(), locked=LOCKED)
 
@@ -385,10 +424,10 @@ def test_over_budget_posts_are_left_out_but_pinned_ones_stay(env):
 
 def test_budget_keeps_the_posts_that_fit(env):
     env.settings.attention.budgets["prover"] = 60
-    small = env.board.post("reader", "extraction", "SMALL-MARKER divisibility is transitive.",
-                           unit_id=env.def_id)
-    big = env.board.post("reader", "hint", "BIG-MARKER " + "unrelated words about prime numbers " * 60,
-                         unit_id=env.def_id)
+    small = env.board.post("reader", "extraction", "SMALL-MARKER divisibility is transitive.", unit_id=env.def_id)
+    big = env.board.post(
+        "reader", "hint", "BIG-MARKER " + "unrelated words about prime numbers " * 60, unit_id=env.def_id
+    )
     env.srv.push("```lean\nexact h\n```")
     Prover().run(env.run(), locked=LOCKED)
     _, user = env.only_request()
@@ -399,9 +438,11 @@ def test_budget_keeps_the_posts_that_fit(env):
 
 # ------------------------------------------------------------------------------ replies as models write them
 def test_prover_reads_a_whole_file_answer_and_drops_a_copied_definition(env):
-    env.srv.push("### Complete Lean 4 Proof\n```lean4\nimport Mathlib\nimport Aesop\n\nopen Nat\n\n"
-                 "def Divides (a b : ℤ) : Prop := ∃ k, b = a * k\n\n"
-                 f"{LOCKED} := by\n  exact dvd_trans h₁ h₂\n```")
+    env.srv.push(
+        "### Complete Lean 4 Proof\n```lean4\nimport Mathlib\nimport Aesop\n\nopen Nat\n\n"
+        "def Divides (a b : ℤ) : Prop := ∃ k, b = a * k\n\n"
+        f"{LOCKED} := by\n  exact dvd_trans h₁ h₂\n```"
+    )
     run = env.run(deps_lean=[{"name": "Divides", "statement": "def Divides (a b : ℤ) : Prop", "code": "def Divides"}])
     aux, proof, _ = Prover().run(run, locked=LOCKED)
     assert (aux, proof) == ("", "open Nat in\nexact dvd_trans h₁ h₂")
@@ -431,8 +472,11 @@ def test_a_reply_cut_at_the_cap_is_asked_again_for_a_shorter_answer(env):
     env.settings.llm.roles["prover"] = RoleLLM(max_tokens=100, max_tokens_cap=200)
     from fake_llm import Reply
 
-    env.srv.push(Reply(text="<think>long", finish_reason="length"), Reply(text="<think>longer", finish_reason="length"),
-                 "```lean\nexact dvd_trans h₁ h₂\n```")
+    env.srv.push(
+        Reply(text="<think>long", finish_reason="length"),
+        Reply(text="<think>longer", finish_reason="length"),
+        "```lean\nexact dvd_trans h₁ h₂\n```",
+    )
     _, proof, _ = Prover().run(env.run(), locked=LOCKED)
     assert proof == "exact dvd_trans h₁ h₂"
     first, second, third = env.srv.requests
@@ -444,8 +488,15 @@ def test_a_reply_cut_at_the_cap_is_asked_again_for_a_shorter_answer(env):
 def test_complete_prompt_style_for_prover_models(env):
     env.settings.llm.roles["prover"] = RoleLLM(prompt_style="complete")
     env.srv.push("```lean4\nimport Mathlib\n\n" + LOCKED + " := by\n  exact dvd_trans h₁ h₂\n```")
-    run = env.run(deps_lean=[{"name": "Divides", "statement": "def Divides (a b : ℤ) : Prop",
-                              "code": "def Divides (a b : ℤ) : Prop := ∃ k, b = a * k"}])
+    run = env.run(
+        deps_lean=[
+            {
+                "name": "Divides",
+                "statement": "def Divides (a b : ℤ) : Prop",
+                "code": "def Divides (a b : ℤ) : Prop := ∃ k, b = a * k",
+            }
+        ]
+    )
     _, proof, _ = Prover().run(run, locked=LOCKED)
     assert proof == "exact dvd_trans h₁ h₂"
     system, user = env.only_request()

@@ -23,20 +23,31 @@ def setup(tmp_path):
     book = store.book("ent")
     units = {u.label: u for u in store.units(book.id)}
     with store.tx() as c:
-        job = c.execute("INSERT INTO jobs (book_id, status, started_at) VALUES (?, 'done', ?)",
-                        (book.id, time.time())).lastrowid
+        job = c.execute(
+            "INSERT INTO jobs (book_id, status, started_at) VALUES (?, 'done', ?)", (book.id, time.time())
+        ).lastrowid
 
         def add(label, name, status, code):
-            c.execute("INSERT INTO atlas_entries (unit_id, book_id, decl_name, status, statement_lean, lean_code,"
-                      " job_id, model, attempts, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                      (units[label].id, book.id, name, status, code.split(" :=")[0], code, job, "m", 1, 1.0))
+            c.execute(
+                "INSERT INTO atlas_entries (unit_id, book_id, decl_name, status, statement_lean, lean_code,"
+                " job_id, model, attempts, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (units[label].id, book.id, name, status, code.split(" :=")[0], code, job, "m", 1, 1.0),
+            )
 
         # inserted out of book order on purpose
-        add("lem:even-add", "isEven_add", "proved",
-            "theorem isEven_add {m n : ℤ} (hm : IsEven m) (hn : IsEven n) : IsEven (m + n) := by\n  omega")
+        add(
+            "lem:even-add",
+            "isEven_add",
+            "proved",
+            "theorem isEven_add {m n : ℤ} (hm : IsEven m) (hn : IsEven n) : IsEven (m + n) := by\n  omega",
+        )
         add("def:even", "IsEven", "defined", "def IsEven (n : ℤ) : Prop := ∃ k, n = 2 * k")
-        add("thm:bezout", "bezout", "stated",
-            "theorem bezout (a b : ℤ) : ∃ x y, a * x + b * y = Int.gcd a b := by\n  sorry")
+        add(
+            "thm:bezout",
+            "bezout",
+            "stated",
+            "theorem bezout (a b : ℤ) : ∃ x y, a * x + b * y = Int.gcd a b := by\n  sorry",
+        )
     return s, store, book
 
 
@@ -66,8 +77,11 @@ def test_write_is_deterministic_and_atomic(setup):
     s, store, book = setup
     changed = write_atlas(store, s)
     assert {p.relative_to(s.atlas_dir).as_posix() for p in changed} == {
-        "Atlas.lean", "AtlasStated.lean", "Atlas/Ent/ElementaryNumberTheory.lean",
-        "AtlasStated/Ent/ElementaryNumberTheory.lean"}
+        "Atlas.lean",
+        "AtlasStated.lean",
+        "Atlas/Ent/ElementaryNumberTheory.lean",
+        "AtlasStated/Ent/ElementaryNumberTheory.lean",
+    }
     snapshot = {p: p.read_bytes() for p in s.atlas_dir.rglob("*.lean")}
     mtimes = {p: p.stat().st_mtime_ns for p in snapshot}
     assert write_atlas(store, s) == []  # a rerun changes nothing
@@ -104,15 +118,17 @@ def test_docstring_goes_on_the_main_declaration(setup):
     s, store, book = setup
     units = {u.label: u for u in store.units(book.id)}
     uid = units["lem:even-add"].id
-    code = ("/-- helper -/\ntheorem aux_two : (2 : ℤ) = 1 + 1 := by norm_num\n\n"
-            "/-- The model's own doc. -/\n@[simp] theorem isEven_add {m n : ℤ} (hm : IsEven m) (hn : IsEven n) :"
-            " IsEven (m + n) := by\n  omega")
+    code = (
+        "/-- helper -/\ntheorem aux_two : (2 : ℤ) = 1 + 1 := by norm_num\n\n"
+        "/-- The model's own doc. -/\n@[simp] theorem isEven_add {m n : ℤ} (hm : IsEven m) (hn : IsEven n) :"
+        " IsEven (m + n) := by\n  omega"
+    )
     _entry_code(store, uid, code, "isEven_add")
     main = render_book(store, book, "import Mathlib")["Atlas/Ent/ElementaryNumberTheory.lean"]
     aux = main.index("/-- helper -/\ntheorem aux_two")  # the auxiliary lemma keeps its own docstring
     ours = main.index("/-- If $m, n")
     assert aux < ours < main.index("@[simp] theorem isEven_add")
-    doc = main[ours: main.index("@[simp] theorem isEven_add")]
+    doc = main[ours : main.index("@[simp] theorem isEven_add")]
     assert doc.rstrip().endswith("The model's own doc.\n-/")  # merged: Lean allows one docstring
     assert doc.count("/--") == 1 and "Source: ent, Lemma 1.3, label `lem:even-add`" in doc
     assert "autoform job" in doc and "model m, 1 attempt(s); status proved" in doc
@@ -123,8 +139,10 @@ def test_comment_markers_in_book_text_cannot_end_the_docstring(setup):
     s, store, book = setup
     units = {u.label: u for u in store.units(book.id)}
     with store.tx() as c:
-        c.execute("UPDATE units SET statement = ?, chapter = ? WHERE id = ?",
-                  ("Evil -/ #eval IO.println 1 /- open $a/-b$", "Ch -/ x", units["def:even"].id))
+        c.execute(
+            "UPDATE units SET statement = ?, chapter = ? WHERE id = ?",
+            ("Evil -/ #eval IO.println 1 /- open $a/-b$", "Ch -/ x", units["def:even"].id),
+        )
         c.execute("UPDATE books SET title = ? WHERE id = ?", ("Book -/ title", book.id))
     book = store.book("ent")
     files = render_book(store, book, "import Mathlib")
@@ -141,12 +159,15 @@ def test_library_roots_in_textbook_order(setup):
     units = store.units(book.id)
     with store.tx() as c:  # a later chapter whose module name sorts first
         c.execute("UPDATE units SET chapter = 'Appendix' WHERE id = ?", (units[-1].id,))
-        c.execute("INSERT INTO atlas_entries (unit_id, book_id, decl_name, status, statement_lean, lean_code,"
-                  " created_at) VALUES (?,?,?,?,?,?,?)", (units[-1].id, book.id, "last", "proved", "theorem last :"
-                                                         " True", "theorem last : True := trivial", 1.0))
+        c.execute(
+            "INSERT INTO atlas_entries (unit_id, book_id, decl_name, status, statement_lean, lean_code,"
+            " created_at) VALUES (?,?,?,?,?,?,?)",
+            (units[-1].id, book.id, "last", "proved", "theorem last : True", "theorem last : True := trivial", 1.0),
+        )
     write_atlas(store, s)
     assert (s.atlas_dir / "Atlas.lean").read_text() == (
-        "import Atlas.Ent.ElementaryNumberTheory\nimport Atlas.Ent.Appendix\n")
+        "import Atlas.Ent.ElementaryNumberTheory\nimport Atlas.Ent.Appendix\n"
+    )
     appendix = (s.atlas_dir / "Atlas" / "Ent" / "Appendix.lean").read_text()
     # only what its units were checked with is imported (tests/test_atlas_modules.py): `last` uses nothing
     assert "import Atlas.Ent.ElementaryNumberTheory\n" not in appendix
@@ -162,7 +183,7 @@ def test_full_decl_name(setup):
 
 def _fake_lake(tmp_path: Path, code: int) -> Path:
     script = tmp_path / "fake-lake"
-    script.write_text(f"#!/bin/sh\necho \"lake $* in $PWD\"\nexit {code}\n")
+    script.write_text(f'#!/bin/sh\necho "lake $* in $PWD"\nexit {code}\n')
     script.chmod(0o755)
     return script
 
@@ -222,15 +243,25 @@ def test_generated_library_builds_with_real_lake(tmp_path):
         job = c.execute("INSERT INTO jobs (book_id, status, started_at) VALUES (?, 'done', 1.0)", (book.id,)).lastrowid
         for label, name, status, code in [
             ("def:even", "IsEven", "defined", "def IsEven (n : Int) : Prop := ∃ k, n = 2 * k"),
-            ("lem:even-add", "isEven_add", "proved",
-             "theorem isEven_add {m n : Int} (hm : IsEven m) (hn : IsEven n) : IsEven (m + n) := by\n"
-             "  obtain ⟨a, rfl⟩ := hm\n  obtain ⟨b, rfl⟩ := hn\n  exact ⟨a + b, by omega⟩"),
-            ("thm:bezout", "bezout", "stated", "theorem bezout (a b : Int) : ∃ x y : Int, a * x + b * y = a := by\n"
-             "  sorry"),
+            (
+                "lem:even-add",
+                "isEven_add",
+                "proved",
+                "theorem isEven_add {m n : Int} (hm : IsEven m) (hn : IsEven n) : IsEven (m + n) := by\n"
+                "  obtain ⟨a, rfl⟩ := hm\n  obtain ⟨b, rfl⟩ := hn\n  exact ⟨a + b, by omega⟩",
+            ),
+            (
+                "thm:bezout",
+                "bezout",
+                "stated",
+                "theorem bezout (a b : Int) : ∃ x y : Int, a * x + b * y = a := by\n  sorry",
+            ),
         ]:
-            c.execute("INSERT INTO atlas_entries (unit_id, book_id, decl_name, status, statement_lean, lean_code,"
-                      " job_id, model, attempts, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                      (units[label].id, book.id, name, status, code.split(" :=")[0], code, job, "m", 1, 1.0))
+            c.execute(
+                "INSERT INTO atlas_entries (unit_id, book_id, decl_name, status, statement_lean, lean_code,"
+                " job_id, model, attempts, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (units[label].id, book.id, name, status, code.split(" :=")[0], code, job, "m", 1, 1.0),
+            )
     write_atlas(store, s)
     ok, output = build_atlas(store, s)
     assert ok, output

@@ -29,11 +29,14 @@ def book(tmp_path):
 
 def _add(store, book, unit, name, code, status="proved"):
     with store.tx() as c:
-        job = c.execute("INSERT INTO jobs (book_id, status, started_at) VALUES (?, 'done', ?)",
-                        (book.id, time.time())).lastrowid
-        c.execute("INSERT INTO atlas_entries (unit_id, book_id, decl_name, status, statement_lean, lean_code,"
-                  " job_id, model, attempts, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                  (unit.id, book.id, name, status, code.split(" :=")[0], code, job, "m", 1, 1.0))
+        job = c.execute(
+            "INSERT INTO jobs (book_id, status, started_at) VALUES (?, 'done', ?)", (book.id, time.time())
+        ).lastrowid
+        c.execute(
+            "INSERT INTO atlas_entries (unit_id, book_id, decl_name, status, statement_lean, lean_code,"
+            " job_id, model, attempts, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (unit.id, book.id, name, status, code.split(" :=")[0], code, job, "m", 1, 1.0),
+        )
 
 
 def _two_chapters(store, book):
@@ -67,8 +70,10 @@ def test_transitive_dependencies_and_the_stated_library(book):
     a, mid, top = units[0], units[1], units[2]
     with store.tx() as c:
         c.execute("UPDATE units SET chapter = 'Second' WHERE id = ?", (a.id,))
-        c.executemany("INSERT OR IGNORE INTO unit_deps (unit_id, dep_id, via) VALUES (?,?,'ref')",
-                      [(top.id, mid.id), (mid.id, a.id)])
+        c.executemany(
+            "INSERT OR IGNORE INTO unit_deps (unit_id, dep_id, via) VALUES (?,?,'ref')",
+            [(top.id, mid.id), (mid.id, a.id)],
+        )
     _add(store, b, store.unit(a.id), "a_fact", "theorem a_fact : True := trivial")
     _add(store, b, mid, "mid_fact", "theorem mid_fact : True := by\n  sorry", status="stated")
     _add(store, b, top, "top_fact", "theorem top_fact : True := a_fact")
@@ -83,11 +88,16 @@ def test_transitive_dependencies_and_the_stated_library(book):
 def test_each_unit_is_closed_in_its_own_section(book):
     s, store, b = book
     units = store.units(b.id)
-    _add(store, b, units[0], "one", "open Nat in\nattribute [local simp] Nat.add_comm\n\n"
-         "variable (n : ℕ)\n\ntheorem one : n + 0 = n := by simp")
+    _add(
+        store,
+        b,
+        units[0],
+        "one",
+        "open Nat in\nattribute [local simp] Nat.add_comm\n\nvariable (n : ℕ)\n\ntheorem one : n + 0 = n := by simp",
+    )
     _add(store, b, units[1], "two", "theorem two : True := trivial")
     text = render_book(store, b, "import Mathlib")["Atlas/Ent/ElementaryNumberTheory.lean"]
-    body = text[text.index("namespace Atlas.Ent"):]
+    body = text[text.index("namespace Atlas.Ent") :]
     blocks = re.findall(r"^section\n(.*?)^end\n", body, re.S | re.M)
     assert len(blocks) == 2
     assert "variable (n : ℕ)" in blocks[0] and "theorem one" in blocks[0]
@@ -104,8 +114,9 @@ def test_helper_lemmas_get_names_reserved_per_unit(book, tmp_path):
     proof = "exact key_lemma n"
     a1, p1 = UnitPipeline._reserve_helpers(pipe, u1, aux, proof)
     assert (a1, p1) == (aux, proof)  # first come: the name is the unit's
-    a2, p2 = UnitPipeline._reserve_helpers(pipe, u2, aux + "\n\ntheorem key_lemma' : True := trivial",
-                                           "exact key_lemma n")
+    a2, p2 = UnitPipeline._reserve_helpers(
+        pipe, u2, aux + "\n\ntheorem key_lemma' : True := trivial", "exact key_lemma n"
+    )
     assert a2.startswith("lemma key_lemma_2 (n") and "theorem key_lemma' :" in a2 and p2 == "exact key_lemma_2 n"
     assert helper_names(a2) == ["key_lemma_2", "key_lemma'"]
     # the same unit asking again keeps its name (racing attempts of one unit)

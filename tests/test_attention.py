@@ -14,10 +14,30 @@ from autoform.store import Post
 CFG = AttentionConfig()  # round_decay 0.3, hop_decay 0.7
 
 
-def post(pid: int, body: str, *, unit_id: int | None = None, round: int = 0, pinned: bool = False,
-         kind: str = "note", author: str = "reader") -> Post:
-    return Post(id=pid, book_id=1, unit_id=unit_id, job_id=None, round=round, author=author, kind=kind, body=body,
-                data={}, refs=[], pinned=pinned, created_at=1000.0 + pid)
+def post(
+    pid: int,
+    body: str,
+    *,
+    unit_id: int | None = None,
+    round: int = 0,
+    pinned: bool = False,
+    kind: str = "note",
+    author: str = "reader",
+) -> Post:
+    return Post(
+        id=pid,
+        book_id=1,
+        unit_id=unit_id,
+        job_id=None,
+        round=round,
+        author=author,
+        kind=kind,
+        body=body,
+        data={},
+        refs=[],
+        pinned=pinned,
+        created_at=1000.0 + pid,
+    )
 
 
 FILLER = [
@@ -30,8 +50,11 @@ FILLER = [
 
 def test_relevance_ranks_the_post_sharing_words_with_the_goal_higher() -> None:
     goal = "Prove Bezout's identity: gcd(a, b) is an integer combination of a and b."
-    relevant = post(1, "Bezout identity follows from the Euclidean algorithm: track each remainder as an integer "
-                       "combination of a and b; the gcd is the last nonzero remainder.")
+    relevant = post(
+        1,
+        "Bezout identity follows from the Euclidean algorithm: track each remainder as an integer "
+        "combination of a and b; the gcd is the last nonzero remainder.",
+    )
     others = [post(k + 2, body) for k, body in enumerate(FILLER)]
     ctx = select([*others, relevant], goal, goal_unit=None, current_round=0, hops={}, cfg=CFG)
     assert set(ctx.scores) == {p.id for p in [*others, relevant]}
@@ -66,8 +89,12 @@ def test_round_decay_lowers_older_posts() -> None:
 
 def test_hop_decay_lowers_posts_on_distant_units() -> None:
     body = "Use the transitivity of divisibility twice."
-    near, far, unknown, general = (post(1, body, unit_id=11), post(2, body, unit_id=12), post(3, body, unit_id=13),
-                                   post(4, body, unit_id=None))
+    near, far, unknown, general = (
+        post(1, body, unit_id=11),
+        post(2, body, unit_id=12),
+        post(3, body, unit_id=13),
+        post(4, body, unit_id=None),
+    )
     posts = [near, far, unknown, general, *(post(10 + k, b) for k, b in enumerate(FILLER))]
     hops = {10: 0, 11: 1, 12: 3}  # unit 13 is not reachable from the goal's unit 10
     ctx = select(posts, "divisibility transitivity", goal_unit=10, current_round=0, hops=hops, cfg=CFG)
@@ -88,8 +115,16 @@ def test_pinned_posts_always_enter_even_over_budget() -> None:
     posts = [long_pinned, by_id, relevant, *(post(10 + k, b) for k, b in enumerate(FILLER))]
     budget = 20
     assert approx_tokens(long_pinned.body) + approx_tokens(by_id.body) > budget
-    ctx = select(posts, "gcd Bezout identity", goal_unit=None, current_round=0, hops={}, cfg=CFG,
-                 budget_tokens=budget, pinned_ids={2})
+    ctx = select(
+        posts,
+        "gcd Bezout identity",
+        goal_unit=None,
+        current_round=0,
+        hops={},
+        cfg=CFG,
+        budget_tokens=budget,
+        pinned_ids={2},
+    )
     assert 1 in ctx.post_ids and 2 in ctx.post_ids
     assert 1 not in ctx.dropped and 2 not in ctx.dropped
     # the budget is already spent by the pinned posts: every unpinned post is dropped
@@ -128,15 +163,25 @@ def test_budget_from_config_is_used_by_default() -> None:
 
 def test_key_sentences_come_from_chosen_posts_and_are_relevant() -> None:
     goal = "Bezout identity gcd integer combination"
-    chosen_body = ("We recall the setting. Bezout identity says the gcd is an integer combination of a and b. "
-                   "The weather was nice that day.")
+    chosen_body = (
+        "We recall the setting. Bezout identity says the gcd is an integer combination of a and b. "
+        "The weather was nice that day."
+    )
     other_chosen = post(2, "Squares of odd numbers are odd. Parity is preserved by multiplication.")
     dropped_body = "Bezout identity gcd integer combination appears here too, but this post is over the budget."
     p1 = post(1, chosen_body, pinned=True)
     p3 = post(3, dropped_body, round=0)
     posts = [p1, other_chosen, p3, *(post(10 + k, b) for k, b in enumerate(FILLER))]
-    ctx = select(posts, goal, goal_unit=None, current_round=3, hops={}, cfg=AttentionConfig(key_sentences=2),
-                 budget_tokens=approx_tokens(p1.body) + approx_tokens(other_chosen.body), pinned_ids=set())
+    ctx = select(
+        posts,
+        goal,
+        goal_unit=None,
+        current_round=3,
+        hops={},
+        cfg=AttentionConfig(key_sentences=2),
+        budget_tokens=approx_tokens(p1.body) + approx_tokens(other_chosen.body),
+        pinned_ids=set(),
+    )
     assert 3 in ctx.dropped
     assert 1 in ctx.post_ids
     assert 0 < len(ctx.key_sentences) <= 2
@@ -158,9 +203,11 @@ def test_key_sentences_skip_fragments_and_respect_k() -> None:
 
 
 def test_post_ids_and_render_report_what_was_used() -> None:
-    ps = [post(5, "Bezout identity and the gcd.", unit_id=7, round=2, author="prover", kind="hint"),
-          post(3, "Parity of integers.", author="reader"),
-          post(9, "Euclid's algorithm terminates.", unit_id=7)]
+    ps = [
+        post(5, "Bezout identity and the gcd.", unit_id=7, round=2, author="prover", kind="hint"),
+        post(3, "Parity of integers.", author="reader"),
+        post(9, "Euclid's algorithm terminates.", unit_id=7),
+    ]
     ctx = select(ps, "gcd", goal_unit=None, current_round=2, hops={}, cfg=CFG)
     assert ctx.post_ids == [3, 5, 9]  # id order, whatever the input order
     assert [p.id for p in ctx.posts] == ctx.post_ids
@@ -201,8 +248,9 @@ def test_embedding_relevance_through_the_endpoint(tmp_path):
         rel("gcd divides both numbers", ["the gcd divides both numbers"])  # all cached in the store
         assert len(srv.embedding_requests) == n
         posts = [post(1, "parity of squares and odd numbers"), post(2, "the gcd divides both numbers")]
-        ctx = select(posts, "gcd divides both", goal_unit=None, current_round=0, hops={}, cfg=AttentionConfig(),
-                     relevance=rel)
+        ctx = select(
+            posts, "gcd divides both", goal_unit=None, current_round=0, hops={}, cfg=AttentionConfig(), relevance=rel
+        )
         assert ctx.scores[2] > ctx.scores[1]
 
 

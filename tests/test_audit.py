@@ -43,16 +43,19 @@ def test_build_ends_with_a_clean_audit_and_each_tampering_is_found(atlas_home):
     original = module.read_text()
     module.write_text(original.replace("end Atlas.Ent", "axiom cheat : False\nend Atlas.Ent"))
     rc, report = _audit(home)
-    assert rc == 1 and any(f["code"] == "forbidden" and "ElementaryNumberTheory.lean" in f["where"]
-                           for f in report["findings"])
+    assert rc == 1 and any(
+        f["code"] == "forbidden" and "ElementaryNumberTheory.lean" in f["where"] for f in report["findings"]
+    )
     module.write_text(original)
 
     # a lock in the store that is not what was built
     conn = sqlite3.connect(home / "autoform.sqlite")
     pid, data = conn.execute("SELECT id, data FROM posts WHERE kind = 'lock' ORDER BY id LIMIT 1").fetchone()
     lock = json.loads(data)
-    conn.execute("UPDATE posts SET data = ? WHERE id = ?",
-                 (json.dumps({**lock, "elaborated_type": lock["elaborated_type"] + " ∧ True"}), pid))
+    conn.execute(
+        "UPDATE posts SET data = ? WHERE id = ?",
+        (json.dumps({**lock, "elaborated_type": lock["elaborated_type"] + " ∧ True"}), pid),
+    )
     conn.commit()
     rc, report = _audit(home)
     assert rc == 1

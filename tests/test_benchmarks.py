@@ -17,8 +17,19 @@ def _run(*args: str) -> dict:
 
 
 def test_jobs_benchmark_admits_every_unit_with_the_real_pipeline() -> None:
-    r = _run("benchmarks/jobs.py", "--units", "60", "--chapters", "3", "--jobs", "8", "--llm-latency", "0.01",
-             "--lean-latency", "0.02")
+    r = _run(
+        "benchmarks/jobs.py",
+        "--units",
+        "60",
+        "--chapters",
+        "3",
+        "--jobs",
+        "8",
+        "--llm-latency",
+        "0.01",
+        "--lean-latency",
+        "0.02",
+    )
     assert r["status"] == "done" and r["admitted"] == 60 and r["pipeline"] == "real"
     # a theorem: 3 Lean checks (statement, `exact?`, proof) and 3 LLM calls (reader, drafter, prover); a
     # definition: 1 and 2

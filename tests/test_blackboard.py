@@ -16,10 +16,20 @@ from autoform.store import Store
 def setup(tmp_path: Path) -> tuple[Store, int, list[int]]:
     store = Store(tmp_path / "autoform.sqlite")
     with store.tx() as c:
-        bid = int(c.execute("INSERT INTO books (slug, source_path, source_kind, ingested_at) VALUES "
-                            "('b', '/x', 'latex', 0)").lastrowid)
-        units = [int(c.execute("INSERT INTO units (book_id, ident, seq, kind, statement) VALUES (?,?,?,?,?)",
-                               (bid, f"u{i}", i, "theorem", f"s{i}")).lastrowid) for i in range(8)]
+        bid = int(
+            c.execute(
+                "INSERT INTO books (slug, source_path, source_kind, ingested_at) VALUES ('b', '/x', 'latex', 0)"
+            ).lastrowid
+        )
+        units = [
+            int(
+                c.execute(
+                    "INSERT INTO units (book_id, ident, seq, kind, statement) VALUES (?,?,?,?,?)",
+                    (bid, f"u{i}", i, "theorem", f"s{i}"),
+                ).lastrowid
+            )
+            for i in range(8)
+        ]
     return store, bid, units
 
 
@@ -99,8 +109,14 @@ def test_nearby_takes_own_unit_then_nearest_units_then_global_then_recent(setup)
     assert [p.body for p in got] == ["extraction 0", "extraction 1", "extraction 2", "global hint"]
     # the latest posts of units beyond the neighbourhood come in as "recent"
     got = board.nearby(u[0], hops, ("extraction", "hint"), max_hops=2, recent=2, limit=100)
-    assert [p.body for p in got] == ["extraction 0", "extraction 1", "extraction 2", "extraction 6",
-                                     "extraction 7", "global hint"]
+    assert [p.body for p in got] == [
+        "extraction 0",
+        "extraction 1",
+        "extraction 2",
+        "extraction 6",
+        "extraction 7",
+        "global hint",
+    ]
     # the limit keeps the own unit's and the nearest units' posts first; the result is in id order
     got = board.nearby(u[0], hops, ("extraction", "draft"), max_hops=2, recent=5, limit=3)
     assert [p.body for p in got] == ["extraction 0", "draft 0", "draft 1"]

@@ -72,27 +72,42 @@ def test_node_states_not_ready_and_partial_proofs(store):
     # 4 uses 1, which is not formalized: neither ready to state nor to prove
     assert (st[4].border, st[4].fill) == ("", "") and "not ready" in st[4].summary
     with store.tx() as c:
-        c.execute("INSERT INTO atlas_entries (unit_id, book_id, decl_name, status, statement_lean, lean_code,"
-                  " created_at) VALUES (1, 1, 'square', 'defined', 'def square', 'def square := 1', 1.0)")
+        c.execute(
+            "INSERT INTO atlas_entries (unit_id, book_id, decl_name, status, statement_lean, lean_code,"
+            " created_at) VALUES (1, 1, 'square', 'defined', 'def square', 'def square := 1', 1.0)"
+        )
         c.execute("UPDATE atlas_entries SET status = 'stated' WHERE unit_id = 2")
     g, units, st = _states(store)
     assert st[1].fill == FILL_DEFINED
     # 2 is now stated only: its proof is not formalized, though everything it uses is (blue background)
     assert (st[2].border, st[2].fill) == (BORDER_STATED, FILL_CAN_PROVE) and not st[2].fully_proved
     with store.tx() as c:
-        c.execute("INSERT INTO units (id, book_id, ident, seq, kind, number, statement) "
-                  "VALUES (7, 1, 'def:x', 7, 'definition', '3.1', 'x')")
+        c.execute(
+            "INSERT INTO units (id, book_id, ident, seq, kind, number, statement) "
+            "VALUES (7, 1, 'def:x', 7, 'definition', '3.1', 'x')"
+        )
         c.execute("INSERT INTO unit_deps (unit_id, dep_id) VALUES (7, 2)")
-        c.execute("INSERT INTO atlas_entries (unit_id, book_id, decl_name, status, statement_lean, lean_code,"
-                  " created_at) VALUES (7, 1, 'x', 'defined', 'def x', 'def x := 1', 1.0)")
+        c.execute(
+            "INSERT INTO atlas_entries (unit_id, book_id, decl_name, status, statement_lean, lean_code,"
+            " created_at) VALUES (7, 1, 'x', 'defined', 'def x', 'def x := 1', 1.0)"
+        )
     g, units, st = _states(store)
     assert st[7].fill == FILL_DEFINED  # a formalized definition whose ancestors are not all proved
 
 
 def test_statement_uses():
     def unit(uid: int, kind: str, number: str, label: str, statement: str, proof: str = "") -> Unit:
-        return Unit(id=uid, book_id=1, ident=label or str(uid), seq=uid, kind=kind, number=number, label=label,
-                    statement=statement, proof=proof)
+        return Unit(
+            id=uid,
+            book_id=1,
+            ident=label or str(uid),
+            seq=uid,
+            kind=kind,
+            number=number,
+            label=label,
+            statement=statement,
+            proof=proof,
+        )
 
     d = unit(1, "definition", "1.1", "def:a", "A thing.")
     lem = unit(2, "lemma", "1.2", "lem:b", "Fact.")
@@ -109,21 +124,21 @@ def test_blueprint_tex(store):
     assert (n, ok) == (5, 3)
     assert "\\chapter{1 Numbers}" in text and "\\section{1.1 Squares}" in text
     # a definition in the Atlas: \lean with the full name, \leanok, no proof environment
-    defn = text[text.index("\\begin{definition}"): text.index("\\end{definition}")]
+    defn = text[text.index("\\begin{definition}") : text.index("\\end{definition}")]
     assert "\\label{def:square}" in defn and "\\lean{Atlas.Numbers.Numbers.square}" in defn and "\\leanok" in defn
     # a proved theorem: \leanok on the statement and on the proof; its uses
-    thm = text[text.index("\\label{thm:sq}"):]
+    thm = text[text.index("\\label{thm:sq}") :]
     thm_stmt, thm_proof = thm.split("\\begin{proof}", 1)
     assert "\\leanok" in thm_stmt and "\\uses{def:square}" in thm_stmt  # cited in the statement
     assert thm_proof.split("\\end{proof}")[0].lstrip().startswith("\\proves{thm:sq}\n\\leanok")
     assert "\\begin{theorem}[{Squares are $\\ge 0$}]" in text
     # stated only: \leanok on the statement, not on the proof; the hostile label made safe and unique
-    lem = text[text.index("\\begin{lemma}"):]
+    lem = text[text.index("\\begin{lemma}") :]
     lem_stmt, lem_proof = lem.split("\\begin{proof}", 1)
     assert "\\label{lem:-x-}" in lem_stmt and "\\leanok" in lem_stmt
     assert "\\leanok" not in lem_proof.split("\\end{proof}")[0]
     # failed and pending: no \lean, no \leanok; failed uses both (statement without proof: statement uses)
-    fail = text[text.index("\\label{thm:fail}"):text.index("\\label{autoform:thm:todo}")]
+    fail = text[text.index("\\label{thm:fail}") : text.index("\\label{autoform:thm:todo}")]
     assert "\\lean{" not in fail and "\\leanok" not in fail and "\\uses{def:square, thm:sq}" in fail
     # no second \label from the book's own text, and every \uses names a label of the blueprint
     labels = re.findall(r"\\label\{([^}]*)\}", text)
@@ -134,8 +149,10 @@ def test_blueprint_tex(store):
 
 
 def test_blueprint_labels_unique_and_safe():
-    units = [Unit(id=i, book_id=1, ident=f"u{i}", seq=i, kind="lemma", label=lab, statement="x")
-             for i, lab in enumerate(["a b", "a-b", "", "ok:1", "{x}"], start=1)]
+    units = [
+        Unit(id=i, book_id=1, ident=f"u{i}", seq=i, kind="lemma", label=lab, statement="x")
+        for i, lab in enumerate(["a b", "a-b", "", "ok:1", "{x}"], start=1)
+    ]
     labels = blueprint_labels(units)
     assert labels == {1: "a-b", 2: "a-b-2", 3: "autoform:u3", 4: "ok:1", 5: "-x-"}
 
@@ -152,8 +169,15 @@ def test_export_is_deterministic(store, tmp_path):
 def _svg(store: Store, chapter: str) -> tuple[str, ElementTree.Element]:
     g, units, st = _states(store)
     members = [u for u in units if u.chapter == chapter]
-    svg = chapter_graph_svg(g, members, {u.id: u for u in units}, st, {u.id: f"{u.id}.html" for u in units},
-                            graph_id="graph-x", title=chapter)
+    svg = chapter_graph_svg(
+        g,
+        members,
+        {u.id: u for u in units},
+        st,
+        {u.id: f"{u.id}.html" for u in units},
+        graph_id="graph-x",
+        title=chapter,
+    )
     return svg, ElementTree.fromstring(svg)
 
 
@@ -168,8 +192,9 @@ def test_chapter_graph_svg(store):
     assert nodes[3].find(f"{SVG}ellipse").get("stroke") == BORDER_STATED
     assert nodes[3].find(f"{SVG}ellipse").get("fill") == FILL_CAN_PROVE
     assert "failed" in nodes[4].get("class") and nodes[4].find(f"{SVG}text").text == "Thm 2.1"
-    edges = {(int(p.get("data-from")), int(p.get("data-to"))): p for p in root.iter(f"{SVG}path")
-             if p.get("class") == "edge"}
+    edges = {
+        (int(p.get("data-from")), int(p.get("data-to"))): p for p in root.iter(f"{SVG}path") if p.get("class") == "edge"
+    }
     # 4 uses 1 and 2, 2 uses 1 (in chapter 1: not drawn here), 3 uses 2 (by text, in its proof)
     assert set(edges) == {(1, 4), (2, 4), (2, 3)}
     assert edges[(2, 3)].get("stroke-dasharray") is None  # proof use: solid
@@ -200,8 +225,9 @@ def test_layout_layers_and_no_overlap():
         row.sort(key=lambda p: p.x)
         for a, b in zip(row, row[1:], strict=False):
             assert a.x + a.w / 2 <= b.x - b.w / 2  # nothing overlaps within a layer
-    assert lay.height >= 5 * NODE_H and all(p.x - p.w / 2 >= 0 and p.x + p.w / 2 <= lay.width
-                                            for p in lay.nodes.values())
+    assert lay.height >= 5 * NODE_H and all(
+        p.x - p.w / 2 >= 0 and p.x + p.w / 2 <= lay.width for p in lay.nodes.values()
+    )
 
 
 def test_graph_with_a_cycle_is_drawn(store):
@@ -222,10 +248,22 @@ def _home_with_book(tmp_path: Path) -> Path:
     units = {u.label: u for u in store.units(book.id)}
     with store.tx() as c:
         c.execute("INSERT INTO jobs (id, book_id, status, started_at) VALUES (1, ?, 'done', ?)", (book.id, time.time()))
-        c.execute("INSERT INTO atlas_entries (unit_id, book_id, decl_name, status, statement_lean, lean_code, job_id,"
-                  " model, attempts, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                  (units["def:even"].id, book.id, "IsEven", "defined", "def IsEven (n : ℤ) : Prop",
-                   "def IsEven (n : ℤ) : Prop := ∃ k, n = 2 * k", 1, "m", 1, 1.0))
+        c.execute(
+            "INSERT INTO atlas_entries (unit_id, book_id, decl_name, status, statement_lean, lean_code, job_id,"
+            " model, attempts, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (
+                units["def:even"].id,
+                book.id,
+                "IsEven",
+                "defined",
+                "def IsEven (n : ℤ) : Prop",
+                "def IsEven (n : ℤ) : Prop := ∃ k, n = 2 * k",
+                1,
+                "m",
+                1,
+                1.0,
+            ),
+        )
     store.close()
     return home
 
@@ -252,8 +290,11 @@ def _standin_lake(tmp_path: Path, *, update_ok: bool = True) -> Path:
     log = tmp_path / "lake.log"
     script = tmp_path / "bin" / "lake"
     script.parent.mkdir()
-    update = ('mkdir -p ../.lake/packages/doc-gen4; echo "updated doc-gen4"; exit 0' if update_ok
-              else 'echo "error: could not reach github.com" >&2; exit 1')
+    update = (
+        'mkdir -p ../.lake/packages/doc-gen4; echo "updated doc-gen4"; exit 0'
+        if update_ok
+        else 'echo "error: could not reach github.com" >&2; exit 1'
+    )
     script.write_text(f"""#!/bin/sh
 echo "$PWD|$*|MATHLIB_NO_CACHE_ON_UPDATE=${{MATHLIB_NO_CACHE_ON_UPDATE:-}}" >> '{log}'
 echo "DOCGEN_SRC=${{DOCGEN_SRC:-}}" >> '{log}.env'
@@ -300,13 +341,16 @@ def test_cli_docs_without_docgen_then_fetch_and_build(tmp_path):
     r = autoform(home, "atlas", "docs", "--fetch")
     assert r.returncode == 0, r.stderr
     calls = (tmp_path / "lake.log").read_text().splitlines()
-    assert calls == [f"{home / 'docbuild'}|update doc-gen4|MATHLIB_NO_CACHE_ON_UPDATE=1",
-                     f"{home / 'docbuild'}|build Atlas:docs AtlasStated:docs|MATHLIB_NO_CACHE_ON_UPDATE="]
+    assert calls == [
+        f"{home / 'docbuild'}|update doc-gen4|MATHLIB_NO_CACHE_ON_UPDATE=1",
+        f"{home / 'docbuild'}|build Atlas:docs AtlasStated:docs|MATHLIB_NO_CACHE_ON_UPDATE=",
+    ]
     assert "docbuild/.lake/build/doc" in " ".join(r.stdout.split()).replace("\n", "")
     assert (home / "atlas" / "Atlas.lean").exists()  # the Atlas is written before its docs are built
     db = Store(home / "autoform.sqlite")
     assert [tuple(r) for r in db.query("SELECT ok, command FROM builds")] == [
-        (1, f"{lake} build Atlas:docs AtlasStated:docs")]
+        (1, f"{lake} build Atlas:docs AtlasStated:docs")
+    ]
 
     r = autoform(home, "atlas", "docs")  # installed now: no fetch needed
     assert r.returncode == 0, r.stderr
@@ -324,20 +368,24 @@ def test_cli_docs_fetch_failure_is_reported(tmp_path):
 def _add_exercise(store: Store) -> None:
     """An exercise with no proof in the book, stated in the Atlas (as `autoform run` admits one), using 2."""
     with store.tx() as c:
-        c.execute("INSERT INTO units (id, book_id, ident, seq, kind, number, label, statement, chapter, status) "
-                  "VALUES (8, 1, 'ex:1', 8, 'exercise', '2.9', 'ex:1', 'Prove that $n^2 \\ge 0$ again.', "
-                  "'2 <i>Hostile</i>', 'stated')")
+        c.execute(
+            "INSERT INTO units (id, book_id, ident, seq, kind, number, label, statement, chapter, status) "
+            "VALUES (8, 1, 'ex:1', 8, 'exercise', '2.9', 'ex:1', 'Prove that $n^2 \\ge 0$ again.', "
+            "'2 <i>Hostile</i>', 'stated')"
+        )
         c.execute("INSERT INTO unit_deps (unit_id, dep_id, via) VALUES (8, 2, 'text')")
-        c.execute("INSERT INTO atlas_entries (unit_id, book_id, decl_name, status, statement_lean, lean_code,"
-                  " created_at) VALUES (8, 1, 'ex1', 'stated', 'theorem ex1 : True', 'theorem ex1 : True := sorry', 1)")
+        c.execute(
+            "INSERT INTO atlas_entries (unit_id, book_id, decl_name, status, statement_lean, lean_code,"
+            " created_at) VALUES (8, 1, 'ex1', 'stated', 'theorem ex1 : True', 'theorem ex1 : True := sorry', 1)"
+        )
 
 
 def test_exercise_is_theorem_like_with_a_proof_that_names_it(store):
     _add_exercise(store)
     text, _, _ = render_blueprint(store, store.book("numbers"))
-    ex = text[text.index("\\begin{exercise}"):]
+    ex = text[text.index("\\begin{exercise}") :]
     assert ex.index("\\label{ex:1}") < ex.index("\\end{exercise}") < ex.index("\\begin{proof}")
-    proof = ex[ex.index("\\begin{proof}"):ex.index("\\end{proof}")]
+    proof = ex[ex.index("\\begin{proof}") : ex.index("\\end{proof}")]
     assert "\\proves{ex:1}" in proof and "\\leanok" not in proof  # stated only: the proof is not formalized
     assert "\\begin{definition}" not in text.replace("\\begin{definition}[{Square}]", "", 1)
     # every environment but a definition has a proof naming it
@@ -348,17 +396,21 @@ def test_exercise_is_theorem_like_with_a_proof_that_names_it(store):
 
 def test_several_books_get_prefixed_labels_and_references(store, tmp_path):
     with store.tx() as c:  # a second book whose labels collide with the first's
-        c.execute("INSERT INTO books (id, slug, title, source_path, source_kind, ingested_at) "
-                  "VALUES (3, 'other', 'Other', '/o/main.tex', 'latex', 3.0)")
-        c.execute("INSERT INTO units (id, book_id, ident, seq, kind, number, label, statement, proof) VALUES "
-                  "(20, 3, 'def:square', 1, 'definition', '1', 'def:square', 'Another square.', ''), "
-                  "(21, 3, 'thm:sq', 2, 'theorem', '2', 'thm:sq', 'By \\ref{def:square}.', 'Clear.')")
+        c.execute(
+            "INSERT INTO books (id, slug, title, source_path, source_kind, ingested_at) "
+            "VALUES (3, 'other', 'Other', '/o/main.tex', 'latex', 3.0)"
+        )
+        c.execute(
+            "INSERT INTO units (id, book_id, ident, seq, kind, number, label, statement, proof) VALUES "
+            "(20, 3, 'def:square', 1, 'definition', '1', 'def:square', 'Another square.', ''), "
+            "(21, 3, 'thm:sq', 2, 'theorem', '2', 'thm:sq', 'By \\ref{def:square}.', 'Clear.')"
+        )
         c.execute("INSERT INTO unit_deps (unit_id, dep_id, via) VALUES (21, 20, 'ref')")
     text = export_blueprint(store, tmp_path / "bp").path.read_text()
     labels = re.findall(r"\\label\{([^}]*)\}", text)
     assert len(labels) == len(set(labels)) == 7
     assert "numbers:def:square" in labels and "other:def:square" in labels
-    other = text[text.index("\\part{Other}"):]
+    other = text[text.index("\\part{Other}") :]
     assert "\\ref{other:def:square}" in other and "\\uses{other:def:square}" in other
     for ref in re.findall(r"\\(?:ref|uses|proves)\{([^}]*)\}", text):
         assert set(ref.split(", ")) <= set(labels), ref
@@ -371,8 +423,19 @@ def test_export_writes_a_complete_blueprint_then_keeps_the_users_files(store, tm
     first = export_blueprint(store, out)
     assert first.layout == "created"
     src = out / "src"
-    for rel in ("web.tex", "print.tex", "content.tex", "plastex.cfg", "macros/common.tex", "macros/web.tex",
-                "macros/print.tex", "macros/autoform.tex", "blueprint.sty", "latexmkrc", "extra_styles.css"):
+    for rel in (
+        "web.tex",
+        "print.tex",
+        "content.tex",
+        "plastex.cfg",
+        "macros/common.tex",
+        "macros/web.tex",
+        "macros/print.tex",
+        "macros/autoform.tex",
+        "blueprint.sty",
+        "latexmkrc",
+        "extra_styles.css",
+    ):
         assert (src / rel).is_file(), rel
     assert "\\input{content}" in (src / "web.tex").read_text() and "\\input{content}" in (src / "print.tex").read_text()
     assert "thms=definition+lemma+proposition+theorem+corollary+exercise" in (src / "web.tex").read_text()
@@ -427,13 +490,16 @@ def _run_plastex(src: Path, tmp_path: Path) -> Path:
         kpse_dir = tmp_path / "kpse"
         kpse_dir.mkdir()
         stand_in = kpse_dir / "kpsewhich"
-        stand_in.write_text('#!/bin/sh\nIFS=:\nfor d in $TEXINPUTS .; do\n  [ -n "$d" ] || continue\n'
-                            '  for f in "$d/$1" "$d/$1.tex"; do [ -f "$f" ] && { echo "$f"; exit 0; }; done\n'
-                            "done\nexit 1\n")
+        stand_in.write_text(
+            '#!/bin/sh\nIFS=:\nfor d in $TEXINPUTS .; do\n  [ -n "$d" ] || continue\n'
+            '  for f in "$d/$1" "$d/$1.tex"; do [ -f "$f" ] && { echo "$f"; exit 0; }; done\n'
+            "done\nexit 1\n"
+        )
         stand_in.chmod(0o755)
         env["PATH"] = f"{kpse_dir}{os.pathsep}{env.get('PATH', '')}"
-    proc = subprocess.run([exe, "-c", "plastex.cfg", "web.tex"], cwd=src, env=env, capture_output=True,
-                          text=True, timeout=300)
+    proc = subprocess.run(
+        [exe, "-c", "plastex.cfg", "web.tex"], cwd=src, env=env, capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return src.parent / "web"
 
@@ -453,9 +519,11 @@ def test_plastex_builds_the_exported_blueprint_and_agrees_with_our_colours(store
     colours are the site's colours (NodeState), node by node."""
     _add_exercise(store)
     with store.tx() as c:  # a definition ready to be formalized but not formalized
-        c.execute("INSERT INTO units (id, book_id, ident, seq, kind, number, label, statement, chapter) VALUES "
-                  "(9, 1, 'def:cube', 9, 'definition', '2.10', 'def:cube', 'A cube, from squares.', "
-                  "'2 <i>Hostile</i>')")
+        c.execute(
+            "INSERT INTO units (id, book_id, ident, seq, kind, number, label, statement, chapter) VALUES "
+            "(9, 1, 'def:cube', 9, 'definition', '2.10', 'def:cube', 'A cube, from squares.', "
+            "'2 <i>Hostile</i>')"
+        )
         c.execute("INSERT INTO unit_deps (unit_id, dep_id, via) VALUES (9, 1, 'ref')")
     out = tmp_path / "blueprint"
     export_blueprint(store, out)

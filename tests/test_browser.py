@@ -21,15 +21,27 @@ from autoform.site import build_site, make_server
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 if not CHROMIUM.exists():
-    pytest.skip(f"browser tests need Debian's chromium at {CHROMIUM} (scripts/setup.sh installs it with apt-get)",
-                allow_module_level=True)
+    pytest.skip(
+        f"browser tests need Debian's chromium at {CHROMIUM} (scripts/setup.sh installs it with apt-get)",
+        allow_module_level=True,
+    )
 sync_api = pytest.importorskip(
-    "playwright.sync_api", reason="browser tests need Playwright's Python package (pip install playwright; "
-    "scripts/setup.sh installs the dev extra)")
+    "playwright.sync_api",
+    reason="browser tests need Playwright's Python package (pip install playwright; "
+    "scripts/setup.sh installs the dev extra)",
+)
 
 
 class Page:
@@ -72,7 +84,10 @@ class Page:
 
     def assert_clean(self) -> None:
         assert self.errors == [] and self.dialogs == [] and self.external == [], (
-            self.errors, self.dialogs, self.external)
+            self.errors,
+            self.dialogs,
+            self.external,
+        )
 
 
 @pytest.fixture(scope="module")
@@ -118,8 +133,9 @@ def test_pages_load_without_console_errors(page: Page):
         assert p.locator(".badges .badge").first.is_visible()
         page.shot(f"unit-{uid}")
         if uid == 4:  # the stylesheets were applied (served, parsed): the status badge has its colour
-            assert p.eval_on_selector(".badges .badge", "e => getComputedStyle(e).backgroundColor") \
-                == "rgb(207, 34, 46)"
+            assert (
+                p.eval_on_selector(".badges .badge", "e => getComputedStyle(e).backgroundColor") == "rgb(207, 34, 46)"
+            )
     page.assert_clean()
 
 

@@ -10,8 +10,21 @@ from pathlib import Path
 import pytest
 from conftest import SAMPLE_BOOK, autoform, make_repl_dir, write_config
 
-COMMANDS = ["init", "doctor", "ingest", "units", "graph", "run", "status", "check", "atlas", "atlas build",
-            "atlas site", "atlas serve", "atlas write"]
+COMMANDS = [
+    "init",
+    "doctor",
+    "ingest",
+    "units",
+    "graph",
+    "run",
+    "status",
+    "check",
+    "atlas",
+    "atlas build",
+    "atlas site",
+    "atlas serve",
+    "atlas write",
+]
 
 
 @pytest.mark.parametrize("cmd", ["", *COMMANDS])
@@ -49,8 +62,8 @@ max_retries = 0
 timeout_s = 3
 
 [lean]
-lake_path = "{tmp_path / 'no-such-dir' / 'lake'}"
-project_dir = "{tmp_path / 'no-project'}"
+lake_path = "{tmp_path / "no-such-dir" / "lake"}"
+project_dir = "{tmp_path / "no-project"}"
 """)
     return home
 
@@ -216,8 +229,10 @@ def test_check_rejects_a_cheat_even_without_lean(tmp_path):
     """The pre-screen needs no Lean: a cheat is rejected outright (exit 1) with each reason, never exit 3."""
     home = _no_lean_home(tmp_path, "http://127.0.0.1:9/v1")
     f = tmp_path / "Cheat.lean"
-    f.write_text("import Mathlib\n\ntheorem t : 1 = 2 := by\n  native_decide\n\n#eval! (pure () : IO Unit)\n"
-                 "set_option «debug».skipKernelTC true\n")
+    f.write_text(
+        "import Mathlib\n\ntheorem t : 1 = 2 := by\n  native_decide\n\n#eval! (pure () : IO Unit)\n"
+        "set_option «debug».skipKernelTC true\n"
+    )
     r = autoform(home, "check", str(f), "--json")
     assert r.returncode == 1, r.stdout + r.stderr
     v = json.loads(r.stdout)
@@ -225,5 +240,3 @@ def test_check_rejects_a_cheat_even_without_lean(tmp_path):
     assert {x["line"] for x in v["reasons"]} == {4, 6, 7}  # the file's own lines
     r = autoform(home, "check", str(f))
     assert r.returncode == 1 and "REJECTED" in r.stdout and "#eval!" in r.stdout
-
-

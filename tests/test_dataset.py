@@ -103,8 +103,13 @@ def test_include_unproved_adds_locked_statements_without_code(home: Path, tmp_pa
     failed = recs[FAIL_LABEL]
     assert failed["status"] == "statement_only" and failed["lean_code"] is None and failed["module"] is None
     conn = sqlite3.connect(home / "autoform.sqlite")
-    lock = json.loads(conn.execute("SELECT p.data FROM posts p JOIN units u ON u.id = p.unit_id WHERE u.label = ? "
-                                   "AND p.kind = 'lock' ORDER BY p.id DESC", (FAIL_LABEL,)).fetchone()[0])
+    lock = json.loads(
+        conn.execute(
+            "SELECT p.data FROM posts p JOIN units u ON u.id = p.unit_id WHERE u.label = ? "
+            "AND p.kind = 'lock' ORDER BY p.id DESC",
+            (FAIL_LABEL,),
+        ).fetchone()[0]
+    )
     assert failed["lean_statement"] == lock["statement"] and failed["elaborated_type"] == lock["elaborated_type"]
     assert json.loads(r.stdout)["by_status"]["statement_only"] == 1
 
@@ -137,21 +142,41 @@ def test_trace_says_what_is_missing(home: Path, tmp_path: Path) -> None:
 
 
 def test_attach_traces_joins_by_full_name_and_skips_statements() -> None:
-    base = {"book": "b", "unit": {"id": 1, "ident": "u", "kind": "theorem", "number": "1", "title": "", "label": "",
-                                  "location": "", "source": ""},
-            "informal_statement": "s", "informal_proof": "", "lean_statement": "theorem t : True"}
-    proved = Record(**base, status="proved", decl_name="Atlas.B.t", module="Atlas.B.C",
-                    lean_code="theorem t : True := by\n  trivial")
+    base = {
+        "book": "b",
+        "unit": {
+            "id": 1,
+            "ident": "u",
+            "kind": "theorem",
+            "number": "1",
+            "title": "",
+            "label": "",
+            "location": "",
+            "source": "",
+        },
+        "informal_statement": "s",
+        "informal_proof": "",
+        "lean_statement": "theorem t : True",
+    }
+    proved = Record(
+        **base,
+        status="proved",
+        decl_name="Atlas.B.t",
+        module="Atlas.B.C",
+        lean_code="theorem t : True := by\n  trivial",
+    )
     only = Record(**base, status="statement_only", decl_name="Atlas.B.u", module=None, lean_code=None)
-    tr = Trace(tactics=[TracedTactic(tactic="trivial", state_before="⊢ True", state_after="no goals")],
-               premises=["True.intro"])
+    tr = Trace(
+        tactics=[TracedTactic(tactic="trivial", state_before="⊢ True", state_after="no goals")], premises=["True.intro"]
+    )
     assert attach_traces([proved, only], {"Atlas.B.t": tr, "Atlas.B.u": tr}) == 1
     assert proved.trace == tr and only.trace is None
 
 
 @pytest.mark.lean
-@pytest.mark.skipif(shutil.which("lake") is None, reason="needs a real Lean 4 toolchain: `lake` is not on PATH "
-                                                          "(run scripts/setup.sh)")
+@pytest.mark.skipif(
+    shutil.which("lake") is None, reason="needs a real Lean 4 toolchain: `lake` is not on PATH (run scripts/setup.sh)"
+)
 def test_trace_with_real_lean_gives_tactic_states(home: Path, tmp_path: Path) -> None:
     pytest.importorskip("lean_dojo", reason="LeanDojo is an optional extra: pip install -e '.[dojo]'")
     ws = tmp_path / "ws"  # the workspace as LeanDojo takes it: the Lake project at the git top level
@@ -170,8 +195,9 @@ def test_trace_with_real_lean_gives_tactic_states(home: Path, tmp_path: Path) ->
 
 
 def _git(cwd: Path, *args: str) -> str:
-    r = subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=cwd, capture_output=True,
-                       text=True, check=True)
+    r = subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=cwd, capture_output=True, text=True, check=True
+    )
     return r.stdout.strip()
 
 
@@ -203,10 +229,11 @@ def test_records_can_be_reopened_and_checked_alone(home: Path, tmp_path: Path) -
         lines = (home / x["file_path"]).read_text(encoding="utf-8").splitlines()
         assert x["file_path"] == "atlas/" + x["module"].replace(".", "/") + ".lean"
         short = x["decl_name"].rsplit(".", 1)[1]
-        assert re.match(rf"\s*(@\[.*\]\s*)?(noncomputable\s+)?(theorem|lemma|def|abbrev)\s+{short}\b",
-                        lines[x["start_line"] - 1]), lines[x["start_line"] - 1]
+        assert re.match(
+            rf"\s*(@\[.*\]\s*)?(noncomputable\s+)?(theorem|lemma|def|abbrev)\s+{short}\b", lines[x["start_line"] - 1]
+        ), lines[x["start_line"] - 1]
         assert lines[x["start_line"] - 2].rstrip().endswith("-/")  # the doc comment just above
-        assert "\n".join(lines[x["start_line"] - 1:x["end_line"]]).endswith(x["lean_code"].rstrip())
+        assert "\n".join(lines[x["start_line"] - 1 : x["end_line"]]).endswith(x["lean_code"].rstrip())
     with_ctx = [x for x in recs if x["context"]]
     assert with_ctx and any(x["status"] == "statement_only" for x in recs)
 
@@ -234,7 +261,8 @@ def test_records_name_the_repository_and_the_commit_only_when_committed(home: Pa
     edited = _lines(out)
     assert all(x["commit"] is None for x in edited)
     assert all(x["start_line"] is None for x in edited if x["file_path"] is None) and any(
-        x["file_path"] is None for x in edited)
+        x["file_path"] is None for x in edited
+    )
 
 
 def test_trace_preflight_names_what_leandojo_needs(home: Path, tmp_path: Path) -> None:
@@ -252,8 +280,9 @@ def test_trace_preflight_names_what_leandojo_needs(home: Path, tmp_path: Path) -
     with pytest.raises(DatasetError, match="only git requirements"):
         check_trace_workspace(ws)
     shutil.copy(ROOT / "lakefile.lean", ws / "lakefile.lean")
-    (ws / "lake-manifest.json").write_text(json.dumps({"packages": [{"name": "mathlib", "type": "path",
-                                                                       "dir": "../m"}]}))
+    (ws / "lake-manifest.json").write_text(
+        json.dumps({"packages": [{"name": "mathlib", "type": "path", "dir": "../m"}]})
+    )
     _git(ws, "commit", "-qam", "y")
     with pytest.raises(DatasetError, match="not from git"):
         check_trace_workspace(ws)
@@ -280,9 +309,17 @@ class _FakeDojo:
 
     def LeanGitRepo(self, url: str, commit: str) -> SimpleNamespace:  # noqa: N802 (LeanDojo's name)
         path = Path(url)
-        self.calls.append(("repo", {"url": url, "commit": commit, "files": sorted(
-            str(p.relative_to(path)) for p in path.rglob("*") if ".git" not in p.parts),
-            "head": _git(path, "rev-parse", "HEAD")}))
+        self.calls.append(
+            (
+                "repo",
+                {
+                    "url": url,
+                    "commit": commit,
+                    "files": sorted(str(p.relative_to(path)) for p in path.rglob("*") if ".git" not in p.parts),
+                    "head": _git(path, "rev-parse", "HEAD"),
+                },
+            )
+        )
         return SimpleNamespace(url=url, commit=commit)
 
     def trace(self, repo: Any, dst_dir: Any = None, build_deps: bool = True) -> SimpleNamespace:
@@ -292,8 +329,12 @@ class _FakeDojo:
         tac = SimpleNamespace(tactic="trivial", state_before="⊢ True", state_after="no goals")
 
         def thm(name: str) -> SimpleNamespace:
-            return SimpleNamespace(theorem=SimpleNamespace(full_name=name), get_traced_tactics=lambda: [tac],
-                                   get_premise_full_names=lambda: ["True.intro", "True.intro"])
+            return SimpleNamespace(
+                theorem=SimpleNamespace(full_name=name),
+                get_traced_tactics=lambda: [tac],
+                get_premise_full_names=lambda: ["True.intro", "True.intro"],
+            )
+
         return SimpleNamespace(get_traced_theorems=lambda: [thm("Atlas.Ent.t"), thm("Mathlib.x")])
 
 
@@ -315,7 +356,8 @@ def _traceable(tmp_path: Path) -> Settings:
 
 
 def test_trace_hands_leandojo_a_local_clone_at_head_without_dependencies(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     settings = _traceable(tmp_path)
     fake = _FakeDojo()
     monkeypatch.setitem(sys.modules, "lean_dojo", fake)
@@ -351,6 +393,7 @@ def test_each_record_elaborates_alone_on_real_lean(home: Path, tmp_path: Path) -
     for x in _lines(out):
         f = tmp_path / "Alone.lean"
         f.write_text(standalone_text(Record.model_validate(x)), encoding="utf-8")
-        r = subprocess.run([find_lake()[0], "env", "lean", str(f)], cwd=ROOT, capture_output=True, text=True,
-                           timeout=1800)
+        r = subprocess.run(
+            [find_lake()[0], "env", "lean", str(f)], cwd=ROOT, capture_output=True, text=True, timeout=1800
+        )
         assert r.returncode == 0 and "error" not in r.stdout, (x["decl_name"], r.stdout + r.stderr)

@@ -42,18 +42,24 @@ def test_goals_and_tactic_replies_parse_as_lean_wrote_them():
 def test_a_goal_as_a_standalone_statement():
     goal = "G : Type u_1\ninst✝ : Group G\na b : G\nh✝ : a * b = b * a\nhab :\n  a = b\n⊢ a * b = b * a"
     assert goals.standalone(goal, "step1") == (
-        "theorem step1 (G : Type u_1) [Group G] (a b : G) (h_1 : a * b = b * a) (hab : a = b) : a * b = b * a")
+        "theorem step1 (G : Type u_1) [Group G] (a b : G) (h_1 : a * b = b * a) (hab : a = b) : a * b = b * a"
+    )
     assert call_for("step1", goal) == "exact step1 G a b ‹a * b = b * a› hab"
     assert fill_holes("have h : p := by sorry\nhave k : q := sorry\nexact foo", ["exact A", "B"]) == (
-        "have h : p := by exact A\nhave k : q := B\nexact foo")
+        "have h : p := by exact A\nhave k : q := B\nexact foo"
+    )
 
 
 def test_a_session_reports_holes_and_runs_tactics_on_them(tmp_path: Path):
     proj = tmp_path / "proj"
     proj.mkdir()
     (proj / "lean-toolchain").write_text("leanprover/lean4:v4.28.0\n")
-    s = Settings(home=tmp_path, lean=LeanConfig(project_dir=str(proj), lake_path=str(LAKE_STANDIN),
-                                                repl_path=str(make_repl_dir(tmp_path)), timeout_s=10))
+    s = Settings(
+        home=tmp_path,
+        lean=LeanConfig(
+            project_dir=str(proj), lake_path=str(LAKE_STANDIN), repl_path=str(make_repl_dir(tmp_path)), timeout_s=10
+        ),
+    )
     pool = ReplPool(s)
     try:
         with pool.session() as sess:
@@ -69,9 +75,11 @@ def test_a_session_reports_holes_and_runs_tactics_on_them(tmp_path: Path):
         pool.close()
 
 
-SKETCH = ("  have h1 : Finset.sum (Finset.range n) (fun i => 2 * i + 1) = n * n := by sorry\n"
-          "  have h2 : n * n = n ^ 2 := by sorry\n"
-          "  rw [h1, h2]")
+SKETCH = (
+    "  have h1 : Finset.sum (Finset.range n) (fun i => 2 * i + 1) = n * n := by sorry\n"
+    "  have h2 : n * n = n ^ 2 := by sorry\n"
+    "  rw [h1, h2]"
+)
 
 
 @pytest.mark.slow
@@ -94,19 +102,26 @@ def test_whole_proofs_fail_and_a_sketch_closes_the_unit_step_by_step(workspace):
     r = autoform(ws.home, "run", "ent", "--json")
     assert r.returncode == 0, r.stderr
     conn = sqlite3.connect(ws.home / "autoform.sqlite")
-    entry = conn.execute("SELECT a.lean_code FROM atlas_entries a JOIN units u ON u.id = a.unit_id "
-                         "WHERE u.label = 'thm:sum-odd'").fetchone()
+    entry = conn.execute(
+        "SELECT a.lean_code FROM atlas_entries a JOIN units u ON u.id = a.unit_id WHERE u.label = 'thm:sum-odd'"
+    ).fetchone()
     assert entry is not None, "the unit was not closed by decomposition"
     code = entry[0]
     # each hole became a helper lemma proved on its own, the sketch calls them, nothing is left as sorry
     assert "theorem sum_odd_eq_sq_step1 (n : ℕ) : Finset.sum" in code and "theorem sum_odd_eq_sq_step2" in code
     assert "exact sum_odd_eq_sq_step1 n" in code and "sorry" not in code
-    authors = [a for (a,) in conn.execute("SELECT t.author FROM attempts t JOIN units u ON u.id = t.unit_id "
-                                          "WHERE u.label = 'thm:sum-odd' AND t.stage = 'proof' ORDER BY t.id")]
+    authors = [
+        a
+        for (a,) in conn.execute(
+            "SELECT t.author FROM attempts t JOIN units u ON u.id = t.unit_id "
+            "WHERE u.label = 'thm:sum-odd' AND t.stage = 'proof' ORDER BY t.id"
+        )
+    ]
     assert authors[-1] == "decomposition" and "prover" in authors
-    subgoals = [json.loads(d) for (d,) in conn.execute(
-        "SELECT data FROM posts WHERE kind = 'subgoal' ORDER BY id")]
+    subgoals = [json.loads(d) for (d,) in conn.execute("SELECT data FROM posts WHERE kind = 'subgoal' ORDER BY id")]
     assert [(g["name"], g["status"], g["depth"]) for g in subgoals] == [
-        ("sum_odd_eq_sq_step1", "proved", 1), ("sum_odd_eq_sq_step2", "proved", 1)]
+        ("sum_odd_eq_sq_step1", "proved", 1),
+        ("sum_odd_eq_sq_step2", "proved", 1),
+    ]
     assert subgoals[0]["goal"].endswith("⊢ Finset.sum (Finset.range n) (fun i => 2 * i + 1) = n * n")
     assert len(sketches) == 1

@@ -63,8 +63,9 @@ def test_sample_book_end_to_end(workspace, tmp_path):
     # dependencies' code (the prelude) is elaborated once per REPL process, candidates run on its environment
     log = ws.repl_log
     strict = STRICT_OPTIONS + "namespace Atlas.Ent\n"
-    blocks = [(e["pid"], e["cmd"]) for e in log if e["cmd"].startswith(strict)
-              and e["cmd"].rstrip().endswith("end Atlas.Ent")]
+    blocks = [
+        (e["pid"], e["cmd"]) for e in log if e["cmd"].startswith(strict) and e["cmd"].rstrip().endswith("end Atlas.Ent")
+    ]
     assert blocks and len(blocks) == len(set(blocks))
     # the gate's queries are commands of their own, on the environment of the candidate they ask about
     queries = [e for e in log if e["cmd"].startswith("#print axioms ")]
@@ -89,8 +90,12 @@ def test_sample_book_end_to_end(workspace, tmp_path):
     assert [a["admitted"] for a in att] == [0, 1]
     assert [a["author"] for a in att] == ["prover", "gap_closer"]
     assert json.loads(att[0]["reasons"])[0]["code"] == "forbidden"
-    gap_prompts = [b for b in srv.requests if "You are the gap-closer" in b["messages"][0]["content"]
-                   and f"[label: {SORRY_LABEL}]" in b["messages"][-1]["content"]]
+    gap_prompts = [
+        b
+        for b in srv.requests
+        if "You are the gap-closer" in b["messages"][0]["content"]
+        and f"[label: {SORRY_LABEL}]" in b["messages"][-1]["content"]
+    ]
     assert len(gap_prompts) == 1 and "forbidden construct `sorry`" in gap_prompts[0]["messages"][-1]["content"]
 
     # the candidate the oracle double marks as failing is never admitted: all attempts rejected by Lean
@@ -117,8 +122,11 @@ def test_sample_book_end_to_end(workspace, tmp_path):
     # commands of their own on the environment that check produced
     log = [json.loads(line) for line in (tmp_path / "repl.log").read_text().splitlines()]
     assert log[0]["cmd"] == "import Mathlib"
-    k = next(i for i, c in enumerate(log) if "theorem isEven_add" in c.get("cmd", "") and "sorry" not in c["cmd"]
-             and "exact?" not in c["cmd"])  # the proof, after the statement check and the `exact?` probe
+    k = next(
+        i
+        for i, c in enumerate(log)
+        if "theorem isEven_add" in c.get("cmd", "") and "sorry" not in c["cmd"] and "exact?" not in c["cmd"]
+    )  # the proof, after the statement check and the `exact?` probe
     assert "#print" not in log[k]["cmd"] and "#check" not in log[k]["cmd"]
     assert log[k + 1]["cmd"] == "#print axioms Atlas.Ent.isEven_add"
     assert log[k + 2]["cmd"].endswith("#check @Atlas.Ent.isEven_add") and log[k + 1]["env"] == log[k + 2]["env"]
@@ -142,7 +150,7 @@ def test_sample_book_end_to_end(workspace, tmp_path):
     r = autoform(home, "run", "ent", "--json")
     summary2 = json.loads(r.stdout)
     assert summary2["units"]["failed"] == 1 and summary2["admitted_this_job"] == 0
-    new = srv.requests[len(before):]
+    new = srv.requests[len(before) :]
     # prover, gap-closer (twice), then the prover's sketch
     assert len(new) == 4 and all(f"[label: {FAIL_LABEL}]" in b["messages"][-1]["content"] for b in new)
     assert "proof sketch" in new[-1]["messages"][-1]["content"]
@@ -168,9 +176,14 @@ def test_sample_book_end_to_end(workspace, tmp_path):
 
 def _run_in_background(home: Path) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "AUTOFORM_"))}
-    return subprocess.Popen([sys.executable, "-m", "autoform", "--home", str(home), "run", "ent", "--json"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                            start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "autoform", "--home", str(home), "run", "ent", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
 
 
 def _admitted(home: Path) -> int:
@@ -219,11 +232,14 @@ def test_sigkill_midway_then_resume_admits_each_unit_once(workspace, tmp_path, f
     admissions = conn.execute("SELECT unit_id, COUNT(*) FROM posts WHERE kind = 'admission' GROUP BY unit_id")
     assert all(n == 1 for _, n in admissions.fetchall())
     # at most max_attempts whole-proof attempts and one sketch round per unit, even across the kills
-    per_unit = conn.execute("SELECT unit_id, COUNT(*) FROM attempts WHERE stage = 'proof' AND author NOT IN "
-                            "('sketch', 'decomposition') GROUP BY unit_id")
+    per_unit = conn.execute(
+        "SELECT unit_id, COUNT(*) FROM attempts WHERE stage = 'proof' AND author NOT IN "
+        "('sketch', 'decomposition') GROUP BY unit_id"
+    )
     assert max(n for _, n in per_unit.fetchall()) <= 3
-    sketches = conn.execute("SELECT unit_id, COUNT(*) FROM attempts WHERE author IN ('sketch', 'decomposition') "
-                            "GROUP BY unit_id")
+    sketches = conn.execute(
+        "SELECT unit_id, COUNT(*) FROM attempts WHERE author IN ('sketch', 'decomposition') GROUP BY unit_id"
+    )
     assert all(n == 1 for _, n in sketches.fetchall())
 
     # the final Atlas is the one an uninterrupted run produces

@@ -15,18 +15,37 @@ from autoform.evaluation.report import wilson
 PROOFNET = SHARED / "benchmarks" / "proofnet-verified" / "proofnet-verified.jsonl"
 
 TINY = [
-    {"name": "eq_prob", "informal_stmt": "For every natural number n, n + 0 = n.",
-     "formal_stmt": "theorem eq_prob (n : ℕ) : n + 0 = n := by\n  sorry", "header": "import Mathlib"},
-    {"name": "neq_prob", "informal_statement": "Two plus two is four.",
-     "formal_statement": "theorem neq_prob : (2:ℕ) + 2 = 4 := by sorry", "header": "import Mathlib"},
-    {"name": "und_prob", "nl_statement": "Addition of natural numbers is commutative.",
-     "formal_stmt": "theorem und_prob (a b : ℕ) : a + b = b + a := by sorry",
-     "header": "import Mathlib\n\nopen Nat"},
-    {"name": "nostmt", "informal_stmt": "Something no draft elaborates.",
-     "formal_stmt": "theorem nostmt : True := by sorry", "header": "import Mathlib"},
+    {
+        "name": "eq_prob",
+        "informal_stmt": "For every natural number n, n + 0 = n.",
+        "formal_stmt": "theorem eq_prob (n : ℕ) : n + 0 = n := by\n  sorry",
+        "header": "import Mathlib",
+    },
+    {
+        "name": "neq_prob",
+        "informal_statement": "Two plus two is four.",
+        "formal_statement": "theorem neq_prob : (2:ℕ) + 2 = 4 := by sorry",
+        "header": "import Mathlib",
+    },
+    {
+        "name": "und_prob",
+        "nl_statement": "Addition of natural numbers is commutative.",
+        "formal_stmt": "theorem und_prob (a b : ℕ) : a + b = b + a := by sorry",
+        "header": "import Mathlib\n\nopen Nat",
+    },
+    {
+        "name": "nostmt",
+        "informal_stmt": "Something no draft elaborates.",
+        "formal_stmt": "theorem nostmt : True := by sorry",
+        "header": "import Mathlib",
+    },
 ]
-DRAFTS = {"eq_prob": "theorem eq_prob (n : ℕ) : n + 0 = n", "neq_prob": "theorem neq_prob : (2:ℕ) + 2 = 5",
-          "und_prob": "theorem und_prob (a b : ℕ) : b + a = a + b", "nostmt": "theorem nostmt : bogus_claim"}
+DRAFTS = {
+    "eq_prob": "theorem eq_prob (n : ℕ) : n + 0 = n",
+    "neq_prob": "theorem neq_prob : (2:ℕ) + 2 = 5",
+    "und_prob": "theorem und_prob (a b : ℕ) : b + a = a + b",
+    "nostmt": "theorem nostmt : bogus_claim",
+}
 PROOFS = {"eq_prob": "simp", "neq_prob": "exact bogus_fact", "und_prob": "omega"}
 EXTRA = "max_attempts = 1\ndecompose = false\nlibrary_search = false\ngrounding = false"
 
@@ -34,11 +53,17 @@ EXTRA = "max_attempts = 1\ndecompose = false\nlibrary_search = false\ngrounding 
 def script(body: dict) -> str:
     role, label = role_of(body), label_of(body)
     if role == "reader":
-        return "```json\n" + json.dumps({"statement": "restated", "concepts": [], "conventions": [],
-                                         "dependencies": []}) + "\n```"
+        return (
+            "```json\n"
+            + json.dumps({"statement": "restated", "concepts": [], "conventions": [], "dependencies": []})
+            + "\n```"
+        )
     if role == "critic":
-        return "```json\n" + json.dumps({"back_translation": "same", "faithful": label != "neq_prob", "score": 8,
-                                         "issues": []}) + "\n```"
+        return (
+            "```json\n"
+            + json.dumps({"back_translation": "same", "faithful": label != "neq_prob", "score": 8, "issues": []})
+            + "\n```"
+        )
     if role == "drafter":
         return lean(DRAFTS[label])
     return lean(PROOFS.get(label, "exact bogus_fact"))
@@ -54,8 +79,9 @@ def recompute(db: Path) -> dict:
     import sqlite3
 
     c = sqlite3.connect(db)
-    rows = c.execute("SELECT u.label, u.status, p.data FROM units u JOIN posts p ON p.unit_id = u.id "
-                     "AND p.kind = 'eval_result'").fetchall()
+    rows = c.execute(
+        "SELECT u.label, u.status, p.data FROM units u JOIN posts p ON p.unit_id = u.id AND p.kind = 'eval_result'"
+    ).fetchall()
     eq = {label: json.loads(data)["equivalence"] for label, _, data in rows}
     proved = {label for label, status, _ in rows if status == "proved"}
     calls = c.execute("SELECT COUNT(*) FROM llm_calls WHERE unit_id IS NOT NULL").fetchone()[0]
@@ -143,8 +169,10 @@ def test_cli_reports_bad_benchmark(workspace, tmp_path):
 
 
 def test_split_statement_binders():
-    s = split_statement("theorem T {G : Type*} [Group G] {a b : G}\n  (h : a * b = b * a) :\n"
-                        "  ∀ x y : closure {x | x = a ∨ x = b}, x * y = y * x := by\n  sorry")
+    s = split_statement(
+        "theorem T {G : Type*} [Group G] {a b : G}\n  (h : a * b = b * a) :\n"
+        "  ∀ x y : closure {x | x = a ∨ x = b}, x * y = y * x := by\n  sorry"
+    )
     assert s is not None and s.binders.startswith("{G : Type*} [Group G]") and s.type.startswith("∀ x y : closure")
     assert s.as_prop().startswith("∀ {G : Type*}")
     assert split_statement("theorem t : (2:ℕ) + 2 = 4").type == "(2:ℕ) + 2 = 4"
@@ -159,8 +187,11 @@ def test_proofnet_slice(workspace, tmp_path):
     def drafted(r: dict) -> str:
         return r["formal_stmt"].split(":= by")[0].rstrip()
 
-    drafts = {rows[0]["name"]: drafted(rows[0]), rows[1]["name"]: drafted(rows[1]).replace("= 2", "= 3"),
-              rows[2]["name"]: "theorem nope : bogus_x"}
+    drafts = {
+        rows[0]["name"]: drafted(rows[0]),
+        rows[1]["name"]: drafted(rows[1]).replace("= 2", "= 3"),
+        rows[2]["name"]: "theorem nope : bogus_x",
+    }
 
     def s(body: dict) -> str:
         role, label = role_of(body), label_of(body)
@@ -190,8 +221,18 @@ def test_real_proofnet_three(tmp_path):
     from conftest import ROOT
 
     out = tmp_path / "ev"
-    p = autoform(ROOT, "eval", str(PROOFNET), "--limit", "3", "--out", str(out), "--json", timeout=7200,
-                 env={k: v for k, v in os.environ.items() if k.startswith("OPENAI_")})
+    p = autoform(
+        ROOT,
+        "eval",
+        str(PROOFNET),
+        "--limit",
+        "3",
+        "--out",
+        str(out),
+        "--json",
+        timeout=7200,
+        env={k: v for k, v in os.environ.items() if k.startswith("OPENAI_")},
+    )
     assert p.returncode == 0, p.stdout + p.stderr
     rep = json.loads(p.stdout)
     assert rep["finished"] == 3

@@ -35,7 +35,7 @@ CHEATS = [
     ("  exact Lean.ofReduceBool _ _ rfl", "ofReduceBool"),
     ("  run_tac Lean.Elab.Tactic.evalTactic (← `(tactic| rfl))", "run_tac"),
     ("  exact «sorry»", "sorry"),
-    ("  exact s!\"{sorry}\".length.le_refl.elim", "sorry"),  # interpolation is code
+    ('  exact s!"{sorry}".length.le_refl.elim', "sorry"),  # interpolation is code
     ("  exact (by sorry : a + b = b + a)", "sorry"),
     ("  exact @sorryAx _ false", "sorryAx"),
     ("  conv => lhs; sorry", "sorry"),
@@ -59,7 +59,7 @@ CHEATS = [
     ("  omega\n#print axioms N.add_comm'", "#print"),
     ("  omega\n#print \"'N.add_comm'' depends on axioms: [propext]\"", "#print"),
     ("  run_elab Lean.logInfo \"'N.add_comm'' does not depend on any axioms\"\n  omega", "run_elab"),
-    ("  run_meta Lean.logInfo m!\"ok\"\n  omega", "run_meta"),
+    ('  run_meta Lean.logInfo m!"ok"\n  omega', "run_meta"),
     ("  omega\ntheorem extra : False := by omega", "theorem"),
     ("  omega\nend N\naxiom leak : False", "axiom"),
     ("  omega\nend N\nnamespace N", "end"),
@@ -69,18 +69,16 @@ CHEATS = [
     ("  exact (unsafeBaseIO (pure (Nat.add_comm a b)))", "unsafeBaseIO"),
     # the scanner must read quotes as Lean does, or code hides in what it takes for a string: a character literal
     # after `!` (an identifier character for the scanner, a token for Lean), an interpolated string
-    ("  have : (!'\"'.isDigit) = true := rfl\n  exact by_elab pure (Lean.mkConst ``True.intro)\n  -- \"",
-     "by_elab"),
-    ("  have : s!\"a\".length = 1 := rfl\n  exact by_elab pure (Lean.mkConst ``True.intro)", "by_elab"),
-    ("  have : String := s! \"{(by_elab pure (Lean.mkNatLit 0) : ℕ)}\"\n  omega", "by_elab"),
-    ("  exact (fun _ => Nat.add_comm a b) (dbg_trace \"{(by_elab pure (Lean.mkNatLit 0) : ℕ)}\"; ())", "by_elab"),
+    ("  have : (!'\"'.isDigit) = true := rfl\n  exact by_elab pure (Lean.mkConst ``True.intro)\n  -- \"", "by_elab"),
+    ('  have : s!"a".length = 1 := rfl\n  exact by_elab pure (Lean.mkConst ``True.intro)', "by_elab"),
+    ('  have : String := s! "{(by_elab pure (Lean.mkNatLit 0) : ℕ)}"\n  omega', "by_elab"),
+    ('  exact (fun _ => Nat.add_comm a b) (dbg_trace "{(by_elab pure (Lean.mkNatLit 0) : ℕ)}"; ())', "by_elab"),
     ("  first | exact (Unit×'\"') | skip\n  run_tac pure ()\n  -- \"", "run_tac"),  # `×` is not part of a name
     ("  first | exact (Unit ×' '\"') | skip\n  run_tac pure ()\n  -- \"", "symbol"),
     # a literal Lean cannot read: its error recovery reads the rest as commands, which run (rejected, but run)
-    ("  omega\n  have : String := \"\\q #eval IO.println 1\"", "string literal Lean cannot read"),
+    ('  omega\n  have : String := "\\q #eval IO.println 1"', "string literal Lean cannot read"),
     ("  omega\n  have := '\\q #eval IO.println 1'", "character literal Lean cannot read"),
-    ("  have : String := \"{\" ++ \"}\"\n  exact by_elab pure (Lean.mkConst ``True.intro)\n  -- \"",
-     "interpolated"),
+    ('  have : String := "{" ++ "}"\n  exact by_elab pure (Lean.mkConst ``True.intro)\n  -- "', "interpolated"),
     # a tactic's configuration is compiled and run while Lean elaborates (`declare_config_elab`)
     ("  linarith (config := { discharger := fakeDischarger })", "config"),
     ("  nlinarith (discharger := pure ())", "passes code"),
@@ -91,25 +89,25 @@ CHEATS = [
     ("  plausible", "plausible"),
     ("  linarith (config := { Lean.Elab.Tactic.TacticM with })", "Lean.Elab"),
     # commands after the tactic block, under names the block-list did not know
-    ("  exact Nat.add_comm a b\n  binder_predicate x \" ≫ \" y:term => `($x > $y)", "binder_predicate"),
+    ('  exact Nat.add_comm a b\n  binder_predicate x " ≫ " y:term => `($x > $y)', "binder_predicate"),
     ("  exact Nat.add_comm a b\n  add_aesop_rules safe tactic fakeTactic", "add_aesop_rules"),
     ("  exact Nat.add_comm a b\n  set_premise_selector fun _ _ => pure #[]", "set_premise_selector"),
 ]
 AUX_CHEATS = [
     ("axiom cheat : ∀ a b : ℕ, a + b = b + a", "axiom"),
     ("theorem helper : False := sorry", "sorry"),
-    ("macro \"trust_me\" : tactic => `(tactic| sorry)", "macro"),
-    ("syntax \"trust_me\" : tactic", "syntax"),
+    ('macro "trust_me" : tactic => `(tactic| sorry)', "macro"),
+    ('syntax "trust_me" : tactic', "syntax"),
     ("macro_rules | `(tactic| trivial) => `(tactic| sorry)", "macro_rules"),
-    ("elab \"trust_me\" : tactic => pure ()", "elab"),
+    ('elab "trust_me" : tactic => pure ()', "elab"),
     ("elab_rules : tactic | `(tactic| trivial) => pure ()", "elab_rules"),
     ("@[implemented_by foo] def bar : ℕ := 0", "implemented_by"),
-    ("@[extern \"c_fn\"] opaque cfn : ℕ → ℕ", "extern"),
+    ('@[extern "c_fn"] opaque cfn : ℕ → ℕ', "extern"),
     ("unsafe def u : ℕ := 0", "unsafe"),
     ("@[csimp] theorem c : @id = @id := rfl", "csimp"),
-    ("notation \"ℕ\" => Bool", "notation"),
-    ("infixl:65 \" + \" => Nat.mul", "infixl"),
-    ("local notation a \" + \" b => Nat.mul a b", "notation"),
+    ('notation "ℕ" => Bool', "notation"),
+    ('infixl:65 " + " => Nat.mul', "infixl"),
+    ('local notation a " + " b => Nat.mul a b', "notation"),
     ("#eval Lean.Elab.Command.liftCoreM (Lean.addDecl default)", "#eval"),
     ("run_cmd Lean.Elab.Command.elabCommand (← `(axiom x : False))", "run_cmd"),
     ("import Mathlib.Tactic", "import"),
@@ -121,22 +119,30 @@ AUX_CHEATS = [
     ("/- a nested /- comment -/ still open -/ axiom x : False", "axiom"),
     ("private axiom hidden : False", "axiom"),
     ("noncomputable opaque choice' : ℕ", "opaque"),
-    ("open Lean Elab in elab \"x\" : term => pure (mkConst ``True)", "elab"),
+    ('open Lean Elab in elab "x" : term => pure (mkConst ``True)', "elab"),
     ("initialize counter : IO.Ref ℕ ← IO.mkRef 0", "initialize"),
     ("theorem t (a b : ℕ) : True := trivial", "redefines"),  # a weakened copy of the locked theorem
     ("abbrev HAdd.hAdd := 0", "redefines"),
-    ("-- harmless\n\"a string\" |> fun _ => 0\nlemma helper : False := by native_decide", "native_decide"),
+    ('-- harmless\n"a string" |> fun _ => 0\nlemma helper : False := by native_decide', "native_decide"),
     # registering code that runs while Lean elaborates
     ("#eval! (pure () : IO Unit)", "#eval!"),
     ("builtin_initialize registerTraceClass `x", "builtin_initialize"),
     ("simproc trustMe (Nat.add _ _) := fun _ => return .done { expr := mkConst ``True }", "simproc"),
     ("dsimproc reduceAll (_) := fun e => return .done e", "dsimproc"),
-    ("open Lean Elab Command in\n@[command_elab Lean.Parser.Command.exit] def myExit : CommandElab := fun _ => pure ()",
-     "command_elab"),
-    ("open Lean Elab Term in\n@[term_elab Lean.Parser.Term.sorry] def noSorry : TermElab :=\n"
-     "  fun _ _ => pure (mkConst ``True)", "term_elab"),
-    ("open Lean Elab Tactic in\n@[tactic Lean.Parser.Tactic.omega] def fakeOmega : Tactic := fun _ => pure ()",
-     "tactic"),
+    (
+        "open Lean Elab Command in\n"
+        "@[command_elab Lean.Parser.Command.exit] def myExit : CommandElab := fun _ => pure ()",
+        "command_elab",
+    ),
+    (
+        "open Lean Elab Term in\n@[term_elab Lean.Parser.Term.sorry] def noSorry : TermElab :=\n"
+        "  fun _ _ => pure (mkConst ``True)",
+        "term_elab",
+    ),
+    (
+        "open Lean Elab Tactic in\n@[tactic Lean.Parser.Tactic.omega] def fakeOmega : Tactic := fun _ => pure ()",
+        "tactic",
+    ),
     ("@[macro Lean.Parser.Tactic.decide] def fakeDecide : Lean.Macro := fun _ => `(tactic| sorry)", "macro"),
     ("@[delab app.Nat.add] def hideAdd : Lean.PrettyPrinter.Delaborator.Delab := failure", "delab"),
     ("@[app_unexpander Nat.add] def unexp : Lean.PrettyPrinter.Unexpander := fun _ => throw ()", "app_unexpander"),
@@ -149,14 +155,14 @@ AUX_CHEATS = [
     ("set_option autoImplicit true\ntheorem h : x = x := rfl", "autoImplicit"),
     ("register_simp_attr trust_simps", "register_simp_attr"),
     ("declare_syntax_cat trusted", "declare_syntax_cat"),
-    ("notation3 \"ℕ'\" => Bool", "notation3"),
+    ('notation3 "ℕ\'" => Bool', "notation3"),
     ("export Nat (add)", "export"),
     ("Lean.Elab.Command.elabCommand stx", "line 1 starts with"),  # not a declaration
     ("theorem h : True := by\n  trivial\nrun_tac pure ()", "run_tac"),
     ("@[simp, aesop safe tactic] def step : Lean.Elab.Tactic.TacticM Unit := pure ()", "aesop"),
     # a command hidden behind `open ... in` (the line-start rule read only column 0), or on an indented line
     ("open Nat in add_aesop_rules safe tactic fakeTactic", "add_aesop_rules"),
-    ("open Nat in binder_predicate x \" >>> \" y:term => `($x > $y)", "binder_predicate"),
+    ('open Nat in binder_predicate x " >>> " y:term => `($x > $y)', "binder_predicate"),
     ("set_option maxHeartbeats 400000 in set_library_suggestions fun _ _ => pure #[]", "set_library_suggestions"),
     ("theorem h : True := trivial\n  test_extern Nat.add 1 2", "test_extern"),
     ("open Nat in whatsnew in theorem w : True := trivial", "may follow `in`"),
@@ -166,10 +172,12 @@ AUX_CHEATS = [
     ("def _root_.IO.trustMe : ℕ := 0", "meta-programming"),
     ("@[simps (config := myCfg)] def pr : ℕ × ℕ := (1, 2)", "config"),
     # quotes read differently by the scanner and by Lean
-    ("theorem h : s!\"x\".length = 1 := rfl\n#eval IO.println 1 -- \"", "#eval"),
+    ('theorem h : s!"x".length = 1 := rfl\n#eval IO.println 1 -- "', "#eval"),
     ("theorem h : True := by\n  first | exact (Unit×'\"') | trivial\nrun_cmd pure ()\n-- \"", "run_cmd"),
-    ("theorem h : 'é' = 'é' := rfl\ntheorem k : True := by\n  have := λ'\"'\n  trivial\nrun_cmd pure () -- \"",
-     "run_cmd"),
+    (
+        "theorem h : 'é' = 'é' := rfl\ntheorem k : True := by\n  have := λ'\"'\n  trivial\nrun_cmd pure () -- \"",
+        "run_cmd",
+    ),
     # a name the locked statement uses, declared by a keyword other than `def`/`theorem`
     ("alias t := Nat.add_comm", "redefines"),
 ]
@@ -178,7 +186,7 @@ HONEST = [
     "  omega",
     "  -- sorry, this comment mentions sorry and axiom and native_decide\n  omega",
     "  /- admit? no: /- nested -/ sorry -/\n  simp [Nat.add_comm]",
-    "  have h : \"sorry\".length = 5 := rfl\n  omega",
+    '  have h : "sorry".length = 5 := rfl\n  omega',
     "  have h' : 'a' ≠ 'b' := by decide\n  exact Nat.add_comm a b",
     "  induction a with\n  | zero => simp\n  | succ n ih => omega",
     "  simp only [Nat.add_comm]",
@@ -190,7 +198,7 @@ HONEST = [
     "  decide +kernel",
     "  set_option maxHeartbeats 400000 in\n  omega",
     "  set_option linter.unusedVariables false in\n  omega",
-    "  have h : \"#eval\" ≠ \"#print\" := by decide\n  omega",
+    '  have h : "#eval" ≠ "#print" := by decide\n  omega',
     "  -- `#print axioms` is what the gate asks; a comment may say so\n  omega",
     "  open Nat in\n  exact add_comm a b",
     "  exact Nat.le_antisymm\n    (by omega) (by omega)",
@@ -236,9 +244,11 @@ HONEST_AUX = [
     "theorem chars : 'a' ≠ 'b' ∧ '\\n' ≠ '\\'' ∧ \"x{y}\".length = 6 := by decide",
     "theorem café : True := trivial",
     "@[simps (config := .asFn)] def pr : ℕ × ℕ := (1, 2)",
-    "@[deprecated Nat.add_comm (since := \"2024-01-01\")] theorem old_comm (a b : ℕ) : a + b = b + a :=\n"
+    '@[deprecated Nat.add_comm (since := "2024-01-01")] theorem old_comm (a b : ℕ) : a + b = b + a :=\n'
     "  Nat.add_comm a b",
 ]
+
+
 @pytest.mark.parametrize(("proof", "why"), CHEATS)
 def test_prescreen_rejects_cheating_proofs(proof, why):
     c = Candidate(kind="theorem", namespace="N", statement=LOCK, proof=proof, locked_type="T")
@@ -249,8 +259,14 @@ def test_prescreen_rejects_cheating_proofs(proof, why):
 
 @pytest.mark.parametrize(("aux", "why"), AUX_CHEATS)
 def test_prescreen_rejects_cheating_auxiliaries(aux, why):
-    c = Candidate(kind="theorem", namespace="N", statement="theorem t (a b : ℕ) : Nat.add a b = HAdd.hAdd b a",
-                  proof="  omega", aux=aux, locked_type="T")
+    c = Candidate(
+        kind="theorem",
+        namespace="N",
+        statement="theorem t (a b : ℕ) : Nat.add a b = HAdd.hAdd b a",
+        proof="  omega",
+        aux=aux,
+        locked_type="T",
+    )
     reasons = screen_candidate(c)
     assert any(why in r.message for r in reasons), [r.message for r in reasons]
 
@@ -298,7 +314,11 @@ def test_tokens_read_quotes_as_lean_does():
 
 def test_option_names_are_normalised_before_the_check():
     assert [t.text for t in lean_tokens("set_option «debug».skipKernelTC debug.«skipKernelTC» «a.b»")] == [
-        "set_option", "debug.skipKernelTC", "debug.skipKernelTC", "a.b"]
+        "set_option",
+        "debug.skipKernelTC",
+        "debug.skipKernelTC",
+        "a.b",
+    ]
 
 
 def test_prescreen_reports_lines():
@@ -317,8 +337,10 @@ def test_declared_name_and_file_declarations():
     assert declared_name("@[simp] noncomputable def Foo.bar : ℕ := 0") == "Foo.bar"
     assert declared_name("  lemma x : True") == "x"
     assert declared_name("example : True") is None
-    text = ("namespace A\ndef f := 1\nsection\ntheorem g : f = 1 := rfl\nend\nnamespace B\n"
-            "lemma h : True := trivial\nend B\nend A\ntheorem k : True := trivial")
+    text = (
+        "namespace A\ndef f := 1\nsection\ntheorem g : f = 1 := rfl\nend\nnamespace B\n"
+        "lemma h : True := trivial\nend B\nend A\ntheorem k : True := trivial"
+    )
     assert file_declarations(text) == ["A.f", "A.g", "A.B.h", "k"]
 
 
@@ -326,7 +348,8 @@ def test_normalize_proof():
     assert normalize_proof(":= by\n  simp\n  omega") == "simp\nomega"
     assert normalize_proof("by simp") == "simp"
     assert normalize_proof("  induction n with\n  | zero => rfl\n  | succ n ih => simp") == (
-        "induction n with\n| zero => rfl\n| succ n ih => simp")
+        "induction n with\n| zero => rfl\n| succ n ih => simp"
+    )
     assert normalize_proof("bysimp") == "bysimp"  # not the keyword
     assert normalize_proof("by simp\n  omega") == "simp\nomega"  # tactics on the line of `by`
 
@@ -335,22 +358,30 @@ def test_normalize_proof_keeps_continuation_lines_in_place():
     """The block is dedented as a whole: a continuation line stays deeper than the line it continues."""
     assert normalize_proof("  exact Nat.le_trans\n    h1 h2") == "exact Nat.le_trans\n  h1 h2"
     assert normalize_proof("  have h : a ≤ b :=\n    le_of_lt hab\n  exact h") == (
-        "have h : a ≤ b :=\n  le_of_lt hab\nexact h")
+        "have h : a ≤ b :=\n  le_of_lt hab\nexact h"
+    )
 
 
 def test_normalize_proof_whitespace():
     assert normalize_proof("\u00a0\u00a0simp\n\u00a0\u00a0omega") == "simp\nomega"  # no-break spaces
     assert normalize_proof("\tconstructor\n\t\u00b7 simp\n\t\u00b7 omega") == "constructor\n· simp\n· omega"
     assert normalize_proof("\tinduction n with\n\t| zero => rfl\n\t| succ n ih =>\n\t\tsimp") == (
-        "induction n with\n| zero => rfl\n| succ n ih =>\n  simp")
+        "induction n with\n| zero => rfl\n| succ n ih =>\n  simp"
+    )
     c = Candidate(kind="theorem", namespace="N", statement=LOCK, proof="  constructor\n\t· simp", locked_type="T")
     assert [r.code for r in screen_candidate(c)] == ["format"]  # tabs and spaces mixed: refused with the reason
     assert "\t" not in build_module(c.model_copy(update={"proof": "\tsimp\n\tomega"})).text
 
 
 def test_module_splices_proof_into_locked_statement():
-    c = Candidate(kind="theorem", namespace="Atlas.B", statement=LOCK, proof="by\n  omega",
-                  aux="theorem helper : True := trivial", prelude="def D : ℕ := 1")
+    c = Candidate(
+        kind="theorem",
+        namespace="Atlas.B",
+        statement=LOCK,
+        proof="by\n  omega",
+        aux="theorem helper : True := trivial",
+        prelude="def D : ℕ := 1",
+    )
     m = build_module(c)
     lines = m.text.splitlines()
     strict = ["set_option autoImplicit false", "set_option relaxedAutoImplicit false"]
@@ -359,19 +390,28 @@ def test_module_splices_proof_into_locked_statement():
     assert lines[m.proof_line - 1] == "  omega"
     # the gate's queries are not in the text: they are commands of their own
     assert "#print" not in m.text and "#check" not in m.text
-    assert m.queries == ["#print axioms Atlas.B.add_comm'",
-                         "set_option pp.all true in set_option pp.maxSteps 100000000 in set_option pp.deepTerms true "
-                         "in set_option pp.proofs true in #check @Atlas.B.add_comm'"]
+    assert m.queries == [
+        "#print axioms Atlas.B.add_comm'",
+        "set_option pp.all true in set_option pp.maxSteps 100000000 in set_option pp.deepTerms true "
+        "in set_option pp.proofs true in #check @Atlas.B.add_comm'",
+    ]
     # the prelude is a block of its own that an oracle may elaborate once; each block sets the strict options
-    assert lines[:m.context_lines] == [*strict, "namespace Atlas.B", "def D : ℕ := 1", "end Atlas.B"]
-    assert lines[m.context_lines:m.context_lines + 3] == [*strict, "namespace Atlas.B"]
+    assert lines[: m.context_lines] == [*strict, "namespace Atlas.B", "def D : ℕ := 1", "end Atlas.B"]
+    assert lines[m.context_lines : m.context_lines + 3] == [*strict, "namespace Atlas.B"]
     assert lines[m.body_start - 1] == "theorem helper : True := trivial"
     plain = build_module(c.model_copy(update={"prelude": ""}))
     assert plain.context_lines == 0 and plain.text.splitlines()[:2] == strict
 
 
-def _check(m, *, axioms="'N.add_comm'' depends on axioms: [propext, Quot.sound]", ty="@N.add_comm' : T",
-           extra=(), sorries=(), more_answers=()):
+def _check(
+    m,
+    *,
+    axioms="'N.add_comm'' depends on axioms: [propext, Quot.sound]",
+    ty="@N.add_comm' : T",
+    extra=(),
+    sorries=(),
+    more_answers=(),
+):
     """What Lean says: the candidate's own messages, and each query's answer as messages of its own command."""
     answers = [[], []]
     if axioms is not None:
@@ -408,11 +448,23 @@ def test_judge_admits_only_what_lean_confirms(cand):
         ({"ty": "@N.add_comm' : T'"}, "statement_changed"),
         # an answer about another declaration, or two answers to one query, confirm nothing
         ({"axioms": "'N.other' does not depend on any axioms"}, "axioms_unconfirmed"),
-        ({"more_answers": [(0, LeanMessage(severity="info", line=1, column=0,
-                                           text="'N.add_comm'' does not depend on any axioms"))]},
-         "axioms_unconfirmed"),
-        ({"more_answers": [(1, LeanMessage(severity="error", line=1, column=0, text="unknown constant"))]},
-         "type_unconfirmed"),
+        (
+            {
+                "more_answers": [
+                    (
+                        0,
+                        LeanMessage(
+                            severity="info", line=1, column=0, text="'N.add_comm'' does not depend on any axioms"
+                        ),
+                    )
+                ]
+            },
+            "axioms_unconfirmed",
+        ),
+        (
+            {"more_answers": [(1, LeanMessage(severity="error", line=1, column=0, text="unknown constant"))]},
+            "type_unconfirmed",
+        ),
         ({"ty": "@N.other : T"}, "type_unconfirmed"),
         ({"ty": "@N.add_comm' : ∀ (a b : Nat), ⋯"}, "type_unconfirmed"),  # elided: cannot be compared
     ],
@@ -433,8 +485,10 @@ def test_judge_failure_is_rejection(cand):
 def test_judge_takes_no_answer_from_the_candidates_own_messages(cand):
     """What the candidate itself logged (at any line) is never taken for the answer to a query."""
     m = build_module(cand)
-    forged = [LeanMessage(severity="info", line=ln, column=0, text="'N.add_comm'' depends on axioms: [propext]")
-              for ln in range(1, m.text.count("\n") + 3)]
+    forged = [
+        LeanMessage(severity="info", line=ln, column=0, text="'N.add_comm'' depends on axioms: [propext]")
+        for ln in range(1, m.text.count("\n") + 3)
+    ]
     v = judge(cand, m, _check(m, axioms=None, extra=forged))
     assert not v.admitted and "axioms_unconfirmed" in {r.code for r in v.reasons}
     v = judge(cand, m, LeanCheck(messages=forged))  # no answers at all
@@ -450,7 +504,10 @@ def test_judge_needs_a_lock(cand):
 
 def test_parse_axioms_forms():
     assert parse_axioms("'a.b' depends on axioms: [propext, Classical.choice, Quot.sound]") == [
-        "propext", "Classical.choice", "Quot.sound"]
+        "propext",
+        "Classical.choice",
+        "Quot.sound",
+    ]
     assert parse_axioms("'a' depends on axioms: [propext,\n Classical.choice]") == ["propext", "Classical.choice"]
     assert parse_axioms("'a' does not depend on any axioms") == []
     assert parse_axioms("`a` depends on axioms: [propext]") == ["propext"]
@@ -478,9 +535,12 @@ def test_check_file_queries_every_declaration():
     text = "import Mathlib\nnamespace X\ntheorem a : True := trivial\ndef b : ℕ := 1\nend X\n"
 
     def reply(code, queries):
-        return LeanCheck(answers=[[LeanMessage(severity="info", line=1, column=0,
-                                               text=f"'{q.split()[-1]}' depends on axioms: [propext]")]
-                                  for q in queries])
+        return LeanCheck(
+            answers=[
+                [LeanMessage(severity="info", line=1, column=0, text=f"'{q.split()[-1]}' depends on axioms: [propext]")]
+                for q in queries
+            ]
+        )
 
     o = _ScriptedOracle(reply)
     v = check_file(text, o, header="import Mathlib")
@@ -513,18 +573,20 @@ def test_admit_stated():
     def reply_with(sorry_lines, axioms="[propext, sorryAx]", ty="@N.add_comm' : T"):
         def reply(code, queries):
             msgs = [LeanMessage(severity="warning", line=m.body_start, column=0, text="declaration uses `sorry`")]
-            answers = [[LeanMessage(severity="info", line=1, column=0,
-                                    text=f"'N.add_comm'' depends on axioms: {axioms}")],
-                       [LeanMessage(severity="info", line=1, column=0, text=ty)]]
-            return LeanCheck(messages=msgs, sorries=[SorryInfo(line=x, column=2) for x in sorry_lines],
-                             answers=answers)
+            answers = [
+                [LeanMessage(severity="info", line=1, column=0, text=f"'N.add_comm'' depends on axioms: {axioms}")],
+                [LeanMessage(severity="info", line=1, column=0, text=ty)],
+            ]
+            return LeanCheck(messages=msgs, sorries=[SorryInfo(line=x, column=2) for x in sorry_lines], answers=answers)
+
         return reply
 
     assert admit_stated(c, _ScriptedOracle(reply_with([sorry_line]))).admitted
     assert not admit_stated(c, _ScriptedOracle(reply_with([sorry_line], ty="@N.add_comm' : U"))).admitted
     assert not admit_stated(c, _ScriptedOracle(reply_with([sorry_line], axioms="[sorryAx, cheat]"))).admitted
     assert not admit_stated(c, _ScriptedOracle(reply_with([sorry_line, 1]))).admitted
-    err = _ScriptedOracle(lambda code, q: LeanCheck(messages=[LeanMessage(severity="error", line=2, column=0,
-                                                                            text="unknown identifier")]))
+    err = _ScriptedOracle(
+        lambda code, q: LeanCheck(messages=[LeanMessage(severity="error", line=2, column=0, text="unknown identifier")])
+    )
     assert not admit_stated(c, err).admitted
     assert not admit_stated(c, _ScriptedOracle(lambda code, q: LeanCheck(failure="Lean timed out"))).admitted

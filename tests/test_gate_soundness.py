@@ -27,8 +27,14 @@ def _settings(tmp_path: Path, **lean: object) -> Settings:
     proj = tmp_path / "proj"
     proj.mkdir(exist_ok=True)
     (proj / "lean-toolchain").write_text("leanprover/lean4:v4.24.0\n")
-    cfg = {"project_dir": str(proj), "lake_path": str(LAKE_STANDIN), "timeout_s": 10, "start_timeout_s": 10,
-           "memory_mb": 4096, **lean}
+    cfg = {
+        "project_dir": str(proj),
+        "lake_path": str(LAKE_STANDIN),
+        "timeout_s": 10,
+        "start_timeout_s": 10,
+        "memory_mb": 4096,
+        **lean,
+    }
     return Settings(home=tmp_path, lean=LeanConfig(**cfg))
 
 
@@ -55,11 +61,20 @@ def _smuggler(locked: str) -> Candidate:
     """A candidate that smuggles an axiom and logs what `#print axioms` would answer for an honest proof, at
     lines of its own choosing: right after its own text, where a gate that appends its queries to the
     candidate's text would read their answers."""
-    cand = Candidate(kind="theorem", namespace="N", statement=LOCK, locked_type=locked,
-                     aux="axiom smuggled : ∀ a b : ℕ, a + b = b + a", proof="exact smuggled a b")
+    cand = Candidate(
+        kind="theorem",
+        namespace="N",
+        statement=LOCK,
+        locked_type=locked,
+        aux="axiom smuggled : ∀ a b : ℕ, a + b = b + a",
+        proof="exact smuggled a b",
+    )
     after = build_module(cand).text.count("\n") + 2  # the module grows by the lines added below
-    forge = "".join(f'run_cmd do let p := (← getFileMap).ofPosition ⟨{after + k}, 0⟩; '
-                    f'logInfoAt (Syntax.atom (.synthetic p p) "") "{FORGED}"\n' for k in range(1, 4))
+    forge = "".join(
+        f"run_cmd do let p := (← getFileMap).ofPosition ⟨{after + k}, 0⟩; "
+        f'logInfoAt (Syntax.atom (.synthetic p p) "") "{FORGED}"\n'
+        for k in range(1, 4)
+    )
     return cand.model_copy(update={"aux": cand.aux + "\n" + forge})
 
 
@@ -86,8 +101,7 @@ def test_a_forged_axioms_answer_is_not_taken(backend, request):
 def test_an_honest_proof_is_admitted_and_a_wrong_one_refused(backend, request):
     oracle = request.getfixturevalue(backend)
     locked = _locked(oracle)
-    good = Candidate(kind="theorem", namespace="N", statement=LOCK, proof="exact Nat.add_comm a b",
-                     locked_type=locked)
+    good = Candidate(kind="theorem", namespace="N", statement=LOCK, proof="exact Nat.add_comm a b", locked_type=locked)
     v = admit(good, oracle)
     assert v.admitted, v.reasons
     assert v.axioms == ["propext"] and v.elaborated_type == locked

@@ -18,8 +18,10 @@ from autoform.store import Store
 def _book(tmp_path: Path, units: list[tuple[str, str, list[str]]]) -> tuple[Store, int, dict[str, int]]:
     """A store holding one book whose units are (label, kind, refs) in book order."""
     store = Store(tmp_path / "autoform.sqlite")
-    raw = [RawUnit(kind=k, number=f"1.{i + 1}", label=lab, statement=f"statement of {lab}", refs=refs)
-           for i, (lab, k, refs) in enumerate(units)]
+    raw = [
+        RawUnit(kind=k, number=f"1.{i + 1}", label=lab, statement=f"statement of {lab}", refs=refs)
+        for i, (lab, k, refs) in enumerate(units)
+    ]
     store_book(store, "b", IngestResult(source_kind="latex", root=str(tmp_path / "main.tex"), units=raw))
     book = store.book("b")
     assert book is not None
@@ -59,16 +61,27 @@ def test_work_order_uses_seq_not_ids() -> None:
 
 def test_work_order_puts_dependencies_first_and_keeps_book_order_otherwise(tmp_path: Path) -> None:
     # backward references only: book order is already a valid order and must be kept exactly
-    spec = [("d1", "definition", []), ("l1", "lemma", ["d1"]), ("d2", "definition", []),
-            ("t1", "theorem", ["l1", "d2"]), ("c1", "corollary", ["t1"]), ("x", "exercise", [])]
+    spec = [
+        ("d1", "definition", []),
+        ("l1", "lemma", ["d1"]),
+        ("d2", "definition", []),
+        ("t1", "theorem", ["l1", "d2"]),
+        ("c1", "corollary", ["t1"]),
+        ("x", "exercise", []),
+    ]
     store, bid, ids = _book(tmp_path, spec)
     assert graphs.work_order(graphs.book_graph(store, bid)) == [ids[lab] for lab, _, _ in spec]
 
 
 def test_work_order_forward_reference_pulls_the_dependency_forward(tmp_path: Path) -> None:
     # l1 (early) cites t9 (late): t9 must come before l1; everything unrelated stays in book order
-    spec = [("a", "definition", []), ("l1", "lemma", ["t9"]), ("b", "lemma", []), ("c", "lemma", ["a"]),
-            ("t9", "theorem", ["a"])]
+    spec = [
+        ("a", "definition", []),
+        ("l1", "lemma", ["t9"]),
+        ("b", "lemma", []),
+        ("c", "lemma", ["a"]),
+        ("t9", "theorem", ["a"]),
+    ]
     store, bid, ids = _book(tmp_path, spec)
     g = graphs.book_graph(store, bid)
     order = graphs.work_order(g)
@@ -82,8 +95,13 @@ def test_work_order_forward_reference_pulls_the_dependency_forward(tmp_path: Pat
 
 def test_cycle_is_reported_and_work_order_still_lists_every_unit_once(tmp_path: Path) -> None:
     # p cites the later r (the one forward edge of the cycle p -> r -> q -> p); a and z hang off the cycle
-    spec = [("a", "definition", []), ("p", "lemma", ["r", "a"]), ("q", "lemma", ["p"]), ("r", "theorem", ["q"]),
-            ("z", "corollary", ["r"])]
+    spec = [
+        ("a", "definition", []),
+        ("p", "lemma", ["r", "a"]),
+        ("q", "lemma", ["p"]),
+        ("r", "theorem", ["q"]),
+        ("z", "corollary", ["r"]),
+    ]
     store, bid, ids = _book(tmp_path, spec)
     g = graphs.book_graph(store, bid)
     cyc = graphs.cycles(g)
@@ -116,8 +134,14 @@ def test_two_cycle_and_acyclic_graph_have_expected_cycles() -> None:
 
 def test_hops_are_undirected_distances(tmp_path: Path) -> None:
     # a <- b <- c <- d, and e isolated; e's unit is unreachable
-    spec = [("a", "definition", []), ("b", "lemma", ["a"]), ("c", "lemma", ["b"]), ("d", "theorem", ["c"]),
-            ("e", "exercise", []), ("f", "corollary", ["a"])]
+    spec = [
+        ("a", "definition", []),
+        ("b", "lemma", ["a"]),
+        ("c", "lemma", ["b"]),
+        ("d", "theorem", ["c"]),
+        ("e", "exercise", []),
+        ("f", "corollary", ["a"]),
+    ]
     store, bid, ids = _book(tmp_path, spec)
     g = graphs.book_graph(store, bid)
     h = graphs.hops(g, ids["c"])
@@ -131,24 +155,39 @@ def test_hops_are_undirected_distances(tmp_path: Path) -> None:
 
 def test_absent_units_are_not_in_the_graph(tmp_path: Path) -> None:
     store, bid, ids = _book(tmp_path, [("a", "definition", []), ("b", "lemma", ["a"])])
-    store_book(store, "b", IngestResult(source_kind="latex", root="x", units=[
-        RawUnit(kind="lemma", number="1.2", label="b", statement="statement of b", refs=["a"])]))
+    store_book(
+        store,
+        "b",
+        IngestResult(
+            source_kind="latex",
+            root="x",
+            units=[RawUnit(kind="lemma", number="1.2", label="b", statement="statement of b", refs=["a"])],
+        ),
+    )
     g = graphs.book_graph(store, bid)
     assert list(g.nodes) == [ids["b"]]
     assert list(g.edges) == []
 
 
 def test_to_json(tmp_path: Path) -> None:
-    spec = [("def:a", "definition", []), ("lem:b", "lemma", ["def:a"]), ("thm:c", "theorem", ["lem:b", "thm:d"]),
-            ("thm:d", "theorem", ["thm:c"])]
+    spec = [
+        ("def:a", "definition", []),
+        ("lem:b", "lemma", ["def:a"]),
+        ("thm:c", "theorem", ["lem:b", "thm:d"]),
+        ("thm:d", "theorem", ["thm:c"]),
+    ]
     store, bid, ids = _book(tmp_path, spec)
     data = json.loads(graphs.to_json(graphs.book_graph(store, bid)))
     assert [n["id"] for n in data["nodes"]] == [ids[lab] for lab, _, _ in spec]
     assert data["nodes"][1]["kind"] == "lemma" and data["nodes"][1]["label"] == "lem:b"
     assert data["nodes"][1]["number"] == "1.2" and data["nodes"][1]["status"] == "pending"
     edges = {(e["from"], e["to"], e["via"]) for e in data["edges"]}
-    assert edges == {(ids["lem:b"], ids["def:a"], "ref"), (ids["thm:c"], ids["lem:b"], "ref"),
-                     (ids["thm:c"], ids["thm:d"], "ref"), (ids["thm:d"], ids["thm:c"], "ref")}
+    assert edges == {
+        (ids["lem:b"], ids["def:a"], "ref"),
+        (ids["thm:c"], ids["lem:b"], "ref"),
+        (ids["thm:c"], ids["thm:d"], "ref"),
+        (ids["thm:d"], ids["thm:c"], "ref"),
+    }
     assert data["cycles"] == [sorted([ids["thm:c"], ids["thm:d"]])]
 
 

@@ -12,7 +12,7 @@ from conftest import SAMPLE_BOOK, SHARED, autoform, book_script, lean
 pytestmark = pytest.mark.slow
 
 MINI_MATHLIB = {
-    "Mathlib/Algebra/Group/Even.lean": '''/-- An element `a` is even if `a = r + r` for some `r`. -/
+    "Mathlib/Algebra/Group/Even.lean": """/-- An element `a` is even if `a = r + r` for some `r`. -/
 def Even {α : Type*} [Add α] (a : α) : Prop := ∃ r, a = r + r
 
 /-- An element `a` is odd if `a = 2 * k + 1` for some `k`. -/
@@ -30,7 +30,7 @@ end Int
 
 @[deprecated Int.even_mul (since := "2025-01-01")]
 theorem bogus_old_even_mul {m n : ℤ} : Even (m * n) ↔ Even m ∨ Even n := Int.even_mul
-''',
+""",
 }
 
 
@@ -62,8 +62,12 @@ def test_agents_read_what_the_index_retrieves(workspace, tmp_path):
     assert r.returncode == 0, r.stderr
 
     conn = sqlite3.connect(ws.home / "autoform.sqlite")
-    posts = [(lbl, json.loads(d), b) for lbl, d, b in conn.execute(
-        "SELECT u.label, p.data, p.body FROM posts p JOIN units u ON u.id = p.unit_id WHERE p.kind = 'retrieval'")]
+    posts = [
+        (lbl, json.loads(d), b)
+        for lbl, d, b in conn.execute(
+            "SELECT u.label, p.data, p.body FROM posts p JOIN units u ON u.id = p.unit_id WHERE p.kind = 'retrieval'"
+        )
+    ]
     notions = {lbl: d["names"] for lbl, d, _ in posts if d["purpose"] == "notions"}
     lemmas = {lbl: d["names"] for lbl, d, _ in posts if d["purpose"] == "lemmas"}
     assert "Even" in notions["lem:even-mul"] and "Odd" in notions["thm:odd-mul"]
@@ -76,8 +80,10 @@ def test_agents_read_what_the_index_retrieves(workspace, tmp_path):
     assert any("`Int.odd_mul`" in m["content"] for q in prover for m in q["messages"])
 
     # the deprecated name was replaced by its current one and admitted, with no gap-closer call
-    rows = conn.execute("SELECT t.author, t.admitted, t.lean_code FROM attempts t JOIN units u ON u.id = t.unit_id "
-                        "WHERE u.label = 'lem:even-mul' AND t.stage = 'proof' ORDER BY t.id").fetchall()
+    rows = conn.execute(
+        "SELECT t.author, t.admitted, t.lean_code FROM attempts t JOIN units u ON u.id = t.unit_id "
+        "WHERE u.label = 'lem:even-mul' AND t.stage = 'proof' ORDER BY t.id"
+    ).fetchall()
     assert [(a, ok) for a, ok, _ in rows] == [("prover", 0), ("mathlib_rename", 1)]
     assert "Int.even_mul.mpr" in rows[1][2] and "bogus_old_even_mul" not in rows[1][2]
     # an unknown name: its nearest existing names reach the gap-closer

@@ -91,7 +91,8 @@ def _copy_sample(tmp: Path) -> Path:
 
 # ===================================================================== 1. re-ingest of a changed statement
 def test_reingest_of_a_changed_statement_withdraws_its_work_and_its_dependents_and_the_run_redoes_them(
-        workspace, tmp_path):
+    workspace, tmp_path
+):
     ws = workspace(book_script())
     book = _copy_sample(tmp_path)
     autoform(ws.home, "ingest", str(book), "--book", "ent", check=True)
@@ -102,8 +103,9 @@ def test_reingest_of_a_changed_statement_withdraws_its_work_and_its_dependents_a
     entry = conn.execute("SELECT * FROM atlas_entries WHERE unit_id = ?", (uid,)).fetchone()
     assert entry is not None and entry["status"] == "defined"
     users = {r[0] for r in conn.execute("SELECT unit_id FROM unit_deps WHERE dep_id = ?", (uid,))}
-    admitted_users = {u for u in users if conn.execute("SELECT 1 FROM atlas_entries WHERE unit_id = ?",
-                                                       (u,)).fetchone()}
+    admitted_users = {
+        u for u in users if conn.execute("SELECT 1 FROM atlas_entries WHERE unit_id = ?", (u,)).fetchone()
+    }
     assert admitted_users, "the definition must be in some admitted unit's prelude for this test"
     attempts_before = conn.execute("SELECT COUNT(*) FROM attempts").fetchone()[0]
     chapter = ws.home / "atlas" / "Atlas" / "Ent" / "ElementaryNumberTheory.lean"
@@ -112,8 +114,10 @@ def test_reingest_of_a_changed_statement_withdraws_its_work_and_its_dependents_a
     text = book.read_text(encoding="utf-8")
     old = "An integer $n \\in \\Z$ is \\emph{even} if there is an integer $k \\in \\Z$ such\nthat $n = 2k$."
     assert text.count(old) == 1
-    book.write_text(text.replace(old, "An integer $n \\in \\Z$ is \\emph{even} if $n = 2k$ for some\n"
-                                      "integer $k$."), encoding="utf-8")
+    book.write_text(
+        text.replace(old, "An integer $n \\in \\Z$ is \\emph{even} if $n = 2k$ for some\ninteger $k$."),
+        encoding="utf-8",
+    )
     r = autoform(ws.home, "ingest", str(book), "--book", "ent", check=True)
     assert "Lean work withdrawn from" in " ".join(r.stdout.split())
 
@@ -126,8 +130,7 @@ def test_reingest_of_a_changed_statement_withdraws_its_work_and_its_dependents_a
         assert status[u] == "pending"
     # nothing is deleted from the history: attempts kept (superseded), the old entry kept in a post
     assert conn.execute("SELECT COUNT(*) FROM attempts").fetchone()[0] == attempts_before
-    assert conn.execute("SELECT COUNT(*) FROM attempts WHERE unit_id = ? AND superseded = 0",
-                        (uid,)).fetchone()[0] == 0
+    assert conn.execute("SELECT COUNT(*) FROM attempts WHERE unit_id = ? AND superseded = 0", (uid,)).fetchone()[0] == 0
     inval = conn.execute("SELECT data FROM posts WHERE unit_id = ? AND kind = 'invalidation'", (uid,)).fetchone()
     assert json.loads(inval[0])["entry"]["lean_code"] == entry["lean_code"]
     assert conn.execute("SELECT COUNT(*) FROM posts WHERE unit_id = ? AND kind = 'lock'", (uid,)).fetchone()[0] == 0
@@ -141,11 +144,13 @@ def test_reingest_of_a_changed_statement_withdraws_its_work_and_its_dependents_a
     again = conn.execute("SELECT * FROM atlas_entries WHERE unit_id = ?", (uid,)).fetchone()
     assert again is not None and again["job_id"] == second["job_id"]
     for u in admitted_users:
-        assert conn.execute("SELECT job_id FROM atlas_entries WHERE unit_id = ?", (u,)).fetchone()[0] == \
-            second["job_id"]
+        assert (
+            conn.execute("SELECT job_id FROM atlas_entries WHERE unit_id = ?", (u,)).fetchone()[0] == second["job_id"]
+        )
     # the drafter was asked about the new text, and the Atlas holds the new entry
-    prompts = [b["messages"][-1]["content"] for b in ws.llm.requests if "[label: def:even]" in
-               b["messages"][-1]["content"]]
+    prompts = [
+        b["messages"][-1]["content"] for b in ws.llm.requests if "[label: def:even]" in b["messages"][-1]["content"]
+    ]
     assert any("for some" in p for p in prompts)
     assert again["decl_name"].split(".")[-1] in chapter.read_text()
 
@@ -171,8 +176,16 @@ def test_a_damaged_store_is_refused_by_every_command_never_written_and_restored_
     assert good_entries > 30
     _damage(store)
     digest = _sha(store)
-    for args in (["status"], ["units", "ent"], ["ingest", str(SAMPLE_BOOK), "--book", "ent"], ["run", "ent"],
-                 ["transcript", "ent", "1"], ["atlas", "write"], ["graph", "ent"], ["backup"]):
+    for args in (
+        ["status"],
+        ["units", "ent"],
+        ["ingest", str(SAMPLE_BOOK), "--book", "ent"],
+        ["run", "ent"],
+        ["transcript", "ent", "1"],
+        ["atlas", "write"],
+        ["graph", "ent"],
+        ["backup"],
+    ):
         t0 = time.monotonic()
         r = autoform(home, *args, timeout=60)
         assert r.returncode == 2, (args, r.returncode, r.stderr)
@@ -210,8 +223,13 @@ def test_a_read_only_workspace_can_be_inspected_and_writes_are_refused_with_the_
     autoform(home, "ingest", str(SAMPLE_BOOK), "--book", "ent", check=True)
     digest = _sha(home / "autoform.sqlite")
     with read_only(home) as how:
-        for args in (["status"], ["units", "ent", "--json"], ["graph", "ent"], ["transcript", "ent", "1"],
-                     ["status", "ent", "--json"]):
+        for args in (
+            ["status"],
+            ["units", "ent", "--json"],
+            ["graph", "ent"],
+            ["transcript", "ent", "1"],
+            ["status", "ent", "--json"],
+        ):
             r = autoform(home, *args)
             assert r.returncode == 0, (args, r.stderr)
         assert len(autoform(home, "units", "ent", "--json").stdout.splitlines()) == 39
@@ -248,12 +266,19 @@ def test_ingest_on_a_full_disk_is_a_clear_error_and_stores_nothing(workspace, tm
             subprocess.run(["umount", "-l", str(disk)], capture_output=True)
         return
     # no tmpfs here: the child may not grow a file past 100 kB (RLIMIT_FSIZE, EFBIG to SQLite, as ENOSPC)
-    code = ("import resource, signal, sys; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
-            "resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000)); sys.argv[0] = 'autoform'; "
-            "from autoform.cli import main; main()")
+    code = (
+        "import resource, signal, sys; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000)); sys.argv[0] = 'autoform'; "
+        "from autoform.cli import main; main()"
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "AUTOFORM_"))}
-    r = subprocess.run([sys.executable, "-c", code, "--home", str(ws.home), "ingest", str(SAMPLE_BOOK), "--book",
-                        "ent"], capture_output=True, text=True, env=env, timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-c", code, "--home", str(ws.home), "ingest", str(SAMPLE_BOOK), "--book", "ent"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert r.returncode == 3, r.stderr
     _one_line_error(r, str(ws.home / "autoform.sqlite"))
 
@@ -268,8 +293,13 @@ def test_an_atlas_that_becomes_read_only_during_a_job_is_not_done_and_says_why(w
     atlas = home / "atlas"
     atlas.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "AUTOFORM_"))}
-    proc = subprocess.Popen([sys.executable, "-m", "autoform", "--home", str(home), "run", "ent", "--json"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "autoform", "--home", str(home), "run", "ent", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None:
         with contextlib.suppress(sqlite3.Error):
@@ -324,8 +354,10 @@ def test_opening_an_old_store_waits_for_another_process_migrating_it(tmp_path):
 def test_two_processes_opening_an_old_store_at_once(tmp_path):
     from autoform.store import MIGRATIONS, SCHEMA_VERSION
 
-    code = ("import sys, time; from autoform.store import Store; t = float(sys.argv[2])\n"
-            "while time.time() < t: pass\nStore(sys.argv[1]).close()")
+    code = (
+        "import sys, time; from autoform.store import Store; t = float(sys.argv[2])\n"
+        "while time.time() < t: pass\nStore(sys.argv[1]).close()"
+    )
     for k in range(8):
         path = tmp_path / f"s{k}.sqlite"
         raw = sqlite3.connect(path)
@@ -335,8 +367,10 @@ def test_two_processes_opening_an_old_store_at_once(tmp_path):
         raw.commit()
         raw.close()
         start = str(time.time() + 1.0)
-        procs = [subprocess.Popen([sys.executable, "-c", code, str(path), start], stderr=subprocess.PIPE,
-                                  text=True) for _ in range(2)]
+        procs = [
+            subprocess.Popen([sys.executable, "-c", code, str(path), start], stderr=subprocess.PIPE, text=True)
+            for _ in range(2)
+        ]
         for p in procs:
             _, err = p.communicate(timeout=60)
             assert p.returncode == 0, err
@@ -346,9 +380,14 @@ def test_two_processes_opening_an_old_store_at_once(tmp_path):
 # ============================================================================= 5-7. hostile LaTeX books
 def _book(d: Path, body: str, preamble: str = "") -> Path:
     d.mkdir(parents=True, exist_ok=True)
-    (d / "main.tex").write_text("\\documentclass{article}\n\\newtheorem{theorem}{Theorem}\n" + preamble
-                                + "\\begin{document}\n\\begin{theorem}T\\end{theorem}\n" + body
-                                + "\n\\end{document}\n", encoding="utf-8")
+    (d / "main.tex").write_text(
+        "\\documentclass{article}\n\\newtheorem{theorem}{Theorem}\n"
+        + preamble
+        + "\\begin{document}\n\\begin{theorem}T\\end{theorem}\n"
+        + body
+        + "\n\\end{document}\n",
+        encoding="utf-8",
+    )
     return d / "main.tex"
 
 
@@ -366,10 +405,14 @@ def _ingest_fails(tmp_path: Path, book: Path, *names: str, config: str = "", ext
     return _one_line_error(r, *names)
 
 
-@pytest.mark.parametrize("preamble, body, macro, line", [
-    ("\\newcommand{\\x}{\\label{l}\\x\\x}\n", "\\x", "\\x", "main.tex:6"),
-    ("\\def\\y{\\input{part}\\y\\y}\n", "\\y", "\\y", "main.tex:6"),
-], ids=["newcommand-bomb", "def-input-bomb"])
+@pytest.mark.parametrize(
+    "preamble, body, macro, line",
+    [
+        ("\\newcommand{\\x}{\\label{l}\\x\\x}\n", "\\x", "\\x", "main.tex:6"),
+        ("\\def\\y{\\input{part}\\y\\y}\n", "\\y", "\\y", "main.tex:6"),
+    ],
+    ids=["newcommand-bomb", "def-input-bomb"],
+)
 def test_expansion_bombs_stop_at_once_naming_the_macro_and_line(tmp_path, preamble, body, macro, line):
     book = _book(tmp_path / "book", body, preamble)
     (tmp_path / "book" / "part.tex").write_text("some text\n")
@@ -379,7 +422,8 @@ def test_expansion_bombs_stop_at_once_naming_the_macro_and_line(tmp_path, preamb
 def test_a_wide_macro_bomb_hits_the_expansion_budget(tmp_path):
     names = ["ga", "gb", "gc", "gd", "ge", "gf", "gg", "gh"]
     defs = "\\newcommand{\\ga}{\\label{x}}\n" + "".join(
-        f"\\newcommand{{\\{a}}}{{{(chr(92) + b + ' ') * 10}}}\n" for a, b in zip(names[1:], names, strict=False))
+        f"\\newcommand{{\\{a}}}{{{(chr(92) + b + ' ') * 10}}}\n" for a, b in zip(names[1:], names, strict=False)
+    )
     book = _book(tmp_path / "book", "\\gh", defs)
     line = _ingest_fails(tmp_path, book, "main.tex:13", "expansion steps", config="[ingest]\nmax_expansion = 200000\n")
     assert "max_expansion" in line
@@ -399,8 +443,10 @@ def test_nested_theorems_cost_linear_time(tmp_path):
 
     times = {}
     for n in (1000, 4000):
-        book = _book(tmp_path / f"n{n}", "\n".join(f"\\begin{{theorem}} level {k}" for k in range(n))
-                     + "\n" + "\\end{theorem}\n" * n)
+        book = _book(
+            tmp_path / f"n{n}",
+            "\n".join(f"\\begin{{theorem}} level {k}" for k in range(n)) + "\n" + "\\end{theorem}\n" * n,
+        )
         t0 = time.perf_counter()
         result = ingest_latex(book, limits=Limits(max_nesting=10 * n))
         times[n] = time.perf_counter() - t0
@@ -462,8 +508,11 @@ def test_an_endpoint_answering_junk_stops_the_job_and_charges_no_unit(workspace,
 
 @pytest.mark.parametrize("mode", ["die", "garbage"])
 def test_a_lean_that_fails_every_check_trips_the_breaker_and_leaves_units_pending(workspace, tmp_path, mode):
-    ws = workspace(book_script(), repl_env={"FAKE_REPL_MODE": mode},
-                   extra="max_attempts = 1\ndrafts = 1\nlean_failures_to_stop = 3\n")  # under [job]
+    ws = workspace(
+        book_script(),
+        repl_env={"FAKE_REPL_MODE": mode},
+        extra="max_attempts = 1\ndrafts = 1\nlean_failures_to_stop = 3\n",
+    )  # under [job]
     home = ws.home
     autoform(home, "ingest", str(SAMPLE_BOOK), "--book", "ent", check=True)
     t0 = time.monotonic()
@@ -477,8 +526,12 @@ def test_a_lean_that_fails_every_check_trips_the_breaker_and_leaves_units_pendin
     assert conn.execute("SELECT COUNT(*) FROM atlas_entries").fetchone()[0] == 0
     assert conn.execute("SELECT status FROM jobs").fetchone()[0] == "failed"
     # Lean repaired: the next run is a fresh job and formalizes the book
-    write_config(home, base_url=ws.llm.base_url, repl_dir=make_repl_dir(tmp_path / "fixed"),
-                 extra="max_attempts = 1\ndrafts = 1\n")
+    write_config(
+        home,
+        base_url=ws.llm.base_url,
+        repl_dir=make_repl_dir(tmp_path / "fixed"),
+        extra="max_attempts = 1\ndrafts = 1\n",
+    )
     s2 = json.loads(autoform(home, "run", "ent", "--json", check=True).stdout)
     assert s2["status"] == "done" and not s2["resumed"] and s2["admitted_this_job"] > 30
 
@@ -508,8 +561,19 @@ def test_the_live_view_fits_80_columns():
         stop = threading.Event()
         fatal, stop_reason = None, ""
 
-    units = {k: Unit(id=k, book_id=1, ident=str(k), seq=k, kind="theorem", number=f"1.{k}",
-                     title="A rather long title of a theorem", statement="s") for k in range(1, 9)}
+    units = {
+        k: Unit(
+            id=k,
+            book_id=1,
+            ident=str(k),
+            seq=k,
+            kind="theorem",
+            number=f"1.{k}",
+            title="A rather long title of a theorem",
+            statement="s",
+        )
+        for k in range(1, 9)
+    }
     mon = JobMonitor(units, total=8)
     for u in units.values():
         mon.started(u)
@@ -563,8 +627,13 @@ def test_repeated_ctrl_c_exits_with_the_documented_code(workspace):
     for gap in (0.0, 0.05, 0.3):
         with contextlib.closing(_db(home)) as conn:
             calls = conn.execute("SELECT COUNT(*) FROM llm_calls").fetchone()[0]
-        proc = subprocess.Popen([sys.executable, "-m", "autoform", "--home", str(home), "run", "ent", "--jobs", "3"],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "autoform", "--home", str(home), "run", "ent", "--jobs", "3"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and proc.poll() is None:  # this run's job is under way
             with contextlib.suppress(sqlite3.Error), contextlib.closing(_db(home)) as conn:

@@ -53,8 +53,14 @@ def test_sample_kinds_and_count(sample) -> None:
     store, bid, summary = sample
     units = store.units(bid)
     assert len(units) == 39
-    assert Counter(u.kind for u in units) == {"definition": 5, "lemma": 11, "theorem": 11, "proposition": 3,
-                                              "corollary": 7, "exercise": 2}
+    assert Counter(u.kind for u in units) == {
+        "definition": 5,
+        "lemma": 11,
+        "theorem": 11,
+        "proposition": 3,
+        "corollary": 7,
+        "exercise": 2,
+    }
     assert (summary.units, summary.added, summary.updated, summary.unchanged, summary.removed) == (39, 39, 0, 0, 0)
     assert summary.warnings == []
     book = store.book("ent")
@@ -68,8 +74,10 @@ def test_sample_numbers_follow_the_shared_chapter_counter(sample) -> None:
     assert [u.number for u in units] == [f"1.{k}" for k in range(1, 40)]
     assert [u.seq for u in units] == sorted(u.seq for u in units)
     # the order is the order of \begin{...} in the file
-    begins = [m.group(1) for m in re.finditer(
-        r"\\begin\{(definition|lemma|theorem|proposition|corollary|exercise)\}", SAMPLE_TEXT)]
+    begins = [
+        m.group(1)
+        for m in re.finditer(r"\\begin\{(definition|lemma|theorem|proposition|corollary|exercise)\}", SAMPLE_TEXT)
+    ]
     assert [u.kind for u in units] == begins
 
 
@@ -78,7 +86,8 @@ def test_sample_titles_and_labels(sample) -> None:
     units = by_label(store, bid)
     labels_in_file = re.findall(
         r"\\begin\{(?:definition|lemma|theorem|proposition|corollary|exercise)\}(?:\[[^\]]*\])?\\label\{([^}]*)\}",
-        SAMPLE_TEXT)
+        SAMPLE_TEXT,
+    )
     assert [u.label for u in store.units(bid)] == labels_in_file
     assert len(set(labels_in_file)) == 39
     assert units["thm:bezout"].title == "Bézout's identity"
@@ -88,8 +97,16 @@ def test_sample_titles_and_labels(sample) -> None:
     assert units["thm:divides-trans"].title == "Transitivity of divisibility"
     assert units["def:even"].title == "" and units["cor:gcd-comm"].title == ""
     titled = {u.label for u in store.units(bid) if u.title}
-    assert titled == {"lem:even-or-odd", "thm:sq-even-iff", "thm:consecutive-even", "thm:divides-trans",
-                      "thm:divides-linear-comb", "thm:gcd-unique", "thm:bezout", "thm:sum-odd"}
+    assert titled == {
+        "lem:even-or-odd",
+        "thm:sq-even-iff",
+        "thm:consecutive-even",
+        "thm:divides-trans",
+        "thm:divides-linear-comb",
+        "thm:gcd-unique",
+        "thm:bezout",
+        "thm:sum-odd",
+    }
 
 
 def test_sample_proofs_are_attached(sample) -> None:
@@ -135,8 +152,12 @@ def test_sample_chapter_and_section(sample) -> None:
     assert units["thm:bezout"].section == "Greatest common divisors"
     assert units["ex:five-divides"].section == "Induction"
     assert units["thm:bezout"].location == "Elementary Number Theory / Greatest common divisors"
-    assert Counter(u.section for u in units.values()) == {"Parity": 12, "Divisibility": 10,
-                                                           "Greatest common divisors": 11, "Induction": 6}
+    assert Counter(u.section for u in units.values()) == {
+        "Parity": 12,
+        "Divisibility": 10,
+        "Greatest common divisors": 11,
+        "Induction": 6,
+    }
 
 
 def test_sample_source_spans_point_at_the_environments(sample) -> None:
@@ -312,14 +333,17 @@ def test_reference_to_an_equation_inside_a_unit_depends_on_that_unit(synthetic: 
 
 def test_textual_reference_needs_a_matching_number(tmp_path: Path) -> None:
     root = tmp_path / "main.tex"
-    root.write_text(r"""\documentclass{article}
+    root.write_text(
+        r"""\documentclass{article}
 \newtheorem{theorem}{Theorem}
 \newtheorem{lemma}[theorem]{Lemma}
 \begin{document}
 \begin{lemma}\label{a} First. \end{lemma}
 \begin{theorem}\label{b} By Lemma~1 and by Theorem 7, and by Theorem 2 itself. \end{theorem}
 \end{document}
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
     store = Store(tmp_path / "s.sqlite")
     summary = ingest(store, root, "t")
     bid = store.book("t").id
@@ -332,15 +356,20 @@ def test_textual_reference_needs_a_matching_number(tmp_path: Path) -> None:
 def _write_root(d: Path, body: str, *, name: str = "main.tex") -> Path:
     d.mkdir(parents=True, exist_ok=True)
     root = d / name
-    root.write_text("\\documentclass{article}\n\\newtheorem{theorem}{Theorem}\n\\begin{document}\n" + body
-                    + "\\end{document}\n", encoding="utf-8")
+    root.write_text(
+        "\\documentclass{article}\n\\newtheorem{theorem}{Theorem}\n\\begin{document}\n" + body + "\\end{document}\n",
+        encoding="utf-8",
+    )
     return root
 
 
 def test_missing_input_file_warns_and_ingests_the_rest(tmp_path: Path) -> None:
-    root = _write_root(tmp_path / "b", "\\begin{theorem}\\label{t1}\nOne.\n\\end{theorem}\n"
-                       "\\input{chapters/missing}\n"
-                       "\\begin{theorem}\\label{t2}\nTwo.\n\\end{theorem}\n")
+    root = _write_root(
+        tmp_path / "b",
+        "\\begin{theorem}\\label{t1}\nOne.\n\\end{theorem}\n"
+        "\\input{chapters/missing}\n"
+        "\\begin{theorem}\\label{t2}\nTwo.\n\\end{theorem}\n",
+    )
     result = read_book(root)
     warn = [w for w in result.warnings if "missing" in w]
     assert len(warn) == 1
@@ -352,8 +381,9 @@ def test_missing_input_file_warns_and_ingests_the_rest(tmp_path: Path) -> None:
 
 
 def test_unbalanced_brace_warns_with_file_and_line(tmp_path: Path) -> None:
-    root = _write_root(tmp_path / "b", "\\begin{theorem}\\label{t1}\nA set $\\{x\\}$ and {an open brace.\n"
-                       "\\end{theorem}\n")
+    root = _write_root(
+        tmp_path / "b", "\\begin{theorem}\\label{t1}\nA set $\\{x\\}$ and {an open brace.\n\\end{theorem}\n"
+    )
     result = read_book(root)
     assert any(re.search(r"main\.tex:5: unclosed '\{'", w) for w in result.warnings), result.warnings
     assert [u.label for u in result.units] == ["t1"]
@@ -365,8 +395,11 @@ def test_unbalanced_brace_warns_with_file_and_line(tmp_path: Path) -> None:
 
 
 def test_unbalanced_brace_does_not_swallow_the_following_units(tmp_path: Path) -> None:
-    root = _write_root(tmp_path / "b", "\\begin{theorem}\\label{t1}\nOne {with an open brace.\n\\end{theorem}\n\n"
-                       "\\begin{theorem}\\label{t2}\nTwo.\n\\end{theorem}\n")
+    root = _write_root(
+        tmp_path / "b",
+        "\\begin{theorem}\\label{t1}\nOne {with an open brace.\n\\end{theorem}\n\n"
+        "\\begin{theorem}\\label{t2}\nTwo.\n\\end{theorem}\n",
+    )
     result = read_book(root)
     assert any("main.tex:5:" in w for w in result.warnings)
     assert [u.label for u in result.units] == ["t1", "t2"]
@@ -378,7 +411,8 @@ def test_latin1_file_warns_and_is_still_ingested(tmp_path: Path) -> None:
     root = _write_root(d, "\\input{legacy}\n")
     (d / "legacy.tex").write_bytes(
         b"\\begin{theorem}\\label{t1}\nPlain ASCII line.\n\\end{theorem}\n\n"
-        b"\\begin{theorem}\\label{t2}\nCaf\xe9 na\xefve, per Poincar\xe9.\n\\end{theorem}\n")
+        b"\\begin{theorem}\\label{t2}\nCaf\xe9 na\xefve, per Poincar\xe9.\n\\end{theorem}\n"
+    )
     result = read_book(root)
     warn = [w for w in result.warnings if "UTF-8" in w]
     assert len(warn) == 1
@@ -427,15 +461,20 @@ def _edit_sample(tmp_path: Path) -> Path:
     assert text.count(old) == 1
     text = text.replace(old, "If $m, n \\in \\Z$ are even, then so is their sum $m + n$.")
     # 2. delete ex:odd-sub and 3. add lem:new in its place (same number of lines, so nothing else moves)
-    old_ex = ("\\begin{exercise}\\label{ex:odd-sub}\n"
-              "Show that if $m, n \\in \\Z$ are both odd, then $m - n$ is even.\n"
-              "\\emph{Hint:} adapt the proof of Lemma~\\ref{lem:odd-add-odd}.\n"
-              "\\end{exercise}\n")
+    old_ex = (
+        "\\begin{exercise}\\label{ex:odd-sub}\n"
+        "Show that if $m, n \\in \\Z$ are both odd, then $m - n$ is even.\n"
+        "\\emph{Hint:} adapt the proof of Lemma~\\ref{lem:odd-add-odd}.\n"
+        "\\end{exercise}\n"
+    )
     assert text.count(old_ex) == 1
-    text = text.replace(old_ex, "\\begin{lemma}\\label{lem:new}\n"
-                                "If $n \\in \\Z$ is even, then $n + 2$ is even,\n"
-                                "by Definition~\\ref{def:even}.\n"
-                                "\\end{lemma}\n")
+    text = text.replace(
+        old_ex,
+        "\\begin{lemma}\\label{lem:new}\n"
+        "If $n \\in \\Z$ is even, then $n + 2$ is even,\n"
+        "by Definition~\\ref{def:even}.\n"
+        "\\end{lemma}\n",
+    )
     d = tmp_path / "edited"
     d.mkdir()
     (d / "main.tex").write_text(text, encoding="utf-8")
@@ -451,10 +490,19 @@ def test_reingest_keeps_work_on_unchanged_units(tmp_path: Path) -> None:
     now = time.time()
     with store.tx() as c:
         c.execute("UPDATE units SET status = 'proved' WHERE book_id = ?", (bid,))
-        c.execute("INSERT INTO atlas_entries (unit_id, book_id, decl_name, status, statement_lean, lean_code,"
-                  " created_at) VALUES (?,?,?,?,?,?,?)",
-                  (keep.id, bid, "ENT.gcd_comm", "proved", "theorem gcd_comm : True", "theorem gcd_comm : True :=\n"
-                   "  trivial", now))
+        c.execute(
+            "INSERT INTO atlas_entries (unit_id, book_id, decl_name, status, statement_lean, lean_code,"
+            " created_at) VALUES (?,?,?,?,?,?,?)",
+            (
+                keep.id,
+                bid,
+                "ENT.gcd_comm",
+                "proved",
+                "theorem gcd_comm : True",
+                "theorem gcd_comm : True :=\n  trivial",
+                now,
+            ),
+        )
     pid = store.add_post(book_id=bid, unit_id=keep.id, author="prover", kind="note", body="used Nat.gcd_comm")
 
     edited = _edit_sample(tmp_path)
@@ -514,8 +562,9 @@ def test_reingest_after_lines_move_keeps_ids_and_status(tmp_path: Path) -> None:
     store.set_unit_status(before["thm:bezout"].id, "proved")
     moved = tmp_path / "moved" / "main.tex"
     moved.parent.mkdir()
-    moved.write_text(SAMPLE_TEXT.replace("\\begin{document}\n", "\\begin{document}\nA new line of prose.\n", 1),
-                     encoding="utf-8")
+    moved.write_text(
+        SAMPLE_TEXT.replace("\\begin{document}\n", "\\begin{document}\nA new line of prose.\n", 1), encoding="utf-8"
+    )
     ingest(store, moved, "ent")
     after = by_label(store, bid)
     assert {lab: u.id for lab, u in after.items()} == {lab: u.id for lab, u in before.items()}
@@ -531,8 +580,9 @@ def test_reingest_summary_ignores_units_that_only_moved(tmp_path: Path) -> None:
     ingest(store, SAMPLE_BOOK, "ent")
     moved = tmp_path / "moved" / "main.tex"
     moved.parent.mkdir()
-    moved.write_text(SAMPLE_TEXT.replace("\\begin{document}\n", "\\begin{document}\nA new line of prose.\n", 1),
-                     encoding="utf-8")
+    moved.write_text(
+        SAMPLE_TEXT.replace("\\begin{document}\n", "\\begin{document}\nA new line of prose.\n", 1), encoding="utf-8"
+    )
     summary = ingest(store, moved, "ent")
     assert (summary.added, summary.updated, summary.unchanged, summary.removed) == (0, 0, 39, 0)
 
@@ -567,8 +617,9 @@ def test_cli_units_json(cli_home: Path) -> None:
     assert bez["location"] == "Elementary Number Theory / Greatest common divisors"
     assert bez["source"].startswith("main.tex:320-")
     assert "\\mathbb{Z}" in bez["statement"] and bez["proof"]
-    assert set(by["cor:gcd-comm"]["depends_on"]) == {by[x]["id"] for x in ("thm:gcd-is-gcd", "lem:gcd-swap",
-                                                                           "thm:gcd-unique")}
+    assert set(by["cor:gcd-comm"]["depends_on"]) == {
+        by[x]["id"] for x in ("thm:gcd-is-gcd", "lem:gcd-swap", "thm:gcd-unique")
+    }
     assert sum(len(r["depends_on"]) for r in rows) == 50
     assert [r["number"] for r in rows] == [f"1.{k}" for k in range(1, 40)]
 
@@ -630,8 +681,7 @@ TEXTBOOKS = SHARED / "textbooks"
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not (TEXTBOOKS / "infdesc" / "book.tex").exists(),
-                    reason=f"real textbooks absent ({TEXTBOOKS})")
+@pytest.mark.skipif(not (TEXTBOOKS / "infdesc" / "book.tex").exists(), reason=f"real textbooks absent ({TEXTBOOKS})")
 def test_infdesc_ingests(tmp_path: Path) -> None:
     t0 = time.perf_counter()
     result = read_book(TEXTBOOKS / "infdesc" / "book.tex")
@@ -639,8 +689,10 @@ def test_infdesc_ingests(tmp_path: Path) -> None:
     summary = store_book(store, "infdesc", result)
     elapsed = time.perf_counter() - t0
     kinds = Counter(u.kind for u in result.units)
-    print(f"\ninfdesc: {len(result.units)} units in {elapsed:.2f}s: {dict(kinds)}; {summary.edges} edges; "
-          f"{len(result.warnings)} warnings")
+    print(
+        f"\ninfdesc: {len(result.units)} units in {elapsed:.2f}s: {dict(kinds)}; {summary.edges} edges; "
+        f"{len(result.warnings)} warnings"
+    )
     numbered = [u for u in result.units if u.number]
     assert len(numbered) > 300
     assert summary.units == len(result.units)
@@ -740,22 +792,28 @@ def test_references_become_graph_edges(tmp_path: Path) -> None:
 def test_user_macros_expanded_with_the_original_kept() -> None:
     units, warnings = units_of("macros")
     assert warnings == []
-    assert units[0].statement == ("For $n \\in \\mathbb{Z}$, $\\left|n\\right| \\ge 0$, $\\|x\\|_{2} \\le \\|x\\|_{1}$ "
-                                  "and $\\varepsilon > 0$.")
+    assert units[0].statement == (
+        "For $n \\in \\mathbb{Z}$, $\\left|n\\right| \\ge 0$, $\\|x\\|_{2} \\le \\|x\\|_{1}$ and $\\varepsilon > 0$."
+    )
     assert units[0].statement_raw.startswith("For $n \\in \\Z$, $\\abs{n} \\ge 0$")
-    assert units[1].statement == ("$\\langle u, v\\rangle$, $\\operatorname{Hom}(A, B)$, "
-                                  "$\\operatorname*{arg\\,max}_x f$, $(a_n)_{n \\in \\mathbb{N}}$, $(b_n)$, "
-                                  "$(c_n)_{n \\geq 3}$, abab.")
+    assert units[1].statement == (
+        "$\\langle u, v\\rangle$, $\\operatorname{Hom}(A, B)$, "
+        "$\\operatorname*{arg\\,max}_x f$, $(a_n)_{n \\in \\mathbb{N}}$, $(b_n)$, "
+        "$(c_n)_{n \\geq 3}$, abab."
+    )
     # \renewcommand takes effect from where it is; programming and unknown macros are kept as written
-    assert units[2].statement == ("Redefined: $\\mathbf{Z}$. Programming macros stay as written: \\setprefix{x}. "
-                                  "Unknown ones too: \\undefinedmacro[opt]{arg} \\foo.")
+    assert units[2].statement == (
+        "Redefined: $\\mathbf{Z}$. Programming macros stay as written: \\setprefix{x}. "
+        "Unknown ones too: \\undefinedmacro[opt]{arg} \\foo."
+    )
 
 
 def test_comments_verbatim_and_switched_off_text_hold_no_units() -> None:
     units, warnings = units_of("masking")
     assert [u.label for u in units] == ["t:real", "t:open"]
-    assert units[0].statement == ("The only real one, with 100\\% of a \\verb|%| sign and "
-                                  "\\unknown{macro}[with]{args}.")
+    assert units[0].statement == (
+        "The only real one, with 100\\% of a \\verb|%| sign and \\unknown{macro}[with]{args}."
+    )
     assert units[1].statement == "Never closed." and units[1].source == "main.tex:23-24"
     assert warnings == ["main.tex:23: \\begin{theorem} is never closed; it ends with its file"]
 
@@ -766,8 +824,14 @@ def test_units_announced_by_headings() -> None:
     assert got == [
         ("exercise", "1.1a", "", "Prove that $\\sqrt{2}$ is irrational.", "Suppose not.", "main.tex:5-8"),
         ("exercise", "1.2", "", "Show that there are infinitely many primes.", "", "main.tex:10-10"),
-        ("theorem", "2.3", "Cantor", "Every set is smaller than its power set.",
-         "Diagonalize, as in Exercise 1.2.", "main.tex:12-15"),
+        (
+            "theorem",
+            "2.3",
+            "Cantor",
+            "Every set is smaller than its power set.",
+            "Diagonalize, as in Exercise 1.2.",
+            "main.tex:12-15",
+        ),
     ]
     assert units[2].text_refs == [("exercise", "1.2")]
 
@@ -776,7 +840,8 @@ def test_textual_references_resolved_against_numbers_and_order(tmp_path: Path) -
     units, _ = units_of("textual")
     refs = {u.label: u.text_refs for u in units}
     assert refs == {
-        "l1": [], "l2": [("lemma", "1.1")],  # "the previous lemma"
+        "l1": [],
+        "l2": [("lemma", "1.1")],  # "the previous lemma"
         "t3": [("lemma", "1.1"), ("lemma", "1.2")],  # "Lemmas 1.1 and 1.2" (in the proof)
         "c4": [("theorem", "1.3")],  # "the theorem above"
         "t5": [("theorem", "1.3")],  # "Theorem~1.3"; "Theorem 3 above" names nothing in chapter 2; no Lemma 9.9
@@ -809,8 +874,11 @@ def test_openlogic_style_labels_references_tags_and_tokens() -> None:
 
 
 def test_stray_end_and_unknown_macros_do_not_stop_the_reader(tmp_path: Path) -> None:
-    root = _write_root(tmp_path / "b", "\\end{theorem}\n\\weird[1]{2}{\\begin{theorem}\\label{t0}Zero.\\end{theorem}}\n"
-                       "\\begin{theorem}\\label{t1}\nOne \\mystery{x}.\n\\end{theorem}\n\\end{lemma}\n")
+    root = _write_root(
+        tmp_path / "b",
+        "\\end{theorem}\n\\weird[1]{2}{\\begin{theorem}\\label{t0}Zero.\\end{theorem}}\n"
+        "\\begin{theorem}\\label{t1}\nOne \\mystery{x}.\n\\end{theorem}\n\\end{lemma}\n",
+    )
     result = read_book(root)
     assert [u.label for u in result.units] == ["t0", "t1"]
     assert result.units[1].statement == "One \\mystery{x}."
@@ -827,10 +895,12 @@ def test_configured_environment_names_override_and_add_proofs(tmp_path: Path) ->
     from autoform.ingest.latex import ingest_latex
 
     root = tmp_path / "main.tex"
-    root.write_text("\\documentclass{article}\n\\newtheorem{thm}{Theorem}\n\\providecommand{\\lemmaname}{Lemma}\n"
-                    "\\newtheorem{lm}[thm]{\\lemmaname}\n\\begin{document}\n"
-                    "\\begin{thm}\\label{a} A. \\end{thm}\n\\begin{argument} Because. \\end{argument}\n"
-                    "\\begin{lm} B. \\end{lm}\n\\end{document}\n", encoding="utf-8")
+    root.write_text(
+        "\\documentclass{article}\n\\newtheorem{thm}{Theorem}\n\\providecommand{\\lemmaname}{Lemma}\n"
+        "\\newtheorem{lm}[thm]{\\lemmaname}\n\\begin{document}\n"
+        "\\begin{thm}\\label{a} A. \\end{thm}\n\\begin{argument} Because. \\end{argument}\n"
+        "\\begin{lm} B. \\end{lm}\n\\end{document}\n",
+        encoding="utf-8",
+    )
     result = ingest_latex(root, env_map={"argument": "proof", "thm": "proposition"})
-    assert [(u.kind, u.number, u.proof) for u in result.units] == [("proposition", "1", "Because."),
-                                                                     ("lemma", "2", "")]
+    assert [(u.kind, u.number, u.proof) for u in result.units] == [("proposition", "1", "Because."), ("lemma", "2", "")]

@@ -57,8 +57,7 @@ class Book:
         return [u for _, u in sorted(out, key=lambda t: -t[0])]
 
     def starts(self) -> Counter[tuple[str, int]]:
-        return Counter((u.source.rsplit(":", 1)[0], int(u.source.rsplit(":", 1)[1].split("-")[0]))
-                       for u in self.units)
+        return Counter((u.source.rsplit(":", 1)[0], int(u.source.rsplit(":", 1)[1].split("-")[0])) for u in self.units)
 
 
 def _ingest(root: Path, tmp: Path) -> Book:
@@ -80,8 +79,12 @@ def strip_comments(text: str) -> str:
 
 def blank_blocks(text: str, envs: Iterable[str]) -> str:
     for env in envs:
-        text = re.sub(rf"\\begin\{{{re.escape(env)}\}}.*?\\end\{{{re.escape(env)}\}}",
-                      lambda m: re.sub(r"[^\n]", " ", m.group()), text, flags=re.S)
+        text = re.sub(
+            rf"\\begin\{{{re.escape(env)}\}}.*?\\end\{{{re.escape(env)}\}}",
+            lambda m: re.sub(r"[^\n]", " ", m.group()),
+            text,
+            flags=re.S,
+        )
     return text
 
 
@@ -96,8 +99,13 @@ class Present:
     kind: str
 
 
-def environments_present(base: Path, files: Iterable[Path], kinds: dict[str, str], verbatim: Iterable[str] = (),
-                         tags: dict[str, bool] | None = None) -> list[Present]:
+def environments_present(
+    base: Path,
+    files: Iterable[Path],
+    kinds: dict[str, str],
+    verbatim: Iterable[str] = (),
+    tags: dict[str, bool] | None = None,
+) -> list[Present]:
     out = []
     for f in sorted(set(files)):
         text = blank_blocks(strip_comments(f.read_text(encoding="utf-8", errors="replace")), verbatim)
@@ -122,14 +130,19 @@ def recall_by_kind(book: Book, present: list[Present]) -> dict[str, tuple[int, i
 def assert_recall(name: str, book: Book, present: list[Present], *, at_least: float = 0.99) -> None:
     per_kind = recall_by_kind(book, present)
     extracted = Counter(u.kind for u in book.units)
-    print(f"\n{name}: {len(book.units)} units in {book.seconds:.2f} s; per kind (found at their source / present; "
-          f"units extracted): " + ", ".join(f"{k} {a}/{b} ({extracted[k]})" for k, (a, b) in sorted(per_kind.items())))
+    print(
+        f"\n{name}: {len(book.units)} units in {book.seconds:.2f} s; per kind (found at their source / present; "
+        f"units extracted): " + ", ".join(f"{k} {a}/{b} ({extracted[k]})" for k, (a, b) in sorted(per_kind.items()))
+    )
     for kind, (a, b) in per_kind.items():
         assert a >= at_least * b, f"{name}: {kind}: {a}/{b} environments found"
     # and nothing invented: every unit starts where an environment of its kind begins
     where = {(p.file, p.line): p.kind for p in present}
-    stray = [u for u in book.units if where.get((u.source.rsplit(":", 1)[0],
-                                                 int(u.source.rsplit(":", 1)[1].split("-")[0]))) != u.kind]
+    stray = [
+        u
+        for u in book.units
+        if where.get((u.source.rsplit(":", 1)[0], int(u.source.rsplit(":", 1)[1].split("-")[0]))) != u.kind
+    ]
     assert len(stray) <= 0.01 * len(book.units), [(u.kind, u.source) for u in stray[:10]]
 
 
@@ -215,8 +228,12 @@ def resolve_tags(text: str, tags: dict[str, bool]) -> str:
             continue
         on = any(tags.get(t.strip(), False) for t in m.group(1).split(","))
         a, b = spans[0] if on else spans[1]
-        out += [text[i : m.start()], re.sub(r"[^\n]", " ", text[m.start() : a]), resolve_tags(text[a:b], tags),
-                re.sub(r"[^\n]", " ", text[b:k])]
+        out += [
+            text[i : m.start()],
+            re.sub(r"[^\n]", " ", text[m.start() : a]),
+            resolve_tags(text[a:b], tags),
+            re.sub(r"[^\n]", " ", text[b:k]),
+        ]
         i = k
     out.append(text[i:])
     return "".join(out)
@@ -235,14 +252,42 @@ def openlogic_tags() -> dict[str, bool]:
 
 # ================================================================================================== infdesc
 INFDESC_STEMS = {
-    "theorem": "theorem", "lemma": "lemma", "proposition": "proposition", "corollary": "corollary",
-    "axiom": "axiom", "axioms": "axiom", "assumption": "axiom", "definition": "definition",
-    "predefinition": "definition", "construction": "definition", "notation": "definition",
-    "vocabulary": "definition", "example": "example", "exercise": "exercise", "problem": "exercise",
+    "theorem": "theorem",
+    "lemma": "lemma",
+    "proposition": "proposition",
+    "corollary": "corollary",
+    "axiom": "axiom",
+    "axioms": "axiom",
+    "assumption": "axiom",
+    "definition": "definition",
+    "predefinition": "definition",
+    "construction": "definition",
+    "notation": "definition",
+    "vocabulary": "definition",
+    "example": "example",
+    "exercise": "exercise",
+    "problem": "exercise",
     "chapex": "exercise",
-    **{w: "remark" for w in ("discussion", "extract", "convention", "remark", "strategy", "deadlysin",
-                             "writingprinciple", "problemtip", "prooftip", "writingtip", "latextip", "formattip",
-                             "goal", "aside", "commonerror")},
+    **{
+        w: "remark"
+        for w in (
+            "discussion",
+            "extract",
+            "convention",
+            "remark",
+            "strategy",
+            "deadlysin",
+            "writingprinciple",
+            "problemtip",
+            "prooftip",
+            "writingtip",
+            "latextip",
+            "formattip",
+            "goal",
+            "aside",
+            "commonerror",
+        )
+    },
     **{w: "proof" for w in ("cproof", "csketch", "cidea")},
 }
 
@@ -252,8 +297,8 @@ def infdesc_kind(env: str) -> str | None:
     if n.endswith("ac") and n[:-2] in INFDESC_STEMS:
         n = n[:-2]
     for prefix in ("ch", "i", "o"):
-        if n not in INFDESC_STEMS and n.startswith(prefix) and n[len(prefix):] in INFDESC_STEMS:
-            n = n[len(prefix):]
+        if n not in INFDESC_STEMS and n.startswith(prefix) and n[len(prefix) :] in INFDESC_STEMS:
+            n = n[len(prefix) :]
     return INFDESC_STEMS.get(n)
 
 
@@ -296,8 +341,9 @@ def infdesc_envs() -> dict[str, str]:
 def test_infdesc_units_per_kind(infdesc: Book, infdesc_envs: dict[str, str]) -> None:
     files = infdesc_files()
     assert len(files) > 80
-    verbatim = re.findall(r"\\lstnewenvironment\{([^}]*)\}",
-                          (INFDESC / "book" / "includes" / "latex.tex").read_text(encoding="utf-8"))
+    verbatim = re.findall(
+        r"\\lstnewenvironment\{([^}]*)\}", (INFDESC / "book" / "includes" / "latex.tex").read_text(encoding="utf-8")
+    )
     present = environments_present(INFDESC, files, infdesc_envs, verbatim)
     assert len(present) > 1500
     assert_recall("infdesc", infdesc, present)
@@ -311,8 +357,9 @@ def test_infdesc_numbers_titles_proofs_and_locations(infdesc: Book) -> None:
     assert (first.kind, first.number, first.chapter) == ("definition", "0.1", "Getting started")
     numbered = [u for u in infdesc.result.units if u.number]
     assert len(numbered) > 1400
-    assert all(re.fullmatch(r"(\d+|[A-D])(\.(\d+|E))?\.\d+", u.number) for u in numbered), \
-        [u.number for u in numbered if not re.fullmatch(r"(\d+|[A-D])(\.(\d+|E))?\.\d+", u.number)][:5]
+    assert all(re.fullmatch(r"(\d+|[A-D])(\.(\d+|E))?\.\d+", u.number) for u in numbered), [
+        u.number for u in numbered if not re.fullmatch(r"(\d+|[A-D])(\.(\d+|E))?\.\d+", u.number)
+    ][:5]
     # appendices are lettered
     assert any(u.number.startswith("A.") for u in numbered)
     # a restatable theorem with its title
@@ -343,23 +390,41 @@ def test_infdesc_references_resolved(infdesc: Book, infdesc_envs: dict[str, str]
         for _, body, _ in blocks(text, unit_envs):
             unit_labels.update(label_re.findall(body))
         for off, body, title in blocks(text, unit_envs + proof_envs):
-            proves = tuple(x.strip() for m in ref_re.finditer(title)
-                           for arg in re.findall(r"\{([^}]*)\}", m.group(1)) for x in arg.split(","))
+            proves = tuple(
+                x.strip()
+                for m in ref_re.finditer(title)
+                for arg in re.findall(r"\{([^}]*)\}", m.group(1))
+                for x in arg.split(",")
+            )
             for m in ref_re.finditer(body):
                 for arg in re.findall(r"\{([^}]*)\}", m.group(1)):
                     for lab in arg.split(","):
                         uses.append(RefUse(rel, line_at(text, off + m.start()), lab.strip(), proves))
     resolved, counted = ref_resolution(infdesc, uses, unit_labels)
-    print(f"\ninfdesc: references to theorem-like units resolved into edges: {resolved}/{counted} "
-          f"({100 * resolved / counted:.1f}%)")
+    print(
+        f"\ninfdesc: references to theorem-like units resolved into edges: {resolved}/{counted} "
+        f"({100 * resolved / counted:.1f}%)"
+    )
     assert counted > 500
     assert resolved >= 0.97 * counted
 
 
 # ================================================================================================ OpenLogic
-OPENLOGIC_KINDS = {"thm": "theorem", "lem": "lemma", "prop": "proposition", "cor": "corollary",
-                   "defn": "definition", "ex": "example", "prob": "exercise", "probd": "exercise",
-                   "axiom": "axiom", "rem": "remark", "note": "remark", "case": "remark", "conv": "remark"}
+OPENLOGIC_KINDS = {
+    "thm": "theorem",
+    "lem": "lemma",
+    "prop": "proposition",
+    "cor": "corollary",
+    "defn": "definition",
+    "ex": "example",
+    "prob": "exercise",
+    "probd": "exercise",
+    "axiom": "axiom",
+    "rem": "remark",
+    "note": "remark",
+    "case": "remark",
+    "conv": "remark",
+}
 
 
 def openlogic_files() -> list[Path]:
@@ -460,8 +525,10 @@ def test_openlogic_references_resolved(openlogic: Book) -> None:
             for at, lab in openlogic_targets(body, ids):
                 uses.append(RefUse(str(f.relative_to(base)), line_at(text, off + at), lab, proves))
     resolved, counted = ref_resolution(openlogic, uses, unit_labels)
-    print(f"\nopenlogic: references to theorem-like units resolved into edges: {resolved}/{counted} "
-          f"({100 * resolved / counted:.1f}%)")
+    print(
+        f"\nopenlogic: references to theorem-like units resolved into edges: {resolved}/{counted} "
+        f"({100 * resolved / counted:.1f}%)"
+    )
     assert counted > 500
     assert resolved >= 0.97 * counted
 
@@ -482,8 +549,9 @@ def test_proofnet_exercises_and_proofs(proofnet: dict[str, Book]) -> None:
         declared = re.findall(r"\\newtheorem\*?\{([^}]*)\}", text)
         envs = {d: "theorem" for d in declared}
         present = environments_present(PROOFNET, [PROOFNET / f"{name}.tex"], envs)
-        headings = [(line_at(text, m.start()), m.group(1)) for m in
-                    re.finditer(r"\\paragraph\{Exercise ([^}]*)\}", text)]
+        headings = [
+            (line_at(text, m.start()), m.group(1)) for m in re.finditer(r"\\paragraph\{Exercise ([^}]*)\}", text)
+        ]
         present += [Present(f"{name}.tex", line, "exercise") for line, _ in headings]
         starts = book.starts()
         total += len(present)
@@ -506,11 +574,14 @@ def test_benchmark_script_on_infdesc() -> None:
 
     if not (INFDESC / "book.tex").is_file():
         pytest.skip("infdesc absent")
-    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "ingest.py"), str(INFDESC / "book.tex")],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "ingest.py"), str(INFDESC / "book.tex")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout.strip().splitlines()[-1])
     print(f"\nbenchmarks/ingest.py infdesc: {data}")
     assert data["units"] > 1500
     assert data["seconds"] < 5 and data["peak_mb"] < 500
-

@@ -102,8 +102,9 @@ def assert_consistent(home: Path) -> None:
     assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
     entries = conn.execute("SELECT unit_id, status, attempt_id FROM atlas_entries").fetchall()
     assert len({e["unit_id"] for e in entries}) == len(entries)
-    admissions = dict(conn.execute(
-        "SELECT unit_id, COUNT(*) FROM posts WHERE kind = 'admission' GROUP BY unit_id").fetchall())
+    admissions = dict(
+        conn.execute("SELECT unit_id, COUNT(*) FROM posts WHERE kind = 'admission' GROUP BY unit_id").fetchall()
+    )
     for e in entries:
         assert admissions.get(e["unit_id"]) == 1
         status = conn.execute("SELECT status FROM units WHERE id = ?", (e["unit_id"],)).fetchone()[0]
@@ -112,7 +113,8 @@ def assert_consistent(home: Path) -> None:
             assert conn.execute("SELECT admitted FROM attempts WHERE id = ?", (e["attempt_id"],)).fetchone()[0] == 1
     assert all(n == 1 for n in admissions.values())
     assert conn.execute("SELECT COUNT(*) FROM units WHERE status = 'working'").fetchone()[0] == 0 or any(
-        j["status"] == "running" for j in conn.execute("SELECT status FROM jobs"))
+        j["status"] == "running" for j in conn.execute("SELECT status FROM jobs")
+    )
 
 
 @pytest.fixture(scope="module")
@@ -270,9 +272,14 @@ def test_real_pipeline_respects_dependencies_with_many_in_flight(workspace):
 # ------------------------------------------------------------------------------------------------ budgets
 def _used_per_unit(home: Path) -> list[tuple[int, int]]:
     """(unit, tokens) in the order units first called the LLM."""
-    rows = db(home).execute(
-        "SELECT unit_id, MIN(id), SUM(prompt_tokens + completion_tokens) FROM llm_calls GROUP BY unit_id "
-        "ORDER BY MIN(id)").fetchall()
+    rows = (
+        db(home)
+        .execute(
+            "SELECT unit_id, MIN(id), SUM(prompt_tokens + completion_tokens) FROM llm_calls GROUP BY unit_id "
+            "ORDER BY MIN(id)"
+        )
+        .fetchall()
+    )
     return [(r[0], r[2]) for r in rows]
 
 
@@ -328,15 +335,23 @@ def test_unit_token_cap_fails_the_unit_not_the_job(workspace):
 # ------------------------------------------------------------------------------------------------ resume
 def _background(home: Path, *args: str) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "AUTOFORM_"))}
-    return subprocess.Popen([sys.executable, "-m", "autoform", "--home", str(home), "run", "ent", "--json", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                            start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "autoform", "--home", str(home), "run", "ent", "--json", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
 
 
 def _admitted(home: Path) -> int:
     try:
-        return sqlite3.connect(home / "autoform.sqlite", timeout=5).execute(
-            "SELECT COUNT(*) FROM atlas_entries").fetchone()[0]
+        return (
+            sqlite3.connect(home / "autoform.sqlite", timeout=5)
+            .execute("SELECT COUNT(*) FROM atlas_entries")
+            .fetchone()[0]
+        )
     except sqlite3.Error:
         return 0
 
@@ -366,11 +381,14 @@ def test_sigkill_at_random_moments_then_resume_gives_the_uninterrupted_atlas(wor
     assert s["resumed"] is True and s["units"] == FINAL_UNITS
     conn = db(ws.home)
     assert conn.execute("SELECT COUNT(*) FROM jobs").fetchone()[0] == 1
-    per_unit = conn.execute("SELECT unit_id, stage, COUNT(*) FROM attempts WHERE author NOT IN ('sketch', "
-                            "'decomposition') GROUP BY unit_id, stage").fetchall()
+    per_unit = conn.execute(
+        "SELECT unit_id, stage, COUNT(*) FROM attempts WHERE author NOT IN ('sketch', "
+        "'decomposition') GROUP BY unit_id, stage"
+    ).fetchall()
     assert max(n for *_, n in per_unit) <= 3  # attempt limits hold across kills
-    sketches = conn.execute("SELECT unit_id, COUNT(*) FROM attempts WHERE author IN ('sketch', 'decomposition') "
-                            "GROUP BY unit_id").fetchall()
+    sketches = conn.execute(
+        "SELECT unit_id, COUNT(*) FROM attempts WHERE author IN ('sketch', 'decomposition') GROUP BY unit_id"
+    ).fetchall()
     assert all(n == 1 for _, n in sketches)  # one sketch round per unit, across kills too
     assert_consistent(ws.home)
     assert_same_atlas(ws.home, clean_atlas, attempt_counts=False)
@@ -452,8 +470,13 @@ def test_live_view_in_a_terminal(workspace):
     master, slave = pty.openpty()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "AUTOFORM_"))}
     env.update(COLUMNS="160", TERM="xterm")
-    proc = subprocess.Popen([sys.executable, "-m", "autoform", "--home", str(ws.home), "run", "ent", "--jobs", "4"],
-                            stdout=subprocess.PIPE, stderr=slave, text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "autoform", "--home", str(ws.home), "run", "ent", "--jobs", "4"],
+        stdout=subprocess.PIPE,
+        stderr=slave,
+        text=True,
+        env=env,
+    )
     os.close(slave)
     chunks: list[bytes] = []
     while True:
@@ -657,10 +680,16 @@ def test_full_disk_through_the_cli_exit_code_and_message(workspace, tmp_path):
         "st.Store._conn = _conn\n"
         "from autoform.cli import main\n"
         "sys.argv = ['autoform', *sys.argv[1:]]\n"
-        "main()\n")
+        "main()\n"
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "AUTOFORM_"))}
-    r = subprocess.run([sys.executable, str(shim), "--home", str(ws.home), "run", "ent", "--jobs", "4"],
-                       capture_output=True, text=True, env=env, timeout=120)
+    r = subprocess.run(
+        [sys.executable, str(shim), "--home", str(ws.home), "run", "ent", "--jobs", "4"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert r.returncode == 3, r.stderr
     assert "database or disk is full" in " ".join(r.stderr.split()) and "Traceback" not in r.stderr
     assert "resume with: autoform run ent" in r.stderr
@@ -724,8 +753,11 @@ def test_resume_does_not_redo_a_recorded_statement_attempt(workspace, clean_atla
         conn.execute("DELETE FROM atlas_entries WHERE unit_id = ?", (uid,))
         conn.execute("DELETE FROM attempts WHERE unit_id = ? AND stage = 'proof'", (uid,))
         first = conn.execute("SELECT MIN(id) FROM attempts WHERE unit_id = ?", (uid,)).fetchone()[0]
-        conn.execute("DELETE FROM posts WHERE unit_id = ? AND id > (SELECT MAX(id) FROM posts WHERE unit_id = ? "
-                     "AND kind = 'verdict' AND json_extract(data, '$.attempt') = ?)", (uid, uid, first))
+        conn.execute(
+            "DELETE FROM posts WHERE unit_id = ? AND id > (SELECT MAX(id) FROM posts WHERE unit_id = ? "
+            "AND kind = 'verdict' AND json_extract(data, '$.attempt') = ?)",
+            (uid, uid, first),
+        )
         conn.execute("UPDATE units SET status = 'working' WHERE id = ?", (uid,))
         conn.execute("UPDATE jobs SET status = 'running', finished_at = NULL")
     r = autoform(ws.home, "run", "ent", "--json", "--jobs", "4")
@@ -742,9 +774,17 @@ def test_two_jobs_on_two_books_of_one_workspace_run_at_once(workspace):
     for slug in ("ent", "ent2"):
         autoform(ws.home, "ingest", str(SAMPLE_BOOK), "--book", slug, check=True)
     e = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "AUTOFORM_"))}
-    procs = [subprocess.Popen([sys.executable, "-m", "autoform", "--home", str(ws.home), "run", slug, "--json",
-                               "--jobs", "4"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              env=e, cwd=ws.home) for slug in ("ent", "ent2")]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "autoform", "--home", str(ws.home), "run", slug, "--json", "--jobs", "4"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=e,
+            cwd=ws.home,
+        )
+        for slug in ("ent", "ent2")
+    ]
     results = [p.communicate(timeout=300) for p in procs]
     for p, (stdout, stderr) in zip(procs, results, strict=True):
         assert p.returncode == 0, stderr

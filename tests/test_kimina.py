@@ -52,8 +52,11 @@ class _Kimina:
                     snip = body["codes"][0]
                     rec = outer.records.get(_split(snip["proof"])[1])
                     item = {"custom_id": snip["custom_id"]}
-                item.update({"error": rec["error"], "response": rec["response"]} if rec is not None else
-                            {"error": "Lean error: no recorded reply", "response": None})
+                item.update(
+                    {"error": rec["error"], "response": rec["response"]}
+                    if rec is not None
+                    else {"error": "Lean error: no recorded reply", "response": None}
+                )
                 return self._send(200, {"results": [item]})
 
             def _send(self, code, obj):
@@ -85,8 +88,17 @@ def _settings(tmp_path: Path, url: str, **kw: object) -> Settings:
     proj = tmp_path / "proj"
     proj.mkdir(exist_ok=True)
     (proj / "lean-toolchain").write_text("leanprover/lean4:v4.24.0\n")
-    return Settings(home=tmp_path, lean=LeanConfig(backend="kimina", kimina_url=url, project_dir=str(proj),
-                                                   header="import Mathlib\nimport Aesop", timeout_s=5, **kw))
+    return Settings(
+        home=tmp_path,
+        lean=LeanConfig(
+            backend="kimina",
+            kimina_url=url,
+            project_dir=str(proj),
+            header="import Mathlib\nimport Aesop",
+            timeout_s=5,
+            **kw,
+        ),
+    )
 
 
 @pytest.mark.skipif(not MATCH.exists(), reason="../shared/data/lean-output/kimina-repl-match is absent")
@@ -108,12 +120,13 @@ def test_recorded_kimina_replies_through_the_client(tmp_path, api):
             rec = item["response"]
             assert chk.failure is None, chk.failure
             assert [(m.severity, m.line, m.column, m.text) for m in chk.messages] == [
-                (m["severity"], m["pos"]["line"], m["pos"]["column"], m["data"]) for m in rec.get("messages", [])]
+                (m["severity"], m["pos"]["line"], m["pos"]["column"], m["data"]) for m in rec.get("messages", [])
+            ]
             n_msgs += len(chk.messages)
             # positions are relative to the body, i.e. to the code the gate built
             for m in chk.messages:
                 if "never executed" in m.text:
-                    assert body.splitlines()[m.line - 1][m.column:].strip()
+                    assert body.splitlines()[m.line - 1][m.column :].strip()
         assert n_msgs > 100 and n_failures == 4
         path, payload, _ = srv.requests[0]
         assert path == ("/api/check" if api == "check" else "/verify")

@@ -101,8 +101,11 @@ def test_manifest_pins_mathlibs_own_dependencies_at_the_shared_commit(tmp_path):
     """Mathlib's dependencies are pinned at the commits Mathlib's own manifest names (else Lake would resolve
     them again), and the toolchain is Mathlib's."""
     with tarfile.open(MATHLIB_SRC) as tar:
-        names = {m.name.lstrip("./"): m for m in tar.getmembers() if m.name.lstrip("./") in (
-            "lake-manifest.json", "lean-toolchain")}
+        names = {
+            m.name.lstrip("./"): m
+            for m in tar.getmembers()
+            if m.name.lstrip("./") in ("lake-manifest.json", "lean-toolchain")
+        }
         theirs = json.loads(tar.extractfile(names["lake-manifest.json"]).read())
         their_tc = tar.extractfile(names["lean-toolchain"]).read().decode().strip()
     assert (ROOT / "lean-toolchain").read_text().strip() == their_tc
@@ -142,13 +145,25 @@ def test_readme_commands_name_no_second_project():
 
 # -- 5. memory ----------------------------------------------------------------------------------------------------
 def _memory_pool(tmp_path: Path, import_mb: int, check_mb: int, **lean: object) -> ReplPool:
-    repl = make_repl_dir(tmp_path, program=MEMORY_REPL,
-                         env={"MEMORY_REPL_IMPORT_MB": str(import_mb), "MEMORY_REPL_CHECK_MB": str(check_mb)})
+    repl = make_repl_dir(
+        tmp_path,
+        program=MEMORY_REPL,
+        env={"MEMORY_REPL_IMPORT_MB": str(import_mb), "MEMORY_REPL_CHECK_MB": str(check_mb)},
+    )
     proj = tmp_path / "proj"
     proj.mkdir(exist_ok=True)
     (proj / "lean-toolchain").write_text("leanprover/lean4:v4.28.0\n")
-    cfg = {"project_dir": str(proj), "lake_path": str(LAKE_STANDIN), "repl_path": str(repl), "timeout_s": 20,
-           "start_timeout_s": 20, "memory_mb": 4096, "pool_size": 1, "max_uses": 1000, **lean}
+    cfg = {
+        "project_dir": str(proj),
+        "lake_path": str(LAKE_STANDIN),
+        "repl_path": str(repl),
+        "timeout_s": 20,
+        "start_timeout_s": 20,
+        "memory_mb": 4096,
+        "pool_size": 1,
+        "max_uses": 1000,
+        **lean,
+    }
     return ReplPool(Settings(home=tmp_path, lean=LeanConfig(**cfg)))
 
 
@@ -258,8 +273,10 @@ def test_build_targets_name_what_the_header_imports():
     assert build_targets("import Mathlib") == ["Mathlib"]
     assert build_targets("import Mathlib.Data.Real.Basic\nimport Lean\nopen Real") == ["+Mathlib.Data.Real.Basic"]
     assert build_targets("") == []
-    assert split_header("import Mathlib\nopen Real\n\nimport Aesop") == (["import Mathlib", "import Aesop"],
-                                                                        ["open Real"])
+    assert split_header("import Mathlib\nopen Real\n\nimport Aesop") == (
+        ["import Mathlib", "import Aesop"],
+        ["open Real"],
+    )
 
 
 def _fake_toolchain(tmp_path: Path) -> tuple[Path, Path]:
@@ -268,8 +285,10 @@ def _fake_toolchain(tmp_path: Path) -> tuple[Path, Path]:
     bin_dir = home / ".elan" / "bin"
     bin_dir.mkdir(parents=True)
     log = tmp_path / "lake.log"
-    (bin_dir / "lake").write_text(f'#!/bin/sh\necho "$PWD $*" >> {log}\n'
-                                  'case "$1" in --version) echo "Lake version 5.0.0 (Lean version 4.28.0)";; esac\n')
+    (bin_dir / "lake").write_text(
+        f'#!/bin/sh\necho "$PWD $*" >> {log}\n'
+        'case "$1" in --version) echo "Lake version 5.0.0 (Lean version 4.28.0)";; esac\n'
+    )
     (bin_dir / "lake").chmod(0o755)
     return home, log
 
@@ -277,11 +296,16 @@ def _fake_toolchain(tmp_path: Path) -> tuple[Path, Path]:
 def _setup_steps(tmp_path: Path, home: Path, extra_path: str = "") -> subprocess.CompletedProcess:
     """scripts/setup.sh's Lean part, run on a copy of the repository with the Python part stubbed out."""
     repo = tmp_path / "repo"
-    shutil.copytree(ROOT, repo, ignore=shutil.ignore_patterns(".venv", ".git", ".lake", "*.sqlite*", "site",
-                                                                ".pytest_cache", ".ruff_cache", "__pycache__"))
+    shutil.copytree(
+        ROOT,
+        repo,
+        ignore=shutil.ignore_patterns(
+            ".venv", ".git", ".lake", "*.sqlite*", "site", ".pytest_cache", ".ruff_cache", "__pycache__"
+        ),
+    )
     text = (ROOT / "scripts" / "setup.sh").read_text()
-    lean_part = text[text.index('say "Lean: toolchain through elan"'):text.index('say "Status"')]
-    head = text[:text.index('say "Python:')]
+    lean_part = text[text.index('say "Lean: toolchain through elan"') : text.index('say "Status"')]
+    head = text[: text.index('say "Python:')]
     venv = repo / ".venv" / "bin"
     venv.mkdir(parents=True)
     (venv / "python").write_text(f'#!/bin/sh\ncd {repo} && exec {sys.executable} "$@"\n')
@@ -293,8 +317,9 @@ def _setup_steps(tmp_path: Path, home: Path, extra_path: str = "") -> subprocess
     (no_net / "git").chmod(0o755)
     env = {k: v for k, v in os.environ.items() if k not in ("ELAN_HOME", "PYTHONPATH")}
     env.update(HOME=str(home), PATH=f"{extra_path}{no_net}:/usr/bin:/bin", PYTHONPATH=str(repo))
-    return subprocess.run(["bash", str(repo / "scripts" / "setup_lean.sh")], capture_output=True, text=True,
-                          env=env, timeout=300)
+    return subprocess.run(
+        ["bash", str(repo / "scripts" / "setup_lean.sh")], capture_output=True, text=True, env=env, timeout=300
+    )
 
 
 def test_setup_fetches_the_cache_once_and_builds_what_the_checks_import(tmp_path):

@@ -21,13 +21,20 @@ def _info(text: str) -> LeanMessage:
 
 def test_suggestion_in_both_of_leans_formats():
     assert library_search.suggestion(LeanCheck(messages=[_info("Try this: exact Int.even_add.mpr h")])) == (
-        "exact Int.even_add.mpr h")
-    assert library_search.suggestion(LeanCheck(messages=[_info("Try this:\n  [apply] exact Nat.Prime.two_le hp")])) \
+        "exact Int.even_add.mpr h"
+    )
+    assert (
+        library_search.suggestion(LeanCheck(messages=[_info("Try this:\n  [apply] exact Nat.Prime.two_le hp")]))
         == "exact Nat.Prime.two_le hp"
+    )
     assert library_search.mathlib_name("exact Nat.Prime.two_le hp") == "Nat.Prime.two_le"
     # no suggestion when exact? failed, left goals, or Lean did not answer
-    err = LeanMessage(severity="error", line=3, column=2, text="`exact?` could not close the goal. Try `apply?` "
-                                                                  "to see partial suggestions.")
+    err = LeanMessage(
+        severity="error",
+        line=3,
+        column=2,
+        text="`exact?` could not close the goal. Try `apply?` to see partial suggestions.",
+    )
     assert library_search.suggestion(LeanCheck(messages=[err])) is None
     assert library_search.suggestion(LeanCheck(messages=[_info("Try this: refine foo ?_")])) is None
     assert library_search.suggestion(LeanCheck(failure="Lean timed out")) is None
@@ -48,17 +55,23 @@ def test_a_statement_mathlib_proves_costs_no_prover_call(workspace):
     r = autoform(ws.home, "run", "ent", "--json")
     assert r.returncode == 0, r.stderr
     conn = sqlite3.connect(ws.home / "autoform.sqlite")
-    row = conn.execute("SELECT a.lean_code, a.model FROM atlas_entries a JOIN units u ON u.id = a.unit_id "
-                       "WHERE u.label = 'thm:odd-mul'").fetchone()
+    row = conn.execute(
+        "SELECT a.lean_code, a.model FROM atlas_entries a JOIN units u ON u.id = a.unit_id "
+        "WHERE u.label = 'thm:odd-mul'"
+    ).fetchone()
     assert row is not None
     code, model = row
     assert "exact Int.odd_mul.mpr ⟨hm, hn⟩" in code and "exact?" not in code and model == "lean exact?"
-    proofs = conn.execute("SELECT author FROM attempts t JOIN units u ON u.id = t.unit_id WHERE u.label = "
-                          "'thm:odd-mul' AND t.stage = 'proof'").fetchall()
+    proofs = conn.execute(
+        "SELECT author FROM attempts t JOIN units u ON u.id = t.unit_id WHERE u.label = "
+        "'thm:odd-mul' AND t.stage = 'proof'"
+    ).fetchall()
     assert proofs == [("library_search",)]
     assert ("prover", "thm:odd-mul") not in calls and ("prover", "lem:even-mul") in calls
-    post = conn.execute("SELECT body, data FROM posts p JOIN units u ON u.id = p.unit_id WHERE p.kind = 'admission' "
-                        "AND u.label = 'thm:odd-mul'").fetchone()
+    post = conn.execute(
+        "SELECT body, data FROM posts p JOIN units u ON u.id = p.unit_id WHERE p.kind = 'admission' "
+        "AND u.label = 'thm:odd-mul'"
+    ).fetchone()
     assert "in Mathlib as `Int.odd_mul.mpr`" in post[0] and json.loads(post[1])["note"]
     # the probe ran on the locked statement, and the suggestion was checked by the gate like any proof
     log = ws.repl_log
@@ -72,4 +85,3 @@ def test_a_statement_mathlib_proves_costs_no_prover_call(workspace):
     uid = conn.execute("SELECT id FROM units WHERE label = 'thm:odd-mul'").fetchone()[0]
     page = next(site.glob(f"*/{uid}.html")).read_text()
     assert "in Mathlib as `Int.odd_mul.mpr`" in page
-

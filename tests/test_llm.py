@@ -104,8 +104,9 @@ def test_normal_chat_records_tokens_and_posts_used(client, srv, store):
 
 
 def test_role_settings_choose_model_and_temperature(tmp_path, srv, store):
-    settings = make_settings(tmp_path, srv.base_url, roles={"prover": RoleLLM(model="big", temperature=0.7,
-                                                                            max_tokens=99)})
+    settings = make_settings(
+        tmp_path, srv.base_url, roles={"prover": RoleLLM(model="big", temperature=0.7, max_tokens=99)}
+    )
     client = LLMClient(settings, store, retry_initial_s=0.01)
     client.chat(client.request("prover", MSGS))
     client.chat(client.request("reader", MSGS))
@@ -216,8 +217,7 @@ def test_timeout_then_success(tmp_path, srv, store):
 
 
 def test_persistent_timeout_is_unavailable(tmp_path, srv):
-    client = LLMClient(make_settings(tmp_path, srv.base_url, timeout_s=0.2, max_retries=1), None,
-                       retry_initial_s=0.01)
+    client = LLMClient(make_settings(tmp_path, srv.base_url, timeout_s=0.2, max_retries=1), None, retry_initial_s=0.01)
     srv.push(Reply(text="late", delay_s=0.6), Reply(text="late", delay_s=0.6))
     with pytest.raises(LLMUnavailable) as ei:
         client.chat(client.request("reader", MSGS))
@@ -325,11 +325,15 @@ def test_truncation_gives_up_after_length_retries(tmp_path, srv, store):
     assert [r["max_tokens"] for r in srv.requests] == [16384, 32768]
 
 
-@pytest.mark.parametrize("text, cut", [
-    ("<think>Let me consider the parity of m and n. First", True),
-    ("Here is the proof:\n```lean\nobtain ⟨a, ha⟩ := hm\nobtain", True),
-    ("```lean\nomega\n```", False),
-], ids=["inside-think", "inside-block", "whole"])
+@pytest.mark.parametrize(
+    "text, cut",
+    [
+        ("<think>Let me consider the parity of m and n. First", True),
+        ("Here is the proof:\n```lean\nobtain ⟨a, ha⟩ := hm\nobtain", True),
+        ("```lean\nomega\n```", False),
+    ],
+    ids=["inside-think", "inside-block", "whole"],
+)
 def test_null_finish_reason_and_visibly_cut_is_truncated(client, srv, store, text, cut):
     srv.push(Reply(text=text, finish_reason=None), Reply(text="```lean\nsimp\n```"))
     reply = client.chat(client.request("reader", MSGS))
@@ -365,10 +369,22 @@ def test_o_series_and_gpt5_get_max_completion_tokens(tmp_path, srv, store, model
 def test_an_unknown_name_refused_with_400_falls_back_once_and_remembers(tmp_path, srv, store):
     """A deployment name that hides an o-series model: the real 400 body, then max_completion_tokens."""
     client = LLMClient(make_settings(tmp_path, srv.base_url, model="my-deployment"), store, retry_initial_s=0.01)
-    srv.push(Reply(status=400, body=json.dumps({"error": {
-        "message": "Unsupported parameter: 'max_tokens' is not supported with this model. Use "
-                   "'max_completion_tokens' instead.", "type": "invalid_request_error", "param": "max_tokens",
-        "code": "unsupported_parameter"}})))
+    srv.push(
+        Reply(
+            status=400,
+            body=json.dumps(
+                {
+                    "error": {
+                        "message": "Unsupported parameter: 'max_tokens' is not supported with this model. Use "
+                        "'max_completion_tokens' instead.",
+                        "type": "invalid_request_error",
+                        "param": "max_tokens",
+                        "code": "unsupported_parameter",
+                    }
+                }
+            ),
+        )
+    )
     assert client.chat(client.request("reader", MSGS)).text == "default reply"
     first, second = srv.requests
     assert first["max_tokens"] == 2048 and second["max_completion_tokens"] == 2048 and "max_tokens" not in second
@@ -386,8 +402,9 @@ def test_fake_server_refuses_max_tokens_for_o_series_like_the_api(srv):
 
 
 def test_token_param_can_be_forced(tmp_path, srv, store):
-    client = LLMClient(make_settings(tmp_path, srv.base_url, token_param="max_completion_tokens"), store,
-                       retry_initial_s=0.01)
+    client = LLMClient(
+        make_settings(tmp_path, srv.base_url, token_param="max_completion_tokens"), store, retry_initial_s=0.01
+    )
     client.chat(client.request("reader", MSGS))
     (body,) = srv.requests
     assert body["max_completion_tokens"] == 2048 and body["temperature"] == 0.2
@@ -498,7 +515,9 @@ def test_code_blocks_languages():
         "```python\nprint('not lean')\n```\n"
     )
     assert code_blocks(text) == [
-        "theorem a : True := trivial", "theorem b : True := trivial", "theorem c : True := trivial",
+        "theorem a : True := trivial",
+        "theorem b : True := trivial",
+        "theorem c : True := trivial",
     ]
     assert code_blocks("```python\nprint(1)\n```") == []
     assert code_blocks('```json\n{"a": 1}\n```', "json") == ['{"a": 1}']
@@ -529,7 +548,8 @@ def test_one_lean_block_unclosed_fence_says_truncated():
 
 def test_json_block():
     assert json_block('Sure.\n```json\n{"statement": "x", "concepts": ["integer"]}\n```\n') == {
-        "statement": "x", "concepts": ["integer"],
+        "statement": "x",
+        "concepts": ["integer"],
     }
     assert json_block('{"bare": true}') == {"bare": True}  # no fence: the whole reply
     assert json_block('```json\n{"statement": "x",}\n```') == {"statement": "x"}  # near-JSON is repaired
@@ -543,17 +563,28 @@ def test_json_block():
 def test_usage_by_role_unit_and_job(tmp_path):
     from autoform.llm import ChatReply, ChatRequest, Message, usage
 
-    s = Settings(home=tmp_path, llm=LLMConfig(api_key="k", base_url="http://127.0.0.1:9/v1",
-                                              prices={"m": (1.0, 2.0)}))
+    s = Settings(home=tmp_path, llm=LLMConfig(api_key="k", base_url="http://127.0.0.1:9/v1", prices={"m": (1.0, 2.0)}))
     store = Store(s.db_path)
     client = LLMClient(s, store)
     for role, unit, job, cached in [("prover", 1, 1, False), ("prover", 2, 1, True), ("reader", 1, 2, False)]:
-        req = ChatRequest(role=role, messages=[Message(role="user", content=role)], model="m", temperature=0,
-                          max_tokens=5)
-        client._record(req, ChatReply(text="x", model="m", prompt_tokens=1_000_000, completion_tokens=500_000,
-                                      cached=cached), "k", job, unit, 0.0)
+        req = ChatRequest(
+            role=role, messages=[Message(role="user", content=role)], model="m", temperature=0, max_tokens=5
+        )
+        client._record(
+            req,
+            ChatReply(text="x", model="m", prompt_tokens=1_000_000, completion_tokens=500_000, cached=cached),
+            "k",
+            job,
+            unit,
+            0.0,
+        )
     by_role = usage(store, s)
-    assert by_role["prover"] == {"calls": 2, "cached": 1, "prompt_tokens": 1_000_000,
-                                 "completion_tokens": 500_000, "cost_usd": 2.0}
+    assert by_role["prover"] == {
+        "calls": 2,
+        "cached": 1,
+        "prompt_tokens": 1_000_000,
+        "completion_tokens": 500_000,
+        "cost_usd": 2.0,
+    }
     assert usage(store, s, by="unit_id")["1"]["cost_usd"] == 4.0
     assert set(usage(store, s, job_id=2)) == {"reader"}

@@ -17,7 +17,7 @@ from autoform.mathlib.search import concepts, lookup, plain_bm25, query_words, s
 from autoform.mathlib.source import read_declarations, to_additive
 
 SMALL = {
-    "Mathlib/Algebra/Group/Defs.lean": '''module
+    "Mathlib/Algebra/Group/Defs.lean": """module
 
 public import Mathlib.Init
 
@@ -78,8 +78,8 @@ end Nat
 theorem Nat.prime_two_le_old {p : ℕ} (hp : p.Prime) : 2 ≤ p := hp.two_le
 
 alias ⟨Prime.mp_name, Prime.mpr_name⟩ := Nat.prime_iff
-''',
-    "Mathlib/LinearAlgebra/Finrank.lean": '''/-- The rank of a module as a natural number. -/
+""",
+    "Mathlib/LinearAlgebra/Finrank.lean": """/-- The rank of a module as a natural number. -/
 noncomputable def Module.finrank (R M : Type*) [Semiring R] [AddCommGroup M] [Module R M] : ℕ :=
   Cardinal.toNat (Module.rank R M)
 
@@ -92,7 +92,7 @@ namespace Subgroup
 /-- The center of a group. -/
 def center (G : Type*) [Group G] : Subgroup G := sorry
 end Subgroup
-''',
+""",
 }
 
 
@@ -112,10 +112,26 @@ def small(tmp_path_factory):
 def test_source_reader_names_kinds_docs_and_scopes(small):
     root, index = small
     names = {r[0] for r in index.conn.execute("SELECT name FROM decls")}
-    assert {"Monoid", "Group", "mul_comm", "add_comm", "mul_self_eq_sq", "add_self_eq_twice", "Nat.Prime",
-            "Nat.Prime.two_le", "Nat.instDecidablePrime", "prime_two", "old_mul_comm", "Nat.prime_two_le_old",
-            "Prime.mp_name", "Prime.mpr_name", "Module.finrank", "FiniteDimensional.finrank", "orderOf",
-            "Subgroup.center"} <= names
+    assert {
+        "Monoid",
+        "Group",
+        "mul_comm",
+        "add_comm",
+        "mul_self_eq_sq",
+        "add_self_eq_twice",
+        "Nat.Prime",
+        "Nat.Prime.two_le",
+        "Nat.instDecidablePrime",
+        "prime_two",
+        "old_mul_comm",
+        "Nat.prime_two_le_old",
+        "Prime.mp_name",
+        "Prime.mpr_name",
+        "Module.finrank",
+        "FiniteDimensional.finrank",
+        "orderOf",
+        "Subgroup.center",
+    } <= names
     # private, anonymous instances, comments and docstrings declare nothing
     assert not names & {"Nat.secret", "secret", "fake_in_doc", "Nat.commented_out", "commented_out"}
     prime = index.get("Nat.Prime")
@@ -124,8 +140,12 @@ def test_source_reader_names_kinds_docs_and_scopes(small):
     two_le = index.get("Nat.Prime.two_le")
     assert two_le is not None and two_le.signature == "{p : ℕ} (hp : p.Prime) : 2 ≤ p" and two_le.kind == "theorem"
     assert index.get("add_comm").signature == ": ∀ a b : G, a + b = b + a"  # to_additive's twin
-    line = SMALL["Mathlib/Algebra/Group/Defs.lean"].splitlines().index(
-        "theorem mul_comm : ∀ a b : G, a * b = b * a := CommMonoid.mul_comm") + 1
+    line = (
+        SMALL["Mathlib/Algebra/Group/Defs.lean"]
+        .splitlines()
+        .index("theorem mul_comm : ∀ a b : G, a * b = b * a := CommMonoid.mul_comm")
+        + 1
+    )
     assert index.get("Group").kind == "class" and index.get("mul_comm").line == line
 
 
@@ -204,8 +224,10 @@ def test_cli_index_search_batch_and_name(small, tmp_path):
 
 
 def test_source_reader_edge_cases():
-    text = ("namespace A.B\n@[simp,\n  norm_cast]\ntheorem t : True := trivial\nend A.B\n"
-            "public meta section\ndef f := 1\nend\nprotected def A.g := 2\n")
+    text = (
+        "namespace A.B\n@[simp,\n  norm_cast]\ntheorem t : True := trivial\nend A.B\n"
+        "public meta section\ndef f := 1\nend\nprotected def A.g := 2\n"
+    )
     ds = {d.name: d for d in read_declarations(text, "M")}
     assert set(ds) == {"A.B.t", "f", "A.g"}
     assert ds["A.B.t"].attrs == ["simp, norm_cast"]
@@ -271,9 +293,21 @@ def test_grounding_finds_what_proofnet_references_use(real):
 
 def test_mathlib_benchmark_runs(small, tmp_path):
     root, _ = small
-    r = subprocess.run([str(Path(__file__).resolve().parent.parent / ".venv" / "bin" / "python"),
-                        "benchmarks/mathlib.py", str(root), "--workers", "1", "--proofnet", str(tmp_path / "none")],
-                       cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [
+            str(Path(__file__).resolve().parent.parent / ".venv" / "bin" / "python"),
+            "benchmarks/mathlib.py",
+            str(root),
+            "--workers",
+            "1",
+            "--proofnet",
+            str(tmp_path / "none"),
+        ],
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr
     rep = json.loads(r.stdout.strip().splitlines()[-1])
     assert rep["declarations"] >= 18 and rep["query_ms_median"] is not None

@@ -27,8 +27,14 @@ def _settings(tmp_path: Path, repl_dir: Path | None = None, **lean: object) -> S
     proj = tmp_path / "proj"
     proj.mkdir(exist_ok=True)
     (proj / "lean-toolchain").write_text("leanprover/lean4:v4.24.0\n")
-    cfg = {"project_dir": str(proj), "lake_path": str(LAKE_STANDIN), "timeout_s": 3, "start_timeout_s": 10,
-           "memory_mb": 2048, **lean}
+    cfg = {
+        "project_dir": str(proj),
+        "lake_path": str(LAKE_STANDIN),
+        "timeout_s": 3,
+        "start_timeout_s": 10,
+        "memory_mb": 2048,
+        **lean,
+    }
     if repl_dir is not None:
         cfg["repl_path"] = str(repl_dir)
     return Settings(home=tmp_path, lean=LeanConfig(**cfg))
@@ -57,12 +63,15 @@ def test_repl_oracle_checks_on_top_of_the_header(tmp_path):
         o.close()
 
 
-@pytest.mark.parametrize(("mode", "expect"), [
-    ("hang", "timed out"),
-    ("die", "REPL"),
-    ("garbage", "unparseable"),
-    ("oom", "REPL"),
-])
+@pytest.mark.parametrize(
+    ("mode", "expect"),
+    [
+        ("hang", "timed out"),
+        ("die", "REPL"),
+        ("garbage", "unparseable"),
+        ("oom", "REPL"),
+    ],
+)
 def test_misbehaving_repl_is_a_rejection_and_the_pool_recovers(tmp_path, mode, expect):
     import psutil
 
@@ -89,8 +98,7 @@ def test_misbehaving_repl_is_a_rejection_and_the_pool_recovers(tmp_path, mode, e
 def test_pool_runs_checks_in_parallel_and_reuses_processes(tmp_path):
     import threading
 
-    o = ReplPool(_settings(tmp_path, make_repl_dir(tmp_path, env={"FAKE_REPL_LATENCY": "0.3"}), pool_size=3,
-                           prewarm=0))
+    o = ReplPool(_settings(tmp_path, make_repl_dir(tmp_path, env={"FAKE_REPL_LATENCY": "0.3"}), pool_size=3, prewarm=0))
     try:
         results = []
 
@@ -194,7 +202,11 @@ def test_parse_real_recorded_replies():
             assert len(chk.messages) == len(reply.get("messages", []))
             for m, raw in zip(chk.messages, reply.get("messages", []), strict=True):
                 assert (m.severity, m.line, m.column, m.text) == (
-                    raw["severity"], raw["pos"]["line"], raw["pos"]["column"], raw["data"])
+                    raw["severity"],
+                    raw["pos"]["line"],
+                    raw["pos"]["column"],
+                    raw["data"],
+                )
             assert [s.goal for s in chk.sorries] == [s["goal"] for s in reply.get("sorries", [])]
             n_msgs += len(chk.messages)
             n_sorries += len(chk.sorries)
@@ -214,7 +226,8 @@ def test_repl_oracle_on_real_lean_replies(tmp_path):
         chk = o.check("def f : Nat := by sorry")  # recorded with env 0: Lean's sorry warning and goal
         assert chk.failure is None
         assert [(m.severity, m.line, m.column, m.text) for m in chk.messages] == [
-            ("warning", 1, 4, "declaration uses `sorry`")]
+            ("warning", 1, 4, "declaration uses `sorry`")
+        ]
         assert [(s.line, s.column, s.goal) for s in chk.sorries] == [(1, 18, "⊢ Nat")]
         unknown = o.check("theorem never_recorded : True := trivial")
         assert unknown.failure and "no recorded reply" in unknown.failure  # the REPL's own error shape
@@ -232,7 +245,9 @@ def _fake_lean(tmp_path: Path, body: str) -> Path:
 
 
 def test_lake_file_oracle_parses_lean_json(tmp_path, monkeypatch):
-    bindir = _fake_lean(tmp_path, """
+    bindir = _fake_lean(
+        tmp_path,
+        """
 path = sys.argv[-1]
 assert sys.argv[1] == "--json"
 src = open(path).read().splitlines()
@@ -241,7 +256,8 @@ for i, line in enumerate(src, 1):
         print(json.dumps({"fileName": path, "pos": {"line": i, "column": 2}, "endPos": {"line": i, "column": 7},
                           "severity": "error", "caption": "", "data": "unknown identifier 'bogus'"}))
         sys.exit(1)
-""")
+""",
+    )
     monkeypatch.setenv("PATH", f"{bindir}:{__import__('os').environ['PATH']}")
     o = make_oracle(_settings(tmp_path, None, backend="lake"))
     assert isinstance(o, LakeFileOracle)
@@ -323,8 +339,9 @@ def test_the_verdict_with_the_reuse_is_the_verdict_without_it(tmp_path):
             module = build_module(cand)
             whole = judge(cand, module, plain.check(module.text, queries=module.queries))  # the whole text
             assert reused.admitted == whole.admitted and reused.summary() == whole.summary()
-            assert [(m.severity, m.line, m.text) for m in reused.messages] == \
-                   [(m.severity, m.line, m.text) for m in whole.messages]
+            assert [(m.severity, m.line, m.text) for m in reused.messages] == [
+                (m.severity, m.line, m.text) for m in whole.messages
+            ]
         assert o.stats["context_hits"] == 2 and plain.stats["context_builds"] == 0
     finally:
         o.close()
@@ -334,8 +351,12 @@ def test_the_verdict_with_the_reuse_is_the_verdict_without_it(tmp_path):
 def test_a_prelude_that_does_not_elaborate_is_checked_whole_and_its_error_reported(tmp_path):
     o, log = _log_pool(tmp_path)
     try:
-        v = admit(_with_prelude(prelude="def broken : ℕ := bogus_z").model_copy(
-            update={"locked_type": "@T.t : (n : ℕ) : n + 0 = n"}), o)
+        v = admit(
+            _with_prelude(prelude="def broken : ℕ := bogus_z").model_copy(
+                update={"locked_type": "@T.t : (n : ℕ) : n + 0 = n"}
+            ),
+            o,
+        )
         assert not v.admitted and "unknown identifier 'bogus_z'" in v.summary()
         err = next(m for m in v.messages if m.severity == "error")
         assert "bogus_z" in v.module.splitlines()[err.line - 1]
@@ -389,7 +410,8 @@ def test_a_prelude_with_a_warning_is_not_kept_and_its_warning_reaches_the_gate(t
     o, _ = _log_pool(tmp_path)
     try:
         cand = _with_prelude(prelude="theorem w : True := by\n  sorry").model_copy(
-            update={"locked_type": "@T.t : (n : ℕ) : n + 0 = n"})
+            update={"locked_type": "@T.t : (n : ℕ) : n + 0 = n"}
+        )
         v = admit(cand, o)
         assert not v.admitted and any("sorry" in m.text for m in v.messages)
         assert o.stats["context_builds"] == 0

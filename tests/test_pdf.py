@@ -63,27 +63,47 @@ def make_pdf(pages: list[list[str]], *, image_only: bool = False) -> bytes:
     objs[1] = b"<< /Type /Catalog /Pages 2 0 R >>"
     objs[2] = f"<< /Type /Pages /Kids [{' '.join(f'{k} 0 R' for k in kids)}] /Count {len(pages)} >>".encode()
     diffs = " ".join(f"/g{128 + i}" for i in range(len(_SPECIAL)))
-    objs[font] = (f"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding << /Type /Encoding "
-                  f"/BaseEncoding /WinAnsiEncoding /Differences [128 {diffs}] >> /ToUnicode {tounicode} 0 R >>"
-                  ).encode()
-    cmap = "\n".join([
-        "/CIDInit /ProcSet findresource begin", "12 dict begin", "begincmap", "/CMapName /Autoform-Test def",
-        "/CMapType 2 def", "1 begincodespacerange", "<00> <FF>", "endcodespacerange",
-        "1 beginbfrange", "<20> <7E> <0020>", "endbfrange", f"{len(_SPECIAL)} beginbfchar",
-        *[f"<{128 + i:02X}> <{ord(ch):04X}>" for i, ch in enumerate(_SPECIAL)],
-        "endbfchar", "endcmap", "CMapName currentdict /CMap defineresource pop", "end", "end",
-    ]).encode()
+    objs[font] = (
+        f"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding << /Type /Encoding "
+        f"/BaseEncoding /WinAnsiEncoding /Differences [128 {diffs}] >> /ToUnicode {tounicode} 0 R >>"
+    ).encode()
+    cmap = "\n".join(
+        [
+            "/CIDInit /ProcSet findresource begin",
+            "12 dict begin",
+            "begincmap",
+            "/CMapName /Autoform-Test def",
+            "/CMapType 2 def",
+            "1 begincodespacerange",
+            "<00> <FF>",
+            "endcodespacerange",
+            "1 beginbfrange",
+            "<20> <7E> <0020>",
+            "endbfrange",
+            f"{len(_SPECIAL)} beginbfchar",
+            *[f"<{128 + i:02X}> <{ord(ch):04X}>" for i, ch in enumerate(_SPECIAL)],
+            "endbfchar",
+            "endcmap",
+            "CMapName currentdict /CMap defineresource pop",
+            "end",
+            "end",
+        ]
+    ).encode()
     objs[tounicode] = b"<< /Length %d >>\nstream\n" % len(cmap) + cmap + b"\nendstream"
-    objs[image] = (b"<< /Type /XObject /Subtype /Image /Width 2 /Height 2 /ColorSpace /DeviceGray "
-                   b"/BitsPerComponent 8 /Length 4 >>\nstream\n\x00\xff\xff\x00\nendstream")
+    objs[image] = (
+        b"<< /Type /XObject /Subtype /Image /Width 2 /Height 2 /ColorSpace /DeviceGray "
+        b"/BitsPerComponent 8 /Length 4 >>\nstream\n\x00\xff\xff\x00\nendstream"
+    )
     for i, lines in enumerate(pages):
         if image_only:
             content = b"q 200 0 0 200 100 400 cm /Im1 Do Q"
         else:
             body = " T* ".join(f"{_pdf_string(x)} Tj" for x in lines)
             content = f"BT /F1 11 Tf 14 TL 72 740 Td {body} ET".encode()
-        objs[kids[i]] = (f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 {font} "
-                         f"0 R >> /XObject << /Im1 {image} 0 R >> >> /Contents {kids[i] + 1} 0 R >>").encode()
+        objs[kids[i]] = (
+            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 {font} "
+            f"0 R >> /XObject << /Im1 {image} 0 R >> >> /Contents {kids[i] + 1} 0 R >>"
+        ).encode()
         objs[kids[i] + 1] = b"<< /Length %d >>\nstream\n" % len(content) + content + b"\nendstream"
     out = io.BytesIO()
     out.write(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
@@ -98,8 +118,9 @@ def make_pdf(pages: list[list[str]], *, image_only: bool = False) -> bytes:
     return out.getvalue()
 
 
-def with_pypdf(data: bytes, *, outline: list[tuple[str, int, int]] | None = None,
-               user_password: str | None = None) -> bytes:
+def with_pypdf(
+    data: bytes, *, outline: list[tuple[str, int, int]] | None = None, user_password: str | None = None
+) -> bytes:
     """Add an outline ((title, page index, depth) in order) and/or RC4 encryption with pypdf."""
     writer = pypdf.PdfWriter(clone_from=io.BytesIO(data))
     parents: dict[int, object] = {}
@@ -249,7 +270,11 @@ def test_sample_pdf_text_refs(sample: Path) -> None:
     assert u["1.5"].text_refs == [("lemma", "1.2")]
     assert u["2.1"].text_refs == [("proposition", "1.8")]
     assert textual_refs("by Lemmas 3.1, 3.2 and 3.4 and Corollary A.2") == [
-        ("lemma", "3.1"), ("lemma", "3.2"), ("lemma", "3.4"), ("corollary", "A.2")]
+        ("lemma", "3.1"),
+        ("lemma", "3.2"),
+        ("lemma", "3.4"),
+        ("corollary", "A.2"),
+    ]
 
 
 def test_outline_gives_chapters_and_sections(tmp_path: Path) -> None:
@@ -280,8 +305,9 @@ def test_read_book_and_store_book_take_a_pdf(sample: Path, tmp_path: Path) -> No
 
 
 def test_checked_in_fixture_is_current() -> None:
-    assert SAMPLE_PDF.read_bytes() == make_pdf(SAMPLE_PAGES), \
+    assert SAMPLE_PDF.read_bytes() == make_pdf(SAMPLE_PAGES), (
         "tests/fixtures/pdf/sample.pdf is stale: run `python tests/test_pdf.py` to rewrite it"
+    )
     assert len(ingest_pdf(SAMPLE_PDF).units) == 9
 
 
@@ -291,22 +317,26 @@ def _doc(pages: list[str], **kw: object) -> PdfText:
 
 
 def test_heading_forms_and_icons() -> None:
-    pages = ["\n".join([
-        "! Definition 1.1.4",
-        "A set is a collection.",
-        "\x1e Theorem 1.1.5 (Cantor, strong form)",
-        "No surjection X → P(X).",
-        "THEOREM 1.1.6. Capital headings work too.",
-        "i Example 1.1.7",
-        "Sets of sets. ◁",
-        "PropositionAC 1.1.8",
-        "Choice is needed here.",
-        "Lemma 1.1.9 (A title that wraps over",
-        "two lines). Every set is small.",
-        "Lemma 1.1.10 (A title that wraps over",
-        "two lines)",
-        "Its statement.",
-    ])]
+    pages = [
+        "\n".join(
+            [
+                "! Definition 1.1.4",
+                "A set is a collection.",
+                "\x1e Theorem 1.1.5 (Cantor, strong form)",
+                "No surjection X → P(X).",
+                "THEOREM 1.1.6. Capital headings work too.",
+                "i Example 1.1.7",
+                "Sets of sets. ◁",
+                "PropositionAC 1.1.8",
+                "Choice is needed here.",
+                "Lemma 1.1.9 (A title that wraps over",
+                "two lines). Every set is small.",
+                "Lemma 1.1.10 (A title that wraps over",
+                "two lines)",
+                "Its statement.",
+            ]
+        )
+    ]
     units = parse(_doc(pages)).units
     got = [(u.kind, u.number, u.title, u.statement) for u in units]
     assert got[:5] == [
@@ -329,7 +359,11 @@ def test_references_at_line_start_and_restatements_are_not_units() -> None:
     ]
     result = parse(_doc(pages))
     assert [(u.kind, u.number) for u in result.units] == [
-        ("theorem", "3.1"), ("lemma", "3.2"), ("theorem", "3.3"), ("lemma", "3.5")]
+        ("theorem", "3.1"),
+        ("lemma", "3.2"),
+        ("theorem", "3.3"),
+        ("lemma", "3.5"),
+    ]
     u = by_number(result.units)
     assert u["3.1"].statement.startswith("Every function has a graph.")
     assert u["3.3"].proof == "Easy."
@@ -343,7 +377,10 @@ def test_per_chapter_numbering_restarts_are_kept() -> None:
     pages = ["Chapter 1\nOne\nTheorem 1\nFirst.\nTheorem 2\nSecond.", "Chapter 2\nTwo\nTheorem 1\nThird.\n"]
     units = parse(_doc(pages)).units
     assert [(u.number, u.chapter, u.statement) for u in units] == [
-        ("1", "One", "First."), ("2", "One", "Second."), ("1", "Two", "Third.")]
+        ("1", "One", "First."),
+        ("2", "One", "Second."),
+        ("1", "Two", "Third."),
+    ]
 
 
 def test_running_headers_and_watermarks_are_removed() -> None:
@@ -378,7 +415,12 @@ def test_end_of_chapter_exercise_lists() -> None:
     ]
     units = parse(_doc(pages)).units
     assert [(u.kind, u.number) for u in units] == [
-        ("definition", "2.1"), ("exercise", "2.1"), ("exercise", "2.2"), ("exercise", "2.3"), ("exercise", "2.4")]
+        ("definition", "2.1"),
+        ("exercise", "2.1"),
+        ("exercise", "2.2"),
+        ("exercise", "2.3"),
+        ("exercise", "2.4"),
+    ]
     u = units
     assert (u[1].statement, u[1].section) == ("Prove that A ⊆ A.", "Chapter 2 exercises")
     assert u[2].statement == "∀x, x = x"  # the subheading "True–False questions" ends it
@@ -387,8 +429,10 @@ def test_end_of_chapter_exercise_lists() -> None:
 
 
 def test_unnumbered_headings() -> None:
-    pages = ["Remark.\nSome remark.\nTheorem (Fermat)\nNo solutions.\nProof. Margin. □\nO Aside\nAn aside. ◁\n"
-             "Examples\nA subsection title, not a unit.\nNote\nNor is a bare word."]
+    pages = [
+        "Remark.\nSome remark.\nTheorem (Fermat)\nNo solutions.\nProof. Margin. □\nO Aside\nAn aside. ◁\n"
+        "Examples\nA subsection title, not a unit.\nNote\nNor is a bare word."
+    ]
     units = parse(_doc(pages)).units
     assert [(u.kind, u.number, u.title, u.statement, u.proof) for u in units] == [
         ("remark", "", "", "Some remark.", ""),
@@ -399,8 +443,18 @@ def test_unnumbered_headings() -> None:
 
 def test_printed_kinds_cover_the_model_kinds() -> None:
     assert set(PRINTED_KINDS.values()) <= set(KINDS)
-    assert {"theorem", "lemma", "proposition", "corollary", "definition", "example", "exercise", "remark",
-            "axiom", "claim"} <= set(PRINTED_KINDS.values())
+    assert {
+        "theorem",
+        "lemma",
+        "proposition",
+        "corollary",
+        "definition",
+        "example",
+        "exercise",
+        "remark",
+        "axiom",
+        "claim",
+    } <= set(PRINTED_KINDS.values())
 
 
 # ============================================================================================ bad input
@@ -476,16 +530,26 @@ def test_cli_ingests_a_pdf(tmp_path: Path, sample: Path) -> None:
 def llm_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     for var in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "AUTOFORM_MODEL"):
         monkeypatch.delenv(var, raising=False)
-    return Settings(home=tmp_path, llm=LLMConfig(base_url="http://127.0.0.1:9/v1", api_key="k", model="m",
-                                                 max_retries=0, timeout_s=5))
+    return Settings(
+        home=tmp_path,
+        llm=LLMConfig(base_url="http://127.0.0.1:9/v1", api_key="k", model="m", max_retries=0, timeout_s=5),
+    )
 
 
-GARBLED = RawUnit(kind="theorem", number="1.1.31", title="Quadratic formula", chapter="Logical structure",
-                  section="Propositional logic", source="pages 57-58",
-                  statement="Let a, b ∈ C. Then α is a root of x2 + ax + b iff\nα = −a +\n√\na2 − 4b\n2",
-                  statement_raw="Let a, b ∈ C. Then α is a root of x2 + ax + b iff\nα = −a +\n√\na2 − 4b\n2")
-RESTORED = (r"Let $a, b \in \mathbb{C}$. Then $\alpha$ is a root of $x^2 + ax + b$ iff "
-            r"$\alpha = \frac{-a + \sqrt{a^2 - 4b}}{2}$.")
+GARBLED = RawUnit(
+    kind="theorem",
+    number="1.1.31",
+    title="Quadratic formula",
+    chapter="Logical structure",
+    section="Propositional logic",
+    source="pages 57-58",
+    statement="Let a, b ∈ C. Then α is a root of x2 + ax + b iff\nα = −a +\n√\na2 − 4b\n2",
+    statement_raw="Let a, b ∈ C. Then α is a root of x2 + ax + b iff\nα = −a +\n√\na2 − 4b\n2",
+)
+RESTORED = (
+    r"Let $a, b \in \mathbb{C}$. Then $\alpha$ is a root of $x^2 + ax + b$ iff "
+    r"$\alpha = \frac{-a + \sqrt{a^2 - 4b}}{2}$."
+)
 
 
 def test_restore_latex_makes_one_call_with_the_raw_text(tmp_path: Path, llm_settings: Settings) -> None:
@@ -547,8 +611,18 @@ def test_restore_prompt_renders_for_a_unit_without_title_or_location() -> None:
 # ============================================================================================ infdesc
 needs_infdesc_pdf = pytest.mark.skipif(not INFDESC_PDF.exists(), reason=f"shared infdesc PDF absent ({INFDESC_PDF})")
 
-THEOREM_LIKE = ("definition", "theorem", "lemma", "proposition", "corollary", "example", "exercise", "axiom",
-                "remark", "claim")
+THEOREM_LIKE = (
+    "definition",
+    "theorem",
+    "lemma",
+    "proposition",
+    "corollary",
+    "example",
+    "exercise",
+    "axiom",
+    "remark",
+    "claim",
+)
 
 
 @pytest.fixture(scope="module")
@@ -583,8 +657,9 @@ def test_infdesc_pdf_extraction_time(infdesc_pdf: tuple[PdfText, float]) -> None
 
 
 @needs_infdesc_pdf
-def test_infdesc_pdf_against_its_hyperlink_anchors(infdesc_pdf: tuple[PdfText, float],
-                                                   infdesc_units: list[RawUnit]) -> None:
+def test_infdesc_pdf_against_its_hyperlink_anchors(
+    infdesc_pdf: tuple[PdfText, float], infdesc_units: list[RawUnit]
+) -> None:
     """LaTeX's hyperref leaves a named destination per numbered environment ("theorem.7.1.1",
     "lemma.a.B.2.7", "itheorem.1.1.31"): the book's own list of what is printed, independent of any reader."""
     reader = pypdf.PdfReader(str(INFDESC_PDF))
@@ -618,8 +693,7 @@ def test_infdesc_pdf_against_its_latex(infdesc_units: list[RawUnit]) -> None:
     latex_units = [u for u in ingest_latex(INFDESC_TEX).units if u.kind in THEOREM_LIKE]
     pdf_units = [u for u in infdesc_units if u.kind in THEOREM_LIKE]
     # 1. kinds, whatever the numbers: both readers' units in book order, aligned
-    matcher = difflib.SequenceMatcher(None, [u.kind for u in latex_units], [u.kind for u in pdf_units],
-                                      autojunk=False)
+    matcher = difflib.SequenceMatcher(None, [u.kind for u in latex_units], [u.kind for u in pdf_units], autojunk=False)
     aligned = sum(b.size for b in matcher.get_matching_blocks())
     assert aligned / len(latex_units) >= 0.95, (aligned, len(latex_units))
     # 2. kinds and numbers
@@ -628,8 +702,10 @@ def test_infdesc_pdf_against_its_latex(infdesc_units: list[RawUnit]) -> None:
     per_kind = _per_kind(latex, found)
     rate = len(latex & found) / len(latex)
     report = ", ".join(f"{k} {a}/{b}" for k, (a, b) in per_kind.items())
-    message = (f"{rate:.1%} of the LaTeX units found in the PDF with kind and number ({report}); "
-               f"missing e.g. {sorted(latex - found)[:8]}; PDF-only e.g. {sorted(found - latex)[:8]}")
+    message = (
+        f"{rate:.1%} of the LaTeX units found in the PDF with kind and number ({report}); "
+        f"missing e.g. {sorted(latex - found)[:8]}; PDF-only e.g. {sorted(found - latex)[:8]}"
+    )
     assert rate >= 0.90, message
     assert all(a / b >= 0.80 for a, b in per_kind.values() if b >= 10), message
 

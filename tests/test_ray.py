@@ -13,8 +13,10 @@ from conftest import autoform
 from fake_llm import FakeLLM
 from test_jobs import FINAL_UNITS, assert_consistent, assert_same_atlas, make_home, script
 
-ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'autoform[ray]'): the Ray executor "
-                                        "is tested only where it is available")
+ray = pytest.importorskip(
+    "ray",
+    reason="Ray is not installed (pip install 'autoform[ray]'): the Ray executor is tested only where it is available",
+)
 
 pytestmark = pytest.mark.slow
 
@@ -35,12 +37,31 @@ def test_ray_executor_gives_the_same_atlas_as_the_local_one(tmp_path: Path, clus
         r = autoform(local, "run", "ent", "--json", "--jobs", "4")
         assert r.returncode == 0, r.stderr
         assert json.loads(r.stdout)["units"] == FINAL_UNITS
-        reference = {p: (local / "atlas" / p).read_text() for p in (
-            "Atlas.lean", "Atlas/Ent/ElementaryNumberTheory.lean", "AtlasStated/Ent/ElementaryNumberTheory.lean")}
+        reference = {
+            p: (local / "atlas" / p).read_text()
+            for p in (
+                "Atlas.lean",
+                "Atlas/Ent/ElementaryNumberTheory.lean",
+                "AtlasStated/Ent/ElementaryNumberTheory.lean",
+            )
+        }
 
         home = make_home(tmp_path, srv, "ray")
-        r = autoform(home, "run", "ent", "--json", "--executor", "ray", "--address", cluster, "--jobs", "4",
-                     "--ray-workers", "2", timeout=300)
+        r = autoform(
+            home,
+            "run",
+            "ent",
+            "--json",
+            "--executor",
+            "ray",
+            "--address",
+            cluster,
+            "--jobs",
+            "4",
+            "--ray-workers",
+            "2",
+            timeout=300,
+        )
         assert r.returncode == 0, r.stderr
         s = json.loads(r.stdout)
         assert s["status"] == "done" and s["units"] == FINAL_UNITS
@@ -61,11 +82,30 @@ def test_ray_budget_stops_and_the_job_resumes_locally(tmp_path: Path, cluster: s
     with FakeLLM(script()) as srv:
         reference_home = make_home(tmp_path, srv, "ref")
         autoform(reference_home, "run", "ent", "--jobs", "4", check=True)
-        reference = {p: (reference_home / "atlas" / p).read_text() for p in (
-            "Atlas.lean", "Atlas/Ent/ElementaryNumberTheory.lean", "AtlasStated/Ent/ElementaryNumberTheory.lean")}
+        reference = {
+            p: (reference_home / "atlas" / p).read_text()
+            for p in (
+                "Atlas.lean",
+                "Atlas/Ent/ElementaryNumberTheory.lean",
+                "AtlasStated/Ent/ElementaryNumberTheory.lean",
+            )
+        }
         home = make_home(tmp_path, srv, "ray")
-        r = autoform(home, "run", "ent", "--json", "--executor", "ray", "--address", cluster, "--jobs", "2",
-                     "--budget-tokens", "60000", timeout=300)
+        r = autoform(
+            home,
+            "run",
+            "ent",
+            "--json",
+            "--executor",
+            "ray",
+            "--address",
+            cluster,
+            "--jobs",
+            "2",
+            "--budget-tokens",
+            "60000",
+            timeout=300,
+        )
         assert r.returncode == 1, r.stderr
         s = json.loads(r.stdout)
         assert s["status"] == "interrupted" and s["stop_reason"] == "budget"
@@ -86,8 +126,9 @@ def test_remote_store_speaks_the_store_api(tmp_path: Path, cluster: str):
 
     head = Store(tmp_path / "s.sqlite")
     with head.tx() as c:
-        c.execute("INSERT INTO books (slug, title, source_path, source_kind, ingested_at) VALUES "
-                  "('b', 'B', '/x', 'latex', 0)")
+        c.execute(
+            "INSERT INTO books (slug, title, source_path, source_kind, ingested_at) VALUES ('b', 'B', '/x', 'latex', 0)"
+        )
     server = StoreServer.remote(str(head.path))
     remote = RemoteStore(server, str(head.path), "t")
     book = remote.book("b")
@@ -99,8 +140,10 @@ def test_remote_store_speaks_the_store_api(tmp_path: Path, cluster: str):
         raise RuntimeError("boom")
     assert [p.id for p in head.posts(book.id)] == [pid]
     with pytest.raises(sqlite3.IntegrityError):
-        remote.query("INSERT INTO books (slug, title, source_path, source_kind, ingested_at) VALUES "
-                     "('b', 'again', '/x', 'latex', 0)")
+        remote.query(
+            "INSERT INTO books (slug, title, source_path, source_kind, ingested_at) VALUES "
+            "('b', 'again', '/x', 'latex', 0)"
+        )
     rows = remote.query("SELECT slug, title FROM books")
     assert rows[0]["title"] == "B" and rows[0][0] == "b" and dict(rows[0]) == {"slug": "b", "title": "B"}
     # a worker that dies inside a transaction: its session is rolled back, the store is not left locked
@@ -112,8 +155,15 @@ def test_remote_store_speaks_the_store_api(tmp_path: Path, cluster: str):
     assert [r[0] for r in head.query("SELECT command FROM builds")] == ["y"]
     # a declaration name reserved on the head is not given to another unit by a worker, and back
     with head.tx() as c:
-        u1, u2 = (int(c.execute("INSERT INTO units (book_id, ident, seq, kind, statement) VALUES (?,?,?,?,?)",
-                                (book.id, f"u{i}", i, "theorem", "s")).lastrowid) for i in (1, 2))
+        u1, u2 = (
+            int(
+                c.execute(
+                    "INSERT INTO units (book_id, ident, seq, kind, statement) VALUES (?,?,?,?,?)",
+                    (book.id, f"u{i}", i, "theorem", "s"),
+                ).lastrowid
+            )
+            for i in (1, 2)
+        )
     assert head.reserve_name(book.id, u1, "gcd_comm") == "gcd_comm"
     assert remote.reserve_name(book.id, u2, "gcd_comm") == "gcd_comm_2"
     # the blackboard's cache reads a worker's posts incrementally through the server

@@ -21,8 +21,13 @@ pytestmark = [pytest.mark.lean, needs_lean]
 
 def test_sample_formalization_compiles_with_lake():
     """The fixture the end-to-end test scripts the LLM with is real Lean that Mathlib accepts."""
-    r = subprocess.run([find_lake()[0], "env", "lean", str(TESTS / "fixtures" / "sample_formalization.lean")],
-                       cwd=ROOT, capture_output=True, text=True, timeout=3600)
+    r = subprocess.run(
+        [find_lake()[0], "env", "lean", str(TESTS / "fixtures" / "sample_formalization.lean")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=3600,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     assert "sorry" not in r.stdout
 
@@ -37,8 +42,9 @@ def test_gate_on_real_lean(oracle_cls):
         ok = admit(c.model_copy(update={"proof": "simp", "locked_type": st.elaborated_type}), oracle)
         assert ok.admitted, ok.reasons
         assert set(ok.axioms or []) <= {"propext", "Classical.choice", "Quot.sound"}
-        bad = admit(c.model_copy(update={"proof": "exact Nat.succ_ne_zero n", "locked_type": st.elaborated_type}),
-                    oracle)
+        bad = admit(
+            c.model_copy(update={"proof": "exact Nat.succ_ne_zero n", "locked_type": st.elaborated_type}), oracle
+        )
         assert not bad.admitted and bad.reasons[0].code == "compile_error"
     finally:
         oracle.close()
@@ -49,10 +55,15 @@ def test_prelude_reuse_gives_the_verdicts_of_whole_texts_on_real_lean():
     see the prelude's declarations in the namespace, and the verdicts must match the lake backend's (which
     always checks the whole text)."""
     settings = load_settings(ROOT)
-    prelude = ("def double (n : ℕ) : ℕ := 2 * n\n\n"
-               "theorem double_eq (n : ℕ) : double n = n + n := by\n  unfold double; omega")
-    base = Candidate(kind="theorem", namespace="Atlas.Test", prelude=prelude,
-                     statement="theorem double_add (a b : ℕ) : double (a + b) = double a + double b")
+    prelude = (
+        "def double (n : ℕ) : ℕ := 2 * n\n\ntheorem double_eq (n : ℕ) : double n = n + n := by\n  unfold double; omega"
+    )
+    base = Candidate(
+        kind="theorem",
+        namespace="Atlas.Test",
+        prelude=prelude,
+        statement="theorem double_add (a b : ℕ) : double (a + b) = double a + double b",
+    )
     pool, lake = ReplPool(settings), LakeFileOracle(settings)
     try:
         st = check_statement(base, pool)
@@ -92,9 +103,15 @@ TINY = {"lem:a": "theorem tiny_add_zero (n : ℕ) : n + 0 = n", "thm:b": "theore
 def _tiny_script(body: dict) -> str:
     role, label = role_of(body), label_of(body)
     if role in ("reader", "critic"):
-        return "```json\n" + json.dumps(
-            {"statement": "s", "concepts": [], "conventions": [], "dependencies": []} if role == "reader" else
-            {"back_translation": "same", "faithful": True, "score": 9, "issues": []}) + "\n```"
+        return (
+            "```json\n"
+            + json.dumps(
+                {"statement": "s", "concepts": [], "conventions": [], "dependencies": []}
+                if role == "reader"
+                else {"back_translation": "same", "faithful": True, "score": 9, "issues": []}
+            )
+            + "\n```"
+        )
     return lean(TINY[label]) if role == "drafter" else lean("  simp")
 
 
@@ -145,8 +162,9 @@ automation = false
     audit = json.loads(autoform(home, "atlas", "audit", "--json", check=True).stdout)
     assert audit["ok"] and audit["checked"] == 2 and audit["findings"] == []
     # the --home workspace used the repository's Mathlib build as it was: still nothing of it to build there
-    step("no rebuild from --home", [lake, "build", "--no-build", *build_targets(settings.lean.header)], home,
-         timeout=600)
+    step(
+        "no rebuild from --home", [lake, "build", "--no-build", *build_targets(settings.lean.header)], home, timeout=600
+    )
     chapter = next((home / "atlas" / "Atlas").rglob("*.lean")).read_text()
     assert "theorem tiny_add_zero" in chapter and "section" in chapter
     print("timings (s):", json.dumps({k: round(v, 1) for k, v in timings.items()}))

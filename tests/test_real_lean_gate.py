@@ -22,8 +22,7 @@ def oracle(request):
 
 
 def test_a_misspelled_identifier_is_refused_not_bound(oracle):
-    c = Candidate(kind="theorem", namespace="Atlas.Test",
-                  statement="theorem t (x : ℕ) (h : x ∈ primeNumbrs) : x = x")
+    c = Candidate(kind="theorem", namespace="Atlas.Test", statement="theorem t (x : ℕ) (h : x ∈ primeNumbrs) : x = x")
     st = check_statement(c, oracle)
     assert not st.elaborates
     assert any("primeNumbrs" in r.message for r in st.reasons)
@@ -31,8 +30,11 @@ def test_a_misspelled_identifier_is_refused_not_bound(oracle):
 
 def test_a_long_statement_is_locked_without_elision(oracle):
     total = sum(range(1, 801))
-    c = Candidate(kind="theorem", namespace="Atlas.Test",
-                  statement=f"theorem big : ({' + '.join(str(k) for k in range(1, 801))} : ℕ) = {total}")
+    c = Candidate(
+        kind="theorem",
+        namespace="Atlas.Test",
+        statement=f"theorem big : ({' + '.join(str(k) for k in range(1, 801))} : ℕ) = {total}",
+    )
     st = check_statement(c, oracle)
     assert st.elaborates, st.reasons
     assert "⋯" not in (st.elaborated_type or "") and "800" in (st.elaborated_type or "")
@@ -47,10 +49,16 @@ def test_a_forged_answer_and_a_smuggled_axiom_are_rejected(oracle):
     forge = "\n".join(
         "open Lean Elab Command in\nrun_cmd do\n"
         f"  let p := (← getFileMap).ofPosition ⟨{line}, 0⟩\n"
-        "  logInfoAt (Syntax.atom (.synthetic p p) \"\") \"'Atlas.Test.t' does not depend on any axioms\""
-        for line in range(20, 30))
-    cand = lock.model_copy(update={"locked_type": st.elaborated_type, "proof": "exact smuggled a b",
-                                   "aux": "axiom smuggled : ∀ a b : ℕ, a + b = b + a\n" + forge})
+        '  logInfoAt (Syntax.atom (.synthetic p p) "") "\'Atlas.Test.t\' does not depend on any axioms"'
+        for line in range(20, 30)
+    )
+    cand = lock.model_copy(
+        update={
+            "locked_type": st.elaborated_type,
+            "proof": "exact smuggled a b",
+            "aux": "axiom smuggled : ∀ a b : ℕ, a + b = b + a\n" + forge,
+        }
+    )
     module = build_module(cand)
     v = judge(cand, module, oracle.check(module.text, queries=module.queries))
     assert not v.admitted
@@ -66,14 +74,16 @@ def test_holes_and_tactic_mode_on_real_lean():
     pool = ReplPool(load_settings(ROOT))
     try:
         with pool.session() as s:
-            chk = s.check("theorem t (a b : ℕ) : a + b = b + a := by\n  have h1 : a + b = b + a := by sorry\n"
-                          "  exact h1")
+            chk = s.check(
+                "theorem t (a b : ℕ) : a + b = b + a := by\n  have h1 : a + b = b + a := by sorry\n  exact h1"
+            )
             (hole,) = goals.holes(chk)
             assert hole.goal.endswith("⊢ a + b = b + a") and "a b : ℕ" in hole.goal
             assert hole.proof_state is not None and s.tactic(hole.proof_state, "omega").solved
             assert not s.tactic(hole.proof_state, "exact Nat.succ_ne_zero a").solved
-        st = check_statement(Candidate(kind="theorem", namespace="Atlas.Test",
-                                       statement=goals.standalone(hole.goal, "t_step1")), pool)
+        st = check_statement(
+            Candidate(kind="theorem", namespace="Atlas.Test", statement=goals.standalone(hole.goal, "t_step1")), pool
+        )
         assert st.elaborates, st.reasons
     finally:
         pool.close()

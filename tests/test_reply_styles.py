@@ -37,11 +37,20 @@ def run_style_job(tmp: Path, style: str) -> dict:
     calls = conn.execute("SELECT COUNT(*) FROM llm_calls WHERE cached = 0").fetchone()[0]
     truncated = conn.execute("SELECT COUNT(*) FROM llm_calls WHERE cache_key LIKE '%:truncated'").fetchone()[0]
     admitted = conn.execute("SELECT COUNT(*) FROM atlas_entries").fetchone()[0]
-    codes = {row[0]: row[1] for row in conn.execute(
-        "SELECT u.label, a.lean_code FROM atlas_entries a JOIN units u ON u.id = a.unit_id")}
+    codes = {
+        row[0]: row[1]
+        for row in conn.execute("SELECT u.label, a.lean_code FROM atlas_entries a JOIN units u ON u.id = a.unit_id")
+    }
     conn.close()
-    return {"units": summary["units"], "calls": calls, "admitted": admitted, "truncated": truncated,
-            "requests": requests, "codes": codes, "home": home}
+    return {
+        "units": summary["units"],
+        "calls": calls,
+        "admitted": admitted,
+        "truncated": truncated,
+        "requests": requests,
+        "codes": codes,
+        "home": home,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -63,8 +72,12 @@ def test_a_job_in_each_style_proves_what_the_wellformed_script_proves(tmp_path, 
     assert got["calls"] / got["admitted"] <= 1.05 * wellformed["calls"] / wellformed["admitted"]
     if style == "kimina":
         assert got["truncated"] == 1  # the long thinker was cut off once, then asked with a larger budget
-        budgets = [b.get("max_tokens") for b in got["requests"] if f"[label: {LONG_THINK_LABEL}]" in
-                   b["messages"][-1]["content"] and "You are the prover" in b["messages"][0]["content"]]
+        budgets = [
+            b.get("max_tokens")
+            for b in got["requests"]
+            if f"[label: {LONG_THINK_LABEL}]" in b["messages"][-1]["content"]
+            and "You are the prover" in b["messages"][0]["content"]
+        ]
         assert budgets == [16384, 32768]
     if style == "deepseek":
         prover = [b for b in got["requests"] if "You are the prover" in b["messages"][0]["content"]]

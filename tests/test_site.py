@@ -11,7 +11,7 @@ import pytest
 from autoform.site import SiteSummary, build_site, math_html, render_tex, sanitize_mathml
 from autoform.store import Store
 
-HOSTILE = "Let <script>alert(1)</script> be a \"set\" & $x<y$ hold."
+HOSTILE = 'Let <script>alert(1)</script> be a "set" & $x<y$ hold.'
 LEAN_PROVED = "theorem sq_nonneg' (n : Nat) : 0 ≤ n ^ 2 := by\n  exact Nat.zero_le _\n"
 
 
@@ -19,58 +19,145 @@ def _make_store(path: Path) -> Store:
     s = Store(path / "autoform.sqlite")
     units = [
         # id, ident, seq, kind, number, title, label, statement, proof, chapter, section, status, present
-        (1, "def:square", 1, "definition", "1.1", "Square", "def:square",
-         "The \\emph{square} of $n$ is $n^2$.\n\nIt is a number.", "", "1 Numbers", "1.1 Squares",
-         "done", 1),
-        (2, "thm:sq", 2, "theorem", "1.2", "Squares are $\\ge 0$", "thm:sq",
-         "For every $n$, \\[ n^2 \\ge 0. \\] See Definition~\\ref{def:square}.",
-         "By \\ref{def:square} and\n\\begin{align} n^2 &= n \\cdot n \\\\ &\\ge 0 \\end{align}", "1 Numbers",
-         "1.1 Squares", "done", 1),
-        (3, "lem:hostile", 3, "lemma", "1.3", "<b>bold</b>", "lem:<x>",
-         HOSTILE + " Also $<script>$ and $\\text{<img src=x onerror=alert(1)>}$ and "
-         "$\\text{</mtext><script>alert(2)</script>}$ and $\\href{javascript:alert(3)}{x}$.",
-         "<script>alert(4)</script>", "2 <i>Hostile</i>", "", "pending", 1),
-        (4, "thm:fail", 4, "theorem", "2.1", "", "thm:fail", "A claim $\\frac{1}{2} < 1$.", "", "2 <i>Hostile</i>",
-         "", "failed", 1),
+        (
+            1,
+            "def:square",
+            1,
+            "definition",
+            "1.1",
+            "Square",
+            "def:square",
+            "The \\emph{square} of $n$ is $n^2$.\n\nIt is a number.",
+            "",
+            "1 Numbers",
+            "1.1 Squares",
+            "done",
+            1,
+        ),
+        (
+            2,
+            "thm:sq",
+            2,
+            "theorem",
+            "1.2",
+            "Squares are $\\ge 0$",
+            "thm:sq",
+            "For every $n$, \\[ n^2 \\ge 0. \\] See Definition~\\ref{def:square}.",
+            "By \\ref{def:square} and\n\\begin{align} n^2 &= n \\cdot n \\\\ &\\ge 0 \\end{align}",
+            "1 Numbers",
+            "1.1 Squares",
+            "done",
+            1,
+        ),
+        (
+            3,
+            "lem:hostile",
+            3,
+            "lemma",
+            "1.3",
+            "<b>bold</b>",
+            "lem:<x>",
+            HOSTILE + " Also $<script>$ and $\\text{<img src=x onerror=alert(1)>}$ and "
+            "$\\text{</mtext><script>alert(2)</script>}$ and $\\href{javascript:alert(3)}{x}$.",
+            "<script>alert(4)</script>",
+            "2 <i>Hostile</i>",
+            "",
+            "pending",
+            1,
+        ),
+        (
+            4,
+            "thm:fail",
+            4,
+            "theorem",
+            "2.1",
+            "",
+            "thm:fail",
+            "A claim $\\frac{1}{2} < 1$.",
+            "",
+            "2 <i>Hostile</i>",
+            "",
+            "failed",
+            1,
+        ),
         (5, "thm:todo", 5, "theorem", "2.2", "", "", "Still to do.", "", "2 <i>Hostile</i>", "", "pending", 1),
         (6, "thm:gone", 6, "theorem", "2.3", "", "thm:gone", "Removed.", "", "", "", "pending", 0),
     ]
     with s.tx() as c:
-        c.execute("INSERT INTO books (id, slug, title, source_path, source_kind, ingested_at) "
-                  "VALUES (1, 'numbers', 'Numbers <&>', '/b/main.tex', 'latex', 1.0)")
-        c.execute("INSERT INTO books (id, slug, title, source_path, source_kind, ingested_at) "
-                  "VALUES (2, 'empty', '', '/c/main.tex', 'latex', 2.0)")
-        for (uid, ident, seq, kind, number, title, label, st, proof, ch, sec, status, present) in units:
+        c.execute(
+            "INSERT INTO books (id, slug, title, source_path, source_kind, ingested_at) "
+            "VALUES (1, 'numbers', 'Numbers <&>', '/b/main.tex', 'latex', 1.0)"
+        )
+        c.execute(
+            "INSERT INTO books (id, slug, title, source_path, source_kind, ingested_at) "
+            "VALUES (2, 'empty', '', '/c/main.tex', 'latex', 2.0)"
+        )
+        for uid, ident, seq, kind, number, title, label, st, proof, ch, sec, status, present in units:
             c.execute(
                 "INSERT INTO units (id, book_id, ident, seq, kind, number, title, label, statement, proof, chapter,"
                 " section, source, status, present) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (uid, 1, ident, seq, kind, number, title, label, st, proof, ch, sec, f"main.tex:{10 * seq}-"
-                 f"{10 * seq + 5}", status, present),
+                (
+                    uid,
+                    1,
+                    ident,
+                    seq,
+                    kind,
+                    number,
+                    title,
+                    label,
+                    st,
+                    proof,
+                    ch,
+                    sec,
+                    f"main.tex:{10 * seq}-{10 * seq + 5}",
+                    status,
+                    present,
+                ),
             )
-        c.executemany("INSERT INTO unit_deps (unit_id, dep_id, via) VALUES (?,?,?)",
-                      [(2, 1, "ref"), (3, 2, "text"), (4, 2, "ref"), (4, 1, "ref")])
+        c.executemany(
+            "INSERT INTO unit_deps (unit_id, dep_id, via) VALUES (?,?,?)",
+            [(2, 1, "ref"), (3, 2, "text"), (4, 2, "ref"), (4, 1, "ref")],
+        )
         c.execute("INSERT INTO jobs (id, book_id, status, started_at) VALUES (1, 1, 'done', 5.0)")
         attempts = [
             (1, 1, 1, "definition", "def square (n : Nat) : Nat := n * n", 1, "[]"),
             (2, 2, 1, "proof", LEAN_PROVED, 1, "[]"),
-            (3, 4, 1, "proof", "theorem bad : False := by simp", 0,
-             json.dumps([{"severity": "error", "line": 1, "column": 28, "text": "simp made no <progress>"}])),
-            (4, 4, 2, "proof", "theorem bad : False := by omega", 0,
-             json.dumps([{"severity": "error", "line": 1, "column": 28, "text": "omega could not prove <goal>"}])),
+            (
+                3,
+                4,
+                1,
+                "proof",
+                "theorem bad : False := by simp",
+                0,
+                json.dumps([{"severity": "error", "line": 1, "column": 28, "text": "simp made no <progress>"}]),
+            ),
+            (
+                4,
+                4,
+                2,
+                "proof",
+                "theorem bad : False := by omega",
+                0,
+                json.dumps([{"severity": "error", "line": 1, "column": 28, "text": "omega could not prove <goal>"}]),
+            ),
         ]
         for aid, uid, n, stage, code, admitted, msgs in attempts:
-            c.execute("INSERT INTO attempts (id, job_id, unit_id, n, author, stage, lean_code, admitted, messages,"
-                      " created_at) VALUES (?,?,?,?,?,?,?,?,?,?)", (aid, 1, uid, n, "prover", stage, code,
-                                                                    admitted, msgs, 6.0 + aid))
-        entries = [(1, 1, "Numbers.square", "defined", "def square (n : Nat) : Nat", "def square (n : Nat) : Nat "
-                    ":= n * n", 1), (2, 2, "Numbers.sq_nonneg", "proved", "theorem sq_nonneg' (n : Nat) : 0 ≤ n ^ 2",
-                                     LEAN_PROVED, 2),
-                   (3, 3, "Numbers.hostile", "stated", "theorem hostile : True", "theorem hostile : True := sorry",
-                    None)]
+            c.execute(
+                "INSERT INTO attempts (id, job_id, unit_id, n, author, stage, lean_code, admitted, messages,"
+                " created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (aid, 1, uid, n, "prover", stage, code, admitted, msgs, 6.0 + aid),
+            )
+        entries = [
+            (1, 1, "Numbers.square", "defined", "def square (n : Nat) : Nat", "def square (n : Nat) : Nat := n * n", 1),
+            (2, 2, "Numbers.sq_nonneg", "proved", "theorem sq_nonneg' (n : Nat) : 0 ≤ n ^ 2", LEAN_PROVED, 2),
+            (3, 3, "Numbers.hostile", "stated", "theorem hostile : True", "theorem hostile : True := sorry", None),
+        ]
         for eid, uid, decl, status, st, code, att in entries:
-            c.execute("INSERT INTO atlas_entries (id, unit_id, book_id, decl_name, status, statement_lean, lean_code,"
-                      " attempt_id, job_id, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                      (eid, uid, 1, decl, status, st, code, att, 1, 7.0))
+            c.execute(
+                "INSERT INTO atlas_entries (id, unit_id, book_id, decl_name, status, statement_lean, lean_code,"
+                " attempt_id, job_id, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (eid, uid, 1, decl, status, st, code, att, 1, 7.0),
+            )
     s.add_post(book_id=1, unit_id=2, author="critic", kind="critique", body="ok", data={"fidelity": "faithful"})
     s.add_post(book_id=1, unit_id=4, author="critic", kind="critique", body="no score", data={})
     return s
@@ -93,8 +180,16 @@ def _badges(page: str) -> str:
 def test_files_exist(site):
     _, out, summary = site
     assert summary == SiteSummary(pages=1 + 2 + 5, books=2, units=5)
-    for p in ("index.html", "search.json", "static/style.css", "static/pygments.css", "static/search.js",
-              "static/search-data.js", "numbers/index.html", "empty/index.html"):
+    for p in (
+        "index.html",
+        "search.json",
+        "static/style.css",
+        "static/pygments.css",
+        "static/search.js",
+        "static/search-data.js",
+        "numbers/index.html",
+        "empty/index.html",
+    ):
         assert (out / p).is_file(), p
     for uid in range(1, 6):
         assert (out / "numbers" / f"{uid}.html").is_file()
@@ -127,13 +222,21 @@ def test_hostile_content_is_escaped(site):
         assert "<b>" not in text and "<i>" not in text, f
         assert "javascript:" not in text, f
         # the only scripts are the site's own
-        assert set(re.findall(r"<script[^>]*>", text)) <= {'<script src="static/search-data.js">',
-                                                          '<script src="static/search.js">'}, f
+        assert set(re.findall(r"<script[^>]*>", text)) <= {
+            '<script src="static/search-data.js">',
+            '<script src="static/search.js">',
+        }, f
 
 
 def test_latex2mathml_cannot_inject():
-    for latex in ("<script>", r"\text{<img src=x onerror=alert(1)>}", r"\text{</mtext><script>alert(1)</script>}",
-                  r"\href{javascript:alert(1)}{x}", r"\style{color:red}{x}", r'\color{red" onload="x}{a}'):
+    for latex in (
+        "<script>",
+        r"\text{<img src=x onerror=alert(1)>}",
+        r"\text{</mtext><script>alert(1)</script>}",
+        r"\href{javascript:alert(1)}{x}",
+        r"\style{color:red}{x}",
+        r'\color{red" onload="x}{a}',
+    ):
         out = math_html(latex, False)
         assert out.startswith("<math") and out.endswith("</math>"), out
         assert "<script" not in out and "<img" not in out and "href" not in out and "style=" not in out, out
@@ -234,12 +337,13 @@ def test_chapter_graphs_on_the_book_page(site):
     _, out, _ = site
     book = (out / "numbers" / "index.html").read_text()
     chapters = book.split('<section class="chapter">')[1:]
-    assert len(chapters) == 2 and all(c.count('<svg xmlns="http://www.w3.org/2000/svg" class="depgraph"') == 1
-                                      for c in chapters)
-    first = chapters[0][chapters[0].index("<svg"): chapters[0].index("</svg>")]
+    assert len(chapters) == 2 and all(
+        c.count('<svg xmlns="http://www.w3.org/2000/svg" class="depgraph"') == 1 for c in chapters
+    )
+    first = chapters[0][chapters[0].index("<svg") : chapters[0].index("</svg>")]
     assert re.findall(r'<a class="node[^"]*" href="([0-9]+)\.html"', first) == ["1", "2"]
     assert 'data-unit="2" data-border="green" data-fill="#1CAC78"' in first  # proved, all ancestors too
-    second = chapters[1][chapters[1].index("<svg"): chapters[1].index("</svg>")]
+    second = chapters[1][chapters[1].index("<svg") : chapters[1].index("</svg>")]
     assert 'class="node result failed" href="4.html"' in second
     assert 'class="node result external" href="2.html"' in second  # used from chapter 1, faded
     assert "Green border" in book and "Dark green background" in book  # the legend
@@ -307,8 +411,15 @@ def test_serve_binds_localhost_and_serves_only_the_site(site, server, tmp_path):
     assert _get(server, "/numbers/2.html")[0] == 200
     secret = out.parent / "secret.txt"
     secret.write_text("outside")
-    for path in ("/../secret.txt", "/numbers/../../secret.txt", "/%2e%2e/secret.txt", "/..%2fsecret.txt",
-                 "//etc/passwd", "/../../../../etc/passwd", "/no-such-page.html"):
+    for path in (
+        "/../secret.txt",
+        "/numbers/../../secret.txt",
+        "/%2e%2e/secret.txt",
+        "/..%2fsecret.txt",
+        "//etc/passwd",
+        "/../../../../etc/passwd",
+        "/no-such-page.html",
+    ):
         status, body = _get(server, path)
         assert status == 404 and b"outside" not in body and b"root:" not in body, path
     # a symbolic link inside the site that leads out of it is not followed
@@ -331,9 +442,13 @@ def test_cli_serve_defaults_to_localhost(site, tmp_path):
 
     _, out, _ = site
     env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOFORM_")}
-    proc = subprocess.Popen([sys.executable, "-m", "autoform", "--home", str(tmp_path), "atlas", "serve", "--dir",
-                             str(out), "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "autoform", "--home", str(tmp_path), "atlas", "serve", "--dir", str(out), "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         line = proc.stdout.readline()
         m = re.search(r"at http://([0-9.]+):([0-9]+)/", line)
@@ -356,7 +471,10 @@ def test_the_site_offers_the_atlas_as_a_dataset(site):
     recs = [json.loads(x) for x in (out / "atlas.jsonl").read_text(encoding="utf-8").splitlines()]
     # the three atlas entries (defined, proved, stated), nothing for failed or pending units
     assert [(r["unit"]["label"], r["status"]) for r in recs] == [
-        ("def:square", "defined"), ("thm:sq", "proved"), ("lem:<x>", "stated")]
+        ("def:square", "defined"),
+        ("thm:sq", "proved"),
+        ("lem:<x>", "stated"),
+    ]
     assert recs[1]["book_depends_on"] == [recs[0]["decl_name"]] and recs[1]["lean_code"] == LEAN_PROVED
     index = (out / "index.html").read_text()
     assert '<a href="atlas.jsonl" download>' in index and "3 records" in index

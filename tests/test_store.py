@@ -22,10 +22,12 @@ def store(tmp_path: Path) -> Store:
 
 
 def _add_book(c: sqlite3.Connection, slug: str = "b") -> int:
-    return int(c.execute(
-        "INSERT INTO books (slug, title, source_path, source_kind, ingested_at, warnings) VALUES (?,?,?,?,?,?)",
-        (slug, "T", "/x/main.tex", "latex", time.time(), json.dumps(["w1", "w2"])),
-    ).lastrowid)
+    return int(
+        c.execute(
+            "INSERT INTO books (slug, title, source_path, source_kind, ingested_at, warnings) VALUES (?,?,?,?,?,?)",
+            (slug, "T", "/x/main.tex", "latex", time.time(), json.dumps(["w1", "w2"])),
+        ).lastrowid
+    )
 
 
 def _raw(path: Path) -> sqlite3.Connection:
@@ -168,8 +170,9 @@ def test_concurrent_posts_from_four_threads_all_land(store: Store) -> None:
         try:
             barrier.wait()
             for i in range(per_thread):
-                pid = store.add_post(book_id=bid, author=f"thread{k}", kind="note", body=f"{k}:{i}",
-                                     round=i, data={"k": k, "i": i})
+                pid = store.add_post(
+                    book_id=bid, author=f"thread{k}", kind="note", body=f"{k}:{i}", round=i, data={"k": k, "i": i}
+                )
                 with lock:
                     ids.append(pid)
         except BaseException as e:  # noqa: BLE001 - reported below
@@ -200,8 +203,24 @@ def test_unit_round_trips_json_columns(store: Store) -> None:
         uid = c.execute(
             "INSERT INTO units (book_id, ident, seq, kind, number, title, label, statement, statement_raw, proof,"
             " chapter, section, source, refs, present, status) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (bid, "thm:x", 0, "theorem", "1.2", "Bézout's identity", "thm:x", "S $\\mathbb{Z}$", "S $\\Z$", "P",
-             "Chap", "Sec", "main.tex:3-9", json.dumps(["def:a", "lem:b"]), 1, "pending"),
+            (
+                bid,
+                "thm:x",
+                0,
+                "theorem",
+                "1.2",
+                "Bézout's identity",
+                "thm:x",
+                "S $\\mathbb{Z}$",
+                "S $\\Z$",
+                "P",
+                "Chap",
+                "Sec",
+                "main.tex:3-9",
+                json.dumps(["def:a", "lem:b"]),
+                1,
+                "pending",
+            ),
         ).lastrowid
     u = store.unit(uid)
     assert isinstance(u, Unit)
@@ -222,8 +241,9 @@ def test_post_round_trips_json_columns(store: Store) -> None:
         bid = _add_book(c)
     data = {"lean": "theorem x : True := trivial", "scores": [1.5, 2], "nested": {"ok": True, "none": None}}
     before = time.time()
-    pid = store.add_post(book_id=bid, author="prover", kind="attempt", body="body text", round=3, data=data,
-                         refs=[7, 9], pinned=True)
+    pid = store.add_post(
+        book_id=bid, author="prover", kind="attempt", body="body text", round=3, data=data, refs=[7, 9], pinned=True
+    )
     p2 = store.add_post(book_id=bid, author="reader", kind="note", body="other")
     posts = store.posts(bid)
     assert [p.id for p in posts] == [pid, p2]
@@ -232,8 +252,7 @@ def test_post_round_trips_json_columns(store: Store) -> None:
     assert p.data == data
     assert p.refs == [7, 9]
     assert p.pinned is True
-    assert (p.round, p.author, p.kind, p.body, p.unit_id, p.job_id) == (3, "prover", "attempt", "body text", None,
-                                                                       None)
+    assert (p.round, p.author, p.kind, p.body, p.unit_id, p.job_id) == (3, "prover", "attempt", "body text", None, None)
     assert before - 1 <= p.created_at <= time.time() + 1
     # defaults: empty JSON, not pinned
     q = posts[1]
@@ -267,8 +286,15 @@ def test_cli_reports_a_corrupt_store_file_cleanly(tmp_path: Path) -> None:
 
 # ------------------------------------------------------------------------------------------ declaration names
 def _add_units(c: sqlite3.Connection, bid: int, n: int) -> list[int]:
-    return [int(c.execute("INSERT INTO units (book_id, ident, seq, kind, statement) VALUES (?,?,?,?,?)",
-                          (bid, f"u{i}", i, "theorem", f"s{i}")).lastrowid) for i in range(n)]
+    return [
+        int(
+            c.execute(
+                "INSERT INTO units (book_id, ident, seq, kind, statement) VALUES (?,?,?,?,?)",
+                (bid, f"u{i}", i, "theorem", f"s{i}"),
+            ).lastrowid
+        )
+        for i in range(n)
+    ]
 
 
 def test_reserve_name_gives_each_unit_its_own_name_and_keeps_it(store: Store) -> None:
@@ -316,8 +342,11 @@ def test_reserve_name_skips_a_name_the_atlas_gives_another_unit(store: Store) ->
     with store.tx() as c:
         bid = _add_book(c)
         a, b = _add_units(c, bid, 2)
-        c.execute("INSERT INTO atlas_entries (unit_id, book_id, decl_name, status, statement_lean, lean_code,"
-                  " created_at) VALUES (?,?,?,?,?,?,?)", (a, bid, "old", "proved", "s", "c", time.time()))
+        c.execute(
+            "INSERT INTO atlas_entries (unit_id, book_id, decl_name, status, statement_lean, lean_code,"
+            " created_at) VALUES (?,?,?,?,?,?,?)",
+            (a, bid, "old", "proved", "s", "c", time.time()),
+        )
     assert store.reserve_name(bid, b, "old") == "old_2"
 
 
@@ -332,8 +361,10 @@ def test_migration_to_v4_reserves_the_names_already_in_use(tmp_path: Path) -> No
     raw.execute("PRAGMA user_version = 3")
     bid = _add_book(raw)
     a, b = _add_units(raw, bid, 2)
-    raw.execute("INSERT INTO posts (book_id, unit_id, author, kind, body, data, created_at) VALUES "
-                "(?,?,?,?,?,?,?)", (bid, a, "drafter", "lock", "theorem t : True", json.dumps({"name": "t"}), 0))
+    raw.execute(
+        "INSERT INTO posts (book_id, unit_id, author, kind, body, data, created_at) VALUES (?,?,?,?,?,?,?)",
+        (bid, a, "drafter", "lock", "theorem t : True", json.dumps({"name": "t"}), 0),
+    )
     raw.commit()
     raw.close()
     s = Store(path)

@@ -29,15 +29,29 @@ class Drafter(Agent):
             return parse_drafts(reply_text, kind=kind, k=k, header=run.settings.lean.header)
 
         texts, reply, ctx = self.ask_parsed(run, parse, previous_error=previous_error, k=k)
-        return [(t, run.board.post(self.role, "draft", t, unit_id=run.unit.id, round=run.round, refs=ctx.post_ids,
-                                   data={"llm_call": reply.call_id, "of": len(texts)})) for t in texts]
+        return [
+            (
+                t,
+                run.board.post(
+                    self.role,
+                    "draft",
+                    t,
+                    unit_id=run.unit.id,
+                    round=run.round,
+                    refs=ctx.post_ids,
+                    data={"llm_call": reply.call_id, "of": len(texts)},
+                ),
+            )
+            for t in texts
+        ]
 
 
 def parse_drafts(text: str, *, kind: str, k: int = 1, header: str = "") -> list[str]:
     """Up to k drafts from a reply: statements only for a theorem (a proof the model attached is cut; headers,
     namespaces, helper defs dropped), the whole definition for a definition; with k = 1 the answer's last."""
-    texts = parse_statements(text, kind="definition" if kind == "definition" else "theorem", header=header,
-                             last_only=k == 1)
+    texts = parse_statements(
+        text, kind="definition" if kind == "definition" else "theorem", header=header, last_only=k == 1
+    )
     texts = [t for t in texts if declared_name(t)]
     if not texts:
         raise MalformedReply("the draft declares no `theorem NAME` or `def NAME`")
@@ -69,14 +83,31 @@ class FidelityCritic(Agent):
         body = f"Fidelity of `{declared_name(lean)}`: {crit.fidelity}. {crit.back_translation}".strip()
         if crit.issues:
             body += "\nIssues: " + "; ".join(crit.issues)
-        pid = run.board.post(self.role, "critique", body, unit_id=run.unit.id, round=run.round, refs=ctx.post_ids,
-                             data={"fidelity": crit.fidelity, "faithful": crit.faithful, "score": crit.score,
-                                   "issues": crit.issues, "lean": lean, "llm_call": reply.call_id})
+        pid = run.board.post(
+            self.role,
+            "critique",
+            body,
+            unit_id=run.unit.id,
+            round=run.round,
+            refs=ctx.post_ids,
+            data={
+                "fidelity": crit.fidelity,
+                "faithful": crit.faithful,
+                "score": crit.score,
+                "issues": crit.issues,
+                "lean": lean,
+                "llm_call": reply.call_id,
+            },
+        )
         return crit, pid
 
 
-CRITIQUE_FIELDS: dict = {"back_translation": ("str", False), "faithful": ("bool", True), "score": ("score", True),
-                         "issues": ("list[str]", False)}
+CRITIQUE_FIELDS: dict = {
+    "back_translation": ("str", False),
+    "faithful": ("bool", True),
+    "score": ("score", True),
+    "issues": ("list[str]", False),
+}
 
 
 def parse_critique(text: str) -> Critique:

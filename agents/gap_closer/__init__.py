@@ -7,8 +7,7 @@ from agents.prover import known_names, split_reply
 from autoform.replies import MalformedReply
 
 
-def parse_repair(text: str, *, locked: str, known: list[str] | None = None, failed_proof: str = ""
-                 ) -> tuple[str, str]:
+def parse_repair(text: str, *, locked: str, known: list[str] | None = None, failed_proof: str = "") -> tuple[str, str]:
     """(helpers, repaired proof): as the prover's reply, except that the failed proof quoted back for contrast
     is not the answer, unless it is all there is."""
     try:
@@ -29,8 +28,14 @@ class GapCloser(Agent):
         def parse(text: str) -> tuple[str, str]:
             return parse_repair(text, locked=locked, known=known, failed_proof=failed_proof)
 
-        (aux, proof), reply, ctx = self.ask_parsed(run, parse, locked=locked, failed_proof=failed_proof,
-                                                   errors=errors)
-        pid = run.board.post(self.role, "proof", proof, unit_id=run.unit.id, round=run.round, refs=ctx.post_ids,
-                             data={"aux": aux, "llm_call": reply.call_id})
+        (aux, proof), reply, ctx = self.ask_parsed(run, parse, locked=locked, failed_proof=failed_proof, errors=errors)
+        pid = run.board.post(
+            self.role,
+            "proof",
+            proof,
+            unit_id=run.unit.id,
+            round=run.round,
+            refs=ctx.post_ids,
+            data={"aux": aux, "llm_call": reply.call_id},
+        )
         return aux, proof, pid

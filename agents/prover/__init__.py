@@ -6,8 +6,9 @@ from agents.base import Agent, AgentRun
 from autoform.replies import parse_proof
 
 
-def split_reply(text: str, *, locked: str = "", known: list[str] | None = None,
-                exclude: list[str] | None = None) -> tuple[str, str]:
+def split_reply(
+    text: str, *, locked: str = "", known: list[str] | None = None, exclude: list[str] | None = None
+) -> tuple[str, str]:
     """(helper declarations, tactic proof of ``locked``) from a reply (see :func:`autoform.replies.parse_proof`):
     a tactic block, a restated theorem or a whole file; a restatement that changes the locked statement is
     refused."""
@@ -26,8 +27,16 @@ class Prover(Agent):
 
     def run(self, run: AgentRun, *, locked: str, variant: int = 0, race: int = 1) -> tuple[str, str, int]:
         known = known_names(run)
-        (aux, proof), reply, ctx = self.ask_parsed(run, lambda t: split_reply(t, locked=locked, known=known),
-                                                   locked=locked, variant=variant, race=race)
-        pid = run.board.post(self.role, "proof", proof, unit_id=run.unit.id, round=run.round, refs=ctx.post_ids,
-                             data={"aux": aux, "llm_call": reply.call_id})
+        (aux, proof), reply, ctx = self.ask_parsed(
+            run, lambda t: split_reply(t, locked=locked, known=known), locked=locked, variant=variant, race=race
+        )
+        pid = run.board.post(
+            self.role,
+            "proof",
+            proof,
+            unit_id=run.unit.id,
+            round=run.round,
+            refs=ctx.post_ids,
+            data={"aux": aux, "llm_call": reply.call_id},
+        )
         return aux, proof, pid

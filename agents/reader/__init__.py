@@ -6,8 +6,12 @@ from agents.base import Agent, AgentRun
 from autoform.llm import MalformedReply
 from autoform.replies import parse_json, read_fields
 
-READER_FIELDS: dict = {"statement": ("str", True), "concepts": ("list[str]", False),
-                       "conventions": ("list[str]", False), "dependencies": ("list[str]", False)}
+READER_FIELDS: dict = {
+    "statement": ("str", True),
+    "concepts": ("list[str]", False),
+    "conventions": ("list[str]", False),
+    "dependencies": ("list[str]", False),
+}
 
 
 def parse_extraction(text: str) -> dict:
@@ -32,16 +36,24 @@ class Reader(Agent):
             # the parser's statement stands; the failure is on the board for the audit
             statement, concepts, conventions, missed = run.unit.statement, [], [], []
             ctx, call_id = self.context(run), 0
-            run.board.post(self.role, "critique", f"reader reply unusable: {e}", unit_id=run.unit.id,
-                           round=run.round)
+            run.board.post(self.role, "critique", f"reader reply unusable: {e}", unit_id=run.unit.id, round=run.round)
         body = statement
         if concepts:
             body += "\nConcepts: " + ", ".join(concepts)
         if conventions:
             body += "\nConventions: " + "; ".join(conventions)
         return run.board.post(
-            self.role, "extraction", body, unit_id=run.unit.id, round=run.round, refs=ctx.post_ids,
-            data={"statement": statement, "concepts": concepts, "conventions": conventions,
-                  "dependencies": missed, "llm_call": call_id},
+            self.role,
+            "extraction",
+            body,
+            unit_id=run.unit.id,
+            round=run.round,
+            refs=ctx.post_ids,
+            data={
+                "statement": statement,
+                "concepts": concepts,
+                "conventions": conventions,
+                "dependencies": missed,
+                "llm_call": call_id,
+            },
         )
-

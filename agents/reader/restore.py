@@ -21,7 +21,9 @@ PROMPT = "reader/restore.md"
 
 _env = jinja2.Environment(
     loader=jinja2.FileSystemLoader(str(Path(__file__).resolve().parent.parent)),
-    undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False,
+    undefined=jinja2.StrictUndefined,
+    keep_trailing_newline=True,
+    autoescape=False,
 )
 
 

@@ -27,8 +27,14 @@ from pathlib import Path
 from pydantic import BaseModel
 
 NAME_KEYS = ("name", "id", "problem_name", "full_name", "theorem_name")
-INFORMAL_KEYS = ("informal_stmt", "informal_statement", "nl_statement", "natural_language_statement",
-                 "informal_prefix", "problem")
+INFORMAL_KEYS = (
+    "informal_stmt",
+    "informal_statement",
+    "nl_statement",
+    "natural_language_statement",
+    "informal_prefix",
+    "problem",
+)
 FORMAL_KEYS = ("formal_stmt", "formal_statement", "lean4_statement", "lean4_code", "lean_statement")
 HEADER_KEYS = ("header", "lean4_header", "src_header", "imports")
 HELPER_KEYS = ("helper", "helpers")
@@ -86,26 +92,42 @@ def load(path: Path, *, split: str | None = None, limit: int | None = None) -> l
             try:
                 row = json.loads(raw)
             except json.JSONDecodeError as e:
-                raise BenchError(f"{path}:{n}: not a JSON object ({e.msg} at column {e.colno}); a benchmark is "
-                                 "JSON Lines, one problem object a line") from None
+                raise BenchError(
+                    f"{path}:{n}: not a JSON object ({e.msg} at column {e.colno}); a benchmark is "
+                    "JSON Lines, one problem object a line"
+                ) from None
             if not isinstance(row, dict):
                 raise BenchError(f"{path}:{n}: expected a JSON object, found {type(row).__name__}")
             informal, formal = _first(row, INFORMAL_KEYS), _first(row, FORMAL_KEYS)
-            missing = [what for what, v in (("an informal statement (" + ", ".join(INFORMAL_KEYS) + ")", informal),
-                                            ("a reference Lean statement (" + ", ".join(FORMAL_KEYS) + ")", formal))
-                       if v is None]
+            missing = [
+                what
+                for what, v in (
+                    ("an informal statement (" + ", ".join(INFORMAL_KEYS) + ")", informal),
+                    ("a reference Lean statement (" + ", ".join(FORMAL_KEYS) + ")", formal),
+                )
+                if v is None
+            ]
             if missing:
-                raise BenchError(f"{path}:{n}: expected {' and '.join(missing)}; found the fields "
-                                 f"{', '.join(sorted(row)) or '(none)'}. Rename the fields or see "
-                                 "autoform/evaluation/bench.py for the names accepted")
+                raise BenchError(
+                    f"{path}:{n}: expected {' and '.join(missing)}; found the fields "
+                    f"{', '.join(sorted(row)) or '(none)'}. Rename the fields or see "
+                    "autoform/evaluation/bench.py for the names accepted"
+                )
             assert informal is not None and formal is not None
             name = str(next((row[k] for k in NAME_KEYS if row.get(k) not in (None, "")), f"line{n}"))
             if name in seen:
                 raise BenchError(f"{path}:{n}: problem name {name!r} appears twice; names must be unique")
             seen.add(name)
-            p = Problem(name=name, informal=_strip_informal(informal), formal=formal,
-                        header=_first(row, HEADER_KEYS) or DEFAULT_HEADER, helper=_first(row, HELPER_KEYS) or "",
-                        informal_proof=_first(row, PROOF_KEYS) or "", split=str(row.get("split") or ""), line=n)
+            p = Problem(
+                name=name,
+                informal=_strip_informal(informal),
+                formal=formal,
+                header=_first(row, HEADER_KEYS) or DEFAULT_HEADER,
+                helper=_first(row, HELPER_KEYS) or "",
+                informal_proof=_first(row, PROOF_KEYS) or "",
+                split=str(row.get("split") or ""),
+                line=n,
+            )
             if split is not None and p.split != split:
                 continue
             problems.append(p)

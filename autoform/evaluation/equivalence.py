@@ -33,21 +33,26 @@ REF, DRAFTED = "autoform_eval_ref", "autoform_eval_drafted"
 
 def equiv_tactic(hyp: str) -> str:
     """Automation proving a statement from ``hyp`` (each alternative on its own; the first that closes wins)."""
-    return "\n".join([
-        "first",
-        f"  | exact {hyp}",
-        f"  | (apply {hyp} <;> assumption)",
-        f"  | (intros; apply {hyp} <;> assumption)",
-        f"  | (simpa using {hyp})",
-        f"  | (have := @{hyp}; aesop)",
-    ])
+    return "\n".join(
+        [
+            "first",
+            f"  | exact {hyp}",
+            f"  | (apply {hyp} <;> assumption)",
+            f"  | (intros; apply {hyp} <;> assumption)",
+            f"  | (simpa using {hyp})",
+            f"  | (have := @{hyp}; aesop)",
+        ]
+    )
 
 
 REFUTE_TACTIC = "first\n  | decide\n  | (norm_num; done)\n  | (simp; done)\n  | (push_neg; aesop)"
 
 _OPEN, _CLOSE = "([{⦃⟨", ")]}⦄⟩"
-_HEAD = re.compile(r"^\s*(?:@\[[^\]]*\]\s*)?(?:(?:private|protected|noncomputable|nonrec)\s+)*"
-                   r"(theorem|lemma|example)\s*([^\s:({\[⦃]*)", re.M)
+_HEAD = re.compile(
+    r"^\s*(?:@\[[^\]]*\]\s*)?(?:(?:private|protected|noncomputable|nonrec)\s+)*"
+    r"(theorem|lemma|example)\s*([^\s:({\[⦃]*)",
+    re.M,
+)
 
 
 class Statement(BaseModel):
@@ -74,13 +79,13 @@ def split_statement(text: str) -> Statement | None:
     m = _HEAD.search(src)
     if m is None:
         return None
-    rest, depth, colon, end = src[m.end():], 0, -1, -1
+    rest, depth, colon, end = src[m.end() :], 0, -1, -1
     for i, ch in enumerate(rest):
         if ch in _OPEN:
             depth += 1
         elif ch in _CLOSE:
             depth -= 1
-        elif depth == 0 and ch == ":" and rest[i + 1: i + 2] != "=":
+        elif depth == 0 and ch == ":" and rest[i + 1 : i + 2] != "=":
             if colon < 0:
                 colon = i
         elif depth == 0 and ch == ":" and colon >= 0:
@@ -88,7 +93,7 @@ def split_statement(text: str) -> Statement | None:
             break
     if colon < 0:
         return None
-    ty = rest[colon + 1: end if end >= 0 else len(rest)].strip()
+    ty = rest[colon + 1 : end if end >= 0 else len(rest)].strip()
     binders = " ".join(rest[:colon].split())
     return Statement(name=m.group(2), binders=binders, type=ty) if ty else None
 
@@ -115,10 +120,21 @@ def _indent(text: str) -> str:
     return "\n".join("  " + ln for ln in text.splitlines())
 
 
-def _prove(oracle: Oracle, header: str, namespace: str, direction: Literal["fwd", "bwd", "refute"],
-           body: str, theorem: str, hypothesis: str | None) -> DirectionCheck:
-    text = STRICT_OPTIONS + (f"namespace {namespace}\n" if namespace else "") + body + (
-        f"end {namespace}\n" if namespace else "")
+def _prove(
+    oracle: Oracle,
+    header: str,
+    namespace: str,
+    direction: Literal["fwd", "bwd", "refute"],
+    body: str,
+    theorem: str,
+    hypothesis: str | None,
+) -> DirectionCheck:
+    text = (
+        STRICT_OPTIONS
+        + (f"namespace {namespace}\n" if namespace else "")
+        + body
+        + (f"end {namespace}\n" if namespace else "")
+    )
     full = f"{namespace}.{theorem}" if namespace else theorem
     check: LeanCheck = oracle.check(text, header=header, queries=[axioms_query(full)])
     out = DirectionCheck(direction=direction, proved=False, lean_s=check.elapsed_s, module=text)
@@ -151,24 +167,46 @@ def decide(oracle: Oracle, *, header: str, namespace: str, reference: str, draft
         return Equivalence(outcome="undecided", reason="the reference is not a theorem statement autoform can read")
     if dr is None:
         return Equivalence(outcome="undecided", reason="the drafted statement could not be split at its colon")
-    fwd = _prove(oracle, header, namespace, "fwd",
-                 f"axiom {REF} {ref.binders} : {ref.type}\n\n"
-                 f"theorem autoform_eval_fwd {dr.binders} : {dr.type} := by\n{_indent(equiv_tactic(REF))}\n",
-                 "autoform_eval_fwd", REF)
-    bwd = _prove(oracle, header, namespace, "bwd",
-                 f"axiom {DRAFTED} {dr.binders} : {dr.type}\n\n"
-                 f"theorem autoform_eval_bwd {ref.binders} : {ref.type} := by\n{_indent(equiv_tactic(DRAFTED))}\n",
-                 "autoform_eval_bwd", DRAFTED)
+    fwd = _prove(
+        oracle,
+        header,
+        namespace,
+        "fwd",
+        f"axiom {REF} {ref.binders} : {ref.type}\n\n"
+        f"theorem autoform_eval_fwd {dr.binders} : {dr.type} := by\n{_indent(equiv_tactic(REF))}\n",
+        "autoform_eval_fwd",
+        REF,
+    )
+    bwd = _prove(
+        oracle,
+        header,
+        namespace,
+        "bwd",
+        f"axiom {DRAFTED} {dr.binders} : {dr.type}\n\n"
+        f"theorem autoform_eval_bwd {ref.binders} : {ref.type} := by\n{_indent(equiv_tactic(DRAFTED))}\n",
+        "autoform_eval_bwd",
+        DRAFTED,
+    )
     checks = [fwd, bwd]
     if fwd.proved and bwd.proved:
         return Equivalence(outcome="equivalent", checks=checks)
-    refute = _prove(oracle, header, namespace, "refute",
-                    f"theorem autoform_eval_refute : ¬ ({dr.as_prop()}) := by\n{_indent(REFUTE_TACTIC)}\n",
-                    "autoform_eval_refute", None)
+    refute = _prove(
+        oracle,
+        header,
+        namespace,
+        "refute",
+        f"theorem autoform_eval_refute : ¬ ({dr.as_prop()}) := by\n{_indent(REFUTE_TACTIC)}\n",
+        "autoform_eval_refute",
+        None,
+    )
     checks.append(refute)
     if refute.proved:
-        return Equivalence(outcome="not_equivalent", checks=checks,
-                           reason="Lean refuted the drafted statement (the reference is a theorem)")
+        return Equivalence(
+            outcome="not_equivalent",
+            checks=checks,
+            reason="Lean refuted the drafted statement (the reference is a theorem)",
+        )
     failed = [c for c in (fwd, bwd) if not c.proved]
-    return Equivalence(outcome="undecided", checks=checks,
-                       reason="; ".join(f"{c.direction}: {c.reason}" for c in failed))
+    return Equivalence(
+        outcome="undecided", checks=checks, reason="; ".join(f"{c.direction}: {c.reason}" for c in failed)
+    )

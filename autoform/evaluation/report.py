@@ -83,32 +83,42 @@ class EvalReport(BaseModel):
     records: list[ProblemRecord]
 
 
-def collect(store: Store, settings: Settings, bench: Path, problems: list[Problem], *,
-            params: dict[str, Any] | None = None) -> EvalReport:
+def collect(
+    store: Store, settings: Settings, bench: Path, problems: list[Problem], *, params: dict[str, Any] | None = None
+) -> EvalReport:
     """Every figure of the report, read from the store."""
     records: list[ProblemRecord] = []
     for p in problems:
         slug = book_slug(bench, p.lean_header)
         rec = ProblemRecord(name=p.name, book=slug)
         book = store.book(slug)
-        rows = store.query("SELECT id, status FROM units WHERE book_id = ? AND label = ? AND present = 1",
-                           (book.id, p.name)) if book is not None else []
+        rows = (
+            store.query(
+                "SELECT id, status FROM units WHERE book_id = ? AND label = ? AND present = 1", (book.id, p.name)
+            )
+            if book is not None
+            else []
+        )
         if rows:
             uid = rows[0][0]
             rec.unit_id, rec.status = uid, rows[0][1]
             rec.proved = rec.status == "proved"
-            rec.attempts = store.query("SELECT COUNT(*) FROM attempts WHERE unit_id = ? AND superseded = 0",
-                                       (uid,))[0][0]
-            lean_attempts = store.query("SELECT COALESCE(SUM(elapsed_s), 0) FROM attempts WHERE unit_id = ?",
-                                        (uid,))[0][0]
+            rec.attempts = store.query("SELECT COUNT(*) FROM attempts WHERE unit_id = ? AND superseded = 0", (uid,))[0][
+                0
+            ]
+            lean_attempts = store.query("SELECT COALESCE(SUM(elapsed_s), 0) FROM attempts WHERE unit_id = ?", (uid,))[
+                0
+            ][0]
             for model, pt, ct, cached in store.query(
-                    "SELECT model, prompt_tokens, completion_tokens, cached FROM llm_calls WHERE unit_id = ?", (uid,)):
+                "SELECT model, prompt_tokens, completion_tokens, cached FROM llm_calls WHERE unit_id = ?", (uid,)
+            ):
                 rec.llm_calls += 1
                 if not cached:
                     rec.tokens += (pt or 0) + (ct or 0)
                     rec.cost_usd += price(settings, model, pt or 0, ct or 0)
-            res = store.query("SELECT data FROM posts WHERE unit_id = ? AND kind = ? ORDER BY id DESC LIMIT 1",
-                              (uid, RESULT))
+            res = store.query(
+                "SELECT data FROM posts WHERE unit_id = ? AND kind = ? ORDER BY id DESC LIMIT 1", (uid, RESULT)
+            )
             eq_s = 0.0
             if res:
                 d = json.loads(res[0][0])
@@ -134,20 +144,38 @@ def collect(store: Store, settings: Settings, bench: Path, problems: list[Proble
         "proved_and_equivalent": sum(r.proved and r.equivalence == "equivalent" for r in done),
         "critic_faithful": sum(r.faithful is True for r in done),
     }
-    rates = {k: Rate(k=counts[k], n=n, rate=counts[k] / n if n else 0.0, low=wilson(counts[k], n)[0],
-                     high=wilson(counts[k], n)[1])
-             for k in ("statement_elaborated", "equivalent", "proved", "proved_and_equivalent")}
+    rates = {
+        k: Rate(
+            k=counts[k],
+            n=n,
+            rate=counts[k] / n if n else 0.0,
+            low=wilson(counts[k], n)[0],
+            high=wilson(counts[k], n)[1],
+        )
+        for k in ("statement_elaborated", "equivalent", "proved", "proved_and_equivalent")
+    }
     cost = sum(r.cost_usd for r in records)
     roles = ("reader", "drafter", "critic", "prover", "gap_closer")
     return EvalReport(
-        benchmark=str(bench), model=settings.llm.model, models={r: settings.llm.model_for(r) for r in roles},
-        params=params or {}, lean_backend=settings.lean.backend, problems=len(records), finished=n, counts=counts,
-        rates=rates, llm_calls=sum(r.llm_calls for r in records), tokens=sum(r.tokens for r in records),
+        benchmark=str(bench),
+        model=settings.llm.model,
+        models={r: settings.llm.model_for(r) for r in roles},
+        params=params or {},
+        lean_backend=settings.lean.backend,
+        problems=len(records),
+        finished=n,
+        counts=counts,
+        rates=rates,
+        llm_calls=sum(r.llm_calls for r in records),
+        tokens=sum(r.tokens for r in records),
         cost_usd=round(cost, 8),
         cost_per_solved_usd=round(cost / counts["proved"], 8) if counts["proved"] else None,
-        cost_per_equivalent_solved_usd=(round(cost / counts["proved_and_equivalent"], 8)
-                                        if counts["proved_and_equivalent"] else None),
-        lean_s=round(sum(r.lean_s for r in records), 4), records=records)
+        cost_per_equivalent_solved_usd=(
+            round(cost / counts["proved_and_equivalent"], 8) if counts["proved_and_equivalent"] else None
+        ),
+        lean_s=round(sum(r.lean_s for r in records), 4),
+        records=records,
+    )
 
 
 def _safe(name: str) -> str:
@@ -155,14 +183,19 @@ def _safe(name: str) -> str:
 
 
 def _env() -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), undefined=jinja2.StrictUndefined,
-                              autoescape=jinja2.select_autoescape(enabled_extensions=("html",)),
-                              trim_blocks=True, lstrip_blocks=True)
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        undefined=jinja2.StrictUndefined,
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html",)),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
 
 
 def _css() -> str:
-    return (TEMPLATES / "site" / "style.css").read_text(encoding="utf-8") + (
-        TEMPLATES / "eval" / "eval.css").read_text(encoding="utf-8")
+    return (TEMPLATES / "site" / "style.css").read_text(encoding="utf-8") + (TEMPLATES / "eval" / "eval.css").read_text(
+        encoding="utf-8"
+    )
 
 
 def _when(t: float) -> str:
@@ -212,12 +245,22 @@ def compare(a: EvalReport, b: EvalReport, *, a_name: str = "A", b_name: str = "B
         o = rb.get(r.name)
         if o is None:
             continue
-        rows.append({"name": r.name, "a": {"equivalence": r.equivalence, "proved": r.proved, "cost_usd": r.cost_usd},
-                     "b": {"equivalence": o.equivalence, "proved": o.proved, "cost_usd": o.cost_usd},
-                     "differs": (r.equivalence, r.proved) != (o.equivalence, o.proved)})
+        rows.append(
+            {
+                "name": r.name,
+                "a": {"equivalence": r.equivalence, "proved": r.proved, "cost_usd": r.cost_usd},
+                "b": {"equivalence": o.equivalence, "proved": o.proved, "cost_usd": o.cost_usd},
+                "differs": (r.equivalence, r.proved) != (o.equivalence, o.proved),
+            }
+        )
     rows.sort(key=lambda x: not x["differs"])
-    return Comparison(a=a_name, b=b_name, rates={k: (a.rates.get(k), b.rates.get(k)) for k in keys},
-                      figures={f: (getattr(a, f), getattr(b, f)) for f in figs}, problems=rows)
+    return Comparison(
+        a=a_name,
+        b=b_name,
+        rates={k: (a.rates.get(k), b.rates.get(k)) for k in keys},
+        figures={f: (getattr(a, f), getattr(b, f)) for f in figs},
+        problems=rows,
+    )
 
 
 def write_comparison(c: Comparison, out: Path) -> Path:

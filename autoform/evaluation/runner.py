@@ -60,15 +60,32 @@ def store_problems(store: Store, bench: Path, header: str, problems: list[Proble
     raw: dict[str, RawUnit] = {}
     if book is not None:
         for u in store.units(book.id):
-            raw[u.label] = RawUnit(kind=u.kind, number=u.number, title=u.title, label=u.label, statement=u.statement,
-                                   proof=u.proof, source=u.source)
+            raw[u.label] = RawUnit(
+                kind=u.kind,
+                number=u.number,
+                title=u.title,
+                label=u.label,
+                statement=u.statement,
+                proof=u.proof,
+                source=u.source,
+            )
     for p in problems:
         if p.name not in raw:
-            raw[p.name] = RawUnit(kind="exercise", number=str(len(raw) + 1), title=p.name, label=p.name,
-                                  statement=p.informal, proof=p.informal_proof, source=f"{bench.name}:{p.line}")
+            raw[p.name] = RawUnit(
+                kind="exercise",
+                number=str(len(raw) + 1),
+                title=p.name,
+                label=p.name,
+                statement=p.informal,
+                proof=p.informal_proof,
+                source=f"{bench.name}:{p.line}",
+            )
     first = header.splitlines()[0] if header.strip() else ""
-    store_book(store, slug, IngestResult(title=f"{bench.name} [{first}]", source_kind="latex", root=str(bench),
-                                         units=list(raw.values())))
+    store_book(
+        store,
+        slug,
+        IngestResult(title=f"{bench.name} [{first}]", source_kind="latex", root=str(bench), units=list(raw.values())),
+    )
     found = store.book(slug)
     assert found is not None
     return found
@@ -82,30 +99,67 @@ def finished(store: Store, book: Book) -> dict[int, dict[str, Any]]:
 def record(store: Store, book: Book, unit: Unit, problem: Problem, oracle: Any, job_id: int | None) -> dict:
     """Lean's verdict on the unit's locked statement against the reference, posted as the unit's result."""
     lock = next(iter(reversed(store.posts(book.id, unit_id=unit.id, kind="lock"))), None)
-    data: dict[str, Any] = {"problem": problem.name, "status": unit.status, "drafted": "", "fidelity": "",
-                            "faithful": None, "equivalence": "no_statement", "reason": "no statement elaborated",
-                            "checks": [], "equivalence_lean_s": 0.0}
+    data: dict[str, Any] = {
+        "problem": problem.name,
+        "status": unit.status,
+        "drafted": "",
+        "fidelity": "",
+        "faithful": None,
+        "equivalence": "no_statement",
+        "reason": "no statement elaborated",
+        "checks": [],
+        "equivalence_lean_s": 0.0,
+    }
     if lock is not None:
         data["drafted"] = lock.data.get("statement", "")
         data["fidelity"] = lock.data.get("fidelity", "")
-        crit = [c for c in store.posts(book.id, unit_id=unit.id, kind="critique")
-                if c.data.get("lean", "").strip() == data["drafted"].strip()]
+        crit = [
+            c
+            for c in store.posts(book.id, unit_id=unit.id, kind="critique")
+            if c.data.get("lean", "").strip() == data["drafted"].strip()
+        ]
         data["faithful"] = crit[-1].data.get("faithful") if crit else None
         data["critic_score"] = crit[-1].data.get("score") if crit else None
-        eq = decide(oracle, header=problem.lean_header, namespace=book_namespace(book), reference=problem.formal,
-                    drafted=data["drafted"])
-        data.update(equivalence=eq.outcome, reason=eq.reason, equivalence_lean_s=round(eq.lean_s, 4),
-                    checks=[c.model_dump(exclude={"module"}) for c in eq.checks])
-    store.add_post(book_id=book.id, author="eval", kind=RESULT, unit_id=unit.id, job_id=job_id,
-                   body=f"{problem.name}: {data['equivalence']} ({data['reason']})" if data["reason"]
-                   else f"{problem.name}: {data['equivalence']}", data=data)
+        eq = decide(
+            oracle,
+            header=problem.lean_header,
+            namespace=book_namespace(book),
+            reference=problem.formal,
+            drafted=data["drafted"],
+        )
+        data.update(
+            equivalence=eq.outcome,
+            reason=eq.reason,
+            equivalence_lean_s=round(eq.lean_s, 4),
+            checks=[c.model_dump(exclude={"module"}) for c in eq.checks],
+        )
+    store.add_post(
+        book_id=book.id,
+        author="eval",
+        kind=RESULT,
+        unit_id=unit.id,
+        job_id=job_id,
+        body=f"{problem.name}: {data['equivalence']} ({data['reason']})"
+        if data["reason"]
+        else f"{problem.name}: {data['equivalence']}",
+        data=data,
+    )
     return data
 
 
-def run_eval(settings: Settings, store: Store, bench: Path, problems: list[Problem], out: Path, params: JobParams,
-             *, make_oracle: Callable[[Settings], Any], make_llm: Callable[[Settings], Any],
-             on_event: Callable[[str, Unit, str], None] | None = None,
-             on_group: Callable[[str, int, int], None] | None = None) -> list[JobSummary]:
+def run_eval(
+    settings: Settings,
+    store: Store,
+    bench: Path,
+    problems: list[Problem],
+    out: Path,
+    params: JobParams,
+    *,
+    make_oracle: Callable[[Settings], Any],
+    make_llm: Callable[[Settings], Any],
+    on_event: Callable[[str, Unit, str], None] | None = None,
+    on_group: Callable[[str, int, int], None] | None = None,
+) -> list[JobSummary]:
     """Run every unfinished problem; returns the summaries of the jobs run (none when all were finished)."""
     summaries: list[JobSummary] = []
     llm = None
@@ -134,8 +188,7 @@ def run_eval(settings: Settings, store: Store, bench: Path, problems: list[Probl
                 finally:
                     with store.tx() as c:
                         for uid in parked:
-                            c.execute("UPDATE units SET status = 'failed' WHERE id = ? AND status = 'skipped'",
-                                      (uid,))
+                            c.execute("UPDATE units SET status = 'failed' WHERE id = ? AND status = 'skipped'", (uid,))
                 summaries.append(summary)
                 job_id = summary.job_id
             for p in todo:

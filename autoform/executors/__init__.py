@@ -19,9 +19,21 @@ from autoform.executors.local import LocalExecutor
 
 RAY_INSTALL = "pip install 'autoform[ray]'"
 
-__all__ = ["CappedLLM", "ExecContext", "Executor", "LeanUnanswering", "LocalExecutor", "OracleBreaker",
-           "StoreWriteFailed", "UnitOutcome",
-           "UnitTokenCap", "RAY_INSTALL", "make_executor", "run_unit", "store_failure"]
+__all__ = [
+    "CappedLLM",
+    "ExecContext",
+    "Executor",
+    "LeanUnanswering",
+    "LocalExecutor",
+    "OracleBreaker",
+    "StoreWriteFailed",
+    "UnitOutcome",
+    "UnitTokenCap",
+    "RAY_INSTALL",
+    "make_executor",
+    "run_unit",
+    "store_failure",
+]
 
 
 class ExecutorUnavailable(Exception):
@@ -36,7 +48,8 @@ def make_executor(kind: str, slots: int, *, address: str | None = None, workers:
             import ray  # noqa: F401
         except ImportError as e:
             raise ExecutorUnavailable(
-                f"--executor ray needs Ray, which is not installed: {RAY_INSTALL} (or pip install ray)") from e
+                f"--executor ray needs Ray, which is not installed: {RAY_INSTALL} (or pip install ray)"
+            ) from e
         from autoform.executors.ray_executor import RayExecutor
 
         return RayExecutor(slots, address=address, workers=workers)

@@ -52,26 +52,41 @@ def _store_failure_one(e: BaseException) -> str | None:
         return str(e)
     if isinstance(e, sqlite3.OperationalError):
         if "full" in text:
-            return (f"the store cannot be written ({text}). Nothing was half-written: every step is one "
-                    "transaction. Free disk space and run the same command again to resume.")
+            return (
+                f"the store cannot be written ({text}). Nothing was half-written: every step is one "
+                "transaction. Free disk space and run the same command again to resume."
+            )
         if any(s in text for s in ("readonly database", "unable to open", "read-only")):
-            return (f"the store cannot be written ({text}): its file or directory is read-only. Nothing was "
-                    "half-written. Make it writable and run the same command again to resume.")
+            return (
+                f"the store cannot be written ({text}): its file or directory is read-only. Nothing was "
+                "half-written. Make it writable and run the same command again to resume."
+            )
         if "disk I/O error" in text:
-            return (f"the store cannot be written ({text}): the disk failed a write (full, or failing). Nothing "
-                    "was half-written. Check the disk and run the same command again to resume.")
-    if isinstance(e, sqlite3.DatabaseError) and not isinstance(e, sqlite3.OperationalError) and any(
-            s in text for s in ("malformed", "not a database", "file is encrypted")):
-        return (f"the store is damaged ({text}); the job stopped without writing more. Restore the last backup "
-                "with `autoform restore FILE` (made by `autoform backup`).")
+            return (
+                f"the store cannot be written ({text}): the disk failed a write (full, or failing). Nothing "
+                "was half-written. Check the disk and run the same command again to resume."
+            )
+    if (
+        isinstance(e, sqlite3.DatabaseError)
+        and not isinstance(e, sqlite3.OperationalError)
+        and any(s in text for s in ("malformed", "not a database", "file is encrypted"))
+    ):
+        return (
+            f"the store is damaged ({text}); the job stopped without writing more. Restore the last backup "
+            "with `autoform restore FILE` (made by `autoform backup`)."
+        )
     if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-        return (f"cannot write {getattr(e, 'filename', '') or 'a file'}: {e.strerror}. Free disk space and run the "
-                "same command again to resume (atlas files are rewritten from the store).")
+        return (
+            f"cannot write {getattr(e, 'filename', '') or 'a file'}: {e.strerror}. Free disk space and run the "
+            "same command again to resume (atlas files are rewritten from the store)."
+        )
     if isinstance(e, OSError) and e.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
         where = getattr(e, "filename", "") or "a file"
         cause = "a read-only file system" if e.errno == errno.EROFS else "no permission to write"
-        return (f"cannot write {where}: {e.strerror} ({cause}). Make it writable and run the same command again "
-                "to resume (atlas files are rewritten from the store).")
+        return (
+            f"cannot write {where}: {e.strerror} ({cause}). Make it writable and run the same command again "
+            "to resume (atlas files are rewritten from the store)."
+        )
     return None
 
 
@@ -107,9 +122,11 @@ class OracleBreaker:
             if self.streak >= self.limit and not self.tripped:
                 cause = " ".join(str(result.failure).split())[:300]
                 backend = getattr(self.inner, "backend", "") or "Lean"
-                self.tripped = (f"Lean ({backend}) gave no verdict on {self.streak} checks in a row; the last: "
-                                f"{cause}. The job stopped with its units pending; `autoform doctor` checks Lean "
-                                "([job] lean_failures_to_stop sets how many failures stop a job)")
+                self.tripped = (
+                    f"Lean ({backend}) gave no verdict on {self.streak} checks in a row; the last: "
+                    f"{cause}. The job stopped with its units pending; `autoform doctor` checks Lean "
+                    "([job] lean_failures_to_stop sets how many failures stop a job)"
+                )
             if self.tripped:
                 raise LeanUnanswering(self.tripped)
         return result
@@ -146,14 +163,18 @@ class CappedLLM:
             if unit_id not in self._used:
                 row = self.store.query(
                     "SELECT COALESCE(SUM(prompt_tokens + completion_tokens), 0) FROM llm_calls "
-                    "WHERE job_id = ? AND unit_id = ? AND cached = 0", (self.job_id, unit_id))
+                    "WHERE job_id = ? AND unit_id = ? AND cached = 0",
+                    (self.job_id, unit_id),
+                )
                 self._used[unit_id] = int(row[0][0])
             return self._used[unit_id]
 
     def chat(self, req: ChatRequest, *, job_id: int | None = None, unit_id: int | None = None) -> ChatReply:
         if unit_id is not None and self.used(unit_id) >= self.cap:
-            raise UnitTokenCap(f"token cap reached: the unit used {self.used(unit_id)} tokens in this job "
-                               f"(cap {self.cap}, --unit-tokens)")
+            raise UnitTokenCap(
+                f"token cap reached: the unit used {self.used(unit_id)} tokens in this job "
+                f"(cap {self.cap}, --unit-tokens)"
+            )
         reply: ChatReply = self.inner.chat(req, job_id=job_id, unit_id=unit_id)
         if unit_id is not None and not reply.cached:
             with self._lock:

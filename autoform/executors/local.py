@@ -22,8 +22,18 @@ class LocalExecutor:
         self.ctx = ctx
         llm = ctx.llm if ctx.unit_tokens is None else CappedLLM(ctx.llm, ctx.store, ctx.job.id, ctx.unit_tokens)
         self.pipeline = UnitPipeline(
-            ctx.settings, ctx.store, ctx.book, ctx.job, ctx.oracle, llm, max_attempts=ctx.max_attempts,
-            namespace=ctx.namespace, graph=ctx.graph, stop=ctx.stop, on_event=ctx.on_event)
+            ctx.settings,
+            ctx.store,
+            ctx.book,
+            ctx.job,
+            ctx.oracle,
+            llm,
+            max_attempts=ctx.max_attempts,
+            namespace=ctx.namespace,
+            graph=ctx.graph,
+            stop=ctx.stop,
+            on_event=ctx.on_event,
+        )
         self.board = self.pipeline.board
         self._pool = ThreadPoolExecutor(max_workers=self.slots, thread_name_prefix="unit")
 
@@ -32,8 +42,9 @@ class LocalExecutor:
             outcome = run_unit(self.pipeline, unit, self.ctx.on_event, stop=self.ctx.stop)
         except BaseException as e:  # never lose a completion: the scheduler would wait for it forever
             why = store_failure(e)
-            outcome = UnitOutcome(unit.id, fatal=why or f"{type(e).__name__}: {e}",
-                                  fatal_kind="store" if why else "error")
+            outcome = UnitOutcome(
+                unit.id, fatal=why or f"{type(e).__name__}: {e}", fatal_kind="store" if why else "error"
+            )
         self._done.put(outcome)
 
     def submit(self, unit: Unit) -> None:

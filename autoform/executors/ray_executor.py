@@ -203,8 +203,18 @@ class UnitWorker:
         self.oracle_error: str | None = None
         self.oracle_started = False
         self.pipeline = UnitPipeline(
-            self.settings, self.store, spec["book"], job, self.oracle, llm, max_attempts=spec["max_attempts"],
-            namespace=spec["namespace"], graph=spec["graph"], stop=self.stop, on_event=self._event)
+            self.settings,
+            self.store,
+            spec["book"],
+            job,
+            self.oracle,
+            llm,
+            max_attempts=spec["max_attempts"],
+            namespace=spec["namespace"],
+            graph=spec["graph"],
+            stop=self.stop,
+            on_event=self._event,
+        )
 
     def _event(self, kind: str, unit: Unit, detail: str) -> None:
         with self.lock:
@@ -264,8 +274,7 @@ class RayExecutor:
         if ray.is_initialized():
             return
         try:
-            ray.init(address=self.address, include_dashboard=False, log_to_driver=False,
-                     configure_logging=False)
+            ray.init(address=self.address, include_dashboard=False, log_to_driver=False, configure_logging=False)
         except Exception as e:  # ConnectionError, RuntimeError, ValueError, depending on what is wrong
             where = self.address or "a new local Ray instance"
             raise ExecutorUnavailable(f"cannot join the Ray cluster at {where}: {e}") from e
@@ -279,7 +288,8 @@ class RayExecutor:
         head = ray.get_runtime_context().get_node_id()
         self.server = StoreServer.options(  # type: ignore[attr-defined]
             scheduling_strategy=NodeAffinitySchedulingStrategy(node_id=head, soft=False),
-            max_concurrency=max(64, 4 * self.slots)).remote(str(ctx.store.path))
+            max_concurrency=max(64, 4 * self.slots),
+        ).remote(str(ctx.store.path))
         ray.get(self.server.ping.remote())
         n = self.n_workers or max(1, sum(1 for node in ray.nodes() if node.get("Alive")))
         n = min(n, self.slots)
@@ -288,13 +298,22 @@ class RayExecutor:
         key = settings.api_key
         if key:  # nodes need not have OPENAI_API_KEY set
             settings = settings.model_copy(update={"llm": settings.llm.model_copy(update={"api_key": key})})
-        spec = {"settings": settings, "store_path": str(ctx.store.path), "book": ctx.book, "job": ctx.job,
-                "graph": ctx.graph, "max_attempts": ctx.max_attempts, "namespace": ctx.namespace,
-                "unit_tokens": ctx.unit_tokens}
+        spec = {
+            "settings": settings,
+            "store_path": str(ctx.store.path),
+            "book": ctx.book,
+            "job": ctx.job,
+            "graph": ctx.graph,
+            "max_attempts": ctx.max_attempts,
+            "namespace": ctx.namespace,
+            "unit_tokens": ctx.unit_tokens,
+        }
         self.workers = [
             UnitWorker.options(  # type: ignore[attr-defined]
-                max_concurrency=per + 2, scheduling_strategy="SPREAD", num_cpus=0).remote(f"w{i}", self.server, spec)
-            for i in range(n)]
+                max_concurrency=per + 2, scheduling_strategy="SPREAD", num_cpus=0
+            ).remote(f"w{i}", self.server, spec)
+            for i in range(n)
+        ]
         self.live = [True] * n
         self.load = [0] * n
 

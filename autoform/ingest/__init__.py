@@ -36,28 +36,46 @@ def read_book(path: Path, *, env_map: dict[str, str] | None = None, limits: Limi
         try:
             from autoform.ingest.pdf import ingest_pdf
         except ImportError as e:
-            raise IngestError(f"{path}: PDF ingest is not available in this install ({e}); "
-                              "pass the LaTeX source instead") from e
+            raise IngestError(
+                f"{path}: PDF ingest is not available in this install ({e}); pass the LaTeX source instead"
+            ) from e
 
         return ingest_pdf(path)
     return ingest_latex(path, env_map=env_map, limits=limits)
 
 
-_CONTENT_FIELDS = ("kind", "number", "title", "label", "statement", "statement_raw", "proof", "chapter",
-                   "section", "source")
+_CONTENT_FIELDS = (
+    "kind",
+    "number",
+    "title",
+    "label",
+    "statement",
+    "statement_raw",
+    "proof",
+    "chapter",
+    "section",
+    "source",
+)
 
 
 def store_book(store: Store, slug: str, result: IngestResult) -> IngestSummary:
     """Write a parsed book in one transaction. Units keep their id (and the work attached to them) when their
     identity (label, else kind+number) is unchanged; units gone from the book are marked absent, not deleted."""
-    summary = IngestSummary(book=slug, units=len(result.units), added=0, updated=0, unchanged=0, removed=0,
-                            edges=0, warnings=list(result.warnings))
+    summary = IngestSummary(
+        book=slug,
+        units=len(result.units),
+        added=0,
+        updated=0,
+        unchanged=0,
+        removed=0,
+        edges=0,
+        warnings=list(result.warnings),
+    )
     with store.tx() as c:
         row = c.execute("SELECT id FROM books WHERE slug = ?", (slug,)).fetchone()
         if row is None:
             book_id = c.execute(
-                "INSERT INTO books (slug, title, source_path, source_kind, ingested_at, warnings) "
-                "VALUES (?,?,?,?,?,?)",
+                "INSERT INTO books (slug, title, source_path, source_kind, ingested_at, warnings) VALUES (?,?,?,?,?,?)",
                 (slug, result.title, result.root, result.source_kind, time.time(), json.dumps(result.warnings)),
             ).lastrowid
         else:
@@ -88,14 +106,16 @@ def store_book(store: Store, slug: str, result: IngestResult) -> IngestSummary:
             else:
                 uid = old["id"]
                 # where the unit sits (its source span) is rewritten but is not a change of the unit
-                changed = any(old[k] != v for k, v in values.items() if k not in ("refs", "source")) \
-                    or not old["present"]
+                changed = (
+                    any(old[k] != v for k, v in values.items() if k not in ("refs", "source")) or not old["present"]
+                )
                 sets = ", ".join(f"{k} = ?" for k in values)
                 extra = ", status = 'pending'" if changed and old["statement"] != u.statement else ""
                 if old["statement"] != u.statement:
                     changed_statements.append(int(uid))
-                c.execute(f"UPDATE units SET {sets}, seq = ?, present = 1{extra} WHERE id = ?",
-                          (*values.values(), seq, uid))
+                c.execute(
+                    f"UPDATE units SET {sets}, seq = ?, present = 1{extra} WHERE id = ?", (*values.values(), seq, uid)
+                )
                 if changed:
                     summary.updated += 1
                 else:
@@ -142,8 +162,9 @@ def invalidate(c: sqlite3.Connection, book_id: int, changed: list[int]) -> int:
     if not changed:
         return 0
     users: dict[int, list[int]] = {}
-    for uid, dep in c.execute("SELECT d.unit_id, d.dep_id FROM unit_deps d JOIN units u ON u.id = d.unit_id "
-                              "WHERE u.book_id = ?", (book_id,)):
+    for uid, dep in c.execute(
+        "SELECT d.unit_id, d.dep_id FROM unit_deps d JOIN units u ON u.id = d.unit_id WHERE u.book_id = ?", (book_id,)
+    ):
         users.setdefault(dep, []).append(uid)
     why: dict[int, str] = {uid: "its statement changed on re-ingest" for uid in changed}
     for uid in changed:
@@ -162,25 +183,38 @@ def invalidate(c: sqlite3.Connection, book_id: int, changed: list[int]) -> int:
         own = uid in changed
         entry = c.execute("SELECT * FROM atlas_entries WHERE unit_id = ?", (uid,)).fetchone()
         kinds = ("lock", "extraction") if own else ("lock",)
-        posts = c.execute(f"SELECT id FROM posts WHERE unit_id = ? AND kind IN ({','.join('?' * len(kinds))})",
-                          (uid, *kinds)).fetchall()
-        attempts = c.execute("SELECT COUNT(*) FROM attempts WHERE unit_id = ? AND superseded = 0",
-                             (uid,)).fetchone()[0]
+        posts = c.execute(
+            f"SELECT id FROM posts WHERE unit_id = ? AND kind IN ({','.join('?' * len(kinds))})", (uid, *kinds)
+        ).fetchall()
+        attempts = c.execute("SELECT COUNT(*) FROM attempts WHERE unit_id = ? AND superseded = 0", (uid,)).fetchone()[0]
         if not own and entry is None and not posts and not attempts:
             continue
         n += 1
         c.execute("UPDATE attempts SET superseded = 1 WHERE unit_id = ?", (uid,))
-        c.execute(f"UPDATE posts SET kind = kind || '_superseded' WHERE unit_id = ? AND kind IN "
-                  f"({','.join('?' * len(kinds))})", (uid, *kinds))
+        c.execute(
+            f"UPDATE posts SET kind = kind || '_superseded' WHERE unit_id = ? AND kind IN "
+            f"({','.join('?' * len(kinds))})",
+            (uid, *kinds),
+        )
         c.execute("DELETE FROM atlas_entries WHERE unit_id = ?", (uid,))
         c.execute("DELETE FROM decl_names WHERE unit_id = ?", (uid,))
         c.execute("UPDATE units SET status = 'pending' WHERE id = ? AND status != 'pending'", (uid,))
         old = {k: entry[k] for k in ("decl_name", "status", "statement_lean", "lean_code", "job_id")} if entry else None
-        body = f"Lean work withdrawn: {reason}" + (f"; the Atlas entry {old['decl_name']} ({old['status']}) is "
-                                                  "kept here" if old else "")
-        c.execute("INSERT INTO posts (book_id, unit_id, author, kind, body, data, created_at) VALUES (?,?,?,?,?,?,?)",
-                  (book_id, uid, "ingest", "invalidation", body,
-                   json.dumps({"reason": reason, "entry": old, "attempts": attempts}), time.time()))
+        body = f"Lean work withdrawn: {reason}" + (
+            f"; the Atlas entry {old['decl_name']} ({old['status']}) is kept here" if old else ""
+        )
+        c.execute(
+            "INSERT INTO posts (book_id, unit_id, author, kind, body, data, created_at) VALUES (?,?,?,?,?,?,?)",
+            (
+                book_id,
+                uid,
+                "ingest",
+                "invalidation",
+                body,
+                json.dumps({"reason": reason, "entry": old, "attempts": attempts}),
+                time.time(),
+            ),
+        )
     return n
 
 

@@ -34,27 +34,133 @@ from pathlib import Path
 from autoform.ingest.model import KINDS, NAME_TO_KIND, IngestResult, RawUnit, link_textual, textual_mentions
 
 REF_MACROS: dict[str, int] = {  # name -> number of label arguments
-    "ref": 1, "eqref": 1, "cref": 1, "Cref": 1, "autoref": 1, "Autoref": 1, "pageref": 1, "vref": 1, "Vref": 1,
-    "nameref": 1, "Nameref": 1, "cpageref": 1, "Cpageref": 1, "labelcref": 1, "namecref": 1, "nameCref": 1,
-    "lcnamecref": 1, "namecrefs": 1, "nameCrefs": 1, "subref": 1, "fullref": 1, "vpageref": 1, "zcref": 1,
-    "crefrange": 2, "Crefrange": 2, "cpagerefrange": 2, "Cpagerefrange": 2, "vrefrange": 2,
+    "ref": 1,
+    "eqref": 1,
+    "cref": 1,
+    "Cref": 1,
+    "autoref": 1,
+    "Autoref": 1,
+    "pageref": 1,
+    "vref": 1,
+    "Vref": 1,
+    "nameref": 1,
+    "Nameref": 1,
+    "cpageref": 1,
+    "Cpageref": 1,
+    "labelcref": 1,
+    "namecref": 1,
+    "nameCref": 1,
+    "lcnamecref": 1,
+    "namecrefs": 1,
+    "nameCrefs": 1,
+    "subref": 1,
+    "fullref": 1,
+    "vpageref": 1,
+    "zcref": 1,
+    "crefrange": 2,
+    "Crefrange": 2,
+    "cpagerefrange": 2,
+    "Cpagerefrange": 2,
+    "vrefrange": 2,
 }
-INCLUDE_MACROS = ("input", "include", "subfile", "import", "subimport", "includefrom", "subincludefrom",
-                  "inputfrom", "subinputfrom", "InputIfFileExists", "usepackage", "RequirePackage")
+INCLUDE_MACROS = (
+    "input",
+    "include",
+    "subfile",
+    "import",
+    "subimport",
+    "includefrom",
+    "subincludefrom",
+    "inputfrom",
+    "subinputfrom",
+    "InputIfFileExists",
+    "usepackage",
+    "RequirePackage",
+)
 PROOF_ENVS = frozenset({"proof", "proof*", "pf", "Proof"})
 _IMPORTS = frozenset({"subfile", "import", "subimport", "includefrom", "subincludefrom", "inputfrom", "subinputfrom"})
-SECTION_LEVELS = {"part": -1, "chapter": 0, "section": 1, "subsection": 2, "subsubsection": 3, "paragraph": 4,
-                  "subparagraph": 5}
-_CHAPTER_CLASSES = {"book", "report", "memoir", "scrbook", "scrreprt", "amsbook", "svmono", "krantz",
-                    "tufte-book", "extbook", "extreport", "ctexbook", "ctexrep", "elegantbook", "mwbk", "mwrep"}
-_VERBATIM_ENVS = {"verbatim", "verbatim*", "Verbatim", "Verbatim*", "BVerbatim", "LVerbatim", "lstlisting",
-                  "minted", "comment", "filecontents", "filecontents*", "spverbatim", "alltt*"}
+SECTION_LEVELS = {
+    "part": -1,
+    "chapter": 0,
+    "section": 1,
+    "subsection": 2,
+    "subsubsection": 3,
+    "paragraph": 4,
+    "subparagraph": 5,
+}
+_CHAPTER_CLASSES = {
+    "book",
+    "report",
+    "memoir",
+    "scrbook",
+    "scrreprt",
+    "amsbook",
+    "svmono",
+    "krantz",
+    "tufte-book",
+    "extbook",
+    "extreport",
+    "ctexbook",
+    "ctexrep",
+    "elegantbook",
+    "mwbk",
+    "mwrep",
+}
+_VERBATIM_ENVS = {
+    "verbatim",
+    "verbatim*",
+    "Verbatim",
+    "Verbatim*",
+    "BVerbatim",
+    "LVerbatim",
+    "lstlisting",
+    "minted",
+    "comment",
+    "filecontents",
+    "filecontents*",
+    "spverbatim",
+    "alltt*",
+}
 _ETOOLBOX_IFS = {  # macros whose name starts with "if" but that take arguments (no \fi)
-    "ifdef", "ifundef", "ifcsdef", "ifcsundef", "ifdefmacro", "ifcsmacro", "ifdefparam", "ifdefprefix", "ifdefempty",
-    "ifcsempty", "ifdefvoid", "ifcsvoid", "ifdefequal", "ifcsequal", "ifdefstring", "ifcsstring", "ifdefstrequal",
-    "ifbool", "ifboolexpr", "ifboolexpe", "iftoggle", "ifnumcomp", "ifnumequal", "ifnumgreater", "ifnumless",
-    "ifnumodd", "ifdimcomp", "ifstrequal", "ifstrempty", "ifblank", "ifinlist", "ifthenelse", "ifcommand",
-    "ifdimequal", "ifdimgreater", "ifdimless", "ifrmnum", "ifltxcounter", "iflinguistics",
+    "ifdef",
+    "ifundef",
+    "ifcsdef",
+    "ifcsundef",
+    "ifdefmacro",
+    "ifcsmacro",
+    "ifdefparam",
+    "ifdefprefix",
+    "ifdefempty",
+    "ifcsempty",
+    "ifdefvoid",
+    "ifcsvoid",
+    "ifdefequal",
+    "ifcsequal",
+    "ifdefstring",
+    "ifcsstring",
+    "ifdefstrequal",
+    "ifbool",
+    "ifboolexpr",
+    "ifboolexpe",
+    "iftoggle",
+    "ifnumcomp",
+    "ifnumequal",
+    "ifnumgreater",
+    "ifnumless",
+    "ifnumodd",
+    "ifdimcomp",
+    "ifstrequal",
+    "ifstrempty",
+    "ifblank",
+    "ifinlist",
+    "ifthenelse",
+    "ifcommand",
+    "ifdimequal",
+    "ifdimgreater",
+    "ifdimless",
+    "ifrmnum",
+    "ifltxcounter",
+    "iflinguistics",
 }
 NOVALUE = "-NoValue-"
 TRUE, FALSE = r"\BooleanTrue", r"\BooleanFalse"
@@ -62,32 +168,154 @@ _STOP = -1
 _MAX_DEPTH = 24
 
 #: control words whose presence in a macro's body makes the scanner expand that macro
-_INTEREST = frozenset({
-    "label", "chapter", "section", "part", "subsection", "subsubsection", "paragraph", "appendix", "csuse",
-    "csname", "def", "gdef", "edef", "xdef", "let", "newcommand", "renewcommand", "providecommand",
-    "DeclareRobustCommand", "DeclareDocumentCommand", "NewDocumentCommand", "RenewDocumentCommand",
-    "ProvideDocumentCommand", "setcounter", "addtocounter", "stepcounter", "refstepcounter", "numberwithin",
-    "counterwithin", "counterwithout", "newtheorem", "declaretheorem", "newenvironment", "renewenvironment",
-    "toggletrue", "togglefalse", "settoggle", "providetoggle", "newtoggle", "iftoggle", "docsvlist",
-    "@firstoftwo", "@secondoftwo", "frontmatter", "mainmatter", "backmatter", "hyperref",
-    *REF_MACROS, *INCLUDE_MACROS,
-})
+_INTEREST = frozenset(
+    {
+        "label",
+        "chapter",
+        "section",
+        "part",
+        "subsection",
+        "subsubsection",
+        "paragraph",
+        "appendix",
+        "csuse",
+        "csname",
+        "def",
+        "gdef",
+        "edef",
+        "xdef",
+        "let",
+        "newcommand",
+        "renewcommand",
+        "providecommand",
+        "DeclareRobustCommand",
+        "DeclareDocumentCommand",
+        "NewDocumentCommand",
+        "RenewDocumentCommand",
+        "ProvideDocumentCommand",
+        "setcounter",
+        "addtocounter",
+        "stepcounter",
+        "refstepcounter",
+        "numberwithin",
+        "counterwithin",
+        "counterwithout",
+        "newtheorem",
+        "declaretheorem",
+        "newenvironment",
+        "renewenvironment",
+        "toggletrue",
+        "togglefalse",
+        "settoggle",
+        "providetoggle",
+        "newtoggle",
+        "iftoggle",
+        "docsvlist",
+        "@firstoftwo",
+        "@secondoftwo",
+        "frontmatter",
+        "mainmatter",
+        "backmatter",
+        "hyperref",
+        *REF_MACROS,
+        *INCLUDE_MACROS,
+    }
+)
 
 
 #: control words that make a macro "programming" rather than content: such macros are not expanded in the
 #: stored statement (their arguments are), since their expansion is TeX code, not mathematics
-_PROGRAMMING = frozenset({
-    "def", "gdef", "edef", "xdef", "let", "futurelet", "expandafter", "csname", "csuse", "docsvlist",
-    "forcsvlist", "newcommand", "renewcommand", "providecommand", "DeclareDocumentCommand", "NewDocumentCommand",
-    "RenewDocumentCommand", "setcounter", "addtocounter", "stepcounter", "refstepcounter", "newtoggle",
-    "toggletrue", "togglefalse", "settoggle", "providetoggle", "afterassignment", "aftergroup", "begingroup",
-    "endgroup", "ifx", "ifdefined", "ifcsname", "ifnum", "ifdim", "ifcase", "else", "fi", "newif", "write",
-    "immediate", "openout", "uppercase", "lowercase", "MakeUppercase", "makeatletter", "makeatother", "catcode",
-    "global", "long", "protected", "noexpand", "unexpanded", "detokenize", "string", "romannumeral", "number",
-    "numexpr", "dimexpr", "setbox", "sbox", "savebox", "hbox", "vbox", "advance", "multiply", "divide", "loop",
-    "repeat", "input", "include", "subfile", "import", "subimport", "section", "chapter", "part",
-    "begin", "end", "par", "vskip", "hskip", "vspace", "hspace", "newpage", "clearpage", "pagebreak",
-})
+_PROGRAMMING = frozenset(
+    {
+        "def",
+        "gdef",
+        "edef",
+        "xdef",
+        "let",
+        "futurelet",
+        "expandafter",
+        "csname",
+        "csuse",
+        "docsvlist",
+        "forcsvlist",
+        "newcommand",
+        "renewcommand",
+        "providecommand",
+        "DeclareDocumentCommand",
+        "NewDocumentCommand",
+        "RenewDocumentCommand",
+        "setcounter",
+        "addtocounter",
+        "stepcounter",
+        "refstepcounter",
+        "newtoggle",
+        "toggletrue",
+        "togglefalse",
+        "settoggle",
+        "providetoggle",
+        "afterassignment",
+        "aftergroup",
+        "begingroup",
+        "endgroup",
+        "ifx",
+        "ifdefined",
+        "ifcsname",
+        "ifnum",
+        "ifdim",
+        "ifcase",
+        "else",
+        "fi",
+        "newif",
+        "write",
+        "immediate",
+        "openout",
+        "uppercase",
+        "lowercase",
+        "MakeUppercase",
+        "makeatletter",
+        "makeatother",
+        "catcode",
+        "global",
+        "long",
+        "protected",
+        "noexpand",
+        "unexpanded",
+        "detokenize",
+        "string",
+        "romannumeral",
+        "number",
+        "numexpr",
+        "dimexpr",
+        "setbox",
+        "sbox",
+        "savebox",
+        "hbox",
+        "vbox",
+        "advance",
+        "multiply",
+        "divide",
+        "loop",
+        "repeat",
+        "input",
+        "include",
+        "subfile",
+        "import",
+        "subimport",
+        "section",
+        "chapter",
+        "part",
+        "begin",
+        "end",
+        "par",
+        "vskip",
+        "hskip",
+        "vspace",
+        "hspace",
+        "newpage",
+        "clearpage",
+        "pagebreak",
+    }
+)
 
 
 class IngestError(Exception):
@@ -288,11 +516,17 @@ class Macro:
     alias: str | None = None  # the body is just another control word (\let\a\b, \def\a{\b})
 
     @staticmethod
-    def make(spec: str, body: str, defaults: tuple[str | None, ...] = (), tokens: tuple[str, ...] = (),
-             expandable: bool = True) -> Macro:
+    def make(
+        spec: str,
+        body: str,
+        defaults: tuple[str | None, ...] = (),
+        tokens: tuple[str, ...] = (),
+        expandable: bool = True,
+    ) -> Macro:
         al = _ALIAS_RE.fullmatch(body) if not spec and expandable else None
-        return Macro(spec, body, defaults, tokens, expandable, frozenset(_CS_RE.findall(body)),
-                     al.group(1) if al else None)
+        return Macro(
+            spec, body, defaults, tokens, expandable, frozenset(_CS_RE.findall(body)), al.group(1) if al else None
+        )
 
 
 @dataclass
@@ -315,6 +549,7 @@ class TheoremEnv:
 @dataclass
 class _EnvUse:
     """How a \\begin{name} is read: a unit or a proof, maybe through an alias with its own arguments."""
+
     role: str  # "unit" | "proof"
     thm: TheoremEnv | None
     spec: str = ""
@@ -458,8 +693,7 @@ class _Reader:
             return c
         self._int_cache[name] = False  # cycles are not interesting
         mac = self.macros[name]
-        res = mac.expandable and any(
-            w in _INTEREST or (w in self.macros and self.interesting(w)) for w in mac.words)
+        res = mac.expandable and any(w in _INTEREST or (w in self.macros and self.interesting(w)) for w in mac.words)
         self._int_cache[name] = res
         return res
 
@@ -470,8 +704,11 @@ class _Reader:
             return c
         self._content_cache[name] = False
         mac = self.macros[name]
-        res = mac.expandable and len(mac.body) < 2000 and not any(
-            w in _PROGRAMMING or (w in self.macros and not self.content(w)) for w in mac.words)
+        res = (
+            mac.expandable
+            and len(mac.body) < 2000
+            and not any(w in _PROGRAMMING or (w in self.macros and not self.content(w)) for w in mac.words)
+        )
         self._content_cache[name] = res
         return res
 
@@ -568,8 +805,19 @@ class _Reader:
                 a = _mandatory(s, j, n)
                 if a is not None:
                     rep, j = _COUNTER_FORMATS[name](self.values.get(a[0].strip(), 0)), a[2]
-            elif strings and name in ("relax", "protect", "noexpand", "expandafter", "ignorespaces", "unskip",
-                                      "xspace", "nobreak", "@", "leavevmode", "string"):
+            elif strings and name in (
+                "relax",
+                "protect",
+                "noexpand",
+                "expandafter",
+                "ignorespaces",
+                "unskip",
+                "xspace",
+                "nobreak",
+                "@",
+                "leavevmode",
+                "string",
+            ):
                 rep = ""
             mac = self.macros.get(name) if rep is None and name else None
             if mac is not None and mac.expandable and (strings or self.content(name)):
@@ -581,8 +829,7 @@ class _Reader:
                     rep = self.expand(rep, strings=strings, depth=depth + 1)
                     if "\n" in rep:
                         rep = _NL_WS.sub(" ", rep.strip())
-                    if not mac.spec and j < n and (s[j].isalpha() or s[j] == "@") and re.search(
-                            r"\\[A-Za-z@]+$", rep):
+                    if not mac.spec and j < n and (s[j].isalpha() or s[j] == "@") and re.search(r"\\[A-Za-z@]+$", rep):
                         rep += " "
             elif rep is None and strings and name and name.startswith("the") and name[3:] in self.values:
                 rep = str(self.values[name[3:]])
@@ -646,8 +893,9 @@ class _Reader:
         k_arg = _pick_branch(name, nargs, first)
         return (args[k_arg] if k_arg >= 0 else ""), k
 
-    def read_args(self, s: str, i: int, n: int, mac: Macro | EnvDef,
-                  spans: list[tuple[int, int] | None] | None = None) -> tuple[list[str], int] | None:
+    def read_args(
+        self, s: str, i: int, n: int, mac: Macro | EnvDef, spans: list[tuple[int, int] | None] | None = None
+    ) -> tuple[list[str], int] | None:
         """The arguments of ``mac`` at s[i:] by its spec (and, in ``spans``, where each one's text lies)."""
         vals: list[str] = []
         for k, c in enumerate(mac.spec):
@@ -673,8 +921,7 @@ class _Reader:
                         spans[-1] = (got[1] - 1 - len(got[0]), got[1] - 1)
                     i = got[1]
             elif c in "st":
-                tok = "*" if c == "s" else (mac.tokens[k] if isinstance(mac, Macro) and k < len(mac.tokens)
-                                            else "*")
+                tok = "*" if c == "s" else (mac.tokens[k] if isinstance(mac, Macro) and k < len(mac.tokens) else "*")
                 j = _WS.match(s, i, n).end()
                 if s.startswith(tok, j):
                     vals.append(TRUE)
@@ -689,9 +936,11 @@ class _Reader:
             size = path.stat().st_size
             if size > self.limits.max_file_bytes:
                 where = f"{self.where(src, pos)}: " if src is not None else ""
-                raise IngestError(f"{where}{path}: {size / 2**20:.1f} MB, over the limit of "
-                                  f"{self.limits.max_file_bytes / 2**20:.0f} MB for one source file "
-                                  "([ingest] max_file_mb in autoform.toml)")
+                raise IngestError(
+                    f"{where}{path}: {size / 2**20:.1f} MB, over the limit of "
+                    f"{self.limits.max_file_bytes / 2**20:.0f} MB for one source file "
+                    "([ingest] max_file_mb in autoform.toml)"
+                )
             self.charge(f"input{{{path.name}}}", 640 + size)  # a file costs its reading and scanning
             data = path.read_bytes()
         except OSError as e:
@@ -714,8 +963,11 @@ class _Reader:
         text = self.read_file(path, via, pos)
         if text is None:
             return
-        for m in re.finditer(r"\\(?:lstnewenvironment|DefineVerbatimEnvironment|newminted|NewEnviron)\s*"
-                             r"\{([^{}]+)\}", text):
+        for m in re.finditer(
+            r"\\(?:lstnewenvironment|DefineVerbatimEnvironment|newminted|NewEnviron)\s*"
+            r"\{([^{}]+)\}",
+            text,
+        ):
             if not m.group(0).startswith(r"\NewEnviron"):
                 self.verbatim.add(m.group(1).strip())
         masked, text = _mask(text, self.verbatim)
@@ -725,8 +977,7 @@ class _Reader:
                 chars = list(masked)
                 tmp = _Src(text, masked, path)
                 for b in bad:
-                    what = "unbalanced '}'" if masked[b] == "}" else \
-                        "unclosed '{' (the group opened here never closes)"
+                    what = "unbalanced '}'" if masked[b] == "}" else "unclosed '{' (the group opened here never closes)"
                     self.warnings.append(f"{self.rel(path)}:{tmp.line(b)}: {what}")
                     chars[b] = " "
                 masked = "".join(chars)
@@ -748,8 +999,10 @@ class _Reader:
         if len(self.stack) > self.limits.max_input_depth:
             assert via is not None
             chain = " -> ".join(p.name for p in self.stack)
-            raise IngestError(f"{self.where(via, pos)}: more than {self.limits.max_input_depth} files open at once "
-                              f"through \\input (TeX's limit is 15): {chain}")
+            raise IngestError(
+                f"{self.where(via, pos)}: more than {self.limits.max_input_depth} files open at once "
+                f"through \\input (TeX's limit is 15): {chain}"
+            )
         try:
             self.run(src, start, end, 0)
         finally:
@@ -782,8 +1035,10 @@ class _Reader:
         any readable file, whose text would go to the LLM and the site."""
         real = found.resolve()
         if not any(real == d or real.is_relative_to(d) for d in self.allowed):
-            raise IngestError(f"{self.where(src, pos)}: \\{kind}{{{target}}} refused: {real} is outside the book's "
-                              f"directory {self.allowed[0]} (allow it with `autoform ingest --allow-input DIR`)")
+            raise IngestError(
+                f"{self.where(src, pos)}: \\{kind}{{{target}}} refused: {real} is outside the book's "
+                f"directory {self.allowed[0]} (allow it with `autoform ingest --allow-input DIR`)"
+            )
 
     def include(self, kind: str, target: str, src: _Src, pos: int, *, silent: bool = False) -> bool:
         target = self.expand(target, strings=True).strip()
@@ -1031,8 +1286,9 @@ class _Reader:
         self._use_cache[name] = use
         return use
 
-    def declare_theorem(self, name: str, printed: str, own: bool, other: str | None, within: str | None,
-                        refname: str = "") -> None:
+    def declare_theorem(
+        self, name: str, printed: str, own: bool, other: str | None, within: str | None, refname: str = ""
+    ) -> None:
         name = name.strip()
         if not name:
             return
@@ -1064,8 +1320,14 @@ class _Reader:
             p = m.group(1)
         words = _plain(self.expand(p, strings=True)).lower().split()
         ref = _plain(refname).lower().split(",")[0].split()
-        cands = [" ".join(words), words[-1] if words else "", " ".join(ref), ref[-1] if ref else "",
-                 env.rstrip("*").lower(), re.sub(r"\d+$", "", env.rstrip("*")).lower()]
+        cands = [
+            " ".join(words),
+            words[-1] if words else "",
+            " ".join(ref),
+            ref[-1] if ref else "",
+            env.rstrip("*").lower(),
+            re.sub(r"\d+$", "", env.rstrip("*")).lower(),
+        ]
         for c in cands:
             if c in NAME_TO_KIND:
                 return NAME_TO_KIND[c]
@@ -1086,8 +1348,16 @@ class _Reader:
         h["appendix"] = self.h_appendix
         for n in ("frontmatter", "mainmatter", "backmatter"):
             h[n] = self.h_matter
-        for n in ("setcounter", "addtocounter", "stepcounter", "refstepcounter", "newcounter", "numberwithin",
-                  "counterwithin", "counterwithout"):
+        for n in (
+            "setcounter",
+            "addtocounter",
+            "stepcounter",
+            "refstepcounter",
+            "newcounter",
+            "numberwithin",
+            "counterwithin",
+            "counterwithout",
+        ):
             h[n] = self.h_counter
         h["label"] = self.h_label
         for n in REF_MACROS:
@@ -1099,12 +1369,26 @@ class _Reader:
             h[n] = self.h_def
         h["global"] = self.h_global
         h["let"] = self.h_let
-        for n in ("DeclareDocumentCommand", "NewDocumentCommand", "RenewDocumentCommand", "ProvideDocumentCommand",
-                  "DeclareExpandableDocumentCommand", "NewExpandableDocumentCommand"):
+        for n in (
+            "DeclareDocumentCommand",
+            "NewDocumentCommand",
+            "RenewDocumentCommand",
+            "ProvideDocumentCommand",
+            "DeclareExpandableDocumentCommand",
+            "NewExpandableDocumentCommand",
+        ):
             h[n] = self.h_xparse
         h["DeclareMathOperator"] = self.h_mathop
-        for n in ("newenvironment", "renewenvironment", "NewEnviron", "RenewEnviron", "lstnewenvironment",
-                  "NewDocumentEnvironment", "RenewDocumentEnvironment", "DeclareDocumentEnvironment"):
+        for n in (
+            "newenvironment",
+            "renewenvironment",
+            "NewEnviron",
+            "RenewEnviron",
+            "lstnewenvironment",
+            "NewDocumentEnvironment",
+            "RenewDocumentEnvironment",
+            "DeclareDocumentEnvironment",
+        ):
             h[n] = self.h_newenv
         for n in ("newtheorem", "spnewtheorem", "newmdtheoremenv"):
             h[n] = self.h_newtheorem
@@ -1189,14 +1473,23 @@ class _Reader:
         assert thm is not None
         if thm.fallback and not self.fallback_used:
             self.fallback_used = True
-            self.warnings.append(f"{self.rel(self.root)}: no \\newtheorem declarations found; "
-                                 "using the usual environment names")
+            self.warnings.append(
+                f"{self.rel(self.root)}: no \\newtheorem declarations found; using the usual environment names"
+            )
         if len(self.units) >= self.limits.max_units:
-            raise IngestError(f"{self.where(src, start)}: more than {self.limits.max_units} theorem-like units in "
-                              "one book ([ingest] max_units in autoform.toml)")
+            raise IngestError(
+                f"{self.where(src, start)}: more than {self.limits.max_units} theorem-like units in "
+                "one book ([ingest] max_units in autoform.toml)"
+            )
         self.check_nesting(env, src, start)
-        unit = RawUnit(kind=thm.kind, number=self.number(thm.counter), title=title, statement="",
-                       chapter=self.chapter, section=self.section)
+        unit = RawUnit(
+            kind=thm.kind,
+            number=self.number(thm.counter),
+            title=title,
+            statement="",
+            chapter=self.chapter,
+            section=self.section,
+        )
         self.units.append(unit)
         fr = _Frame("unit", env, src, start, j, unit)
         self.frames.append(fr)
@@ -1241,8 +1534,10 @@ class _Reader:
 
     def check_nesting(self, env: str, src: _Src, pos: int) -> None:
         if len(self.frames) >= self.limits.max_nesting:
-            raise IngestError(f"{self.where(src, pos)}: \\begin{{{env}}} nested {len(self.frames) + 1} deep, over "
-                              f"the limit of {self.limits.max_nesting} ([ingest] max_nesting in autoform.toml)")
+            raise IngestError(
+                f"{self.where(src, pos)}: \\begin{{{env}}} nested {len(self.frames) + 1} deep, over "
+                f"the limit of {self.limits.max_nesting} ([ingest] max_nesting in autoform.toml)"
+            )
 
     def h_end(self, _: str, src: _Src, i: int, n: int, start: int, depth: int) -> int:
         a = _mandatory(src.masked, i, n)
@@ -1276,8 +1571,19 @@ class _Reader:
 
     def begin_document(self, src: _Src, pos: int) -> None:
         if not self.thm and not any(k != "proof" for k in self.env_map.values()):
-            for name in KINDS + ("problem", "note", "conjecture", "fact", "notation", "observation", "thm",
-                                 "lem", "prop", "cor", "defn"):
+            for name in KINDS + (
+                "problem",
+                "note",
+                "conjecture",
+                "fact",
+                "notation",
+                "observation",
+                "thm",
+                "lem",
+                "prop",
+                "cor",
+                "defn",
+            ):
                 self.thm[name] = TheoremEnv(name, NAME_TO_KIND[name], name.capitalize(), name, fallback=True)
                 self.newcounter(name, None)
         for name, kind in self.env_map.items():
@@ -1322,13 +1628,22 @@ class _Reader:
             self.last_unit = None
         elif level == -1:
             self.last_unit = None
-        if level >= 1 and src.origin is None and self.innermost_unit() is None and not any(
-                f.role == "proof" for f in self.frames):
+        if (
+            level >= 1
+            and src.origin is None
+            and self.innermost_unit() is None
+            and not any(f.role == "proof" for f in self.frames)
+        ):
             hm = _HEADED_RE.match(_plain_heading(raw_title))
             if hm and hm.group(1).lower() in NAME_TO_KIND and NAME_TO_KIND[hm.group(1).lower()] != "proof":
-                unit = RawUnit(kind=NAME_TO_KIND[hm.group(1).lower()], number=hm.group(2),
-                               title=(hm.group(3) or "").strip(), statement="", chapter=self.chapter,
-                               section=self.section)
+                unit = RawUnit(
+                    kind=NAME_TO_KIND[hm.group(1).lower()],
+                    number=hm.group(2),
+                    title=(hm.group(3) or "").strip(),
+                    statement="",
+                    chapter=self.chapter,
+                    section=self.section,
+                )
                 self.units.append(unit)
                 self.frames.append(_Frame("headed", name, src, start, j, unit))
         return j
@@ -1598,8 +1913,7 @@ class _Reader:
             for _k in range(2):
                 x = _mandatory(s, j, n)
                 j = x[2] if x else j
-        self.declare_theorem(env, printed[0], not star, shared[0] if shared else None,
-                             within[0] if within else None)
+        self.declare_theorem(env, printed[0], not star, shared[0] if shared else None, within[0] if within else None)
         return j
 
     def h_declaretheorem(self, _: str, src: _Src, i: int, n: int, start: int, depth: int) -> int:
@@ -1617,8 +1931,9 @@ class _Reader:
         for env in a[0].split(","):
             env = env.strip()
             printed = kv.get("name", kv.get("title", env.rstrip("*").capitalize()))
-            unnumbered = (kv.get("numbered", "yes").strip() == "no" or "unnumbered" in kv or "nonumber" in kv
-                          or env.endswith("*"))
+            unnumbered = (
+                kv.get("numbered", "yes").strip() == "no" or "unnumbered" in kv or "nonumber" in kv or env.endswith("*")
+            )
             shared = kv.get("sibling") or kv.get("numberlike") or kv.get("sharenumber") or kv.get("sharecounter")
             within = kv.get("numberwithin") or kv.get("parent") or kv.get("within")
             refname = kv.get("refname", "") or kv.get("Refname", "")
@@ -1864,8 +2179,12 @@ class _Reader:
         e = _optional(s, j, n)
         j = e[1] if e else j
         sing, plur = b[0].strip(), c[0].strip()
-        self.tokens[a[0].strip()] = (sing, plur, d[0].strip() if d else sing[:1].upper() + sing[1:],
-                                     e[0].strip() if e else plur[:1].upper() + plur[1:])
+        self.tokens[a[0].strip()] = (
+            sing,
+            plur,
+            d[0].strip() if d else sing[:1].upper() + sing[1:],
+            e[0].strip() if e else plur[:1].upper() + plur[1:],
+        )
         for letter, form in zip("spSP", self.tokens[a[0].strip()], strict=True):
             self.macros[f"OLtok@{letter}@{a[0].strip()}"] = Macro.make("", form)
         return j
@@ -1947,8 +2266,21 @@ def _roman(k: int) -> str:
     if k <= 0:
         return str(k)
     out = ""
-    for v, r in ((1000, "m"), (900, "cm"), (500, "d"), (400, "cd"), (100, "c"), (90, "xc"), (50, "l"), (40, "xl"),
-                 (10, "x"), (9, "ix"), (5, "v"), (4, "iv"), (1, "i")):
+    for v, r in (
+        (1000, "m"),
+        (900, "cm"),
+        (500, "d"),
+        (400, "cd"),
+        (100, "c"),
+        (90, "xc"),
+        (50, "l"),
+        (40, "xl"),
+        (10, "x"),
+        (9, "ix"),
+        (5, "v"),
+        (4, "iv"),
+        (1, "i"),
+    ):
         while k >= v:
             out += r
             k -= v
@@ -1956,8 +2288,13 @@ def _roman(k: int) -> str:
 
 
 _COUNTER_FORMATS: dict[str, Callable[[int], str]] = {
-    "arabic": str, "alph": _alpha, "Alph": lambda k: _alpha(k).upper(), "roman": _roman,
-    "Roman": lambda k: _roman(k).upper(), "value": str, "number": str,
+    "arabic": str,
+    "alph": _alpha,
+    "Alph": lambda k: _alpha(k).upper(),
+    "roman": _roman,
+    "Roman": lambda k: _roman(k).upper(),
+    "value": str,
+    "number": str,
 }
 
 
@@ -1983,12 +2320,25 @@ def _always(_: _Reader, a: str) -> bool:
 
 #: argument-taking conditionals: name -> (number of arguments, test of the first one or None)
 _BRANCHES: dict[str, tuple[int, Callable[[_Reader, str], bool] | None]] = {
-    "IfNoValueTF": (3, _novalue), "IfNoValueT": (2, _novalue), "IfNoValueF": (2, _novalue),
-    "IfValueTF": (3, _novalue), "IfValueT": (2, _novalue), "IfValueF": (2, _novalue),
-    "IfBooleanTF": (3, _boolean), "IfBooleanT": (2, _boolean), "IfBooleanF": (2, _boolean),
-    "iftoggle": (3, _toggle), "@ifundefined": (3, _undefined), "@ifpackageloaded": (3, _always),
-    "@ifclassloaded": (3, _always), "@ifpackagelater": (4, _always), "@ifclasslater": (4, _always),
-    "@firstoftwo": (2, None), "@secondoftwo": (2, None), "@firstofone": (1, None), "@gobble": (1, None),
+    "IfNoValueTF": (3, _novalue),
+    "IfNoValueT": (2, _novalue),
+    "IfNoValueF": (2, _novalue),
+    "IfValueTF": (3, _novalue),
+    "IfValueT": (2, _novalue),
+    "IfValueF": (2, _novalue),
+    "IfBooleanTF": (3, _boolean),
+    "IfBooleanT": (2, _boolean),
+    "IfBooleanF": (2, _boolean),
+    "iftoggle": (3, _toggle),
+    "@ifundefined": (3, _undefined),
+    "@ifpackageloaded": (3, _always),
+    "@ifclassloaded": (3, _always),
+    "@ifpackagelater": (4, _always),
+    "@ifclasslater": (4, _always),
+    "@firstoftwo": (2, None),
+    "@secondoftwo": (2, None),
+    "@firstofone": (1, None),
+    "@gobble": (1, None),
     "@gobbletwo": (2, None),
 }
 
@@ -2015,7 +2365,8 @@ def _pick_branch(name: str, nargs: int, first: bool) -> int:
 _PRIM_IFS = frozenset({"ifdefined", "ifcsname", "ifx", "iftrue", "iffalse"})
 _UNIT_BEGIN = re.compile(r"\\begin\s*\{([^{}]*)\}")
 _HEADED_RE = re.compile(
-    r"^\s*([A-Z][A-Za-z]+)\s+(\d[\w]*(?:[.\-][\w]+)*|[A-Z]?\d[\w]*(?:[.\-][\w]+)*)\s*[.:]?\s*(?:\((.*)\))?\s*[.:]?\s*$")
+    r"^\s*([A-Z][A-Za-z]+)\s+(\d[\w]*(?:[.\-][\w]+)*|[A-Z]?\d[\w]*(?:[.\-][\w]+)*)\s*[.:]?\s*(?:\((.*)\))?\s*[.:]?\s*$"
+)
 
 
 def _plain_heading(s: str) -> str:
@@ -2038,19 +2389,22 @@ def ingest_latex(path: Path, *, env_map: dict[str, str] | None = None, limits: L
         reader.run_file(root)
     except _ExpansionLimit as e:
         if e.nested:
-            raise IngestError(f"{e.where or reader.rel(root)}: expanding \\{e.name}: macros nested {e.nested} deep, "
-                              "a macro that expands into itself without end (TeX stops such a book with 'TeX "
-                              "capacity exceeded')") from None
-        raise IngestError(f"{e.where or reader.rel(root)}: expanding \\{e.name} went past the limit of "
-                          f"{limits.max_expansion} expansion steps for one book ([ingest] max_expansion): a macro "
-                          "bomb, whose uses multiply without end? (TeX would stop at its own stack limits)") from None
+            raise IngestError(
+                f"{e.where or reader.rel(root)}: expanding \\{e.name}: macros nested {e.nested} deep, "
+                "a macro that expands into itself without end (TeX stops such a book with 'TeX "
+                "capacity exceeded')"
+            ) from None
+        raise IngestError(
+            f"{e.where or reader.rel(root)}: expanding \\{e.name} went past the limit of "
+            f"{limits.max_expansion} expansion steps for one book ([ingest] max_expansion): a macro "
+            "bomb, whose uses multiply without end? (TeX would stop at its own stack limits)"
+        ) from None
     while reader.frames:
         fr = reader.frames.pop()
         (reader.finish_proof if fr.role == "proof" else reader.finish_unit)(fr, len(fr.src.text), len(fr.src.text))
     units = [u for u in reader.units if u.kind in KINDS]
     link_textual(units)
-    return IngestResult(title=reader.title, source_kind="latex", units=units, warnings=reader.warnings,
-                        root=str(root))
+    return IngestResult(title=reader.title, source_kind="latex", units=units, warnings=reader.warnings, root=str(root))
 
 
 def _find_root(path: Path, limits: Limits) -> Path:
@@ -2058,8 +2412,11 @@ def _find_root(path: Path, limits: Limits) -> Path:
         return path
     if not path.exists():
         raise IngestError(f"{path}: no such file or directory")
-    cands = sorted(p for p in path.glob("*.tex") if p.stat().st_size <= limits.max_file_bytes
-                   and "\\documentclass" in p.read_text(errors="replace"))
+    cands = sorted(
+        p
+        for p in path.glob("*.tex")
+        if p.stat().st_size <= limits.max_file_bytes and "\\documentclass" in p.read_text(errors="replace")
+    )
     if not cands:
         raise IngestError(f"{path}: no .tex file with \\documentclass in this directory; pass the root file")
     for preferred in ("main.tex", "book.tex"):

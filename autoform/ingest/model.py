@@ -11,29 +11,85 @@ import re
 from pydantic import BaseModel, Field
 
 KINDS = (
-    "definition", "theorem", "lemma", "proposition", "corollary", "example", "exercise", "axiom", "remark", "claim",
+    "definition",
+    "theorem",
+    "lemma",
+    "proposition",
+    "corollary",
+    "example",
+    "exercise",
+    "axiom",
+    "remark",
+    "claim",
 )
 
 #: printed names of theorem-like environments (lower case) -> unit kinds; "proof" marks proof-like environments
 NAME_TO_KIND: dict[str, str] = {
-    "theorem": "theorem", "lemma": "lemma", "proposition": "proposition", "corollary": "corollary",
-    "definition": "definition", "example": "example", "exercise": "exercise", "axiom": "axiom", "remark": "remark",
+    "theorem": "theorem",
+    "lemma": "lemma",
+    "proposition": "proposition",
+    "corollary": "corollary",
+    "definition": "definition",
+    "example": "example",
+    "exercise": "exercise",
+    "axiom": "axiom",
+    "remark": "remark",
     "claim": "claim",
     # synonyms
-    "problem": "exercise", "question": "exercise", "exercises": "exercise", "problems": "exercise",
-    "note": "remark", "observation": "remark", "conjecture": "claim", "fact": "proposition",
-    "property": "proposition", "criterion": "theorem", "notation": "definition", "construction": "definition",
-    "vocabulary": "definition", "terminology": "definition", "axioms": "axiom", "assumption": "axiom",
-    "hypothesis": "axiom", "postulate": "axiom", "examples": "example", "remarks": "remark",
+    "problem": "exercise",
+    "question": "exercise",
+    "exercises": "exercise",
+    "problems": "exercise",
+    "note": "remark",
+    "observation": "remark",
+    "conjecture": "claim",
+    "fact": "proposition",
+    "property": "proposition",
+    "criterion": "theorem",
+    "notation": "definition",
+    "construction": "definition",
+    "vocabulary": "definition",
+    "terminology": "definition",
+    "axioms": "axiom",
+    "assumption": "axiom",
+    "hypothesis": "axiom",
+    "postulate": "axiom",
+    "examples": "example",
+    "remarks": "remark",
     # usual environment-name abbreviations
-    "thm": "theorem", "theo": "theorem", "lem": "lemma", "lemm": "lemma", "prop": "proposition",
-    "cor": "corollary", "coro": "corollary", "corol": "corollary", "defn": "definition", "dfn": "definition",
-    "def": "definition", "defi": "definition", "ex": "example", "exa": "example", "exm": "example",
-    "exmp": "example", "exer": "exercise", "exc": "exercise", "prob": "exercise", "rem": "remark",
-    "rmk": "remark", "conj": "claim", "ax": "axiom", "axm": "axiom", "obs": "remark", "nota": "definition",
+    "thm": "theorem",
+    "theo": "theorem",
+    "lem": "lemma",
+    "lemm": "lemma",
+    "prop": "proposition",
+    "cor": "corollary",
+    "coro": "corollary",
+    "corol": "corollary",
+    "defn": "definition",
+    "dfn": "definition",
+    "def": "definition",
+    "defi": "definition",
+    "ex": "example",
+    "exa": "example",
+    "exm": "example",
+    "exmp": "example",
+    "exer": "exercise",
+    "exc": "exercise",
+    "prob": "exercise",
+    "rem": "remark",
+    "rmk": "remark",
+    "conj": "claim",
+    "ax": "axiom",
+    "axm": "axiom",
+    "obs": "remark",
+    "nota": "definition",
     "clm": "claim",
     # proofs
-    "proof": "proof", "pf": "proof", "solution": "proof", "sol": "proof", "answer": "proof",
+    "proof": "proof",
+    "pf": "proof",
+    "solution": "proof",
+    "sol": "proof",
+    "answer": "proof",
 }
 
 
@@ -70,20 +126,39 @@ class IngestResult(BaseModel):
 
 
 # ------------------------------------------------------------------------------------------ textual references
-_KIND_WORDS = ("theorem", "lemma", "proposition", "corollary", "definition", "exercise", "claim", "axiom", "example",
-               "remark", "problem", "question", "conjecture", "fact", "observation", "notation", "construction")
+_KIND_WORDS = (
+    "theorem",
+    "lemma",
+    "proposition",
+    "corollary",
+    "definition",
+    "exercise",
+    "claim",
+    "axiom",
+    "example",
+    "remark",
+    "problem",
+    "question",
+    "conjecture",
+    "fact",
+    "observation",
+    "notation",
+    "construction",
+)
 _KW = "|".join(_KIND_WORDS)
 _NUM = r"\d+(?:\.\d+)*[a-z]?(?![\w.]\d)"
 _SEP = r"(?:~|\s|\\[,; ]|\\nobreakspace\s*\{\}|\$)*"
 #: "Lemma 3.1", "Lemmas 3.1 and 3.2", "Theorem~2 above"
 _NUMBERED_RE = re.compile(
     rf"\b({_KW})(s|es)?{_SEP}({_NUM}(?:\s*(?:,|and|or|&|--?)\s*{_NUM})*)(?:{_SEP}(above|below|earlier|later))?",
-    re.IGNORECASE)
+    re.IGNORECASE,
+)
 #: "the previous theorem", "the preceding lemma", "the following corollary", "the theorem above"
 _RELATIVE_RE = re.compile(
     rf"\b(previous|preceding|last|above|foregoing|next|following)\s+({_KW}|result)\b"
     rf"|\b(?:the|this|that)\s+({_KW}|result)\s+(above|below)\b",
-    re.IGNORECASE)
+    re.IGNORECASE,
+)
 _RESULT_KINDS = ("theorem", "lemma", "proposition", "corollary", "claim")
 
 
@@ -98,7 +173,8 @@ def textual_mentions(text: str) -> list[tuple[str, str, str]]:
     out: list[tuple[str, str, str]] = []
     for m in _NUMBERED_RE.finditer(text):
         where = {"above": "before", "earlier": "before", "below": "after", "later": "after"}.get(
-            (m.group(4) or "").lower(), "")
+            (m.group(4) or "").lower(), ""
+        )
         for num in re.findall(_NUM, m.group(3)):
             out.append((_kind_of(m.group(1)), num, where))
     for m in _RELATIVE_RE.finditer(text):
@@ -141,8 +217,11 @@ def link_textual(units: list[RawUnit]) -> None:
             if number:
                 cands = by_kn.get((kind, number)) or by_n.get(number) or []
                 if not cands and "." not in number:
-                    cands = [k for k, v in enumerate(units) if v.kind == kind and v.chapter == u.chapter
-                             and v.number.endswith("." + number)]
+                    cands = [
+                        k
+                        for k, v in enumerate(units)
+                        if v.kind == kind and v.chapter == u.chapter and v.number.endswith("." + number)
+                    ]
                 j = pick([c for c in cands if c != i], i, where)
                 if j is None and i in cands:
                     continue

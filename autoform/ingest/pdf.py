@@ -46,16 +46,27 @@ from autoform.ingest.model import NAME_TO_KIND, IngestResult, RawUnit, link_text
 #: environment-name abbreviations in the shared table that a book does not print as headings
 _ABBREVIATIONS = {"theo", "lemm", "prop", "coro", "corol", "defn", "defi", "exer", "prob", "conj", "nota", "exmp"}
 #: boxed asides that the LaTeX reader files as remarks (a theorem-like environment with no usual name)
-REMARK_WORDS = ("strategy", "discussion", "extract", "aside", "warning", "caution", "digression", "intuition",
-                "motivation", "heuristic", "summary", "convention")
+REMARK_WORDS = (
+    "strategy",
+    "discussion",
+    "extract",
+    "aside",
+    "warning",
+    "caution",
+    "digression",
+    "intuition",
+    "motivation",
+    "heuristic",
+    "summary",
+    "convention",
+)
 #: printed heading words -> unit kinds: the readers' shared table (model.NAME_TO_KIND), without the proof words
 PRINTED_KINDS: dict[str, str] = {
     **{w: k for w, k in NAME_TO_KIND.items() if k != "proof" and len(w) >= 4 and w not in _ABBREVIATIONS},
     **{w: "remark" for w in REMARK_WORDS if w not in NAME_TO_KIND},
 }
 #: words that start a proof ("Proof.", "Solution.")
-PROOF_WORDS = tuple(sorted({w for w, k in NAME_TO_KIND.items() if k == "proof" and len(w) >= 5}, key=len,
-                           reverse=True))
+PROOF_WORDS = tuple(sorted({w for w, k in NAME_TO_KIND.items() if k == "proof" and len(w) >= 5}, key=len, reverse=True))
 #: numbered things that are not units but end the unit before them
 BOUNDARY_WORDS = ("Algorithm", "Figure", "Table", "Listing", "Hint")
 
@@ -83,9 +94,7 @@ _OWN_LINE_RE = re.compile(
 )
 #: an unnumbered heading: "Remark.", "Theorem (Fermat).", "O Aside" (an icon, a full stop or a title is needed:
 #: a bare "Examples" line is more often a subsection title)
-_UNNUMBERED_RE = re.compile(
-    rf"^{_ICON}(?P<word>{_KIND_WORDS}){_TAG}(?:\s*\((?P<title>[^()]*)\))?\s*(?P<stop>\.)?$"
-)
+_UNNUMBERED_RE = re.compile(rf"^{_ICON}(?P<word>{_KIND_WORDS}){_TAG}(?:\s*\((?P<title>[^()]*)\))?\s*(?P<stop>\.)?$")
 #: an item of an end-of-chapter exercise list: "3.4. Prove that ..."
 _ITEM_RE = re.compile(r"^(?P<ch>\d+|[A-Z])\.(?P<n>\d+)(?:\.\s*$|\.?\s+(?P<rest>\S.*)$)")
 _EXERCISE_SECTION_RE = re.compile(r"^(?:(?:chapter|section)\s+\S+\s+)?(?:exercises|problems)\b", re.I)
@@ -123,12 +132,23 @@ _OUTLINE_RE = re.compile(
     r"\.?\s+(?P<title>\S.*)$"
 )
 
-_TEXT_REF_RE = re.compile(
-    rf"\b(?P<word>{_KIND_WORDS})s?(?:~|\s)+(?P<nums>{_NUM}(?:\s*(?:,|and|or|&)\s*{_NUM})*)"
-)
+_TEXT_REF_RE = re.compile(rf"\b(?P<word>{_KIND_WORDS})s?(?:~|\s)+(?P<nums>{_NUM}(?:\s*(?:,|and|or|&)\s*{_NUM})*)")
 
-_LIGATURES = {"ﬀ": "ff", "ﬁ": "fi", "ﬂ": "fl", "ﬃ": "ffi", "ﬄ": "ffl", "ﬅ": "st", "ﬆ": "st",
-              "\u00a0": " ", "\u2009": " ", "\u202f": " ", "\u00ad": "", "\u2010": "-", "\u2011": "-"}
+_LIGATURES = {
+    "ﬀ": "ff",
+    "ﬁ": "fi",
+    "ﬂ": "fl",
+    "ﬃ": "ffi",
+    "ﬄ": "ffl",
+    "ﬅ": "st",
+    "ﬆ": "st",
+    "\u00a0": " ",
+    "\u2009": " ",
+    "\u202f": " ",
+    "\u00ad": "",
+    "\u2010": "-",
+    "\u2011": "-",
+}
 _LIG_RE = re.compile("|".join(map(re.escape, _LIGATURES)))
 _OVERLAY_RE = re.compile(r"⁄\s?([=∈⊆⊂≡∼|])")
 _OVERLAY = {"=": "≠", "∈": "∉", "⊆": "⊈", "⊂": "⊄", "≡": "≢", "∼": "≁", "|": "∤"}
@@ -241,21 +261,26 @@ def extract(path: Path) -> PdfText:
             if isinstance(e, DependencyError) or _declares_encryption(path):
                 # AES (needs the `cryptography` package) or public-key security (/Adobe.PubSec): pypdf cannot
                 # even open it, but the trailer says why
-                raise IngestError(f"{path}: the PDF is encrypted and cannot be opened here ({type(e).__name__}: "
-                                  f"{e}); decrypt it first, e.g. `qpdf --decrypt in.pdf out.pdf`, and ingest the "
-                                  "result") from e
+                raise IngestError(
+                    f"{path}: the PDF is encrypted and cannot be opened here ({type(e).__name__}: "
+                    f"{e}); decrypt it first, e.g. `qpdf --decrypt in.pdf out.pdf`, and ingest the "
+                    "result"
+                ) from e
             raise IngestError(f"{path}: not a readable PDF ({type(e).__name__}: {e})") from e
         if reader.is_encrypted:
             try:
                 opened = reader.decrypt("")  # permissions-only encryption opens with the empty password
             except DependencyError as e:
-                raise IngestError(f"{path}: the PDF is encrypted ({e}); decrypt it first, e.g. "
-                                  "`qpdf --decrypt in.pdf out.pdf`") from e
+                raise IngestError(
+                    f"{path}: the PDF is encrypted ({e}); decrypt it first, e.g. `qpdf --decrypt in.pdf out.pdf`"
+                ) from e
             except Exception as e:
                 raise IngestError(f"{path}: the PDF is encrypted and cannot be opened ({e})") from e
             if not opened:
-                raise IngestError(f"{path}: the PDF is encrypted (password-protected); decrypt it first, e.g. "
-                                  "`qpdf --password=... --decrypt in.pdf out.pdf`, and ingest the result")
+                raise IngestError(
+                    f"{path}: the PDF is encrypted (password-protected); decrypt it first, e.g. "
+                    "`qpdf --password=... --decrypt in.pdf out.pdf`, and ingest the result"
+                )
         try:
             n = len(reader.pages)
         except FileNotDecryptedError as e:
@@ -277,12 +302,15 @@ def extract(path: Path) -> PdfText:
         if failed and len(failed) == n:
             raise IngestError(f"{path}: not a readable PDF: text extraction failed on all {n} pages")
         if not any(re.search(r"\w", p) for p in pages):
-            raise IngestError(f"{path}: no text layer on any of its {n} pages (a scanned or image-only PDF?); "
-                              "run OCR on it first (e.g. `ocrmypdf`) or ingest the LaTeX source")
+            raise IngestError(
+                f"{path}: no text layer on any of its {n} pages (a scanned or image-only PDF?); "
+                "run OCR on it first (e.g. `ocrmypdf`) or ingest the LaTeX source"
+            )
         empty = [i + 1 for i, p in enumerate(pages) if not p.strip() and i + 1 not in failed]
         if len(empty) > max(2, n // 4):
-            warnings.append(f"{path}: {len(empty)} of {n} pages have no text layer (scanned pages?); "
-                            "their content is missing")
+            warnings.append(
+                f"{path}: {len(empty)} of {n} pages have no text layer (scanned pages?); their content is missing"
+            )
         labels: list[str] = []
         with contextlib.suppress(Exception):
             labels = list(reader.page_labels)
@@ -523,8 +551,12 @@ def _looks_like_toc(t: str) -> bool:
 
 
 def _title_like(t: str) -> bool:
-    return (0 < len(t) <= 80 and t[:1].isupper() and not t.endswith((".", ",", ";"))
-            and re.fullmatch(r"[\w\s,:;'’‘\-–—()&/]+", t) is not None)
+    return (
+        0 < len(t) <= 80
+        and t[:1].isupper()
+        and not t.endswith((".", ",", ";"))
+        and re.fullmatch(r"[\w\s,:;'’‘\-–—()&/]+", t) is not None
+    )
 
 
 # ------------------------------------------------------------------------------------------ headings
@@ -550,30 +582,66 @@ def _heading_candidates(lines: list[_Line], struct_lines: set[int]) -> tuple[lis
                 if ")" in lines[j].text:
                     m = _OWN_LINE_RE.match(joined)
                     if m is None and (mi := _INLINE_RE.match(joined)):
-                        cands.append(_Heading(k, PRINTED_KINDS[mi.group("word").lower()], mi.group("num"),
-                                              (mi.group("title") or "").strip(), mi.group("rest"), 2, j))
+                        cands.append(
+                            _Heading(
+                                k,
+                                PRINTED_KINDS[mi.group("word").lower()],
+                                mi.group("num"),
+                                (mi.group("title") or "").strip(),
+                                mi.group("rest"),
+                                2,
+                                j,
+                            )
+                        )
                     end = j
                     break
         if m:
             # an icon before the heading makes it surer; a full stop after it makes it a sentence end more likely
             weight = 3 if m.group("icon") or _CONTROL_RE.match(ln.raw) else 1 if t.endswith(".") else 2
-            cands.append(_Heading(k, PRINTED_KINDS[m.group("word").lower()], m.group("num"),
-                                  (m.group("title") or "").strip(), "", weight, end))
+            cands.append(
+                _Heading(
+                    k,
+                    PRINTED_KINDS[m.group("word").lower()],
+                    m.group("num"),
+                    (m.group("title") or "").strip(),
+                    "",
+                    weight,
+                    end,
+                )
+            )
             continue
         if end != k:
             continue
         mu = _UNNUMBERED_RE.match(t)
-        if mu and not mu.group("word").lower().endswith("s") and (
-                mu.group("icon") or _CONTROL_RE.match(ln.raw) or mu.group("stop") or mu.group("title")):
-            cands.append(_Heading(k, PRINTED_KINDS[mu.group("word").lower()], "", (mu.group("title") or "").strip(),
-                                  "", 2, k))
+        if (
+            mu
+            and not mu.group("word").lower().endswith("s")
+            and (mu.group("icon") or _CONTROL_RE.match(ln.raw) or mu.group("stop") or mu.group("title"))
+        ):
+            cands.append(
+                _Heading(k, PRINTED_KINDS[mu.group("word").lower()], "", (mu.group("title") or "").strip(), "", 2, k)
+            )
             continue
         m = _INLINE_RE.match(t)
         prev = lines[k - 1].text if k else ""
-        if m and (k == 0 or prev.endswith(_SENTENCE_END) or k - 1 in boundaries or k - 1 in struct_lines
-                  or _short_heading(prev)):
-            cands.append(_Heading(k, PRINTED_KINDS[m.group("word").lower()], m.group("num"),
-                                  (m.group("title") or "").strip(), m.group("rest"), 1, k))
+        if m and (
+            k == 0
+            or prev.endswith(_SENTENCE_END)
+            or k - 1 in boundaries
+            or k - 1 in struct_lines
+            or _short_heading(prev)
+        ):
+            cands.append(
+                _Heading(
+                    k,
+                    PRINTED_KINDS[m.group("word").lower()],
+                    m.group("num"),
+                    (m.group("title") or "").strip(),
+                    m.group("rest"),
+                    1,
+                    k,
+                )
+            )
     return cands, boundaries
 
 
@@ -659,8 +727,9 @@ def _link_refs(units: list[RawUnit]) -> None:
     """Textual references, resolved to units the way the LaTeX reader does it (model.link_textual: numbers,
     "the previous theorem", "Theorem 2 above"), on the de-hyphenated text; plus appendix numbers ("Lemma B.2.7"),
     which the shared matcher does not read."""
-    shadows = [u.model_copy(update={"statement_raw": u.statement, "proof_raw": u.proof, "text_refs": []})
-               for u in units]
+    shadows = [
+        u.model_copy(update={"statement_raw": u.statement, "proof_raw": u.proof, "text_refs": []}) for u in units
+    ]
     link_textual(shadows)
     have = {(u.kind, u.number) for u in units if u.number}
     kind_of = {u.number: u.kind for u in reversed(units) if u.number}
@@ -684,8 +753,9 @@ def parse(doc: PdfText) -> IngestResult:
     lines = _lines(doc)
     structs = _structure_from_outline(doc, lines) or _structure_from_text(lines)
     chapters = sorted({s.idx for s in structs if s.level == "chapter"})
-    struct_lines = {s.idx for s in structs} | {s.idx + 1 for s in structs
-                                               if s.idx + 1 < len(lines) and lines[s.idx + 1].text == s.title}
+    struct_lines = {s.idx for s in structs} | {
+        s.idx + 1 for s in structs if s.idx + 1 < len(lines) and lines[s.idx + 1].text == s.title
+    }
     cands, boundaries = _heading_candidates(lines, struct_lines)
     headings: dict[int, _Heading] = {}
     seen: dict[tuple[str, str], int] = {}
@@ -772,8 +842,12 @@ def parse(doc: PdfText) -> IngestResult:
             if k in restated and (u := by_number.get(restated[k])) is not None and not built[id(u)].proof:
                 last = built[id(u)]  # a restatement followed by the proof the original still lacks
             continue
-        if in_exercises and (im := _ITEM_RE.match(t)) and im.group("ch") == chapter_no \
-                and int(im.group("n")) == item_no + 1:
+        if (
+            in_exercises
+            and (im := _ITEM_RE.match(t))
+            and im.group("ch") == chapter_no
+            and int(im.group("n")) == item_no + 1
+        ):
             item_no += 1
             b = start("exercise", f"{chapter_no}.{item_no}", "", ln.page, ln.page)
             rest = im.group("rest") or ""
@@ -814,8 +888,10 @@ def parse(doc: PdfText) -> IngestResult:
                 close()
         elif mode == "proof":
             if len(cur.proof) >= MAX_PROOF_LINES:
-                warnings.append(f"{doc.path}: page {ln.page + 1}: the proof of {cur.unit.kind} {cur.unit.number} "
-                                f"has no end mark within {MAX_PROOF_LINES} lines; cut there")
+                warnings.append(
+                    f"{doc.path}: page {ln.page + 1}: the proof of {cur.unit.kind} {cur.unit.number} "
+                    f"has no end mark within {MAX_PROOF_LINES} lines; cut there"
+                )
                 close()
                 continue
             mark = _ends_with(t, PROOF_END_MARKS)
@@ -839,8 +915,10 @@ def parse(doc: PdfText) -> IngestResult:
     if restated:
         warnings.append(f"{doc.path}: {len(restated)} headings repeat an earlier number (restatements); not made units")
     if dropped:
-        warnings.append(f"{doc.path}: {dropped} heading-like lines out of numbering order were read as text "
-                        "(references at the start of a line, or a misread heading)")
+        warnings.append(
+            f"{doc.path}: {dropped} heading-like lines out of numbering order were read as text "
+            "(references at the start of a line, or a misread heading)"
+        )
     return IngestResult(title=doc.title, source_kind="pdf", root=doc.path, units=units, warnings=warnings)
 
 
@@ -848,7 +926,7 @@ def ingest_pdf(path: Path) -> IngestResult:
     """Read a PDF textbook into units (kind, number, title, statement, proof, chapter, section, page span)."""
     result = parse(extract(path))
     if not result.units:
-        result.warnings.append(f"{path}: no theorem-like headings (\"Theorem 3.2\", \"Definition 1.4\", ...) found")
+        result.warnings.append(f'{path}: no theorem-like headings ("Theorem 3.2", "Definition 1.4", ...) found')
     return result
 
 

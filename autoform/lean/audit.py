@@ -74,8 +74,11 @@ def expected_declarations(store: Store) -> list[Expected]:
             elif e.status == "defined" and e.attempt_id is not None:
                 att = [a for a in store.attempts(e.unit_id) if a.id == e.attempt_id]
                 locked = (att[0].elaborated_type or None) if att else None
-            out.append(Expected(name=full_decl_name(book, e), book=book.slug, unit=unit.display,
-                                status=e.status, locked_type=locked))
+            out.append(
+                Expected(
+                    name=full_decl_name(book, e), book=book.slug, unit=unit.display, status=e.status, locked_type=locked
+                )
+            )
     return out
 
 
@@ -122,12 +125,22 @@ def judge_answers(expected: list[Expected], check: LeanCheck, where: dict[int, t
         if ty is None:
             findings.append(Finding(where=e.name, code="type_unconfirmed", message=f"{e.unit} ({e.book}): {why}"))
         elif e.locked_type is None:
-            findings.append(Finding(where=e.name, code="no_lock",
-                                    message=f"{e.unit} ({e.book}): the store has no locked type to compare with"))
+            findings.append(
+                Finding(
+                    where=e.name,
+                    code="no_lock",
+                    message=f"{e.unit} ({e.book}): the store has no locked type to compare with",
+                )
+            )
         elif ty != e.locked_type.strip():
-            findings.append(Finding(where=e.name, code="statement_changed",
-                                    message=f"{e.unit} ({e.book}): the built type is not the locked one: "
-                                            f"built {ty[:200]!r}, locked {e.locked_type.strip()[:200]!r}"))
+            findings.append(
+                Finding(
+                    where=e.name,
+                    code="statement_changed",
+                    message=f"{e.unit} ({e.book}): the built type is not the locked one: "
+                    f"built {ty[:200]!r}, locked {e.locked_type.strip()[:200]!r}",
+                )
+            )
     return findings
 
 
@@ -153,8 +166,9 @@ def audit_atlas(store: Store, settings: Settings, *, timeout_s: float = 3600) ->
         return report
     imports = [m for m in check.messages if m.line <= len(libraries) and m.severity == "error"]
     if imports:
-        report.failure = (f"the built Atlas could not be imported ({imports[0].text[:300]}); run `autoform atlas "
-                          "build` first")
+        report.failure = (
+            f"the built Atlas could not be imported ({imports[0].text[:300]}); run `autoform atlas build` first"
+        )
         return report
     report.findings += judge_answers(expected, check, where)
     report.ok = not report.findings

@@ -54,8 +54,15 @@ class CachedOracle:
         payload = "\0".join((CACHE_FORMAT, self.inner.backend, self._toolchain, header, code, *queries)).encode()
         return hashlib.sha256(payload).hexdigest()
 
-    def check(self, code: str, *, header: str | None = None, timeout_s: float | None = None,
-              context_lines: int = 0, queries: Sequence[str] = ()) -> LeanCheck:
+    def check(
+        self,
+        code: str,
+        *,
+        header: str | None = None,
+        timeout_s: float | None = None,
+        context_lines: int = 0,
+        queries: Sequence[str] = (),
+    ) -> LeanCheck:
         header = self.settings.lean.header if header is None else header
         key = self.key(code, header, queries)
         t0 = time.monotonic()
@@ -73,14 +80,18 @@ class CachedOracle:
         result = self.inner.check(code, header=header, timeout_s=timeout_s, **hint)
         with self.store.tx() as c:
             if self.enabled and result.failure is None:
-                c.execute("INSERT OR IGNORE INTO lean_cache (key, toolchain, result, created_at) VALUES (?,?,?,?)",
-                          (key, self._toolchain, result.model_dump_json(), time.time()))
+                c.execute(
+                    "INSERT OR IGNORE INTO lean_cache (key, toolchain, result, created_at) VALUES (?,?,?,?)",
+                    (key, self._toolchain, result.model_dump_json(), time.time()),
+                )
             self._count(c, cached=False, failed=result.failure is not None, elapsed=result.elapsed_s)
         return result
 
     def _count(self, c: sqlite3.Connection, *, cached: bool, failed: bool, elapsed: float) -> None:
-        c.execute("INSERT INTO lean_checks (job_id, cached, failed, elapsed_s, created_at) VALUES (?,?,?,?,?)",
-                  (self.job_id, int(cached), int(failed), elapsed, time.time()))
+        c.execute(
+            "INSERT INTO lean_checks (job_id, cached, failed, elapsed_s, created_at) VALUES (?,?,?,?,?)",
+            (self.job_id, int(cached), int(failed), elapsed, time.time()),
+        )
 
     def close(self) -> None:
         self.inner.close()
@@ -88,7 +99,8 @@ class CachedOracle:
 
 def hit_rate(store: Store, job_id: int | None = None) -> dict[str, float]:
     sql = "SELECT COUNT(*), COALESCE(SUM(cached), 0), COALESCE(SUM(failed), 0) FROM lean_checks"
-    rows = store.query(sql + (" WHERE job_id = ?" if job_id is not None else ""),
-                       (job_id,) if job_id is not None else ())
+    rows = store.query(
+        sql + (" WHERE job_id = ?" if job_id is not None else ""), (job_id,) if job_id is not None else ()
+    )
     n, hits, failed = rows[0]
     return {"checks": n, "cache_hits": hits, "hit_rate": round(hits / n, 4) if n else 0.0, "failures": failed}

@@ -41,10 +41,28 @@ from autoform.lean.prescreen import (
     statement_names,
 )
 
-__all__ = ["Candidate", "Module", "Reason", "StatementCheck", "Verdict", "admit", "admit_stated", "build_module",
-           "check_file", "check_statement", "declared_name", "declared_names", "judge", "lean_tokens",
-           "normalize_proof", "prescreen", "rename_declaration", "screen_candidate", "screen_file",
-           "statement_names"]
+__all__ = [
+    "Candidate",
+    "Module",
+    "Reason",
+    "StatementCheck",
+    "Verdict",
+    "admit",
+    "admit_stated",
+    "build_module",
+    "check_file",
+    "check_statement",
+    "declared_name",
+    "declared_names",
+    "judge",
+    "lean_tokens",
+    "normalize_proof",
+    "prescreen",
+    "rename_declaration",
+    "screen_candidate",
+    "screen_file",
+    "statement_names",
+]
 
 ALLOWED_AXIOMS = frozenset({"propext", "Classical.choice", "Quot.sound"})
 
@@ -72,7 +90,7 @@ def rename_declaration(statement: str, new: str) -> str:
     m = _DECL_NAME.search(statement)
     if m is None:
         raise ValueError("no declaration name found in the statement")
-    return statement[: m.start(1)] + new + statement[m.end(1):]
+    return statement[: m.start(1)] + new + statement[m.end(1) :]
 
 
 class Candidate(BaseModel):
@@ -115,8 +133,10 @@ class Verdict(BaseModel):
 #: every checked module starts with these (a misspelled identifier in a statement is an error, never a variable)
 STRICT_OPTIONS = "set_option autoImplicit false\nset_option relaxedAutoImplicit false\n"
 #: the type query prints the whole elaborated type: every implicit argument, universe and proof, no elision
-TYPE_QUERY_PREFIX = ("set_option pp.all true in set_option pp.maxSteps 100000000 in "
-                     "set_option pp.deepTerms true in set_option pp.proofs true in ")
+TYPE_QUERY_PREFIX = (
+    "set_option pp.all true in set_option pp.maxSteps 100000000 in "
+    "set_option pp.deepTerms true in set_option pp.proofs true in "
+)
 ELIDED = "⋯"
 
 
@@ -199,8 +219,7 @@ def build_module(c: Candidate, *, sorry_proof: bool = False) -> Module:
     text = head + body_text + tail
     body_start = head.count("\n") + 1
     queries = [axioms_query(c.full_name), type_query(c.full_name)]
-    return Module(text, queries, body_start, body_start + body_text.count("\n"), context.count("\n"),
-                  proof_line)
+    return Module(text, queries, body_start, body_start + body_text.count("\n"), context.count("\n"), proof_line)
 
 
 _AXIOMS_RE = re.compile(r"^\s*['`](?P<name>.+?)['`] depends on axioms:\s*\[(?P<list>[^\]]*)\]\s*$", re.S)
@@ -279,8 +298,13 @@ def judge(c: Candidate, module: Module, check: LeanCheck, *, require_lock: bool 
     """Apply rules 2-5 to what Lean said about ``module`` and answered to its queries. Positive confirmation
     only: an answer must come from the query's own command, be the only message there, and name the
     candidate's declaration."""
-    v = Verdict(admitted=False, module=module.text, messages=check.messages, elapsed_s=check.elapsed_s,
-                toolchain=check.toolchain)
+    v = Verdict(
+        admitted=False,
+        module=module.text,
+        messages=check.messages,
+        elapsed_s=check.elapsed_s,
+        toolchain=check.toolchain,
+    )
     if check.failure is not None:
         v.reasons.append(Reason(code="lean_failure", message=check.failure))
         return v
@@ -313,7 +337,8 @@ def screen_candidate(c: Candidate) -> list[Reason]:
     """Rule 1 on what the candidate itself brings (the prelude is already admitted)."""
     if c.kind == "definition":
         return prescreen(c.aux + "\n" + c.statement, role="helper") + (
-            [] if c.name else [Reason(code="malformed", message="no declaration name found in the definition")])
+            [] if c.name else [Reason(code="malformed", message="no declaration name found in the definition")]
+        )
     protected = statement_names(c.statement)
     reasons = prescreen(c.aux, role="helper", protected_names=protected)
     reasons += prescreen(c.proof, role="proof", protected_names=protected)
@@ -365,8 +390,7 @@ def check_statement(c: Candidate, oracle: Oracle) -> StatementCheck:
     if check.failure is not None:
         out.reasons.append(Reason(code="lean_failure", message=check.failure))
         return out
-    out.reasons += [Reason(code="compile_error", message=f"line {m.line}: {m.text}", line=m.line)
-                    for m in check.errors]
+    out.reasons += [Reason(code="compile_error", message=f"line {m.line}: {m.text}", line=m.line) for m in check.errors]
     out.elaborated_type, why = confirmed_type(check, 1, c.full_name)
     if out.elaborated_type is None:
         out.reasons.append(Reason(code="type_unconfirmed", message=f"Lean did not confirm the type: {why}"))
@@ -409,8 +433,13 @@ def screen_file(text: str, *, header: str) -> Verdict | None:
     wanted = [ln.strip() for ln in header.splitlines() if ln.strip()]
     v = Verdict(admitted=False, module=text)
     if imports and sorted(imports) != sorted(wanted):
-        v.reasons.append(Reason(code="header", message=f"the file imports {imports}, but the oracle's header is "
-                                f"{wanted}; set [lean] header in autoform.toml to check it"))
+        v.reasons.append(
+            Reason(
+                code="header",
+                message=f"the file imports {imports}, but the oracle's header is "
+                f"{wanted}; set [lean] header in autoform.toml to check it",
+            )
+        )
         return v
     v.reasons += prescreen(body, role="helper")
     if not file_declarations(body):
@@ -444,8 +473,9 @@ def check_file(text: str, oracle: Oracle, *, header: str) -> Verdict:
     for k, name in enumerate(names):
         axioms, why = confirmed_axioms(check, k, name)
         if axioms is None:
-            v.reasons.append(Reason(code="axioms_unconfirmed",
-                                    message=f"{name}: Lean did not confirm the axioms: {why}"))
+            v.reasons.append(
+                Reason(code="axioms_unconfirmed", message=f"{name}: Lean did not confirm the axioms: {why}")
+            )
             continue
         all_axioms |= set(axioms)
         bad = sorted(set(axioms) - ALLOWED_AXIOMS)

@@ -50,8 +50,9 @@ class TacticResult(BaseModel):
 def holes(check: LeanCheck) -> list[Hole]:
     """The holes of checked text, in text order."""
     found = sorted(check.sorries, key=lambda s: (s.line or 0, s.column or 0))
-    return [Hole(index=k, goal=s.goal, line=s.line, column=s.column, proof_state=s.proof_state)
-            for k, s in enumerate(found)]
+    return [
+        Hole(index=k, goal=s.goal, line=s.line, column=s.column, proof_state=s.proof_state) for k, s in enumerate(found)
+    ]
 
 
 def parse_tactic_reply(reply: Any) -> TacticResult:
@@ -61,14 +62,22 @@ def parse_tactic_reply(reply: Any) -> TacticResult:
     if set(reply) == {"message"}:
         return TacticResult(failure=f"Lean REPL error: {reply['message']}")
     try:
-        msgs = [LeanMessage(severity=severity(m["severity"]), line=m["pos"]["line"], column=m["pos"]["column"],
-                            text=m["data"]) for m in reply.get("messages", [])]
+        msgs = [
+            LeanMessage(
+                severity=severity(m["severity"]), line=m["pos"]["line"], column=m["pos"]["column"], text=m["data"]
+            )
+            for m in reply.get("messages", [])
+        ]
         goals = [str(g) for g in reply.get("goals", [])]
     except (KeyError, TypeError) as e:
         return TacticResult(failure=f"unparseable REPL reply (missing {e})")
     ps = reply.get("proofState")
-    return TacticResult(proof_state=ps if isinstance(ps, int) else None, goals=goals, messages=msgs,
-                        status=str(reply.get("proofStatus", "")))
+    return TacticResult(
+        proof_state=ps if isinstance(ps, int) else None,
+        goals=goals,
+        messages=msgs,
+        status=str(reply.get("proofStatus", "")),
+    )
 
 
 _HYP = re.compile(r"^(?P<names>[^:⊢]+?) :(?: (?P<type>.*))?$")

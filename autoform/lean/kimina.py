@@ -36,8 +36,7 @@ class KiminaOracle:
         headers = {"Content-Type": "application/json"}
         if self.api_key:
             headers["X-Auth-Token"] = f"Bearer {self.api_key}"
-        req = urllib.request.Request(self.url + path, data=json.dumps(payload).encode(), headers=headers,
-                                     method="POST")
+        req = urllib.request.Request(self.url + path, data=json.dumps(payload).encode(), headers=headers, method="POST")
         with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 (configured URL)
             return json.loads(resp.read().decode("utf-8"))
 
@@ -47,8 +46,15 @@ class KiminaOracle:
         if chk.failure is not None:
             raise OracleUnavailable(f"Kimina Lean Server at {self.url}: {chk.failure}. Set [lean] kimina_url.")
 
-    def check(self, code: str, *, header: str | None = None, timeout_s: float | None = None,
-              context_lines: int = 0, queries: Sequence[str] = ()) -> LeanCheck:
+    def check(
+        self,
+        code: str,
+        *,
+        header: str | None = None,
+        timeout_s: float | None = None,
+        context_lines: int = 0,
+        queries: Sequence[str] = (),
+    ) -> LeanCheck:
         """Kimina's API has no environment handle, so the queries are appended to the snippet, each after a
         marker line, and each answer is the messages on its own query's line. A candidate could write there
         only by running code while Lean elaborates, which the pre-screen refuses before anything is sent; the
@@ -64,8 +70,10 @@ class KiminaOracle:
         if self.cfg.kimina_api == "verify":
             path, payload = "/verify", {"codes": [{"custom_id": ident, "proof": full}], "infotree_type": None}
         else:
-            path, payload = "/api/check", {"snippets": [{"id": ident, "code": full}], "timeout": int(timeout),
-                                           "debug": False, "reuse": True}
+            path, payload = (
+                "/api/check",
+                {"snippets": [{"id": ident, "code": full}], "timeout": int(timeout), "debug": False, "reuse": True},
+            )
         t0 = time.monotonic()
         try:
             data = self._post(path, payload, timeout + 30)
@@ -80,8 +88,9 @@ class KiminaOracle:
             result = LeanCheck(failure=f"unparseable reply from the Kimina server at {self.url}: {e}")
         if queries and result.failure is None:
             lines = range(first_query, first_query + len(queries))
-            result.answers = [[m.model_copy(update={"line": 1}) for m in result.messages if m.line == ln]
-                              for ln in lines]
+            result.answers = [
+                [m.model_copy(update={"line": 1}) for m in result.messages if m.line == ln] for ln in lines
+            ]
             result.messages = [m for m in result.messages if m.line < first_query]
             result.sorries = [x for x in result.sorries if x.line is None or x.line < first_query]
         result.elapsed_s = time.monotonic() - t0

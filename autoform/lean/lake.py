@@ -36,8 +36,15 @@ def lake_problem(settings: Settings) -> str | None:
     return None
 
 
-def run_lake_lean(settings: Settings, args: list[str], *, cwd: Path, timeout: float, line_offset: int = 0,
-                  lean_path: Path | None = None) -> LeanCheck:
+def run_lake_lean(
+    settings: Settings,
+    args: list[str],
+    *,
+    cwd: Path,
+    timeout: float,
+    line_offset: int = 0,
+    lean_path: Path | None = None,
+) -> LeanCheck:
     """One ``lake env lean --json ARGS`` process in ``cwd`` under the memory cap, killed with its process group
     on a timeout. ``lean_path`` is put on Lean's search path (Lake appends the caller's ``LEAN_PATH`` to the
     workspace's: ``Workspace.augmentedLeanPath``). A crash, a timeout or output that is not ``lean --json`` is a
@@ -56,8 +63,13 @@ def run_lake_lean(settings: Settings, args: list[str], *, cwd: Path, timeout: fl
     try:
         proc = subprocess.Popen(
             [settings.lean.lake_path, "env", "lean", "--json", *args],
-            cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-            preexec_fn=_limits, env=env,
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+            preexec_fn=_limits,
+            env=env,
         )
     except OSError as e:
         return LeanCheck(failure=f"cannot run `{settings.lean.lake_path} env lean`: {e}")
@@ -95,13 +107,27 @@ class LakeFileOracle:
             raise OracleUnavailable(problem)
         self.toolchain = (self.settings.lean_project / "lean-toolchain").read_text().strip()
 
-    def _run(self, args: list[str], timeout: float, *, line_offset: int = 0,
-             lean_path: Path | None = None) -> LeanCheck:
-        return run_lake_lean(self.settings, args, cwd=self.settings.lean_project, timeout=timeout,
-                             line_offset=line_offset, lean_path=lean_path)
+    def _run(
+        self, args: list[str], timeout: float, *, line_offset: int = 0, lean_path: Path | None = None
+    ) -> LeanCheck:
+        return run_lake_lean(
+            self.settings,
+            args,
+            cwd=self.settings.lean_project,
+            timeout=timeout,
+            line_offset=line_offset,
+            lean_path=lean_path,
+        )
 
-    def check(self, code: str, *, header: str | None = None, timeout_s: float | None = None,
-              context_lines: int = 0, queries: Sequence[str] = ()) -> LeanCheck:
+    def check(
+        self,
+        code: str,
+        *,
+        header: str | None = None,
+        timeout_s: float | None = None,
+        context_lines: int = 0,
+        queries: Sequence[str] = (),
+    ) -> LeanCheck:
         t0 = time.monotonic()
         try:
             self.start()

@@ -18,8 +18,7 @@ import re
 from autoform.lean.oracle import LeanCheck
 
 PROBE = "exact?"
-_TRY_THIS = re.compile(r"^Try this:\s*(?:\[apply\]\s*)?(?P<tactic>(?:\(expose_names;\s*)?(?:exact|refine)\b.*)$",
-                       re.S)
+_TRY_THIS = re.compile(r"^Try this:\s*(?:\[apply\]\s*)?(?P<tactic>(?:\(expose_names;\s*)?(?:exact|refine)\b.*)$", re.S)
 #: ``exact Foo.bar x y`` -> ``Foo.bar``: the one Mathlib declaration a suggestion applies
 _HEAD = re.compile(r"^(?:\(expose_names;\s*)?exact\s+(?:@)?(?P<name>[A-Za-z_][\w.'₀-₉]*)")
 

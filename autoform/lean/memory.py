@@ -43,8 +43,11 @@ def machine_memory_mb() -> int:
     return int(psutil.virtual_memory().total / 2**20)
 
 
-def default_pool_size(total_mb: int | None = None, cpus: int | None = None,
-                      per_process_mb: int = IMPORT_MATHLIB_RSS_MB + RESTART_GROWTH_MB) -> int:
+def default_pool_size(
+    total_mb: int | None = None,
+    cpus: int | None = None,
+    per_process_mb: int = IMPORT_MATHLIB_RSS_MB + RESTART_GROWTH_MB,
+) -> int:
     """REPL processes the machine's memory holds (after ``RESERVE_MB``), at most one per core, at least one."""
     total = machine_memory_mb() if total_mb is None else total_mb
     cores = (os.cpu_count() or 1) if cpus is None else cpus

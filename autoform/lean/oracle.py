@@ -72,8 +72,15 @@ class Oracle(Protocol):
 
     def start(self) -> None: ...
 
-    def check(self, code: str, *, header: str | None = None, timeout_s: float | None = None,
-              context_lines: int = 0, queries: Sequence[str] = ()) -> LeanCheck:
+    def check(
+        self,
+        code: str,
+        *,
+        header: str | None = None,
+        timeout_s: float | None = None,
+        context_lines: int = 0,
+        queries: Sequence[str] = (),
+    ) -> LeanCheck:
         """Lean's messages on ``code`` (in the environment of ``header``), with lines relative to ``code``.
 
         ``queries``: commands (``#print axioms X``, ``#check``) run after ``code``, each on the environment

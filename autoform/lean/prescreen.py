@@ -30,8 +30,10 @@ from pydantic import BaseModel
 # Init/Meta/Defs.lean), exactly: a scanner that reads more characters as part of a name than Lean does (``×``,
 # ``λ``, ``Π``, ``Σ``, superscripts) joins what Lean splits, and a quote after them then starts a string for the
 # scanner that Lean reads as a character literal, hiding code from the pre-screen
-_LETTER_LIKE = ("\u03b1-\u03ba\u03bc-\u03c9\u0391-\u039f\u03a1\u03a2\u03a4-\u03a9\u03ca-\u03fb\u1f00-\u1ffe"
-                "\u2100-\u214f\U0001d49c-\U0001d59f\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u00ff\u0100-\u017f")
+_LETTER_LIKE = (
+    "\u03b1-\u03ba\u03bc-\u03c9\u0391-\u039f\u03a1\u03a2\u03a4-\u03a9\u03ca-\u03fb\u1f00-\u1ffe"
+    "\u2100-\u214f\U0001d49c-\U0001d59f\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u00ff\u0100-\u017f"
+)
 _SUBSCRIPT = "\u2080-\u2089\u2090-\u209c\u1d62-\u1d6a\u2c7c"
 _IDENT_START = re.compile(f"[A-Za-z_{_LETTER_LIKE}]")
 _IDENT_CHAR = re.compile(f"[A-Za-z0-9_'!?{_LETTER_LIKE}{_SUBSCRIPT}]")
@@ -48,26 +50,86 @@ _PUNCT = ("@[", ":=", "[", "]", ",", "(", ")", ":", "%", "+", "-", "|", "{", "}"
 #: words that are never part of an honest candidate, as a whole token
 FORBIDDEN_COMMANDS = frozenset(
     {
-        "axiom", "elab", "elab_rules", "macro", "macro_rules", "syntax", "declare_syntax_cat", "notation",
-        "notation3", "infix", "infixl", "infixr", "prefix", "postfix", "unsafe", "opaque", "import", "export",
-        "initialize", "builtin_initialize", "run_cmd", "run_tac", "run_elab", "run_meta", "simproc",
-        "dsimproc", "simproc_decl", "dsimproc_decl", "builtin_simproc", "builtin_dsimproc",
-        "builtin_simproc_decl", "builtin_dsimproc_decl", "register_option", "register_builtin_option",
-        "register_simp_attr", "register_label_attr", "declare_simp_like_tactic", "declare_config_elab",
-        "declare_command_config_elab", "implemented_by", "extern", "csimp", "axioms",
+        "axiom",
+        "elab",
+        "elab_rules",
+        "macro",
+        "macro_rules",
+        "syntax",
+        "declare_syntax_cat",
+        "notation",
+        "notation3",
+        "infix",
+        "infixl",
+        "infixr",
+        "prefix",
+        "postfix",
+        "unsafe",
+        "opaque",
+        "import",
+        "export",
+        "initialize",
+        "builtin_initialize",
+        "run_cmd",
+        "run_tac",
+        "run_elab",
+        "run_meta",
+        "simproc",
+        "dsimproc",
+        "simproc_decl",
+        "dsimproc_decl",
+        "builtin_simproc",
+        "builtin_dsimproc",
+        "builtin_simproc_decl",
+        "builtin_dsimproc_decl",
+        "register_option",
+        "register_builtin_option",
+        "register_simp_attr",
+        "register_label_attr",
+        "declare_simp_like_tactic",
+        "declare_config_elab",
+        "declare_command_config_elab",
+        "implemented_by",
+        "extern",
+        "csimp",
+        "axioms",
         # commands that register code to run later, evaluate terms, or define syntax, under other names
-        "add_aesop_rules", "erase_aesop_rules", "declare_aesop_rule_sets", "set_premise_selector",
-        "set_library_suggestions", "binder_predicate", "test_extern", "register_hint",
+        "add_aesop_rules",
+        "erase_aesop_rules",
+        "declare_aesop_rule_sets",
+        "set_premise_selector",
+        "set_library_suggestions",
+        "binder_predicate",
+        "test_extern",
+        "register_hint",
         # tactics that compile and run the candidate's own code (its instances, or a `tactic` rule of Aesop:
         # `aesop (add safe tactic myTac)`), call external programs, or read files
-        "plausible", "slim_check", "tactic", "bv_decide", "bv_check", "bv_normalize", "polyrith",
+        "plausible",
+        "slim_check",
+        "tactic",
+        "bv_decide",
+        "bv_check",
+        "bv_normalize",
+        "polyrith",
     }
 )
 #: words refused as a whole token or as the last component of a name (``Lean.ofReduceBool``)
 FORBIDDEN_TERMS = frozenset(
     {
-        "sorry", "admit", "sorryAx", "native_decide", "ofReduceBool", "ofReduceNat", "reduceBool", "reduceNat",
-        "by_elab", "unsafeBaseIO", "unsafeIO", "unsafeEIO", "unsafeCast", "trustCompiler",
+        "sorry",
+        "admit",
+        "sorryAx",
+        "native_decide",
+        "ofReduceBool",
+        "ofReduceNat",
+        "reduceBool",
+        "reduceNat",
+        "by_elab",
+        "unsafeBaseIO",
+        "unsafeIO",
+        "unsafeEIO",
+        "unsafeCast",
+        "trustCompiler",
     }
 )
 FORBIDDEN_WORDS = FORBIDDEN_COMMANDS | FORBIDDEN_TERMS
@@ -76,13 +138,35 @@ FORBIDDEN_PERCENT = frozenset({"eval", "compile_inductive", "compile_def", "incl
 #: namespaces of Lean's, Mathlib's and their dependencies' meta-programming API (elaborators, tactics, IO): a
 #: proof or a helper about mathematics never names them, and code that runs while Lean elaborates (a tactic's
 #: configuration is compiled and run: ``linarith (discharger := myTac)``) needs them to do harm
-META_ROOTS = frozenset({"Lean", "IO", "EIO", "BaseIO", "System", "Qq", "Aesop", "Elab", "Meta", "ProofWidgets",
-                        "Plausible", "Lake"})
-META_PREFIXES = ("Mathlib.Tactic.", "Mathlib.Meta.", "Mathlib.Util.", "Batteries.Tactic.", "Batteries.Lean.",
-                 "Std.Tactic.", "Linarith.", "Polyrith.")
+META_ROOTS = frozenset(
+    {"Lean", "IO", "EIO", "BaseIO", "System", "Qq", "Aesop", "Elab", "Meta", "ProofWidgets", "Plausible", "Lake"}
+)
+META_PREFIXES = (
+    "Mathlib.Tactic.",
+    "Mathlib.Meta.",
+    "Mathlib.Util.",
+    "Batteries.Tactic.",
+    "Batteries.Lean.",
+    "Std.Tactic.",
+    "Linarith.",
+    "Polyrith.",
+)
 #: meta-level types, whatever namespace they are reached through
-META_TYPES = frozenset({"TacticM", "MetaM", "CoreM", "TermElabM", "CommandElabM", "MacroM", "DelabM", "SimpM",
-                        "Environment", "unsafeIO", "IO"})
+META_TYPES = frozenset(
+    {
+        "TacticM",
+        "MetaM",
+        "CoreM",
+        "TermElabM",
+        "CommandElabM",
+        "MacroM",
+        "DelabM",
+        "SimpM",
+        "Environment",
+        "unsafeIO",
+        "IO",
+    }
+)
 #: tactic configuration fields that hold code (run when the tactic runs): ``linarith (discharger := t)``,
 #: ``solve_by_elim (config := { proc := p })``
 CODE_CONFIG_FIELDS = frozenset({"discharger", "preprocessors", "oracle", "discharge", "proc", "suspend"})
@@ -93,8 +177,15 @@ CONFIG_PUNCT = frozenset({"{", "}", ",", ":=", "[", "]", "(", ")", "-", "+"})
 
 #: options a candidate may set; every ``linter.*`` option too
 ALLOWED_OPTIONS = frozenset(
-    {"maxHeartbeats", "maxRecDepth", "synthInstance.maxHeartbeats", "synthInstance.maxSize",
-     "push_neg.use_distrib", "simprocs", "tactic.skipAssignedInstances"}
+    {
+        "maxHeartbeats",
+        "maxRecDepth",
+        "synthInstance.maxHeartbeats",
+        "synthInstance.maxSize",
+        "push_neg.use_distrib",
+        "simprocs",
+        "tactic.skipAssignedInstances",
+    }
 )
 ALLOWED_OPTION_PREFIXES = ("linter.",)
 
@@ -102,26 +193,96 @@ ALLOWED_OPTION_PREFIXES = ("linter.",)
 #: never make the candidate's code run; any ``*_simps`` simp set is allowed too
 ALLOWED_ATTRIBUTES = frozenset(
     {
-        "simp", "norm_cast", "push_cast", "ext", "reducible", "irreducible", "semireducible", "instance",
-        "default_instance", "inline", "noinline", "specialize", "elab_as_elim", "refl", "symm", "trans",
-        "congr", "gcongr", "mono", "continuity", "measurability", "fun_prop", "bound", "grind", "coe", "nolint",
-        "deprecated", "inherit_doc", "match_pattern", "to_additive", "simps", "reassoc", "elementwise",
-        "nontriviality", "induction_eliminator", "cases_eliminator", "pp_nodot", "class", "local", "scoped",
-        "field_simps", "norm_num_lemma",
+        "simp",
+        "norm_cast",
+        "push_cast",
+        "ext",
+        "reducible",
+        "irreducible",
+        "semireducible",
+        "instance",
+        "default_instance",
+        "inline",
+        "noinline",
+        "specialize",
+        "elab_as_elim",
+        "refl",
+        "symm",
+        "trans",
+        "congr",
+        "gcongr",
+        "mono",
+        "continuity",
+        "measurability",
+        "fun_prop",
+        "bound",
+        "grind",
+        "coe",
+        "nolint",
+        "deprecated",
+        "inherit_doc",
+        "match_pattern",
+        "to_additive",
+        "simps",
+        "reassoc",
+        "elementwise",
+        "nontriviality",
+        "induction_eliminator",
+        "cases_eliminator",
+        "pp_nodot",
+        "class",
+        "local",
+        "scoped",
+        "field_simps",
+        "norm_num_lemma",
     }
 )
 #: attributes that make a declaration run as code (elaborators, tactics, delaborators, simprocs, compiler
 #: hooks, extensions of Mathlib's tactics): refused wherever they appear, also nested in another attribute
 DANGEROUS_ATTRIBUTES = frozenset(
     {
-        "command_elab", "term_elab", "tactic", "macro", "delab", "app_delab", "app_unexpander", "simproc",
-        "init", "builtin_init", "export", "extern", "implemented_by", "csimp", "env_linter", "positivity",
-        "norm_num", "aesop", "builtin_command_elab", "builtin_term_elab", "builtin_tactic", "builtin_macro",
-        "builtin_delab", "combinator_formatter", "combinator_parenthesizer", "code_action_provider",
-        "hole_code_action", "command_code_action", "tactic_code_action", "widget", "widget_module",
-        "server_rpc_method", "run_builtin_parser_attribute_hooks", "builtin_doc", "incremental",
-        "builtin_incremental", "term_parser", "command_parser", "tactic_parser", "category_parenthesizer",
-        "progress", "linter",
+        "command_elab",
+        "term_elab",
+        "tactic",
+        "macro",
+        "delab",
+        "app_delab",
+        "app_unexpander",
+        "simproc",
+        "init",
+        "builtin_init",
+        "export",
+        "extern",
+        "implemented_by",
+        "csimp",
+        "env_linter",
+        "positivity",
+        "norm_num",
+        "aesop",
+        "builtin_command_elab",
+        "builtin_term_elab",
+        "builtin_tactic",
+        "builtin_macro",
+        "builtin_delab",
+        "combinator_formatter",
+        "combinator_parenthesizer",
+        "code_action_provider",
+        "hole_code_action",
+        "command_code_action",
+        "tactic_code_action",
+        "widget",
+        "widget_module",
+        "server_rpc_method",
+        "run_builtin_parser_attribute_hooks",
+        "builtin_doc",
+        "incremental",
+        "builtin_incremental",
+        "term_parser",
+        "command_parser",
+        "tactic_parser",
+        "category_parenthesizer",
+        "progress",
+        "linter",
     }
 )
 
@@ -135,15 +296,48 @@ PREFIX_COMMANDS = frozenset({"open", "set_option", "attribute", "omit", "include
 #: words that may start a line at column 0 in a helper, a statement or a definition
 LINE_STARTS = DECL_KEYWORDS | frozenset(
     {
-        "noncomputable", "private", "protected", "partial", "nonrec", "open", "namespace", "section", "end",
-        "universe", "variable", "set_option", "attribute", "mutual", "where", "deriving", "termination_by",
-        "decreasing_by", "with", "irreducible_def", "alias", "omit", "include", "in",
+        "noncomputable",
+        "private",
+        "protected",
+        "partial",
+        "nonrec",
+        "open",
+        "namespace",
+        "section",
+        "end",
+        "universe",
+        "variable",
+        "set_option",
+        "attribute",
+        "mutual",
+        "where",
+        "deriving",
+        "termination_by",
+        "decreasing_by",
+        "with",
+        "irreducible_def",
+        "alias",
+        "omit",
+        "include",
+        "in",
     }
 )
 #: commands a proof may not hold: a proof cannot end its tactic block and add declarations or scopes
 NOT_IN_PROOFS = DECL_KEYWORDS | frozenset(
-    {"namespace", "section", "end", "universe", "variable", "mutual", "deriving", "noncomputable", "private",
-     "protected", "irreducible_def", "alias"}
+    {
+        "namespace",
+        "section",
+        "end",
+        "universe",
+        "variable",
+        "mutual",
+        "deriving",
+        "noncomputable",
+        "private",
+        "protected",
+        "irreducible_def",
+        "alias",
+    }
 )
 
 ROLES = ("proof", "helper", "statement")
@@ -294,16 +488,19 @@ def _string(src: str, i: int, hi: int) -> tuple[int, list[str], list[tuple[int, 
     else:
         iok = False
     if j != end:
-        problems = ["a string literal with `{...}` that reads differently as an interpolated string (`s!`, `m!`, "
-                    "`throwError`): where its code resumes cannot be told"]
+        problems = [
+            "a string literal with `{...}` that reads differently as an interpolated string (`s!`, `m!`, "
+            "`throwError`): where its code resumes cannot be told"
+        ]
         end = max(end, min(j, hi))
     elif not ok and iok:
         problems = []
     return end, problems, spans
 
 
-def _scan(src: str, lo: int = 0, hi: int | None = None, out: list[Token] | None = None,
-          starts: list[int] | None = None) -> list[Token]:
+def _scan(
+    src: str, lo: int = 0, hi: int | None = None, out: list[Token] | None = None, starts: list[int] | None = None
+) -> list[Token]:
     """Lean's tokens of ``src[lo:hi]`` as far as the rules need them, read as Lean's tokenizer reads them
     (``Lean.Parser.tokenFn``: whitespace and comments, strings, character literals, numbers, names, tokens)."""
     import bisect
@@ -346,8 +543,10 @@ def _scan(src: str, lo: int = 0, hi: int | None = None, out: list[Token] | None 
             if boundary and end < 0:
                 bad("a character literal Lean cannot read", i)
             elif not boundary and end >= 0:
-                bad("a quote right after a symbol that Lean may read as a character literal (write a space "
-                    "before it)", i)
+                bad(
+                    "a quote right after a symbol that Lean may read as a character literal (write a space before it)",
+                    i,
+                )
             i = end if end >= 0 else i + 1
         elif c == "r" and _RAW_STRING.match(src, i):
             i = _raw_string_end(src, i, hi)
@@ -441,12 +640,20 @@ def _attribute_reasons(toks: list[Token], k: int) -> tuple[list[Reason], int]:
             entry_start = True
         elif t.kind == "ident":
             if t.text in DANGEROUS_ATTRIBUTES or t.text.rsplit(".", 1)[-1] in DANGEROUS_ATTRIBUTES:
-                reasons.append(Reason(code="forbidden", line=t.line,
-                                      message=f"attribute `{t.text}` makes a declaration run as code"))
+                reasons.append(
+                    Reason(
+                        code="forbidden", line=t.line, message=f"attribute `{t.text}` makes a declaration run as code"
+                    )
+                )
             elif entry_start and depth == 1 and t.text not in ("local", "scoped"):
                 if t.text not in ALLOWED_ATTRIBUTES and not t.text.endswith("_simps"):
-                    reasons.append(Reason(code="not_allowed", line=t.line,
-                                          message=f"attribute `{t.text}` is not one a candidate may use"))
+                    reasons.append(
+                        Reason(
+                            code="not_allowed",
+                            line=t.line,
+                            message=f"attribute `{t.text}` is not one a candidate may use",
+                        )
+                    )
                 entry_start = False
         j += 1
     return reasons, j
@@ -502,20 +709,35 @@ def prescreen(text: str, *, role: str = "helper", protected_names: set[str] | No
         if command_after_in:  # `open Nat in <command>`: the command is held to the same rule as a line start
             command_after_in = False
             if role != "proof" and t.kind == "ident" and t.text not in LINE_STARTS:
-                reasons.append(Reason(code="not_allowed", line=t.line,
-                                      message=f"`... in {t.text}`: only a declaration or one of the commands "
-                                              "allowed at the start of a line may follow `in`"))
+                reasons.append(
+                    Reason(
+                        code="not_allowed",
+                        line=t.line,
+                        message=f"`... in {t.text}`: only a declaration or one of the commands "
+                        "allowed at the start of a line may follow `in`",
+                    )
+                )
         if t.kind == "bad":
             reasons.append(Reason(code="malformed", line=t.line, message=t.text))
         elif t.kind == "hash":
-            reasons.append(Reason(code="forbidden", line=t.line,
-                                  message=f"forbidden construct `{t.text}`: no `#` command may appear in a candidate"))
+            reasons.append(
+                Reason(
+                    code="forbidden",
+                    line=t.line,
+                    message=f"forbidden construct `{t.text}`: no `#` command may appear in a candidate",
+                )
+            )
         elif t.kind == "punct":
             if t.text == "@[" or (t.text == "[" and prev is not None and prev.text == "attribute"):
                 # the attribute names are checked here; their arguments are read as code below, like any term
                 reasons += _attribute_reasons(toks, k)[0]
-            elif t.text == "(" and nxt is not None and nxt.kind == "ident" and k + 2 < len(toks) \
-                    and toks[k + 2].text == ":=":
+            elif (
+                t.text == "("
+                and nxt is not None
+                and nxt.kind == "ident"
+                and k + 2 < len(toks)
+                and toks[k + 2].text == ":="
+            ):
                 reasons += _named_argument_reasons(text, toks, k)
         else:
             last = t.text.rsplit(".", 1)[-1]
@@ -523,32 +745,56 @@ def prescreen(text: str, *, role: str = "helper", protected_names: set[str] | No
                 reasons.append(Reason(code="forbidden", line=t.line, message=f"forbidden construct `{t.text}`"))
             elif nxt is not None and nxt.text == "%" and nxt.offset == t.end and t.text in FORBIDDEN_PERCENT:
                 reasons.append(Reason(code="forbidden", line=t.line, message=f"forbidden construct `{t.text}%`"))
-            elif last == "native" and ((prev is not None and prev.text == "+" and prev.end == t.offset)
-                                       or (nxt is not None and nxt.text == ":=")):
-                reasons.append(Reason(code="forbidden", line=t.line,
-                                      message="forbidden construct `decide +native` (native code is not checked "
-                                              "by the kernel)"))
+            elif last == "native" and (
+                (prev is not None and prev.text == "+" and prev.end == t.offset)
+                or (nxt is not None and nxt.text == ":=")
+            ):
+                reasons.append(
+                    Reason(
+                        code="forbidden",
+                        line=t.line,
+                        message="forbidden construct `decide +native` (native code is not checked by the kernel)",
+                    )
+                )
             elif t.text == "set_option" and nxt is not None and nxt.kind == "ident":
                 if not option_allowed(nxt.text):
                     allowed = ", ".join(sorted(ALLOWED_OPTIONS)) + ", linter.*"
-                    reasons.append(Reason(code="forbidden", line=t.line,
-                                          message=f"forbidden option `set_option {nxt.text}` (a candidate may set "
-                                                  f"only {allowed})"))
+                    reasons.append(
+                        Reason(
+                            code="forbidden",
+                            line=t.line,
+                            message=f"forbidden option `set_option {nxt.text}` (a candidate may set only {allowed})",
+                        )
+                    )
             elif role == "proof" and t.text in NOT_IN_PROOFS:
-                reasons.append(Reason(code="not_allowed", line=t.line,
-                                      message=f"`{t.text}` in a proof: a proof holds tactics only; put helper "
-                                              "declarations beside it"))
+                reasons.append(
+                    Reason(
+                        code="not_allowed",
+                        line=t.line,
+                        message=f"`{t.text}` in a proof: a proof holds tactics only; put helper declarations beside it",
+                    )
+                )
             elif role != "proof" and first_on_line and t.col == 0 and t.text not in LINE_STARTS:
-                reasons.append(Reason(code="not_allowed", line=t.line,
-                                      message=f"line {t.line} starts with `{t.text}`: only declarations and "
-                                              "`open`, `namespace`, `section`, `end`, `variable`, `universe`, "
-                                              "`set_option`, `attribute` may start a line at column 0 (indent "
-                                              "continuation lines)"))
+                reasons.append(
+                    Reason(
+                        code="not_allowed",
+                        line=t.line,
+                        message=f"line {t.line} starts with `{t.text}`: only declarations and "
+                        "`open`, `namespace`, `section`, `end`, `variable`, `universe`, "
+                        "`set_option`, `attribute` may start a line at column 0 (indent "
+                        "continuation lines)",
+                    )
+                )
             meta = _meta_name(t.text)
             if meta and not any(r.line == t.line for r in reasons):  # once a line, beside other reasons
-                reasons.append(Reason(code="forbidden", line=t.line,
-                                      message=f"`{t.text}` names the meta-programming API ({meta}): a candidate "
-                                              "states and proves mathematics, it does not program Lean"))
+                reasons.append(
+                    Reason(
+                        code="forbidden",
+                        line=t.line,
+                        message=f"`{t.text}` names the meta-programming API ({meta}): a candidate "
+                        "states and proves mathematics, it does not program Lean",
+                    )
+                )
             if first_on_line and t.col == 0:
                 prefix_line = 0  # a new command at column 0
             if role != "proof" and t.text in PREFIX_COMMANDS and (first_on_line or after_in):
@@ -561,12 +807,21 @@ def prescreen(text: str, *, role: str = "helper", protected_names: set[str] | No
                 name = declared_after(toks, k)
                 if name is not None and name.text.rsplit(".", 1)[-1] in protected:
                     short = name.text.rsplit(".", 1)[-1]
-                    reasons.append(Reason(code="redefinition", line=t.line,
-                                          message=f"redefines `{short}`, used by the locked statement"))
+                    reasons.append(
+                        Reason(
+                            code="redefinition",
+                            line=t.line,
+                            message=f"redefines `{short}`, used by the locked statement",
+                        )
+                    )
         k += 1
     if role == "statement" and declarations > 1:
-        reasons.append(Reason(code="not_allowed", message="a statement declares exactly one theorem; it holds "
-                                                          f"{declarations} declarations"))
+        reasons.append(
+            Reason(
+                code="not_allowed",
+                message=f"a statement declares exactly one theorem; it holds {declarations} declarations",
+            )
+        )
     return reasons
 
 
@@ -601,8 +856,13 @@ def _named_argument_reasons(src: str, toks: list[Token], k: int) -> list[Reason]
     value = toks[k + 3 : j - 1]
     reasons: list[Reason] = []
     if name.text in CODE_CONFIG_FIELDS:
-        reasons.append(Reason(code="forbidden", line=name.line,
-                              message=f"`({name.text} := ...)` passes code to a tactic, which runs it"))
+        reasons.append(
+            Reason(
+                code="forbidden",
+                line=name.line,
+                message=f"`({name.text} := ...)` passes code to a tactic, which runs it",
+            )
+        )
     if any(v.kind == "ident" and v.text == "do" for v in value):
         reasons.append(Reason(code="forbidden", line=name.line, message=f"`do` code in `({name.text} := ...)`"))
     if name.text == "config":
@@ -610,13 +870,19 @@ def _named_argument_reasons(src: str, toks: list[Token], k: int) -> list[Reason]
             follows = value[n + 1].text if n + 1 < len(value) else ""
             if v.kind == "punct" and v.text in CONFIG_PUNCT:
                 continue
-            if v.kind == "ident" and (v.text in CONFIG_WORDS or follows == ":="
-                                      or (v.offset and src[v.offset - 1] == ".")):
+            if v.kind == "ident" and (
+                v.text in CONFIG_WORDS or follows == ":=" or (v.offset and src[v.offset - 1] == ".")
+            ):
                 continue
-            reasons.append(Reason(code="forbidden", line=v.line,
-                                  message=f"`(config := ...)` holds `{v.text}`: a tactic's configuration is "
-                                          "compiled and run, so it may hold only data (`true`, numbers, "
-                                          "`.constructor`, fields)"))
+            reasons.append(
+                Reason(
+                    code="forbidden",
+                    line=v.line,
+                    message=f"`(config := ...)` holds `{v.text}`: a tactic's configuration is "
+                    "compiled and run, so it may hold only data (`true`, numbers, "
+                    "`.constructor`, fields)",
+                )
+            )
             break
     return reasons
 
@@ -651,5 +917,5 @@ def clean_whitespace(text: str) -> str:
     out = []
     for ln in text.translate(_NBSP).splitlines():
         lead = _LEADING_WS.match(ln).group(0)  # type: ignore[union-attr]
-        out.append(lead.replace("\t", "  ") + ln[len(lead):].replace("\t", " "))
+        out.append(lead.replace("\t", "  ") + ln[len(lead) :].replace("\t", " "))
     return "\n".join(out)

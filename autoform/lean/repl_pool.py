@@ -221,8 +221,7 @@ class ReplPool:
         self._idle: list[_Worker] = []
         self._busy = 0
         self._starting = 0
-        self.stats = {"checks": 0, "started": 0, "retired": 0, "failures": 0, "context_builds": 0,
-                      "context_hits": 0}
+        self.stats = {"checks": 0, "started": 0, "retired": 0, "failures": 0, "context_builds": 0, "context_hits": 0}
         #: memory of the last process right after it imported the header (`autoform doctor` shows it)
         self.baseline: MemoryReport | None = None
 
@@ -300,8 +299,15 @@ class ReplPool:
         if errors and not any(w.alive for w in workers):
             raise errors[0]
 
-    def check(self, code: str, *, header: str | None = None, timeout_s: float | None = None,
-              context_lines: int = 0, queries: Sequence[str] = ()) -> LeanCheck:
+    def check(
+        self,
+        code: str,
+        *,
+        header: str | None = None,
+        timeout_s: float | None = None,
+        context_lines: int = 0,
+        queries: Sequence[str] = (),
+    ) -> LeanCheck:
         """See :meth:`autoform.lean.oracle.Oracle.check`. With ``context_lines``, the shared block is
         elaborated once per process (kept for the next checks, up to ``CONTEXTS_PER_PROCESS`` blocks) and the
         rest of ``code`` is checked in its environment; an idle process that already holds the block is

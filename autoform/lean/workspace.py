@@ -106,8 +106,9 @@ def workspace_lakefile(packages_dir: str | None = None) -> str:
     text = (REPO_ROOT / "lakefile.lean").read_text(encoding="utf-8")
     if packages_dir is None:
         return text
-    return text.replace("package autoform where\n",
-                        f"package autoform where\n  packagesDir := {json.dumps(packages_dir)}\n", 1)
+    return text.replace(
+        "package autoform where\n", f"package autoform where\n  packagesDir := {json.dumps(packages_dir)}\n", 1
+    )
 
 
 def write_workspace_files(home: Path) -> list[Path]:
@@ -119,8 +120,10 @@ def write_workspace_files(home: Path) -> list[Path]:
         return []
     shared = str(REPO_ROOT / ".lake" / "packages")
     written = []
-    files = {"lakefile.lean": workspace_lakefile(shared),
-             "lean-toolchain": (REPO_ROOT / "lean-toolchain").read_text(encoding="utf-8")}
+    files = {
+        "lakefile.lean": workspace_lakefile(shared),
+        "lean-toolchain": (REPO_ROOT / "lean-toolchain").read_text(encoding="utf-8"),
+    }
     manifest = REPO_ROOT / "lake-manifest.json"
     if manifest.is_file():
         data = json.loads(manifest.read_text(encoding="utf-8"))
@@ -157,13 +160,13 @@ def build_repl(project: Path, lake: str) -> Path:
     record where, so that starting the pool later uses it as a local, already built REPL (no fetch)."""
     from lean_interact import LeanREPLConfig, LocalProject
 
-    cfg = LeanREPLConfig(project=LocalProject(directory=str(project), lake_path=lake, auto_build=False),
-                         lake_path=lake, verbose=True)
+    cfg = LeanREPLConfig(
+        project=LocalProject(directory=str(project), lake_path=lake, auto_build=False), lake_path=lake, verbose=True
+    )
     repl_dir = Path(cfg.cache_repl_dir)
     rec = project / REPL_RECORD
     rec.parent.mkdir(parents=True, exist_ok=True)
-    rec.write_text(json.dumps({"repl_dir": str(repl_dir), "lean_version": cfg.lean_version}) + "\n",
-                   encoding="utf-8")
+    rec.write_text(json.dumps({"repl_dir": str(repl_dir), "lean_version": cfg.lean_version}) + "\n", encoding="utf-8")
     return repl_dir
 
 

@@ -55,8 +55,9 @@ class Grounding:
 
     def lemmas(self, locked_statement: str) -> list[Hit]:
         with self._lock:
-            return [h for h in search(self.index, locked_statement, k=self.k * 2) if h.kind in ("theorem", "alias")
-                    ][: self.k]
+            return [h for h in search(self.index, locked_statement, k=self.k * 2) if h.kind in ("theorem", "alias")][
+                : self.k
+            ]
 
     def repairs(self, errors: str) -> tuple[dict[str, str], dict[str, list[str]]]:
         """For each unknown identifier in Lean's errors: its replacement when Mathlib deprecated it

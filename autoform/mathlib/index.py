@@ -53,12 +53,51 @@ INDEX_VERSION = "2"
 
 #: symbols of Lean and Mathlib notation -> the words Mathlib's names use for them (naming conventions)
 SYMBOL_WORDS = {
-    "+": "add", "*": "mul", "-": "sub", "/": "div", "∣": "dvd", "≤": "le", "<": "lt", "≥": "le", ">": "lt",
-    "^": "pow", "⁻¹": "inv", "∑": "sum", "∏": "prod", "∈": "mem", "∉": "mem", "⊆": "subset", "⊂": "ssubset",
-    "∩": "inter", "∪": "union", "¬": "not", "∘": "comp", "≠": "ne", "•": "smul", "√": "sqrt", "∫": "integral",
-    "∀": "forall", "∃": "exists", "↔": "iff", "→": "imp", "∧": "and", "∨": "or", "⊤": "top", "⊥": "bot",
-    "ᶜ": "compl", "×": "prod", "≃": "equiv", "≅": "iso", "⧸": "quotient", "‖": "norm", "∞": "top",
-    "%": "mod", "!": "factorial", "⌊": "floor", "⌈": "ceil", "|": "abs",
+    "+": "add",
+    "*": "mul",
+    "-": "sub",
+    "/": "div",
+    "∣": "dvd",
+    "≤": "le",
+    "<": "lt",
+    "≥": "le",
+    ">": "lt",
+    "^": "pow",
+    "⁻¹": "inv",
+    "∑": "sum",
+    "∏": "prod",
+    "∈": "mem",
+    "∉": "mem",
+    "⊆": "subset",
+    "⊂": "ssubset",
+    "∩": "inter",
+    "∪": "union",
+    "¬": "not",
+    "∘": "comp",
+    "≠": "ne",
+    "•": "smul",
+    "√": "sqrt",
+    "∫": "integral",
+    "∀": "forall",
+    "∃": "exists",
+    "↔": "iff",
+    "→": "imp",
+    "∧": "and",
+    "∨": "or",
+    "⊤": "top",
+    "⊥": "bot",
+    "ᶜ": "compl",
+    "×": "prod",
+    "≃": "equiv",
+    "≅": "iso",
+    "⧸": "quotient",
+    "‖": "norm",
+    "∞": "top",
+    "%": "mod",
+    "!": "factorial",
+    "⌊": "floor",
+    "⌈": "ceil",
+    "|": "abs",
 }
 _SYMBOLS = re.compile("|".join(re.escape(s) for s in sorted(SYMBOL_WORDS, key=len, reverse=True)))
 _CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
@@ -141,7 +180,7 @@ def read_source(source: Path, *, workers: int = 2) -> tuple[list[Decl], Counter[
     files = _lean_files(source)
     if not files:
         raise FileNotFoundError(f"{source}: no .lean files (expected a Mathlib checkout with a Mathlib/ folder)")
-    chunks = [files[k::max(1, workers * 8)] for k in range(max(1, workers * 8))]
+    chunks = [files[k :: max(1, workers * 8)] for k in range(max(1, workers * 8))]
     jobs = [(str(source), [str(p) for p in chunk]) for chunk in chunks if chunk]
     decls: list[Decl] = []
     refs: Counter[str] = Counter()
@@ -190,8 +229,9 @@ class MathlibIndex:
             sql, args = sql + " WHERE origin = ?", (origin,)
         return int(self.conn.execute(sql, args).fetchone()[0])
 
-    def replace(self, origin: str, decls: Iterable[Decl], *, revision: str, source: str,
-                refs: Counter[str] | None = None) -> int:
+    def replace(
+        self, origin: str, decls: Iterable[Decl], *, revision: str, source: str, refs: Counter[str] | None = None
+    ) -> int:
         """Replace every declaration of ``origin`` (``mathlib`` or ``atlas``) by ``decls``, in one transaction."""
         n = 0
         with self.conn:
@@ -207,35 +247,69 @@ class MathlibIndex:
                 cur = self.conn.execute(
                     "INSERT INTO decls (name, kind, signature, doc, module, line, attrs, deprecated, deprecated_to,"
                     " origin, refs, notion) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (d.name, d.kind, d.signature, d.doc, d.module, d.line, json.dumps(d.attrs), int(d.deprecated),
-                     d.deprecated_to, origin, refs[d.name] + (refs[short] if short != d.name else 0) // 4,
-                     notion_key(d.name)))
+                    (
+                        d.name,
+                        d.kind,
+                        d.signature,
+                        d.doc,
+                        d.module,
+                        d.line,
+                        json.dumps(d.attrs),
+                        int(d.deprecated),
+                        d.deprecated_to,
+                        origin,
+                        refs[d.name] + (refs[short] if short != d.name else 0) // 4,
+                        notion_key(d.name),
+                    ),
+                )
                 self._fts_insert(int(cur.lastrowid or 0), d.name, d.signature, d.doc)
                 n += 1
-            self.conn.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
-                                  [(f"{origin}.revision", revision), (f"{origin}.source", source),
-                                   (f"{origin}.built_at", str(time.time())), (f"{origin}.count", str(n))])
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                [
+                    (f"{origin}.revision", revision),
+                    (f"{origin}.source", source),
+                    (f"{origin}.built_at", str(time.time())),
+                    (f"{origin}.count", str(n)),
+                ],
+            )
         return n
 
     def _fts_insert(self, rowid: int, name: str, signature: str, doc: str) -> None:
-        self.conn.execute("INSERT INTO decls_fts (rowid, name_words, sig_words, doc_words) VALUES (?,?,?,?)",
-                          (rowid, " ".join(name_words(name)), " ".join(text_words(signature)),
-                           " ".join(w.lower() for w in re.findall(r"[A-Za-z]+", doc))))
+        self.conn.execute(
+            "INSERT INTO decls_fts (rowid, name_words, sig_words, doc_words) VALUES (?,?,?,?)",
+            (
+                rowid,
+                " ".join(name_words(name)),
+                " ".join(text_words(signature)),
+                " ".join(w.lower() for w in re.findall(r"[A-Za-z]+", doc)),
+            ),
+        )
 
     def _refill_fts(self, *, exclude: str) -> None:
         for rowid, name, sig, doc in self.conn.execute(
-                "SELECT id, name, signature, doc FROM decls WHERE origin != ?", (exclude,)).fetchall():
+            "SELECT id, name, signature, doc FROM decls WHERE origin != ?", (exclude,)
+        ).fetchall():
             self._fts_insert(rowid, name, sig, doc)
 
     # -- reading ----------------------------------------------------------------------------------------------
     def get(self, name: str) -> Hit | None:
         row = self.conn.execute(
             "SELECT name, kind, signature, module, doc, line, deprecated_to FROM decls WHERE name = ? "
-            "ORDER BY deprecated LIMIT 1", (name,)).fetchone()
+            "ORDER BY deprecated LIMIT 1",
+            (name,),
+        ).fetchone()
         return _hit(row, 1.0) if row else None
 
-    def fts(self, match: str, *, limit: int, kinds: tuple[str, ...] | None = None,
-            weights: tuple[float, float, float] = (8.0, 2.0, 1.0), prior: float = 0.0) -> list[Hit]:
+    def fts(
+        self,
+        match: str,
+        *,
+        limit: int,
+        kinds: tuple[str, ...] | None = None,
+        weights: tuple[float, float, float] = (8.0, 2.0, 1.0),
+        prior: float = 0.0,
+    ) -> list[Hit]:
         """Rows matching an FTS5 query, best first: BM25 with per-column weights, plus ``prior`` times the log of
         how often the name is written in the source (a higher score is better).
 
@@ -246,20 +320,24 @@ class MathlibIndex:
         try:
             ranked = self.conn.execute(
                 "SELECT rowid, -rank FROM decls_fts WHERE decls_fts MATCH ? AND rank MATCH ? ORDER BY rank LIMIT ?",
-                (match, f"bm25({weights[0]}, {weights[1]}, {weights[2]})", pool)).fetchall()
+                (match, f"bm25({weights[0]}, {weights[1]}, {weights[2]})", pool),
+            ).fetchall()
         except sqlite3.OperationalError:  # a query FTS5 cannot parse: no match, not a crash
             return []
         if not ranked:
             return []
         score = dict(ranked)
-        sql = ("SELECT id, name, kind, signature, module, doc, line, deprecated_to, refs FROM decls "
-               f"WHERE deprecated = 0 AND id IN ({','.join('?' * len(score))})")
+        sql = (
+            "SELECT id, name, kind, signature, module, doc, line, deprecated_to, refs FROM decls "
+            f"WHERE deprecated = 0 AND id IN ({','.join('?' * len(score))})"
+        )
         args: list[object] = list(score)
         if kinds:
             sql += f" AND kind IN ({','.join('?' * len(kinds))})"
             args += list(kinds)
-        hits = [_hit(r[1:8], float(score[r[0]]) + prior * math.log1p(r[8]))
-                for r in self.conn.execute(sql, args).fetchall()]
+        hits = [
+            _hit(r[1:8], float(score[r[0]]) + prior * math.log1p(r[8])) for r in self.conn.execute(sql, args).fetchall()
+        ]
         hits.sort(key=lambda h: -h.score)
         return hits[:limit]
 
@@ -267,8 +345,9 @@ class MathlibIndex:
         """In how many declarations each word occurs (0 for a word the index does not hold)."""
         if not words:
             return {}
-        rows = self.conn.execute(f"SELECT term, doc FROM decls_vocab WHERE term IN ({','.join('?' * len(words))})",
-                                 words).fetchall()
+        rows = self.conn.execute(
+            f"SELECT term, doc FROM decls_vocab WHERE term IN ({','.join('?' * len(words))})", words
+        ).fetchall()
         found = dict(rows)
         return {w: int(found.get(w, 0)) for w in words}
 
@@ -277,7 +356,8 @@ class MathlibIndex:
         rows = self.conn.execute(
             "SELECT name, kind, signature, module, doc, line, deprecated_to, refs FROM decls WHERE notion = ? "
             f"AND deprecated = 0 AND kind IN ({','.join('?' * len(kinds))}) ORDER BY refs DESC LIMIT ?",
-            (key, *kinds, limit)).fetchall()
+            (key, *kinds, limit),
+        ).fetchall()
         return [_hit(r[:7], float(r[7])) for r in rows]
 
     def names_with_words(self, words: list[str], *, limit: int = 200) -> list[str]:
@@ -287,7 +367,8 @@ class MathlibIndex:
         match = "name_words : (" + " AND ".join(_quote(w) for w in words) + ")"
         rows = self.conn.execute(
             "SELECT d.name FROM decls_fts JOIN decls d ON d.id = decls_fts.rowid WHERE decls_fts MATCH ? LIMIT ?",
-            (match, limit)).fetchall()
+            (match, limit),
+        ).fetchall()
         return [r[0] for r in rows]
 
 
@@ -297,12 +378,14 @@ def _quote(word: str) -> str:
 
 def _hit(row: tuple, score: float) -> Hit:
     name, kind, sig, module, doc, line, dep = row
-    return Hit(name=name, kind=kind, signature=sig, module=module, doc=doc, line=line, deprecated_to=dep,
-               score=round(score, 4))
+    return Hit(
+        name=name, kind=kind, signature=sig, module=module, doc=doc, line=line, deprecated_to=dep, score=round(score, 4)
+    )
 
 
-def build(index: MathlibIndex, source: Path, *, workers: int = 2, origin: str = "mathlib",
-          force: bool = False) -> tuple[int, bool]:
+def build(
+    index: MathlibIndex, source: Path, *, workers: int = 2, origin: str = "mathlib", force: bool = False
+) -> tuple[int, bool]:
     """(declarations, whether it was rebuilt): the index of ``source``, rebuilt only when its revision changed."""
     revision = source_revision(source)
     if not force and index.meta(f"{origin}.revision") == revision:

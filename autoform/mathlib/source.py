@@ -14,12 +14,31 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 KINDS = {
-    "theorem": "theorem", "lemma": "theorem", "def": "def", "abbrev": "def", "instance": "instance",
-    "structure": "structure", "class": "class", "inductive": "inductive", "opaque": "def", "axiom": "axiom",
-    "irreducible_def": "def", "alias": "alias",
+    "theorem": "theorem",
+    "lemma": "theorem",
+    "def": "def",
+    "abbrev": "def",
+    "instance": "instance",
+    "structure": "structure",
+    "class": "class",
+    "inductive": "inductive",
+    "opaque": "def",
+    "axiom": "axiom",
+    "irreducible_def": "def",
+    "alias": "alias",
 }
-_MODIFIERS = ("private", "protected", "noncomputable", "nonrec", "partial", "unsafe", "scoped", "local", "public",
-              "meta")
+_MODIFIERS = (
+    "private",
+    "protected",
+    "noncomputable",
+    "nonrec",
+    "partial",
+    "unsafe",
+    "scoped",
+    "local",
+    "public",
+    "meta",
+)
 _SECTION = re.compile(r"^(?:(?:public|private|meta|noncomputable|@\[[^\]]*\])\s+)*section\b")
 _DECL = re.compile(
     r"^(?P<mods>(?:(?:" + "|".join(_MODIFIERS) + r")\s+)*)"
@@ -176,7 +195,7 @@ def _take_attrs(text: str, attrs: list[str]) -> str:
         j += 1
     inner = text[2:j]
     attrs.append(inner.strip())
-    return text[j + 1:].strip()
+    return text[j + 1 :].strip()
 
 
 def _namespace(scopes: list[tuple[str, list[str]]]) -> list[str]:
@@ -186,12 +205,19 @@ def _namespace(scopes: list[tuple[str, list[str]]]) -> list[str]:
 def _qualify(name: str, scopes: list[tuple[str, list[str]]]) -> str:
     name = name.replace("«", "").replace("»", "")
     if name.startswith("_root_."):
-        return name[len("_root_."):]
+        return name[len("_root_.") :]
     return ".".join([*_namespace(scopes), name])
 
 
-def _declared(m: re.Match[str], lines: list[str], i: int, scopes: list[tuple[str, list[str]]], module: str,
-              doc: str, attrs: list[str]) -> list[Decl]:
+def _declared(
+    m: re.Match[str],
+    lines: list[str],
+    i: int,
+    scopes: list[tuple[str, list[str]]],
+    module: str,
+    doc: str,
+    attrs: list[str],
+) -> list[Decl]:
     kw = m.group("kw") or "inductive"
     mods = m.group("mods") or ""
     rest = m.group("rest").strip()
@@ -213,7 +239,7 @@ def _declared(m: re.Match[str], lines: list[str], i: int, scopes: list[tuple[str
             nm = _NAME.match(rest)
             if not nm:
                 return []
-            after = rest[nm.end():].strip()
+            after = rest[nm.end() :].strip()
             if after.startswith(":="):
                 tgt = after[2:].strip().split()[0] if after[2:].strip() else ""
                 if not tgt and i + 1 < len(lines):
@@ -224,9 +250,19 @@ def _declared(m: re.Match[str], lines: list[str], i: int, scopes: list[tuple[str
         out = []
         for name, tgt in names:
             full = _qualify(name, scopes)
-            out.append(Decl(name=full, kind="alias", signature=f":= {tgt}" if tgt else "", module=module,
-                            line=i + 1, doc=doc, attrs=list(attrs), deprecated=deprecated,
-                            deprecated_to=(target or tgt) if deprecated else None))
+            out.append(
+                Decl(
+                    name=full,
+                    kind="alias",
+                    signature=f":= {tgt}" if tgt else "",
+                    module=module,
+                    line=i + 1,
+                    doc=doc,
+                    attrs=list(attrs),
+                    deprecated=deprecated,
+                    deprecated_to=(target or tgt) if deprecated else None,
+                )
+            )
         return out
     nm = _NAME.match(rest)
     if not nm or (kw == "instance" and rest.startswith((":", "[", "(", "{"))):
@@ -234,29 +270,80 @@ def _declared(m: re.Match[str], lines: list[str], i: int, scopes: list[tuple[str
     name = nm.group(1)
     if kw == "instance" and name in ("priority",):
         return []
-    sig = _signature(lines, i, rest[nm.end():])
+    sig = _signature(lines, i, rest[nm.end() :])
     full = _qualify(name, scopes)
-    out = [Decl(name=full, kind=kind, signature=sig, module=module, line=i + 1, doc=doc, attrs=list(attrs),
-                deprecated=deprecated, deprecated_to=target if deprecated else None)]
+    out = [
+        Decl(
+            name=full,
+            kind=kind,
+            signature=sig,
+            module=module,
+            line=i + 1,
+            doc=doc,
+            attrs=list(attrs),
+            deprecated=deprecated,
+            deprecated_to=target if deprecated else None,
+        )
+    ]
     additive = _to_additive_name(attrs, name)
     if additive and additive != name:
-        out.append(Decl(name=_qualify(additive, scopes), kind=kind, signature=to_additive(sig), module=module,
-                        line=i + 1, doc=doc, attrs=[a for a in attrs if not a.startswith("to_additive")],
-                        deprecated=deprecated, deprecated_to=to_additive(target) if deprecated and target else None))
+        out.append(
+            Decl(
+                name=_qualify(additive, scopes),
+                kind=kind,
+                signature=to_additive(sig),
+                module=module,
+                line=i + 1,
+                doc=doc,
+                attrs=[a for a in attrs if not a.startswith("to_additive")],
+                deprecated=deprecated,
+                deprecated_to=to_additive(target) if deprecated and target else None,
+            )
+        )
     return out
 
 
 #: Mathlib's ``@[to_additive]`` renames a multiplicative declaration into its additive twin; these are its most
 #: common translations of name components (Mathlib/Tactic/Translate/ToAdditive.lean holds the full dictionary)
 _ADDITIVE = {
-    "mul": "add", "one": "zero", "prod": "sum", "inv": "neg", "div": "sub", "pow": "nsmul", "zpow": "zsmul",
-    "smul": "vadd", "npow": "nsmul", "finprod": "finsum", "tprod": "tsum", "mulIndicator": "indicator",
-    "orderOf": "addOrderOf", "commute": "addCommute", "unit": "addUnit", "units": "addUnits", "isUnit": "isAddUnit",
-    "Mul": "Add", "One": "Zero", "Inv": "Neg", "Div": "Sub", "Monoid": "AddMonoid", "Group": "AddGroup",
-    "CommGroup": "AddCommGroup", "CommMonoid": "AddCommMonoid", "Semigroup": "AddSemigroup",
-    "Subgroup": "AddSubgroup", "Submonoid": "AddSubmonoid", "Commute": "AddCommute", "IsUnit": "IsAddUnit",
-    "Units": "AddUnits", "MonoidHom": "AddMonoidHom", "MulEquiv": "AddEquiv", "MulAction": "AddAction",
-    "Pow": "SMul", "SMul": "VAdd", "mulSupport": "support", "Prod": "Prod",
+    "mul": "add",
+    "one": "zero",
+    "prod": "sum",
+    "inv": "neg",
+    "div": "sub",
+    "pow": "nsmul",
+    "zpow": "zsmul",
+    "smul": "vadd",
+    "npow": "nsmul",
+    "finprod": "finsum",
+    "tprod": "tsum",
+    "mulIndicator": "indicator",
+    "orderOf": "addOrderOf",
+    "commute": "addCommute",
+    "unit": "addUnit",
+    "units": "addUnits",
+    "isUnit": "isAddUnit",
+    "Mul": "Add",
+    "One": "Zero",
+    "Inv": "Neg",
+    "Div": "Sub",
+    "Monoid": "AddMonoid",
+    "Group": "AddGroup",
+    "CommGroup": "AddCommGroup",
+    "CommMonoid": "AddCommMonoid",
+    "Semigroup": "AddSemigroup",
+    "Subgroup": "AddSubgroup",
+    "Submonoid": "AddSubmonoid",
+    "Commute": "AddCommute",
+    "IsUnit": "IsAddUnit",
+    "Units": "AddUnits",
+    "MonoidHom": "AddMonoidHom",
+    "MulEquiv": "AddEquiv",
+    "MulAction": "AddAction",
+    "Pow": "SMul",
+    "SMul": "VAdd",
+    "mulSupport": "support",
+    "Prod": "Prod",
 }
 _WORDS = re.compile(r"[A-Z][a-z0-9]*|[a-z0-9]+|[^A-Za-z0-9]+")
 

@@ -37,8 +37,12 @@ def main(targets: list[str]) -> int:
                 return False
         olean = out / (module.replace(".", "/") + ".olean")
         olean.parent.mkdir(parents=True, exist_ok=True)
-        proc = subprocess.run([sys.executable, str(LEAN), "--json", "-R", str(src), "-o", str(olean), str(path)],
-                              capture_output=True, text=True, env=env)
+        proc = subprocess.run(
+            [sys.executable, str(LEAN), "--json", "-R", str(src), "-o", str(olean), str(path)],
+            capture_output=True,
+            text=True,
+            env=env,
+        )
         print(f"✔ Built {module}" if proc.returncode == 0 else f"✖ Building {module}\n{proc.stdout}{proc.stderr}")
         done.add(module)
         return proc.returncode == 0
