@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
+from autoform.errors import UsageError
 from autoform.lean.memory import ADDRESS_SPACE_MB, RESTART_GROWTH_MB, default_pool_size
 from autoform.lean.workspace import default_project, find_lake
 
@@ -20,7 +21,7 @@ CONFIG_FILE = "autoform.toml"
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
 
-class ConfigError(Exception):
+class ConfigError(UsageError):
     """The configuration file is unreadable or holds a wrong value; the message names file and key."""
 
 

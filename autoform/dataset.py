@@ -61,6 +61,7 @@ from autoform.atlas import (
     render_book,
 )
 from autoform.config import LeanConfig, Settings
+from autoform.errors import EXIT_MISSING, UsageError
 from autoform.lean.gate import STRICT_OPTIONS
 from autoform.lean.workspace import split_header
 from autoform.store import AtlasEntry, Book, Store, Unit
@@ -72,11 +73,13 @@ TRACED_FILES = ("atlas", "lakefile.lean", "lean-toolchain", "lake-manifest.json"
 LEANDOJO_LEAN = "v4.20"  # the Lean that LeanDojo 4.20's ExtractData.lean was written for
 
 
-class DatasetError(Exception):
+class DatasetError(UsageError):
     """The dataset cannot be made as asked (bad input): the message says why."""
 
 
 class MissingTool(DatasetError):
+    exit_code = EXIT_MISSING
+
     """Something the export needs is not installed here: the message says what and how to get it."""
 
 

@@ -38,6 +38,7 @@ from pydantic import BaseModel, Field
 from autoform import graph as graphs
 from autoform.atlas import book_namespace, write_atlas
 from autoform.config import Settings
+from autoform.errors import UsageError
 from autoform.executors import ExecContext, Executor, OracleBreaker, UnitOutcome, make_executor, store_failure
 from autoform.llm import price
 from autoform.store import Book, Job, Store, Unit
@@ -46,7 +47,7 @@ TERMINAL = ("proved", "defined", "stated", "failed", "skipped")
 ADMITTED = ("proved", "defined", "stated")
 
 
-class JobError(Exception):
+class JobError(UsageError):
     """The job cannot start or continue (unknown book, bad parameters); the message says why."""
 
 

@@ -29,6 +29,7 @@ from tenacity import (
 
 from autoform import replies
 from autoform.config import Settings
+from autoform.errors import MissingError
 
 if TYPE_CHECKING:
     import openai
@@ -52,7 +53,7 @@ from autoform.replies import MalformedReply, Truncated
 from autoform.store import Store
 
 
-class LLMUnavailable(Exception):
+class LLMUnavailable(MissingError):
     """The endpoint cannot be used (no key, unreachable, refuses us); the message names the endpoint."""
 
 

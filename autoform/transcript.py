@@ -13,10 +13,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from autoform.errors import UsageError
 from autoform.store import Book, Store, Unit
 
 
-class AmbiguousUnit(Exception):
+class AmbiguousUnit(UsageError):
     """The reference matches more than one unit; the message lists them."""
 
 

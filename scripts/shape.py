@@ -5,8 +5,8 @@ modules that write SQL, and import cycles between the package's modules.
 
 Radon (``pip install radon``, in the ``dev`` extra) rates cyclomatic complexity; a block rated D or worse that
 carries a ``# complexity:`` comment on its first lines is listed as explained. The SQL count is of modules outside
-the stores (``autoform/store/``, and the two caches that own a database of their own: the Mathlib index and the
-Lean result cache) that contain an SQL statement. The last line is JSON.
+the stores (``autoform/store/``, and the Mathlib index, which owns a database of its own) that contain an SQL
+statement. The last line is JSON.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import networkx as nx
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("autoform", "agents")
 #: modules that own an SQLite database of their own
-STORES = ("autoform/store/", "autoform/store.py", "autoform/mathlib/index.py", "autoform/lean/cache.py")
+STORES = ("autoform/store/", "autoform/mathlib/index.py")
 SQL = re.compile(r"""["'](?:\s*)(SELECT\s|INSERT\s|UPDATE\s|DELETE\s+FROM|CREATE\s|ALTER\s|PRAGMA\s)""", re.I)
 EXPLAINED = re.compile(r"#\s*complexity:")
 

@@ -26,6 +26,8 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from autoform.errors import UsageError
+
 NAME_KEYS = ("name", "id", "problem_name", "full_name", "theorem_name")
 INFORMAL_KEYS = (
     "informal_stmt",
@@ -42,7 +44,7 @@ PROOF_KEYS = ("informal_proof", "nl_proof", "informal_solution")
 DEFAULT_HEADER = "import Mathlib"
 
 
-class BenchError(Exception):
+class BenchError(UsageError):
     """A benchmark file that cannot be read; the message names the file and line."""
 
 

@@ -3,6 +3,7 @@ the default, no extra dependency) or ``ray`` (actors spread over a Ray cluster, 
 
 from __future__ import annotations
 
+from autoform.errors import MissingError
 from autoform.executors.base import (
     CappedLLM,
     ExecContext,
@@ -36,7 +37,7 @@ __all__ = [
 ]
 
 
-class ExecutorUnavailable(Exception):
+class ExecutorUnavailable(MissingError):
     """The executor asked for cannot be used here (Ray missing, cluster unreachable); the message says how."""
 
 

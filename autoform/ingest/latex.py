@@ -31,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from autoform.errors import UsageError
 from autoform.ingest.model import KINDS, NAME_TO_KIND, IngestResult, RawUnit, link_textual, textual_mentions
 
 REF_MACROS: dict[str, int] = {  # name -> number of label arguments
@@ -318,7 +319,7 @@ _PROGRAMMING = frozenset(
 )
 
 
-class IngestError(Exception):
+class IngestError(UsageError):
     """The book cannot be read at all (missing root file, not LaTeX); the message names the file."""
 
 

@@ -10,6 +10,8 @@ import re
 
 from pydantic import BaseModel, Field
 
+from autoform.store.models import UnitContent
+
 KINDS = (
     "definition",
     "theorem",
@@ -93,19 +95,10 @@ NAME_TO_KIND: dict[str, str] = {
 }
 
 
-class RawUnit(BaseModel):
-    kind: str
-    number: str = ""
-    title: str = ""
-    label: str = ""
-    statement: str
-    statement_raw: str = ""
-    proof: str = ""
+class RawUnit(UnitContent):
+    """A unit as a reader found it (before the store gives it an id and a status)."""
+
     proof_raw: str = ""
-    chapter: str = ""
-    section: str = ""
-    source: str = ""
-    refs: list[str] = Field(default_factory=list)
     labels: list[str] = Field(default_factory=list)  # every \\label inside the unit (equations, items), first = label
     text_refs: list[tuple[str, str]] = Field(default_factory=list)  # (kind, number) of units named in the text
 

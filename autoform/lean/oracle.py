@@ -21,8 +21,10 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
 
+from autoform.errors import MissingError
 
-class OracleUnavailable(Exception):
+
+class OracleUnavailable(MissingError):
     """Lean cannot be started here; the message says what is missing and how to get it."""
 
 
