@@ -33,6 +33,7 @@ from autoform.store.models import (
     UnitStatus,
 )
 from autoform.store.proving import ProvingOps
+from autoform.store.reports import ReportOps
 from autoform.store.schema import MIGRATIONS, SCHEMA_VERSION
 from autoform.store.usage import UsageOps
 
@@ -61,7 +62,7 @@ __all__ = [
 ]
 
 
-class Store(BookOps, BoardOps, ProvingOps, JobOps, UsageOps):
+class Store(BookOps, BoardOps, ProvingOps, JobOps, UsageOps, ReportOps):
     """The workspace's store: thread-safe, checked on open, every write a transaction (see
     :class:`~autoform.store.core.StoreCore`), with the named operations of every subject."""
 

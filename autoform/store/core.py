@@ -4,7 +4,7 @@ leaves the store as it was before or after a step, never in between.
 
 The named operations that read and write the tables live beside this module, one mixin a subject
 (:mod:`~autoform.store.books`, :mod:`~autoform.store.board`, :mod:`~autoform.store.proving`,
-:mod:`~autoform.store.jobs`, :mod:`~autoform.store.usage`), composed into :class:`autoform.store.Store`. No other
+:mod:`~autoform.store.jobs`, :mod:`~autoform.store.usage`, :mod:`~autoform.store.reports`), composed into :class:`autoform.store.Store`. No other
 module writes SQL against the store.
 """
 
