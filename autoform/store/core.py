@@ -2,10 +2,9 @@
 transaction (:meth:`StoreCore.tx`): either all of it lands or none of it does, so a ``kill -9`` at any moment
 leaves the store as it was before or after a step, never in between.
 
-The named operations that read and write the tables live beside this module, one mixin a subject
-(:mod:`~autoform.store.books`, :mod:`~autoform.store.board`, :mod:`~autoform.store.proving`,
-:mod:`~autoform.store.jobs`, :mod:`~autoform.store.usage`, :mod:`~autoform.store.reports`), composed into :class:`autoform.store.Store`. No other
-module writes SQL against the store.
+The named operations that read and write the tables live beside this module, one mixin a subject (books,
+board, proving, jobs, usage, reports), composed into :class:`autoform.store.Store`. No other module writes SQL
+against the store.
 """
 
 from __future__ import annotations
