@@ -458,12 +458,8 @@ def check_file(text: str, oracle: Oracle, *, header: str) -> Verdict:
     names = file_declarations(body)
     v = Verdict(admitted=False, module=text)
     check = oracle.check(STRICT_OPTIONS + body, queries=[axioms_query(n) for n in names])
-    shift = STRICT_OPTIONS.count("\n")  # messages at the file's own lines (its import lines are kept, blank)
-    for m in check.messages:
-        m.line -= shift
-        m.end_line = None if m.end_line is None else m.end_line - shift
-    for so in check.sorries:
-        so.line = None if so.line is None else so.line - shift
+    # messages at the file's own lines (its import lines are kept, blank)
+    check = check.shifted(STRICT_OPTIONS.count("\n"))
     v.messages, v.elapsed_s, v.toolchain = check.messages, check.elapsed_s, check.toolchain
     if check.failure is not None:
         v.reasons.append(Reason(code="lean_failure", message=check.failure))

@@ -88,14 +88,15 @@ class KiminaOracle:
             result = LeanCheck(failure=f"unparseable reply from the Kimina server at {self.url}: {e}")
         if queries and result.failure is None:
             lines = range(first_query, first_query + len(queries))
-            result.answers = [
-                [m.model_copy(update={"line": 1}) for m in result.messages if m.line == ln] for ln in lines
-            ]
-            result.messages = [m for m in result.messages if m.line < first_query]
-            result.sorries = [x for x in result.sorries if x.line is None or x.line < first_query]
-        result.elapsed_s = time.monotonic() - t0
-        result.backend = self.backend
-        return result
+            answers = [[m.model_copy(update={"line": 1}) for m in result.messages if m.line == ln] for ln in lines]
+            result = result.model_copy(
+                update={
+                    "answers": answers,
+                    "messages": [m for m in result.messages if m.line < first_query],
+                    "sorries": [x for x in result.sorries if x.line is None or x.line < first_query],
+                }
+            )
+        return result.stamped(elapsed_s=time.monotonic() - t0, backend=self.backend, toolchain=result.toolchain)
 
     @staticmethod
     def _parse(data: Any) -> LeanCheck:

@@ -145,15 +145,14 @@ class LakeFileOracle:
             build = ["-R", str(tmpdir), "-o", str(tmpdir / f"{module}.olean")] if queries else []
             result = self._run([*build, str(path)], timeout, line_offset=header.count("\n"))
             if queries and result.failure is None and not result.errors:
-                result.answers = self._ask(module, tmpdir, list(queries), timeout - (time.monotonic() - t0))
-                if result.answers is None:
+                answers = self._ask(module, tmpdir, list(queries), timeout - (time.monotonic() - t0))
+                if answers is None:
                     result = LeanCheck(failure="Lean did not answer the gate's queries on the compiled candidate")
+                else:
+                    result = result.model_copy(update={"answers": answers})
         finally:
             shutil.rmtree(tmpdir, ignore_errors=True)
-        result.elapsed_s = time.monotonic() - t0
-        result.backend = self.backend
-        result.toolchain = self.toolchain
-        return result
+        return result.stamped(elapsed_s=time.monotonic() - t0, backend=self.backend, toolchain=self.toolchain)
 
     def _ask(self, module: str, tmpdir: Path, queries: list[str], timeout: float) -> list[list[LeanMessage]] | None:
         """Each query's messages, from a second process that imports the compiled candidate."""

@@ -19,7 +19,7 @@ import json
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from autoform.errors import MissingError
 
@@ -29,6 +29,10 @@ class OracleUnavailable(MissingError):
 
 
 class LeanMessage(BaseModel):
+    """One message of Lean's, at a position relative to the text it was checked in (frozen: a copy moves it)."""
+
+    model_config = ConfigDict(frozen=True)
+
     severity: str
     line: int
     column: int
@@ -36,19 +40,35 @@ class LeanMessage(BaseModel):
     end_column: int | None = None
     text: str
 
+    def shifted(self, lines: int) -> LeanMessage:
+        """This message ``lines`` lines further up (positions relative to a text that starts later)."""
+        end = None if self.end_line is None else self.end_line - lines
+        return self.model_copy(update={"line": self.line - lines, "end_line": end})
+
 
 class SorryInfo(BaseModel):
+    """A ``sorry`` Lean reported: where it is, its goal and the proof state that tactic mode can resume."""
+
+    model_config = ConfigDict(frozen=True)
+
     line: int | None = None
     column: int | None = None
     goal: str = ""
     proof_state: int | None = None
+
+    def shifted(self, lines: int) -> SorryInfo:
+        return self if self.line is None else self.model_copy(update={"line": self.line - lines})
 
 
 class LeanCheck(BaseModel):
     """What one Lean run said about one piece of Lean text (positions relative to that text).
 
     ``answers``: for each query passed to :meth:`Oracle.check`, the messages of that query's own command, run on
-    the environment the text produced (positions relative to the query); None when no query was asked."""
+    the environment the text produced (positions relative to the query); None when no query was asked.
+
+    Frozen: a backend that adds what it knows (time, backend, toolchain) makes a copy (:meth:`stamped`)."""
+
+    model_config = ConfigDict(frozen=True)
 
     messages: list[LeanMessage] = Field(default_factory=list)
     sorries: list[SorryInfo] = Field(default_factory=list)
@@ -66,6 +86,21 @@ class LeanCheck(BaseModel):
     @property
     def answered(self) -> bool:
         return self.failure is None
+
+    def shifted(self, lines: int) -> LeanCheck:
+        """Positions ``lines`` lines further up: relative to the candidate's own text, not to a prefix before it."""
+        if not lines:
+            return self
+        return self.model_copy(
+            update={
+                "messages": [m.shifted(lines) for m in self.messages],
+                "sorries": [x.shifted(lines) for x in self.sorries],
+            }
+        )
+
+    def stamped(self, *, elapsed_s: float, backend: str, toolchain: str = "") -> LeanCheck:
+        """This result with the backend's own facts: the wall time of the whole check, which backend, which Lean."""
+        return self.model_copy(update={"elapsed_s": elapsed_s, "backend": backend, "toolchain": toolchain})
 
 
 class Oracle(Protocol):

@@ -503,6 +503,8 @@ def _scan(
 ) -> list[Token]:
     """Lean's tokens of ``src[lo:hi]`` as far as the rules need them, read as Lean's tokenizer reads them
     (``Lean.Parser.tokenFn``: whitespace and comments, strings, character literals, numbers, names, tokens)."""
+    # complexity: one branch per kind of token, in the order Lean's tokenFn tries them; each branch's reading is
+    # a helper of its own, and keeping the dispatch whole lets it be read against Lean's source side by side
     import bisect
 
     hi = len(src) if hi is None else hi
@@ -535,68 +537,21 @@ def _scan(
                 _scan(src, a, b, out, starts)
             i = end
         elif c == "'":
-            if i + 1 < hi and src[i + 1] == "'":  # not a character literal for Lean (`''` is a token)
-                i += 1
-                continue
-            end = _char_literal_end(src, i, hi)
-            boundary = i == lo or src[i - 1] in _TOKEN_BOUNDARY
-            if boundary and end < 0:
-                bad("a character literal Lean cannot read", i)
-            elif not boundary and end >= 0:
-                bad(
-                    "a quote right after a symbol that Lean may read as a character literal (write a space before it)",
-                    i,
-                )
-            i = end if end >= 0 else i + 1
+            end, problem = _quote(src, i, lo, hi)
+            if problem:
+                bad(problem, i)
+            i = end
         elif c == "r" and _RAW_STRING.match(src, i):
             i = _raw_string_end(src, i, hi)
         elif c.isdigit() and c.isascii():
-            j = i + 1
-            if c == "0" and j < hi and src[j] in "bBoOxX":
-                j += 1
-                while j < hi and src[j] in _HEX:
-                    j += 1
-            else:
-                while j < hi and src[j].isdigit() and src[j].isascii():
-                    j += 1
-                if j < hi and src[j] == ".":
-                    j += 1
-                    while j < hi and src[j].isdigit() and src[j].isascii():
-                        j += 1
-                if j < hi and src[j] in "eE":
-                    k = j + 1 + (j + 1 < hi and src[j + 1] in "+-")
-                    if k < hi and src[k].isdigit():
-                        j = k
-                        while j < hi and src[j].isdigit() and src[j].isascii():
-                            j += 1
-            i = j
+            i = _number_end(src, i, hi)
         elif c == "#" and i + 1 < hi and _IDENT_START.match(src[i + 1]):
-            j = i + 1
-            while j < hi and _IDENT_CHAR.match(src[j]):
-                j += 1
+            j = _ident_part_end(src, i + 1, hi)
             add(src[i:j], "hash", i, j)
             i = j
         elif c == "«" or _IDENT_START.match(c):
-            parts, j = [], i
-            while True:
-                if j < hi and src[j] == "«":
-                    k = src.find("»", j, hi)
-                    k = hi if k < 0 else k
-                    parts.append(src[j + 1 : k])
-                    j = min(hi, k + 1)
-                elif j < hi and _IDENT_START.match(src[j]):
-                    k = j + 1
-                    while k < hi and _IDENT_CHAR.match(src[k]):
-                        k += 1
-                    parts.append(src[j:k])
-                    j = k
-                else:
-                    break
-                if j + 1 < hi and src[j] == "." and (src[j + 1] == "«" or _IDENT_START.match(src[j + 1])):
-                    j += 1
-                    continue
-                break
-            add(".".join(parts), "ident", i, j)
+            name, j = _name(src, i, hi)
+            add(name, "ident", i, j)
             i = j
         else:
             for p in _PUNCT:
@@ -607,6 +562,73 @@ def _scan(
             else:
                 i += 1
     return out
+
+
+def _quote(src: str, i: int, lo: int, hi: int) -> tuple[int, str]:
+    """Where reading resumes after the quote at ``src[i]``, and a problem to report at ``i`` (or '')."""
+    if i + 1 < hi and src[i + 1] == "'":  # not a character literal for Lean (`''` is a token)
+        return i + 1, ""
+    end = _char_literal_end(src, i, hi)
+    boundary = i == lo or src[i - 1] in _TOKEN_BOUNDARY
+    problem = ""
+    if boundary and end < 0:
+        problem = "a character literal Lean cannot read"
+    elif not boundary and end >= 0:
+        problem = "a quote right after a symbol that Lean may read as a character literal (write a space before it)"
+    return (end if end >= 0 else i + 1), problem
+
+
+def _digits_end(src: str, j: int, hi: int) -> int:
+    while j < hi and src[j].isdigit() and src[j].isascii():
+        j += 1
+    return j
+
+
+def _number_end(src: str, i: int, hi: int) -> int:
+    """The end of the number literal at ``src[i]`` (binary, octal, hex, decimal, scientific)."""
+    j = i + 1
+    if src[i] == "0" and j < hi and src[j] in "bBoOxX":
+        j += 1
+        while j < hi and src[j] in _HEX:
+            j += 1
+        return j
+    j = _digits_end(src, j, hi)
+    if j < hi and src[j] == ".":
+        j = _digits_end(src, j + 1, hi)
+    if j < hi and src[j] in "eE":
+        k = j + 1 + (j + 1 < hi and src[j + 1] in "+-")
+        if k < hi and src[k].isdigit():
+            j = _digits_end(src, k, hi)
+    return j
+
+
+def _ident_part_end(src: str, j: int, hi: int) -> int:
+    """The end of the identifier part starting at ``src[j]`` (an identifier's first character)."""
+    k = j + 1
+    while k < hi and _IDENT_CHAR.match(src[k]):
+        k += 1
+    return k
+
+
+def _name(src: str, i: int, hi: int) -> tuple[str, int]:
+    """The dotted name at ``src[i]`` (parts plain or in «»), as Lean joins it, and where it ends."""
+    parts, j = [], i
+    while True:
+        if j < hi and src[j] == "«":
+            k = src.find("»", j, hi)
+            k = hi if k < 0 else k
+            parts.append(src[j + 1 : k])
+            j = min(hi, k + 1)
+        elif j < hi and _IDENT_START.match(src[j]):
+            k = _ident_part_end(src, j, hi)
+            parts.append(src[j:k])
+            j = k
+        else:
+            break
+        if not (j + 1 < hi and src[j] == "." and (src[j + 1] == "«" or _IDENT_START.match(src[j + 1]))):
+            break
+        j += 1
+    return ".".join(parts), j
 
 
 def lean_tokens(src: str, *, punctuation: bool = False) -> list[Token]:
@@ -691,138 +713,146 @@ def prescreen(text: str, *, role: str = "helper", protected_names: set[str] | No
     not admit, and redefinitions of ``protected_names`` (the names the locked statement uses)."""
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}; expected one of {ROLES}")
-    reasons: list[Reason] = []
-    toks = lean_tokens(text, punctuation=True)
-    protected = {p.rsplit(".", 1)[-1] for p in (protected_names or set())}
-    seen_lines: set[int] = set()
-    prefix_line = 0  # the line of an `open ... in`-like command whose `in` is still to come
-    command_after_in = False
-    declarations = 0
-    k = 0
-    while k < len(toks):
-        t = toks[k]
-        prev = toks[k - 1] if k else None
-        nxt = toks[k + 1] if k + 1 < len(toks) else None
-        first_on_line = t.line not in seen_lines
-        seen_lines.add(t.line)
-        after_in = command_after_in
-        if command_after_in:  # `open Nat in <command>`: the command is held to the same rule as a line start
-            command_after_in = False
-            if role != "proof" and t.kind == "ident" and t.text not in LINE_STARTS:
-                reasons.append(
-                    Reason(
-                        code="not_allowed",
-                        line=t.line,
-                        message=f"`... in {t.text}`: only a declaration or one of the commands "
-                        "allowed at the start of a line may follow `in`",
-                    )
-                )
-        if t.kind == "bad":
-            reasons.append(Reason(code="malformed", line=t.line, message=t.text))
-        elif t.kind == "hash":
-            reasons.append(
-                Reason(
-                    code="forbidden",
-                    line=t.line,
-                    message=f"forbidden construct `{t.text}`: no `#` command may appear in a candidate",
-                )
+    return _Screen(text, role, {p.rsplit(".", 1)[-1] for p in (protected_names or set())}).run()
+
+
+class _Screen:
+    """One pass over a candidate's tokens: each token is held to the rule of its kind (punctuation, `#`,
+    identifiers); commands are tracked across tokens (`open ... in <command>`, declarations counted)."""
+
+    def __init__(self, text: str, role: str, protected: set[str]) -> None:
+        self.text, self.role, self.protected = text, role, protected
+        self.toks = lean_tokens(text, punctuation=True)
+        self.reasons: list[Reason] = []
+        self.seen_lines: set[int] = set()
+        self.prefix_line = 0  # the line of an `open ... in`-like command whose `in` is still to come
+        self.command_after_in = False
+        self.declarations = 0
+
+    def run(self) -> list[Reason]:
+        for k, t in enumerate(self.toks):
+            first_on_line = t.line not in self.seen_lines
+            self.seen_lines.add(t.line)
+            after_in = self.command_after_in
+            if after_in:  # `open Nat in <command>`: the command is held to the same rule as a line start
+                self.command_after_in = False
+                self._command_after_in(t)
+            if t.kind == "bad":
+                self.reasons.append(Reason(code="malformed", line=t.line, message=t.text))
+            elif t.kind == "hash":
+                message = f"forbidden construct `{t.text}`: no `#` command may appear in a candidate"
+                self.reasons.append(Reason(code="forbidden", line=t.line, message=message))
+            elif t.kind == "punct":
+                self._punctuation(k)
+            else:
+                self._word(k, first_on_line, after_in)
+        if self.role == "statement" and self.declarations > 1:
+            message = f"a statement declares exactly one theorem; it holds {self.declarations} declarations"
+            self.reasons.append(Reason(code="not_allowed", message=message))
+        return self.reasons
+
+    def _near(self, k: int) -> tuple[Token | None, Token | None]:
+        return (self.toks[k - 1] if k else None), (self.toks[k + 1] if k + 1 < len(self.toks) else None)
+
+    def _command_after_in(self, t: Token) -> None:
+        if self.role != "proof" and t.kind == "ident" and t.text not in LINE_STARTS:
+            message = (
+                f"`... in {t.text}`: only a declaration or one of the commands allowed at the start of a line "
+                "may follow `in`"
             )
-        elif t.kind == "punct":
-            if t.text == "@[" or (t.text == "[" and prev is not None and prev.text == "attribute"):
-                # the attribute names are checked here; their arguments are read as code below, like any term
-                reasons += _attribute_reasons(toks, k)[0]
-            elif (
-                t.text == "("
-                and nxt is not None
-                and nxt.kind == "ident"
-                and k + 2 < len(toks)
-                and toks[k + 2].text == ":="
-            ):
-                reasons += _named_argument_reasons(text, toks, k)
-        else:
-            last = t.text.rsplit(".", 1)[-1]
-            if t.text in FORBIDDEN_WORDS or last in FORBIDDEN_TERMS:
-                reasons.append(Reason(code="forbidden", line=t.line, message=f"forbidden construct `{t.text}`"))
-            elif nxt is not None and nxt.text == "%" and nxt.offset == t.end and t.text in FORBIDDEN_PERCENT:
-                reasons.append(Reason(code="forbidden", line=t.line, message=f"forbidden construct `{t.text}%`"))
-            elif last == "native" and (
-                (prev is not None and prev.text == "+" and prev.end == t.offset)
-                or (nxt is not None and nxt.text == ":=")
-            ):
-                reasons.append(
-                    Reason(
-                        code="forbidden",
-                        line=t.line,
-                        message="forbidden construct `decide +native` (native code is not checked by the kernel)",
-                    )
-                )
-            elif t.text == "set_option" and nxt is not None and nxt.kind == "ident":
-                if not option_allowed(nxt.text):
-                    allowed = ", ".join(sorted(ALLOWED_OPTIONS)) + ", linter.*"
-                    reasons.append(
-                        Reason(
-                            code="forbidden",
-                            line=t.line,
-                            message=f"forbidden option `set_option {nxt.text}` (a candidate may set only {allowed})",
-                        )
-                    )
-            elif role == "proof" and t.text in NOT_IN_PROOFS:
-                reasons.append(
-                    Reason(
-                        code="not_allowed",
-                        line=t.line,
-                        message=f"`{t.text}` in a proof: a proof holds tactics only; put helper declarations beside it",
-                    )
-                )
-            elif role != "proof" and first_on_line and t.col == 0 and t.text not in LINE_STARTS:
-                reasons.append(
-                    Reason(
-                        code="not_allowed",
-                        line=t.line,
-                        message=f"line {t.line} starts with `{t.text}`: only declarations and "
-                        "`open`, `namespace`, `section`, `end`, `variable`, `universe`, "
-                        "`set_option`, `attribute` may start a line at column 0 (indent "
-                        "continuation lines)",
-                    )
-                )
-            meta = _meta_name(t.text)
-            if meta and not any(r.line == t.line for r in reasons):  # once a line, beside other reasons
-                reasons.append(
-                    Reason(
-                        code="forbidden",
-                        line=t.line,
-                        message=f"`{t.text}` names the meta-programming API ({meta}): a candidate "
-                        "states and proves mathematics, it does not program Lean",
-                    )
-                )
-            if first_on_line and t.col == 0:
-                prefix_line = 0  # a new command at column 0
-            if role != "proof" and t.text in PREFIX_COMMANDS and (first_on_line or after_in):
-                prefix_line = t.line
-            elif t.text == "in" and prefix_line:
-                prefix_line, command_after_in = 0, True
-            if t.text in DECL_KEYWORDS:
-                declarations += 1
-            if t.text in NAMING_KEYWORDS and protected:
-                name = declared_after(toks, k)
-                if name is not None and name.text.rsplit(".", 1)[-1] in protected:
-                    short = name.text.rsplit(".", 1)[-1]
-                    reasons.append(
-                        Reason(
-                            code="redefinition",
-                            line=t.line,
-                            message=f"redefines `{short}`, used by the locked statement",
-                        )
-                    )
-        k += 1
-    if role == "statement" and declarations > 1:
-        reasons.append(
-            Reason(
-                code="not_allowed",
-                message=f"a statement declares exactly one theorem; it holds {declarations} declarations",
+            self.reasons.append(Reason(code="not_allowed", line=t.line, message=message))
+
+    def _punctuation(self, k: int) -> None:
+        t, toks = self.toks[k], self.toks
+        prev, nxt = self._near(k)
+        if t.text == "@[" or (t.text == "[" and prev is not None and prev.text == "attribute"):
+            # the attribute names are checked here; their arguments are read as code below, like any term
+            self.reasons += _attribute_reasons(toks, k)[0]
+        elif (
+            t.text == "(" and nxt is not None and nxt.kind == "ident" and k + 2 < len(toks) and toks[k + 2].text == ":="
+        ):
+            self.reasons += _named_argument_reasons(self.text, toks, k)
+
+    def _word(self, k: int, first_on_line: bool, after_in: bool) -> None:
+        t = self.toks[k]
+        prev, nxt = self._near(k)
+        for rule in _WORD_RULES:  # the first rule that refuses the word gives the reason
+            reason = rule(t, prev, nxt, self.role, first_on_line)
+            if reason is not None:
+                self.reasons.append(reason)
+                break
+        meta = _meta_name(t.text)
+        if meta and not any(r.line == t.line for r in self.reasons):  # once a line, beside other reasons
+            message = (
+                f"`{t.text}` names the meta-programming API ({meta}): a candidate states and proves "
+                "mathematics, it does not program Lean"
             )
+            self.reasons.append(Reason(code="forbidden", line=t.line, message=message))
+        self._track_commands(t, first_on_line, after_in)
+        if t.text in DECL_KEYWORDS:
+            self.declarations += 1
+        if t.text in NAMING_KEYWORDS and self.protected:
+            name = declared_after(self.toks, k)
+            short = name.text.rsplit(".", 1)[-1] if name is not None else None
+            if short is not None and short in self.protected:
+                message = f"redefines `{short}`, used by the locked statement"
+                self.reasons.append(Reason(code="redefinition", line=t.line, message=message))
+
+    def _track_commands(self, t: Token, first_on_line: bool, after_in: bool) -> None:
+        """Where an `open ... in`-like command starts, and whether the token after its `in` is a command."""
+        if first_on_line and t.col == 0:
+            self.prefix_line = 0  # a new command at column 0
+        if self.role != "proof" and t.text in PREFIX_COMMANDS and (first_on_line or after_in):
+            self.prefix_line = t.line
+        elif t.text == "in" and self.prefix_line:
+            self.prefix_line, self.command_after_in = 0, True
+
+
+def _forbidden_word(t: Token, prev: Token | None, nxt: Token | None, role: str, first: bool) -> Reason | None:
+    if t.text in FORBIDDEN_WORDS or t.text.rsplit(".", 1)[-1] in FORBIDDEN_TERMS:
+        return Reason(code="forbidden", line=t.line, message=f"forbidden construct `{t.text}`")
+    if nxt is not None and nxt.text == "%" and nxt.offset == t.end and t.text in FORBIDDEN_PERCENT:
+        return Reason(code="forbidden", line=t.line, message=f"forbidden construct `{t.text}%`")
+    return None
+
+
+def _native(t: Token, prev: Token | None, nxt: Token | None, role: str, first: bool) -> Reason | None:
+    if t.text.rsplit(".", 1)[-1] != "native":
+        return None
+    if (prev is not None and prev.text == "+" and prev.end == t.offset) or (nxt is not None and nxt.text == ":="):
+        message = "forbidden construct `decide +native` (native code is not checked by the kernel)"
+        return Reason(code="forbidden", line=t.line, message=message)
+    return None
+
+
+def _option(t: Token, prev: Token | None, nxt: Token | None, role: str, first: bool) -> Reason | None:
+    if t.text != "set_option" or nxt is None or nxt.kind != "ident" or option_allowed(nxt.text):
+        return None
+    allowed = ", ".join(sorted(ALLOWED_OPTIONS)) + ", linter.*"
+    message = f"forbidden option `set_option {nxt.text}` (a candidate may set only {allowed})"
+    return Reason(code="forbidden", line=t.line, message=message)
+
+
+def _declaration_in_proof(t: Token, prev: Token | None, nxt: Token | None, role: str, first: bool) -> Reason | None:
+    if role == "proof" and t.text in NOT_IN_PROOFS:
+        message = f"`{t.text}` in a proof: a proof holds tactics only; put helper declarations beside it"
+        return Reason(code="not_allowed", line=t.line, message=message)
+    return None
+
+
+def _line_start(t: Token, prev: Token | None, nxt: Token | None, role: str, first: bool) -> Reason | None:
+    if role != "proof" and first and t.col == 0 and t.text not in LINE_STARTS:
+        message = (
+            f"line {t.line} starts with `{t.text}`: only declarations and `open`, `namespace`, `section`, `end`, "
+            "`variable`, `universe`, `set_option`, `attribute` may start a line at column 0 (indent continuation "
+            "lines)"
         )
-    return reasons
+        return Reason(code="not_allowed", line=t.line, message=message)
+    return None
+
+
+#: the rules an identifier is held to, in order: the first that refuses it gives the reason
+_WORD_RULES = (_forbidden_word, _native, _option, _declaration_in_proof, _line_start)
 
 
 def _meta_name(name: str) -> str:
@@ -866,25 +896,25 @@ def _named_argument_reasons(src: str, toks: list[Token], k: int) -> list[Reason]
     if any(v.kind == "ident" and v.text == "do" for v in value):
         reasons.append(Reason(code="forbidden", line=name.line, message=f"`do` code in `({name.text} := ...)`"))
     if name.text == "config":
-        for n, v in enumerate(value):
-            follows = value[n + 1].text if n + 1 < len(value) else ""
-            if v.kind == "punct" and v.text in CONFIG_PUNCT:
-                continue
-            if v.kind == "ident" and (
-                v.text in CONFIG_WORDS or follows == ":=" or (v.offset and src[v.offset - 1] == ".")
-            ):
-                continue
-            reasons.append(
-                Reason(
-                    code="forbidden",
-                    line=v.line,
-                    message=f"`(config := ...)` holds `{v.text}`: a tactic's configuration is "
-                    "compiled and run, so it may hold only data (`true`, numbers, "
-                    "`.constructor`, fields)",
-                )
-            )
-            break
+        reasons += _config_reasons(src, value)
     return reasons
+
+
+def _config_reasons(src: str, value: list[Token]) -> list[Reason]:
+    """The first token of a ``(config := ...)`` value that is not data, as a reason (a configuration is compiled
+    and run)."""
+    for n, v in enumerate(value):
+        follows = value[n + 1].text if n + 1 < len(value) else ""
+        if v.kind == "punct" and v.text in CONFIG_PUNCT:
+            continue
+        if v.kind == "ident" and (v.text in CONFIG_WORDS or follows == ":=" or (v.offset and src[v.offset - 1] == ".")):
+            continue
+        message = (
+            f"`(config := ...)` holds `{v.text}`: a tactic's configuration is compiled and run, so it may hold only "
+            "data (`true`, numbers, `.constructor`, fields)"
+        )
+        return [Reason(code="forbidden", line=v.line, message=message)]
+    return []
 
 
 def statement_names(statement: str) -> set[str]:

@@ -342,17 +342,8 @@ class ReplPool:
         if queries and result.failure is None:
             result = self._ask(worker, result, list(queries), timeout - (time.monotonic() - t0))
         self._release(worker, failed=result.failure is not None)
-        for m in result.messages:  # positions relative to the candidate's own text
-            m.line -= shift
-            if m.end_line is not None:
-                m.end_line -= shift
-        for so in result.sorries:
-            if so.line is not None:
-                so.line -= shift
-        result.elapsed_s = time.monotonic() - t0
-        result.backend = self.backend
-        result.toolchain = self.toolchain
-        return result
+        result = result.shifted(shift)  # positions relative to the candidate's own text
+        return result.stamped(elapsed_s=time.monotonic() - t0, backend=self.backend, toolchain=self.toolchain)
 
     @contextlib.contextmanager
     def session(self, header: str | None = None, *, timeout_s: float | None = None) -> Iterator[ReplSession]:
@@ -378,8 +369,7 @@ class ReplPool:
             if reply.failure is not None:
                 return reply
             answers.append(reply.messages)
-        result.answers = answers
-        return result
+        return result.model_copy(update={"answers": answers})
 
     def _acquire(self, header: str, context: str = "") -> _Worker:
         with self._cond:

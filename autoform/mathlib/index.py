@@ -301,6 +301,13 @@ class MathlibIndex:
         ).fetchone()
         return _hit(row, 1.0) if row else None
 
+    def deprecation(self, name: str) -> tuple[bool, str | None] | None:
+        """Whether ``name`` is declared, and if so whether it is deprecated and to what: None when it is not."""
+        row = self.conn.execute(
+            "SELECT deprecated, deprecated_to FROM decls WHERE name = ? ORDER BY deprecated LIMIT 1", (name,)
+        ).fetchone()
+        return None if row is None else (bool(row[0]), row[1])
+
     def fts(
         self,
         match: str,

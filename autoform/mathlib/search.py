@@ -519,13 +519,11 @@ class NameAnswer(BaseModel):
 def lookup(index: MathlibIndex, name: str, *, n: int = 5) -> NameAnswer:
     """Does ``name`` exist? Deprecated (and then what replaces it)? Else the nearest existing names."""
     name = name.strip()
-    row = index.conn.execute(
-        "SELECT deprecated, deprecated_to FROM decls WHERE name = ? ORDER BY deprecated LIMIT 1", (name,)
-    ).fetchone()
+    row = index.deprecation(name)
     if row is not None:
         hit = index.get(name)
-        if row[0]:
-            current = row[1]
+        deprecated, current = row
+        if deprecated:
             if current and "." not in current and "." in name:  # a target written relative to the namespace
                 ns = name.rsplit(".", 1)[0]
                 if index.get(f"{ns}.{current}") is not None:
