@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import re
 import textwrap
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -360,63 +360,85 @@ def split_commands(code: str) -> tuple[str, list[Command]]:
     """(leading code that is not a command, e.g. a tactic proof; the top-level commands after it). A command
     starts on a line at the block's base indentation with a command word, an attribute or a doc comment;
     ordinary comments between commands are dropped, a doc comment stays with its declaration."""
-    code = textwrap.dedent(code.strip("\n"))
-    lines = code.split("\n")
-    lead: list[str] = []
-    cmds: list[Command] = []
-    cur: list[str] | None = None
-    pending_doc: list[str] = []
-    kind = name = ""
-    i = 0
-    while i < len(lines):
-        line = lines[i]
+    return _CommandSplitter(textwrap.dedent(code.strip("\n")).split("\n")).run()
+
+
+class _CommandSplitter:
+    """One pass over a block's lines, gathering the lead and the commands."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self.lines = lines
+        self.lead: list[str] = []
+        self.cmds: list[Command] = []
+        self.cur: list[str] | None = None  # the lines of the command being read
+        self.kind = self.name = ""
+        self.pending_doc: list[str] = []  # a doc comment or attribute waiting for what follows it
+
+    def run(self) -> tuple[str, list[Command]]:
+        i = 0
+        while i < len(self.lines):
+            i = self._line(i)
+        self._close()
+        return "\n".join(self.lead).strip("\n"), self.cmds
+
+    def _line(self, i: int) -> int:
+        """Reads the line at ``i`` (with what belongs to it) and returns the index of the next unread line."""
+        line = self.lines[i]
         at_base = line[:1] not in (" ", "")
         if at_base and line.startswith("/-") and not line.startswith("/--"):  # a block comment: skipped
-            depth = 0
-            while i < len(lines):
-                depth += lines[i].count("/-") - lines[i].count("-/")
-                i += 1
-                if depth <= 0:
-                    break
-            continue
+            return self._skip_block_comment(i)
         if at_base and line.startswith("/--"):
-            doc = []
-            while i < len(lines):
-                doc.append(lines[i])
-                i += 1
-                if "-/" in doc[-1]:
-                    break
-            pending_doc = doc
-            continue
+            return self._doc_comment(i)
         if at_base and line.startswith("--"):
-            i += 1
-            continue
+            return i + 1
         k, nm = _head(line) if at_base else ("", "")
-        if k in ("open", "set_option") and cur is None and line.rstrip().endswith(" in"):
-            following = next((x for x in lines[i + 1 :] if x.strip()), "")
-            if any(x.strip() for x in lead) or (
-                following[:1] not in (" ", "") and not _head(following)[0] and not following.startswith(("/-", "--"))
-            ):
-                k = ""  # `open … in` / `set_option … in` before tactics: part of the tactic proof
+        if k in ("open", "set_option") and self._prefix_of_tactics(i, line):
+            k = ""  # `open … in` / `set_option … in` before tactics: part of the tactic proof
         if k == "@":
-            pending_doc = [*pending_doc, line]  # an attribute on its own line: it belongs to what follows
-            i += 1
-            continue
-        if k:
-            if cur is not None:
-                cmds.append(Command(kind, "\n".join(cur).rstrip(), name))
-            cur, kind, name = pending_doc + [line], k, nm
-            pending_doc = []
-        elif cur is not None:
-            cur.append(line)
+            self.pending_doc = [*self.pending_doc, line]  # an attribute on its own line: it belongs to what follows
+        elif k:
+            self._close()
+            self.cur, self.kind, self.name = [*self.pending_doc, line], k, nm
+            self.pending_doc = []
+        elif self.cur is not None:
+            self.cur.append(line)
         else:
-            lead.extend(pending_doc)
-            pending_doc = []
-            lead.append(line)
-        i += 1
-    if cur is not None:
-        cmds.append(Command(kind, "\n".join(cur).rstrip(), name))
-    return "\n".join(lead).strip("\n"), cmds
+            self.lead.extend([*self.pending_doc, line])
+            self.pending_doc = []
+        return i + 1
+
+    def _skip_block_comment(self, i: int) -> int:
+        depth = 0
+        while i < len(self.lines):
+            depth += self.lines[i].count("/-") - self.lines[i].count("-/")
+            i += 1
+            if depth <= 0:
+                break
+        return i
+
+    def _doc_comment(self, i: int) -> int:
+        doc: list[str] = []
+        while i < len(self.lines):
+            doc.append(self.lines[i])
+            i += 1
+            if "-/" in doc[-1]:
+                break
+        self.pending_doc = doc
+        return i
+
+    def _prefix_of_tactics(self, i: int, line: str) -> bool:
+        """An ``open … in`` / ``set_option … in`` line that prefixes tactics, not a command."""
+        if self.cur is not None or not line.rstrip().endswith(" in"):
+            return False
+        following = next((x for x in self.lines[i + 1 :] if x.strip()), "")
+        tactic_follows = (
+            following[:1] not in (" ", "") and not _head(following)[0] and not following.startswith(("/-", "--"))
+        )
+        return any(x.strip() for x in self.lead) or tactic_follows
+
+    def _close(self) -> None:
+        if self.cur is not None:
+            self.cmds.append(Command(self.kind, "\n".join(self.cur).rstrip(), self.name))
 
 
 def _squash(code: str) -> str:
@@ -525,97 +547,120 @@ def parse_proof(text: str, *, locked: str, known: Iterable[str] = (), exclude: I
       redefinition of ``known`` names (the locked statement's identifiers, the Atlas's declarations) that a
       whole-file answer copies from the prompt, the last definition of a name winning;
     - ``exclude``: code quoted from the prompt (the failed proof) that is not an answer."""
-    lk_cmds = split_commands(clean_whitespace(locked))[1]
-    lk = next((c for c in lk_cmds if c.kind in ("theorem", "lemma")), None)
-    locked_name = _short(lk.name) if lk else ""
-    locked_sig = _signature(lk.text) if lk else _squash(locked)
-    protected = {_short(k) for k in known} | _identifiers(locked) | ({locked_name} if locked_name else set())
-
+    target = _Target.of(locked, known)
     blocks = lean_blocks(text, exclude=exclude)
     if not blocks:
         raise no_lean_block(text)
     parsed = [split_commands(b) for b in blocks]
+    chosen = _proof_block(parsed, target)
+    helpers = _Helpers(target)
+    for k in [*range(chosen), *range(chosen + 1, len(parsed))]:  # helpers written after the proof go first too
+        cmds = parsed[k][1]
+        if not any(target.matches(c) for c in cmds):  # an earlier restatement (a sketch, a first attempt) is
+            helpers.add(cmds, len(cmds))  # superseded by the chosen block
+    lead, cmds = parsed[chosen]
+    targets = [i for i, c in enumerate(cmds) if target.matches(c)]
+    if targets:
+        proof = _restated_proof(cmds, targets[-1], target)
+        helpers.add(cmds, targets[-1])
+    else:
+        proof = _tactic_block(_strip_proof_prefix(lead))
+        helpers.add(cmds, 0)
+    if not proof.strip():
+        raise MalformedReply("the reply's proof is empty")
+    return ProofReply(aux=helpers.text(), proof=proof, notes=helpers.notes)
 
-    def is_target(c: Command) -> bool:
-        return c.kind in ("theorem", "lemma") and (_short(c.name) == locked_name or _signature(c.text) == locked_sig)
 
-    # the block that holds the proof: the last one with tactic code or a restatement of the locked theorem;
-    # failing that, the last block's last theorem is read as the restatement it must be
-    chosen = None
+@dataclass
+class _Target:
+    """The locked theorem as a reply may restate it: its text, short name, signature, and the names a helper
+    may not redefine."""
+
+    locked: str
+    name: str
+    signature: str
+    protected: set[str]
+
+    @classmethod
+    def of(cls, locked: str, known: Iterable[str]) -> _Target:
+        lk_cmds = split_commands(clean_whitespace(locked))[1]
+        lk = next((c for c in lk_cmds if c.kind in ("theorem", "lemma")), None)
+        name = _short(lk.name) if lk else ""
+        signature = _signature(lk.text) if lk else _squash(locked)
+        protected = {_short(k) for k in known} | _identifiers(locked) | ({name} if name else set())
+        return cls(locked, name, signature, protected)
+
+    def matches(self, c: Command) -> bool:
+        """``c`` restates the locked theorem (by name, or by signature under another name)."""
+        return c.kind in ("theorem", "lemma") and (_short(c.name) == self.name or _signature(c.text) == self.signature)
+
+
+def _proof_block(parsed: list[tuple[str, list[Command]]], target: _Target) -> int:
+    """The block that holds the proof: the last one with tactic code or a restatement of the locked theorem;
+    failing that, the last block's last theorem is read as the restatement it must be (and refused)."""
     for k in range(len(parsed) - 1, -1, -1):
         lead, cmds = parsed[k]
-        if any(is_target(c) for c in cmds) or (lead.strip() and not cmds):
-            chosen = k
-            break
+        if any(target.matches(c) for c in cmds) or (lead.strip() and not cmds):
+            return k
         if lead.strip() and _looks_like_tactics(lead):
-            chosen = k
-            break
-    if chosen is None:
-        lead, cmds = parsed[-1]
-        thms = [c for c in cmds if c.kind in ("theorem", "lemma")]
-        if thms:
-            raise MalformedReply(
-                f"the reply's theorem `{thms[-1].name}` does not restate the locked statement: "
-                f"`{_one_line(_statement_part(thms[-1].text))}`"
-                f" differs from the locked `{_one_line(locked)}`; write only the proof of the locked statement"
-            )
-        raise MalformedReply("the reply's Lean block holds no proof (no tactics and no restated theorem)")
+            return k
+    thms = [c for c in parsed[-1][1] if c.kind in ("theorem", "lemma")]
+    if thms:
+        raise MalformedReply(
+            f"the reply's theorem `{thms[-1].name}` does not restate the locked statement: "
+            f"`{_one_line(_statement_part(thms[-1].text))}`"
+            f" differs from the locked `{_one_line(target.locked)}`; write only the proof of the locked statement"
+        )
+    raise MalformedReply("the reply's Lean block holds no proof (no tactics and no restated theorem)")
 
-    notes: list[str] = []
-    helpers: dict[str, str] = {}
-    unnamed: list[str] = []
 
-    def add_helpers(cmds: list[Command], upto: int) -> None:
+def _restated_proof(cmds: list[Command], t: int, target: _Target) -> str:
+    """The proof after the ``:=`` of the restated theorem ``cmds[t]``, as tactics, with the block's opens."""
+    decl = cmds[t]
+    if _signature(decl.text) != target.signature:
+        raise MalformedReply(
+            f"the reply restates `{decl.name}` with a different statement: "
+            f"`{_one_line(_statement_part(decl.text))}` is not the locked `{_one_line(target.locked)}`; the locked "
+            "statement cannot change: write only its proof"
+        )
+    body_at = top_level_assign(decl.text)
+    if body_at is None:
+        raise MalformedReply(
+            f"the restated `{decl.name}` has no `:=` proof (pattern-matching equations "
+            "cannot be spliced into the locked statement): write a tactic proof"
+        )
+    return _with_opens(_body_as_tactics(decl.text[body_at + 2 :]), _opens(cmds, t))
+
+
+class _Helpers:
+    """The helper declarations of a reply, the last definition of a name winning; redefinitions of protected
+    names dropped (with a note)."""
+
+    def __init__(self, target: _Target) -> None:
+        self.target = target
+        self.named: dict[str, str] = {}
+        self.unnamed: list[str] = []
+        self.notes: list[str] = []
+
+    def add(self, cmds: list[Command], upto: int) -> None:
+        """The declarations among ``cmds[:upto]``, with the ``open`` commands in force before ``upto``."""
         opens = _opens(cmds, upto)
         for c in cmds[:upto]:
-            if not c.is_decl or c.kind == "example":
-                continue
-            if is_target(c):
+            if not c.is_decl or c.kind == "example" or self.target.matches(c):
                 continue
             short = _short(c.name)
-            if short in protected:
-                notes.append(f"dropped a redefinition of `{short}`")
+            if short in self.target.protected:
+                self.notes.append(f"dropped a redefinition of `{short}`")
                 continue
             decl = _with_opens(c.text, opens)
             if short:
-                helpers.pop(short, None)
-                helpers[short] = decl
+                self.named.pop(short, None)
+                self.named[short] = decl
             else:
-                unnamed.append(decl)
+                self.unnamed.append(decl)
 
-    for k in [*range(chosen), *range(chosen + 1, len(parsed))]:  # helpers written after the proof go first too
-        lead, cmds = parsed[k]
-        if any(is_target(c) for c in cmds):
-            continue  # an earlier restatement (a sketch, a first attempt): superseded by the chosen block
-        add_helpers(cmds, len(cmds))
-
-    lead, cmds = parsed[chosen]
-    targets = [i for i, c in enumerate(cmds) if is_target(c)]
-    if targets:
-        t = targets[-1]
-        decl = cmds[t]
-        if _signature(decl.text) != locked_sig:
-            raise MalformedReply(
-                f"the reply restates `{decl.name}` with a different statement: "
-                f"`{_one_line(_statement_part(decl.text))}` is not the locked `{_one_line(locked)}`; the locked "
-                "statement cannot change: write only its proof"
-            )
-        body_at = top_level_assign(decl.text)
-        if body_at is None:
-            raise MalformedReply(
-                f"the restated `{decl.name}` has no `:=` proof (pattern-matching equations "
-                "cannot be spliced into the locked statement): write a tactic proof"
-            )
-        proof = _body_as_tactics(decl.text[body_at + 2 :])
-        proof = _with_opens(proof, _opens(cmds, t))
-        add_helpers(cmds, t)
-    else:
-        proof = _tactic_block(_strip_proof_prefix(lead))
-        add_helpers(cmds, 0)
-    if not proof.strip():
-        raise MalformedReply("the reply's proof is empty")
-    aux = "\n\n".join([*unnamed, *helpers.values()])
-    return ProofReply(aux=aux, proof=proof, notes=notes)
+    def text(self) -> str:
+        return "\n\n".join([*self.unnamed, *self.named.values()])
 
 
 _TACTIC_START = re.compile(r"^\s*(?:[·.•]|\(|<;>|[a-z_][\w'!?]*|⟨|refine|exact|intro)", re.I)
@@ -664,31 +709,7 @@ def parse_statements(
         _, cmds = split_commands(b)
         if any(c.kind in ("variable", "variables") for c in cmds):
             raise MalformedReply("the draft uses `variable` declarations: state every binder in the declaration itself")
-        found: list[str] = []
-        if kind == "theorem":
-            for c in cmds:
-                if c.kind not in ("theorem", "lemma"):
-                    continue
-                stmt = strip_comments(_statement_part(c.text))
-                stmt = "\n".join(ln.rstrip() for ln in stmt.strip().split("\n") if ln.strip())
-                stmt = re.sub(r"^((?:@\[[^\]]*\]\s*)?(?:(?:private|protected)\s+)*)lemma\b", r"\1theorem", stmt)
-                found.append(stmt)
-        else:
-            start = next(
-                (
-                    i
-                    for i, c in enumerate(cmds)
-                    if c.kind in ("def", "abbrev", "structure", "inductive", "class", "instance")
-                ),
-                None,
-            )
-            if start is not None:
-                keep = [
-                    strip_comments(c.text).strip()
-                    for c in cmds[start:]
-                    if c.is_decl and c.kind != "example" and not re.search(r"\bsorry\b", c.text)
-                ]
-                found.append("\n\n".join("\n".join(ln.rstrip() for ln in k.split("\n") if ln.strip()) for k in keep))
+        found = _theorem_statements(cmds) if kind == "theorem" else _definitions(cmds)
         if found:
             per_block.append(found)
     if not per_block:
@@ -696,6 +717,36 @@ def parse_statements(
         raise MalformedReply(f"the draft declares no {what}")
     texts = per_block[-1] if last_only else [t for f in per_block for t in f]
     return list(dict.fromkeys(texts))
+
+
+def _without_blank_lines(text: str) -> str:
+    return "\n".join(ln.rstrip() for ln in text.split("\n") if ln.strip())
+
+
+def _theorem_statements(cmds: list[Command]) -> list[str]:
+    """Each theorem's statement (its proof cut, comments dropped, ``lemma`` made ``theorem``)."""
+    found = []
+    for c in cmds:
+        if c.kind in ("theorem", "lemma"):
+            stmt = _without_blank_lines(strip_comments(_statement_part(c.text)).strip())
+            found.append(re.sub(r"^((?:@\[[^\]]*\]\s*)?(?:(?:private|protected)\s+)*)lemma\b", r"\1theorem", stmt))
+    return found
+
+
+_DEFINING = ("def", "abbrev", "structure", "inductive", "class", "instance")
+
+
+def _definitions(cmds: list[Command]) -> list[str]:
+    """The definition, with the declarations after it (no examples, nothing with ``sorry``), as one text."""
+    start = next((i for i, c in enumerate(cmds) if c.kind in _DEFINING), None)
+    if start is None:
+        return []
+    keep = [
+        strip_comments(c.text).strip()
+        for c in cmds[start:]
+        if c.is_decl and c.kind != "example" and not re.search(r"\bsorry\b", c.text)
+    ]
+    return ["\n\n".join(_without_blank_lines(k) for k in keep)]
 
 
 # ------------------------------------------------------------------------------------------------ JSON
@@ -888,16 +939,7 @@ def parse_json(text: str, keys: Iterable[str] = ()) -> dict[str, Any]:
     found: list[dict[str, Any]] = []
     not_object = False
     for cand in _json_candidates(ans.text):
-        fixed = _fix_backslashes(cand.strip())
-        try:
-            data = json.loads(fixed)
-        except json.JSONDecodeError:
-            try:
-                data = json_repair.loads(fixed)
-            except Exception:  # json_repair raises little, but a parse of garbage must never crash an agent
-                continue
-        if isinstance(data, list) and len(data) == 1 and isinstance(data[0], dict):
-            data = data[0]
+        data = _loads(cand)
         if isinstance(data, dict) and data:
             if not wanted or _mentions(data, wanted):
                 return data
@@ -908,6 +950,22 @@ def parse_json(text: str, keys: Iterable[str] = ()) -> dict[str, Any]:
     if not_object or ans.text.lstrip().startswith("["):
         raise MalformedReply("the reply's JSON is not an object")
     raise MalformedReply("the reply is not the JSON asked for: no JSON object found in its answer")
+
+
+def _loads(cand: str) -> Any:
+    """A candidate's JSON value, repaired where its form is off; a one-object list is read as its object; None
+    when nothing can be read."""
+    fixed = _fix_backslashes(cand.strip())
+    try:
+        data = json.loads(fixed)
+    except json.JSONDecodeError:
+        try:
+            data = json_repair.loads(fixed)
+        except Exception:  # json_repair raises little, but a parse of garbage must never crash an agent
+            return None
+    if isinstance(data, list) and len(data) == 1 and isinstance(data[0], dict):
+        return data[0]
+    return data
 
 
 def _mentions(data: dict[str, Any], wanted: set[str]) -> bool:
@@ -940,18 +998,7 @@ def read_fields(data: dict[str, Any], spec: dict[str, tuple[FieldType, bool]]) -
       never split into characters; an empty string or null is an empty list;
     - ``str``: a string (a number is written out); a list or object is refused.
     One level of wrapping (``{"critique": {...}}``) is unwrapped."""
-    if len(data) == 1:
-        (only,) = data.values()
-        if isinstance(only, dict) and not any(_key(k) in spec for k in data):
-            data = only
-    by_key: dict[str, Any] = {}
-    unknown: list[str] = []
-    for k, v in data.items():
-        nk = _key(k)
-        if nk in spec:
-            by_key[nk] = v
-        else:
-            unknown.append(k)
+    by_key, unknown = _matched_keys(_unwrapped(data, spec), spec)
     missing = [name for name, (_, required) in spec.items() if required and name not in by_key]
     if missing:
         extra = f"; it has {', '.join(repr(u) for u in unknown)} instead" if unknown else ""
@@ -965,48 +1012,67 @@ def read_fields(data: dict[str, Any], spec: dict[str, tuple[FieldType, bool]]) -
             f"the JSON has unknown key(s) {', '.join(repr(u) for u in unknown)} where "
             f"{', '.join(repr(a) for a in absent)} were expected: use exactly the keys asked for"
         )
-    out: dict[str, Any] = {}
-    for name, (ty, _) in spec.items():
-        if name not in by_key:
-            out[name] = {"str": "", "bool": False, "score": 0.0, "list[str]": []}[ty]
-            continue
-        out[name] = _typed(name, by_key[name], ty)
-    return out
+    return {name: _typed(name, by_key[name], ty) if name in by_key else _DEFAULTS[ty] for name, (ty, _) in spec.items()}
 
 
-def _typed(name: str, v: Any, ty: FieldType) -> Any:
-    if ty == "bool":
-        if isinstance(v, bool):
-            return v
-        if isinstance(v, str) and v.strip().lower() in ("true", "yes", "false", "no"):
-            return v.strip().lower() in ("true", "yes")
-        raise MalformedReply(f"the JSON field {name!r} must be true or false, not {json.dumps(v)}")
-    if ty == "score":
-        if isinstance(v, bool):
-            raise MalformedReply(f"the JSON field {name!r} must be a number, not {json.dumps(v)}")
-        if isinstance(v, int | float):
-            return float(v)
-        if isinstance(v, str):
-            m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(?:/\s*10)?\s*", v)
-            if m:
-                return float(m.group(1))
-        raise MalformedReply(f"the JSON field {name!r} must be a number, not {json.dumps(v)}")
-    if ty == "list[str]":
-        if v is None:
-            return []
-        if isinstance(v, str):
-            return [v.strip()] if v.strip() else []
-        if isinstance(v, list):
-            items = []
-            for it in v:
-                if isinstance(it, dict):
-                    it = ": ".join(str(x) for x in it.values() if x is not None and str(x).strip())
-                elif isinstance(it, list):
-                    raise MalformedReply(f"the JSON field {name!r} must be a list of strings, not a list of lists")
-                if it is not None and str(it).strip():
-                    items.append(str(it).strip())
-            return items
+def _unwrapped(data: dict[str, Any], spec: dict[str, tuple[FieldType, bool]]) -> dict[str, Any]:
+    """``{"critique": {...}}`` read as its inside, when the outer key is none of the fields."""
+    if len(data) == 1:
+        (only,) = data.values()
+        if isinstance(only, dict) and not any(_key(k) in spec for k in data):
+            return only
+    return data
+
+
+def _matched_keys(data: dict[str, Any], spec: dict[str, tuple[FieldType, bool]]) -> tuple[dict[str, Any], list[str]]:
+    """(the values by field name, for keys that name a field up to case and spelling; the other keys)."""
+    by_key: dict[str, Any] = {}
+    unknown: list[str] = []
+    for k, v in data.items():
+        nk = _key(k)
+        if nk in spec:
+            by_key[nk] = v
+        else:
+            unknown.append(k)
+    return by_key, unknown
+
+
+def _as_bool(name: str, v: Any) -> bool:
+    if isinstance(v, bool):
+        return v
+    if isinstance(v, str) and v.strip().lower() in ("true", "yes", "false", "no"):
+        return v.strip().lower() in ("true", "yes")
+    raise MalformedReply(f"the JSON field {name!r} must be true or false, not {json.dumps(v)}")
+
+
+def _as_score(name: str, v: Any) -> float:
+    if isinstance(v, int | float) and not isinstance(v, bool):
+        return float(v)
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(?:/\s*10)?\s*", v) if isinstance(v, str) else None
+    if m:
+        return float(m.group(1))
+    raise MalformedReply(f"the JSON field {name!r} must be a number, not {json.dumps(v)}")
+
+
+def _as_strings(name: str, v: Any) -> list[str]:
+    if v is None:
+        return []
+    if isinstance(v, str):
+        return [v.strip()] if v.strip() else []
+    if not isinstance(v, list):
         raise MalformedReply(f"the JSON field {name!r} must be a list of strings, not {json.dumps(v)}")
+    items = []
+    for it in v:
+        if isinstance(it, dict):
+            it = ": ".join(str(x) for x in it.values() if x is not None and str(x).strip())
+        elif isinstance(it, list):
+            raise MalformedReply(f"the JSON field {name!r} must be a list of strings, not a list of lists")
+        if it is not None and str(it).strip():
+            items.append(str(it).strip())
+    return items
+
+
+def _as_str(name: str, v: Any) -> str:
     if v is None:
         return ""
     if isinstance(v, str):
@@ -1014,6 +1080,21 @@ def _typed(name: str, v: Any, ty: FieldType) -> Any:
     if isinstance(v, int | float) and not isinstance(v, bool):
         return str(v)
     raise MalformedReply(f"the JSON field {name!r} must be a string, not {type(v).__name__}")
+
+
+#: each field type's reader (the value as the model wrote it -> the value it means, or MalformedReply)
+_READERS: dict[str, Callable[[str, Any], Any]] = {
+    "bool": _as_bool,
+    "score": _as_score,
+    "list[str]": _as_strings,
+    "str": _as_str,
+}
+#: a field that is not required and absent
+_DEFAULTS: dict[str, Any] = {"str": "", "bool": False, "score": 0.0, "list[str]": []}
+
+
+def _typed(name: str, v: Any, ty: FieldType) -> Any:
+    return _READERS[ty](name, v)
 
 
 __all__ = [

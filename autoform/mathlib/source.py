@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 KINDS = {
     "theorem": "theorem",
@@ -101,85 +102,105 @@ def _signature(lines: list[str], start: int, rest: str) -> str:
 
 def read_declarations(text: str, module: str) -> list[Decl]:
     """The declarations a Lean file declares, with their fully qualified names."""
-    out: list[Decl] = []
-    scopes: list[tuple[str, list[str]]] = []  # ("namespace", parts) or ("section", [])
-    lines = text.split("\n")
-    doc: str = ""
-    attrs: list[str] = []
-    attr_buf: str | None = None
-    depth = 0  # nesting of /- -/ comments
-    i = 0
-    n = len(lines)
-    while i < n:
-        line = lines[i]
-        if depth or line.lstrip().startswith("/-") and not line.lstrip().startswith("/--"):
-            # inside a (non-doc) block comment: follow the nesting
-            j = 0
-            s = line
-            while j < len(s):
-                if s.startswith("/-", j):
-                    depth += 1
-                    j += 2
-                elif s.startswith("-/", j):
-                    depth -= 1
-                    j += 2
-                else:
-                    j += 1
-            depth = max(depth, 0)
-            i += 1
-            continue
+    return _FileReader(text.split("\n"), module).run()
+
+
+class _FileReader:
+    """One pass over a Lean file's lines: comments skipped, doc comments and attributes kept for the
+    declaration after them, namespaces and sections followed."""
+
+    def __init__(self, lines: list[str], module: str) -> None:
+        self.lines, self.module = lines, module
+        self.out: list[Decl] = []
+        self.scopes: list[tuple[str, list[str]]] = []  # ("namespace", parts) or ("section", [])
+        self.doc = ""
+        self.attrs: list[str] = []
+        self.attr_buf: str | None = None  # an attribute list that goes on over lines
+        self.depth = 0  # nesting of /- -/ comments
+
+    def run(self) -> list[Decl]:
+        i = 0
+        while i < len(self.lines):
+            i = self._line(i) + 1
+        return self.out
+
+    def _line(self, i: int) -> int:
+        """Reads the line at ``i`` (with the lines a doc comment takes); returns the last line it read."""
+        line = self.lines[i]
+        if self.depth or line.lstrip().startswith("/-") and not line.lstrip().startswith("/--"):
+            self._follow_comment(line)  # inside a (non-doc) block comment: follow the nesting
+            return i
         stripped = line.strip()
         if stripped.startswith("/--"):
-            buf = [stripped[3:]]
-            while "-/" not in buf[-1] and i + 1 < n:
-                i += 1
-                buf.append(lines[i].strip())
-            doc = " ".join(" ".join(buf).split("-/")[0].split())
-            rest_after = " ".join(buf).split("-/", 1)[1].strip() if "-/" in " ".join(buf) else ""
-            if not rest_after:
-                i += 1
-                continue
-            line = stripped = rest_after
-        if attr_buf is not None:
-            attr_buf += " " + stripped
-            if attr_buf.count("[") <= attr_buf.count("]"):
-                line = stripped = _take_attrs(attr_buf, attrs)
-                attr_buf = None
-                if not stripped:
-                    i += 1
-                    continue
+            i, stripped = self._doc_comment(i, stripped)
+            if not stripped:
+                return i
+            line = stripped
+        if self.attr_buf is not None or stripped.startswith("@["):
+            after = self._attributes(stripped)
+            if after is None:
+                return i
+            line = stripped = after
+        if not line[:1].isspace():  # declarations of interest start at column 0
+            self._command(_strip_line_comment(stripped), i)
+        return i
+
+    def _follow_comment(self, s: str) -> None:
+        j = 0
+        while j < len(s):
+            if s.startswith("/-", j):
+                self.depth += 1
+                j += 2
+            elif s.startswith("-/", j):
+                self.depth -= 1
+                j += 2
             else:
-                i += 1
-                continue
+                j += 1
+        self.depth = max(self.depth, 0)
+
+    def _doc_comment(self, i: int, stripped: str) -> tuple[int, str]:
+        """(the doc comment's last line, what follows the comment on it)."""
+        buf = [stripped[3:]]
+        while "-/" not in buf[-1] and i + 1 < len(self.lines):
+            i += 1
+            buf.append(self.lines[i].strip())
+        joined = " ".join(buf)
+        self.doc = " ".join(joined.split("-/")[0].split())
+        return i, (joined.split("-/", 1)[1].strip() if "-/" in joined else "")
+
+    def _attributes(self, stripped: str) -> str | None:
+        """What follows the attributes at the start of the line (None: nothing more to read on this line)."""
+        if self.attr_buf is not None:
+            self.attr_buf += " " + stripped
+            if self.attr_buf.count("[") > self.attr_buf.count("]"):
+                return None
+            stripped, self.attr_buf = _take_attrs(self.attr_buf, self.attrs), None
+            if not stripped:
+                return None
         if stripped.startswith("@["):
             if stripped.count("[") > stripped.count("]"):
-                attr_buf = stripped
-                i += 1
-                continue
-            line = stripped = _take_attrs(stripped, attrs)
+                self.attr_buf = stripped
+                return None
+            stripped = _take_attrs(stripped, self.attrs)
             if not stripped:
-                i += 1
-                continue
-        if line[:1].isspace():  # declarations of interest start at column 0
-            i += 1
-            continue
-        code = _strip_line_comment(stripped)
+                return None
+        return stripped
+
+    def _command(self, code: str, i: int) -> None:
         word = code.split(" ", 1)[0]
         if word == "namespace":
-            scopes.append(("namespace", code.split()[1].split(".") if len(code.split()) > 1 else []))
+            self.scopes.append(("namespace", code.split()[1].split(".") if len(code.split()) > 1 else []))
         elif _SECTION.match(code):
-            scopes.append(("section", []))
+            self.scopes.append(("section", []))
         elif word == "end":
-            if scopes:
-                scopes.pop()
+            if self.scopes:
+                self.scopes.pop()
         else:
             m = _DECL.match(code)
             if m:
-                out.extend(_declared(m, lines, i, scopes, module, doc, attrs))
+                self.out.extend(_declared(m, self.lines, i, self.scopes, self.module, self.doc, self.attrs))
         if code and not code.startswith(("@[", "/--")):
-            doc, attrs = "", []
-        i += 1
-    return out
+            self.doc, self.attrs = "", []
 
 
 def _take_attrs(text: str, attrs: list[str]) -> str:
@@ -209,6 +230,31 @@ def _qualify(name: str, scopes: list[tuple[str, list[str]]]) -> str:
     return ".".join([*_namespace(scopes), name])
 
 
+@dataclass
+class _Site:
+    """Where a declaration stands: its module and line, the doc comment and attributes before it, the scopes."""
+
+    module: str
+    line: int
+    doc: str
+    attrs: list[str]
+    scopes: list[tuple[str, list[str]]]
+
+    def deprecation(self) -> tuple[bool, str | None]:
+        """(deprecated?, the name it points to) from a ``@[deprecated …]`` attribute."""
+        deprecated, target = False, None
+        for a in self.attrs:
+            dm = _DEPRECATED.search(a)
+            if dm:
+                deprecated, target = True, dm.group("target")
+        return deprecated, target
+
+    def decl(self, name: str, kind: str, signature: str, **more: Any) -> Decl:
+        attrs = more.pop("attrs", list(self.attrs))
+        fields = {"module": self.module, "line": self.line, "doc": self.doc, "attrs": attrs}
+        return Decl(name=_qualify(name, self.scopes), kind=kind, signature=signature, **fields, **more)
+
+
 def _declared(
     m: re.Match[str],
     lines: list[str],
@@ -219,86 +265,66 @@ def _declared(
     attrs: list[str],
 ) -> list[Decl]:
     kw = m.group("kw") or "inductive"
-    mods = m.group("mods") or ""
-    rest = m.group("rest").strip()
-    if "private" in mods:
+    if "private" in (m.group("mods") or ""):
         return []  # private names are mangled by Lean: nothing outside the file can use them
-    deprecated, target = False, None
-    for a in attrs:
-        dm = _DEPRECATED.search(a)
-        if dm:
-            deprecated, target = True, dm.group("target")
-    kind = KINDS[kw]
-    names: list[tuple[str, str]] = []  # (name, signature or alias target)
+    site = _Site(module, i + 1, doc, attrs, scopes)
+    rest = m.group("rest").strip()
     if kw == "alias":
-        pair = _ALIAS_PAIR.match(rest)
-        if pair:
-            tgt = pair.group(3)
-            names = [(x.strip(), tgt) for x in (pair.group(1), pair.group(2)) if x and x.strip() != "_"]
-        else:
-            nm = _NAME.match(rest)
-            if not nm:
-                return []
-            after = rest[nm.end() :].strip()
-            if after.startswith(":="):
-                tgt = after[2:].strip().split()[0] if after[2:].strip() else ""
-                if not tgt and i + 1 < len(lines):
-                    tgt = lines[i + 1].strip().split()[0] if lines[i + 1].strip() else ""
-            else:
-                tgt = ""
-            names = [(nm.group(1), tgt)]
-        out = []
-        for name, tgt in names:
-            full = _qualify(name, scopes)
-            out.append(
-                Decl(
-                    name=full,
-                    kind="alias",
-                    signature=f":= {tgt}" if tgt else "",
-                    module=module,
-                    line=i + 1,
-                    doc=doc,
-                    attrs=list(attrs),
-                    deprecated=deprecated,
-                    deprecated_to=(target or tgt) if deprecated else None,
-                )
-            )
-        return out
+        return _alias_decls(rest, lines, i, site)
+    return _plain_decls(kw, rest, lines, i, site)
+
+
+def _alias_names(rest: str, lines: list[str], i: int) -> list[tuple[str, str]]:
+    """(name, alias target) of ``alias``: ``alias ⟨a, b⟩ := t`` or ``alias a := t`` (target maybe on the next
+    line)."""
+    pair = _ALIAS_PAIR.match(rest)
+    if pair:
+        tgt = pair.group(3)
+        return [(x.strip(), tgt) for x in (pair.group(1), pair.group(2)) if x and x.strip() != "_"]
+    nm = _NAME.match(rest)
+    if not nm:
+        return []
+    after = rest[nm.end() :].strip()
+    tgt = ""
+    if after.startswith(":="):
+        tgt = after[2:].strip().split()[0] if after[2:].strip() else ""
+        if not tgt and i + 1 < len(lines):
+            tgt = lines[i + 1].strip().split()[0] if lines[i + 1].strip() else ""
+    return [(nm.group(1), tgt)]
+
+
+def _alias_decls(rest: str, lines: list[str], i: int, site: _Site) -> list[Decl]:
+    deprecated, target = site.deprecation()
+    return [
+        site.decl(
+            name,
+            "alias",
+            f":= {tgt}" if tgt else "",
+            deprecated=deprecated,
+            deprecated_to=(target or tgt) if deprecated else None,
+        )
+        for name, tgt in _alias_names(rest, lines, i)
+    ]
+
+
+def _plain_decls(kw: str, rest: str, lines: list[str], i: int, site: _Site) -> list[Decl]:
+    """A declaration, and its additive twin where ``@[to_additive]`` makes one."""
     nm = _NAME.match(rest)
     if not nm or (kw == "instance" and rest.startswith((":", "[", "(", "{"))):
         return []
     name = nm.group(1)
     if kw == "instance" and name in ("priority",):
         return []
+    kind = KINDS[kw]
+    deprecated, target = site.deprecation()
     sig = _signature(lines, i, rest[nm.end() :])
-    full = _qualify(name, scopes)
-    out = [
-        Decl(
-            name=full,
-            kind=kind,
-            signature=sig,
-            module=module,
-            line=i + 1,
-            doc=doc,
-            attrs=list(attrs),
-            deprecated=deprecated,
-            deprecated_to=target if deprecated else None,
-        )
-    ]
-    additive = _to_additive_name(attrs, name)
+    out = [site.decl(name, kind, sig, deprecated=deprecated, deprecated_to=target if deprecated else None)]
+    additive = _to_additive_name(site.attrs, name)
     if additive and additive != name:
+        twin_to = to_additive(target) if deprecated and target else None
+        twin_attrs = [a for a in site.attrs if not a.startswith("to_additive")]
         out.append(
-            Decl(
-                name=_qualify(additive, scopes),
-                kind=kind,
-                signature=to_additive(sig),
-                module=module,
-                line=i + 1,
-                doc=doc,
-                attrs=[a for a in attrs if not a.startswith("to_additive")],
-                deprecated=deprecated,
-                deprecated_to=to_additive(target) if deprecated and target else None,
-            )
+            site.decl(additive, kind, to_additive(sig), attrs=twin_attrs, deprecated=deprecated, deprecated_to=twin_to)
         )
     return out
 
