@@ -33,7 +33,7 @@ from pydantic import BaseModel
 
 from autoform.atlas import full_decl_name
 from autoform.graph import book_graph
-from autoform.store import AtlasEntry, Book, Store, Unit
+from autoform.store import AtlasEntry, Book, Store, Unit, UnitStatus
 
 #: Lean Blueprint's colours (leanblueprint's ``blueprint.py``)
 BORDER_STATED = "green"
@@ -118,34 +118,50 @@ class NodeState:
         return "ready to be formalized" if self.can_state else "not ready (uses unformalized results)"
 
 
+@dataclass(frozen=True)
+class _Marks:
+    """Per unit of a book: whether its statement is formalized, whether it is a definition, whether it is proved."""
+
+    by_id: dict[int, Unit]
+    stated: dict[int, bool]
+    is_def: dict[int, bool]
+    proved: dict[int, bool]
+
+
+def _entry_proved(entry: AtlasEntry | None) -> bool:
+    return entry is not None and entry.status == UnitStatus.PROVED
+
+
+def _node_state(g: nx.DiGraph, u: Unit, m: _Marks) -> NodeState:
+    in_graph = u.id in g
+    deps = [v for v in (g.successors(u.id) if in_graph else []) if v in m.by_id]
+    in_statement = [v for v in deps if statement_uses(u, m.by_id[v])]
+    ancestors = {a for a in nx.descendants(g, u.id) if a in m.by_id} if in_graph else set()
+    return NodeState(
+        is_definition=m.is_def[u.id],
+        stated=m.stated[u.id],
+        can_state=all(m.stated[v] for v in in_statement),
+        proved=m.proved[u.id],
+        can_prove=not m.is_def[u.id] and all(m.stated[v] for v in deps),
+        fully_proved=all(m.proved[a] or m.is_def[a] for a in ancestors | {u.id}),
+        failed=u.status == UnitStatus.FAILED and not m.stated[u.id],
+    )
+
+
 def node_states(g: nx.DiGraph, units: Iterable[Unit], entries: dict[int, AtlasEntry | None]) -> dict[int, NodeState]:
     """Blueprint state of every unit of a book graph (edges go from a unit to what it uses), from exactly what
     :func:`render_blueprint` writes: a unit's statement is ``\\leanok`` when it has an Atlas entry, its proof
     when the entry is proved; the statement's ``\\uses`` are the dependencies :func:`statement_uses` assigns to
     it, the proof's the others; every unit but a definition has a proof environment."""
     units = list(units)
-    by_id = {u.id: u for u in units}
-    stated = {u.id: entries.get(u.id) is not None for u in units}
     is_def = {u.id: environment(u) == "definition" for u in units}
-    proved = {u.id: not is_def[u.id] and (e := entries.get(u.id)) is not None and e.status == "proved" for u in units}
-    out: dict[int, NodeState] = {}
-    for u in units:
-        deps = [v for v in (g.successors(u.id) if u.id in g else []) if v in by_id]
-        in_statement = [v for v in deps if statement_uses(u, by_id[v])]
-        can_state = all(stated[v] for v in in_statement)
-        can_prove = not is_def[u.id] and all(stated[v] for v in deps)
-        ancestors = {a for a in nx.descendants(g, u.id) if a in by_id} if u.id in g else set()
-        fully = all(proved[a] or is_def[a] for a in ancestors | {u.id})
-        out[u.id] = NodeState(
-            is_definition=is_def[u.id],
-            stated=stated[u.id],
-            can_state=can_state,
-            proved=proved[u.id],
-            can_prove=can_prove,
-            fully_proved=fully,
-            failed=u.status == "failed" and not stated[u.id],
-        )
-    return out
+    marks = _Marks(
+        by_id={u.id: u for u in units},
+        stated={u.id: entries.get(u.id) is not None for u in units},
+        is_def=is_def,
+        proved={u.id: not is_def[u.id] and _entry_proved(entries.get(u.id)) for u in units},
+    )
+    return {u.id: _node_state(g, u, marks) for u in units}
 
 
 _REF_RE = re.compile(r"\\(?:ref|eqref|cref|Cref|autoref|nameref|vref|Vref|pageref|cpageref)\*?\s*\{([^{}]*)\}")
@@ -257,6 +273,78 @@ def _tex_heading(text: str) -> str:
     return line if depth == 0 else line.replace("{", "").replace("}", "")
 
 
+def _headings(u: Unit, chapter: str | None, section: str | None) -> list[str]:
+    """The ``\\chapter`` and ``\\section`` lines to write before `u`, after the chapter and section of the unit
+    before it."""
+    lines: list[str] = []
+    if u.chapter != chapter:
+        section = None
+        if u.chapter:
+            lines += [f"\\chapter{{{_tex_heading(u.chapter)}}}", ""]
+    if u.section != section and u.section:
+        lines += [f"\\section{{{_tex_heading(u.section)}}}", ""]
+    return lines
+
+
+@dataclass
+class _BookTex:
+    """What writing one book's units as blueprint LaTeX needs: its graph, Atlas entries, states and labels."""
+
+    book: Book
+    by_id: dict[int, Unit]
+    g: nx.DiGraph
+    entries: dict[int, AtlasEntry | None]
+    labels: dict[int, str]
+    relabel: dict[str, str]
+    states: dict[int, NodeState]
+
+    @classmethod
+    def of(cls, store: Store, book: Book, units: list[Unit], label_prefix: str) -> _BookTex:
+        g = book_graph(store, book.id)
+        entries = {u.id: store.atlas_entry(u.id) for u in units}
+        labels = blueprint_labels(units, label_prefix)
+        relabel = {u.label: labels[u.id] for u in units if u.label and labels[u.id] != u.label}
+        return cls(book, {u.id: u for u in units}, g, entries, labels, relabel, node_states(g, units, entries))
+
+    def uses(self, u: Unit) -> tuple[list[str], list[str]]:
+        """The labels of what `u` uses in its statement and in its proof."""
+        g = self.g
+        deps = sorted(g.successors(u.id), key=lambda v: g.nodes[v]["seq"]) if u.id in g else []
+        in_statement = [self.labels[v] for v in deps if statement_uses(u, self.by_id[v])]
+        in_proof = [self.labels[v] for v in deps if not statement_uses(u, self.by_id[v])]
+        return in_statement, in_proof
+
+    def unit_tex(self, u: Unit) -> list[str]:
+        """The lines of one unit: its environment (with ``\\lean``, ``\\leanok`` and ``\\uses``), then its proof."""
+        env, entry = environment(u), self.entries[u.id]
+        in_statement, in_proof = self.uses(u)
+        title = f"[{{{_tex_heading(u.title)}}}]" if u.title.strip() else ""
+        lines = [
+            "% " + " ".join((u.display + (f" [{u.source}]" if u.source else "")).split()),
+            f"\\begin{{{env}}}{title}",
+            f"\\label{{{self.labels[u.id]}}}",
+        ]
+        if entry is not None:
+            lines += [f"\\lean{{{full_decl_name(self.book, entry)}}}", "\\leanok"]
+        if in_statement:
+            lines.append(f"\\uses{{{', '.join(in_statement)}}}")
+        lines += [_tex_text(u.statement, self.relabel), f"\\end{{{env}}}"]
+        if env != "definition":
+            lines += self.proof_tex(u, in_proof)
+        return [*lines, ""]
+
+    def proof_tex(self, u: Unit, in_proof: list[str]) -> list[str]:
+        lines = ["\\begin{proof}", f"\\proves{{{self.labels[u.id]}}}"]
+        if self.states[u.id].proved:
+            lines.append("\\leanok")
+        if in_proof:
+            lines.append(f"\\uses{{{', '.join(in_proof)}}}")
+        proof = _tex_text(u.proof, self.relabel)
+        if proof:
+            lines.append(proof)
+        return [*lines, "\\end{proof}"]
+
+
 def render_blueprint(
     store: Store, book: Book, *, with_part: bool = False, label_prefix: str = ""
 ) -> tuple[str, int, int]:
@@ -264,12 +352,7 @@ def render_blueprint(
     a definition gets a proof environment naming it with ``\\proves`` (leanblueprint's dependency graph ignores an
     empty proof), with ``\\leanok`` when Lean proved it."""
     units = store.units(book.id)
-    by_id = {u.id: u for u in units}
-    g = book_graph(store, book.id)
-    entries = {u.id: store.atlas_entry(u.id) for u in units}
-    labels = blueprint_labels(units, label_prefix)
-    relabel = {u.label: labels[u.id] for u in units if u.label and labels[u.id] != u.label}
-    states = node_states(g, units, entries)
+    tex = _BookTex.of(store, book, units, label_prefix)
     lines: list[str] = [
         f"% {_tex_heading(book.title or book.slug)} ({book.slug}): generated by autoform from its "
         "store; do not edit by hand.",
@@ -278,44 +361,11 @@ def render_blueprint(
     if with_part:
         lines += [f"\\part{{{_tex_heading(book.title or book.slug)}}}", ""]
     chapter = section = None
-    n_ok = 0
     for u in units:
-        if u.chapter != chapter:
-            chapter, section = u.chapter, None
-            if u.chapter:
-                lines += [f"\\chapter{{{_tex_heading(u.chapter)}}}", ""]
-        if u.section != section:
-            section = u.section
-            if u.section:
-                lines += [f"\\section{{{_tex_heading(u.section)}}}", ""]
-        env = environment(u)
-        entry, st = entries[u.id], states[u.id]
-        deps = sorted(g.successors(u.id), key=lambda v: g.nodes[v]["seq"]) if u.id in g else []
-        in_statement = [labels[v] for v in deps if statement_uses(u, by_id[v])]
-        in_proof = [labels[v] for v in deps if not statement_uses(u, by_id[v])]
-        title = f"[{{{_tex_heading(u.title)}}}]" if u.title.strip() else ""
-        lines.append("% " + " ".join((u.display + (f" [{u.source}]" if u.source else "")).split()))
-        lines.append(f"\\begin{{{env}}}{title}")
-        lines.append(f"\\label{{{labels[u.id]}}}")
-        if entry is not None:
-            lines.append(f"\\lean{{{full_decl_name(book, entry)}}}")
-            lines.append("\\leanok")
-            n_ok += 1
-        if in_statement:
-            lines.append(f"\\uses{{{', '.join(in_statement)}}}")
-        lines += [_tex_text(u.statement, relabel), f"\\end{{{env}}}"]
-        if env != "definition":
-            lines.append("\\begin{proof}")
-            lines.append(f"\\proves{{{labels[u.id]}}}")
-            if st.proved:
-                lines.append("\\leanok")
-            if in_proof:
-                lines.append(f"\\uses{{{', '.join(in_proof)}}}")
-            proof = _tex_text(u.proof, relabel)
-            if proof:
-                lines.append(proof)
-            lines.append("\\end{proof}")
-        lines.append("")
+        lines += _headings(u, chapter, section)
+        chapter, section = u.chapter, u.section
+        lines += tex.unit_tex(u)
+    n_ok = sum(1 for u in units if tex.entries[u.id] is not None)
     return "\n".join(lines).rstrip("\n") + "\n", len(units), n_ok
 
 
@@ -506,17 +556,12 @@ class Layout:
     height: float
 
 
-def layout(h: nx.DiGraph) -> Layout:
-    """Layered (Sugiyama-style) layout of a DAG whose edges go from a unit to what it uses: what is used sits
-    above what uses it. Layers are networkx's topological generations; an edge spanning several layers gets a
-    bend point in each layer it crosses, so it runs between nodes rather than through them; within a layer,
-    book order refined by barycentre sweeps. Deterministic."""
-    level: dict[Node, int] = {}
-    for i, gen in enumerate(nx.topological_generations(h.reverse(copy=False))):
-        for n in gen:
-            level[n] = i
-    key: dict[Node, tuple[int, int, int]] = {n: (h.nodes[n]["seq"], 0, 0) for n in h}
-    flow = nx.DiGraph()  # used -> (bend points ->) user
+def _with_bend_points(
+    h: nx.DiGraph, level: dict[Node, int], key: dict[Node, tuple[int, int, int]]
+) -> tuple[nx.DiGraph, dict[tuple[int, int], list[Node]]]:
+    """(the flow graph: used -> bend points -> user, each drawn edge's route). Adds the bend points of edges that
+    span several layers to `level` and `key`."""
+    flow = nx.DiGraph()
     flow.add_nodes_from(h)
     routes: dict[tuple[int, int], list[Node]] = {}
     for a, b in sorted(h.edges):
@@ -528,10 +573,11 @@ def layout(h: nx.DiGraph) -> Layout:
         chain.append(a)
         nx.add_path(flow, chain)
         routes[(a, b)] = chain
-    n_layers = max(level.values(), default=-1) + 1
-    layers: list[list[Node]] = [[] for _ in range(n_layers)]
-    for n in sorted(level, key=lambda n: key[n]):
-        layers[level[n]].append(n)
+    return flow, routes
+
+
+def _sweep(layers: list[list[Node]], flow: nx.DiGraph, key: dict[Node, tuple[int, int, int]]) -> None:
+    """Order each layer by the barycentre of its neighbours, six sweeps down and up (in place)."""
     pos = {n: float(i) for layer in layers for i, n in enumerate(layer)}
     for _ in range(6):
         for sweep, order in enumerate((layers[1:], list(reversed(layers[:-1])))):
@@ -544,9 +590,10 @@ def layout(h: nx.DiGraph) -> Layout:
                 layer.sort(key=bary)
                 for i, n in enumerate(layer):
                     pos[n] = float(i)
-    widths: dict[Node, float] = {
-        n: 8.0 if isinstance(n, tuple) else _node_width(h.nodes[n]["text"], not h.nodes[n]["box"]) for n in level
-    }
+
+
+def _place(layers: list[list[Node]], widths: dict[Node, float]) -> tuple[dict[Node, _Placed], float]:
+    """Each layer centred in the widest; returns the places and the total width."""
     row_w = [sum(widths[n] for n in layer) + NODE_GAP * (len(layer) - 1) for layer in layers]
     total_w = max(row_w, default=0.0) + 2 * MARGIN
     placed: dict[Node, _Placed] = {}
@@ -555,6 +602,29 @@ def layout(h: nx.DiGraph) -> Layout:
         for n in layer:
             placed[n] = _Placed(round(x + widths[n] / 2, 1), MARGIN + i * (NODE_H + LAYER_GAP), widths[n])
             x += widths[n] + NODE_GAP
+    return placed, total_w
+
+
+def layout(h: nx.DiGraph) -> Layout:
+    """Layered (Sugiyama-style) layout of a DAG whose edges go from a unit to what it uses: what is used sits
+    above what uses it. Layers are networkx's topological generations; an edge spanning several layers gets a
+    bend point in each layer it crosses, so it runs between nodes rather than through them; within a layer,
+    book order refined by barycentre sweeps. Deterministic."""
+    level: dict[Node, int] = {}
+    for i, gen in enumerate(nx.topological_generations(h.reverse(copy=False))):
+        for n in gen:
+            level[n] = i
+    key: dict[Node, tuple[int, int, int]] = {n: (h.nodes[n]["seq"], 0, 0) for n in h}
+    flow, routes = _with_bend_points(h, level, key)
+    n_layers = max(level.values(), default=-1) + 1
+    layers: list[list[Node]] = [[] for _ in range(n_layers)]
+    for n in sorted(level, key=lambda n: key[n]):
+        layers[level[n]].append(n)
+    _sweep(layers, flow, key)
+    widths: dict[Node, float] = {
+        n: 8.0 if isinstance(n, tuple) else _node_width(h.nodes[n]["text"], not h.nodes[n]["box"]) for n in level
+    }
+    placed, total_w = _place(layers, widths)
     total_h = MARGIN * 2 + n_layers * NODE_H + max(n_layers - 1, 0) * LAYER_GAP
     return Layout(placed, routes, round(total_w, 1), float(total_h))
 
@@ -578,6 +648,84 @@ def _esc(s: str) -> str:
     return html.escape(s, quote=True)
 
 
+def _chapter_dag(g: nx.DiGraph, own: set[int], by_id: dict[int, Unit]) -> tuple[nx.DiGraph, nx.DiGraph]:
+    """(the chapter's graph: its units and what they use, the graph to draw: acyclic, transitively reduced)."""
+    nodes = set(own) | {v for u in own if u in g for v in g.successors(u)}
+    h = nx.DiGraph()
+    for n in sorted(nodes, key=lambda n: by_id[n].seq):
+        u = by_id[n]
+        h.add_node(n, seq=u.seq, text=node_label(u), box=u.kind == "definition")
+    for a in sorted(own):
+        for b in sorted(g.successors(a)) if a in g else []:
+            h.add_edge(a, b, dashed=statement_uses(by_id[a], by_id[b]))
+    dag = _acyclic(h)
+    drawn = nx.transitive_reduction(dag)  # as Blueprint does (graphviz tred): no redundant arrows
+    drawn.add_nodes_from(dag.nodes(data=True))
+    drawn.add_edges_from([(a, b, dag.edges[a, b]) for a, b in drawn.edges])
+    return h, drawn
+
+
+def _svg_head(graph_id: str, width: float, height: float, title: str) -> list[str]:
+    return [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="depgraph" id="{_esc(graph_id)}" width="{width}" '
+        f'height="{height}" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="{_esc("Dependency graph" + (": " + title if title else ""))}">',
+        f'<defs><marker id="{_esc(graph_id)}-arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" '
+        'markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#57606a"/></marker>'
+        "</defs>",
+    ]
+
+
+def _svg_edges(lay: Layout, drawn: nx.DiGraph, graph_id: str) -> list[str]:
+    placed = lay.nodes
+    out = ['<g class="edges">']
+    for (a, b), chain in sorted(
+        lay.routes.items(), key=lambda r: (placed[r[0][0]].y, placed[r[0][0]].x, placed[r[0][1]].x)
+    ):
+        dash = ' stroke-dasharray="5 4"' if drawn.edges[a, b]["dashed"] else ""
+        out.append(
+            f'<path class="edge" data-from="{b}" data-to="{a}" d="{_route_path([placed[n] for n in chain])}" '
+            f'fill="none" stroke="#57606a" stroke-width="1.3"{dash} marker-end="url(#{_esc(graph_id)}-arrow)"/>'
+        )
+    return [*out, "</g>"]
+
+
+def _svg_shape(p: _Placed, u: Unit, st: NodeState) -> str:
+    """A definition's box or a result's ellipse, in the Blueprint colours of its state."""
+    border, fill = st.border or BORDER_DEFAULT, st.fill or FILL_DEFAULT
+    stroke_w = "2.2" if st.border else "1.2"
+    if u.kind == "definition":
+        return (
+            f'<rect x="{round(p.x - p.w / 2, 1)}" y="{p.y}" width="{p.w}" height="{NODE_H}" rx="3" '
+            f'fill="{fill}" stroke="{border}" stroke-width="{stroke_w}"/>'
+        )
+    return (
+        f'<ellipse cx="{p.x}" cy="{p.y + NODE_H / 2}" rx="{round(p.w / 2, 1)}" ry="{NODE_H / 2}" fill="{fill}" '
+        f'stroke="{border}" stroke-width="{stroke_w}"/>'
+    )
+
+
+def _svg_node(p: _Placed, u: Unit, st: NodeState, *, own: bool, href: str, text: str) -> list[str]:
+    """One node: a link to the unit's page, with its state as a tooltip, its shape and its label."""
+    classes = ["node", "definition" if u.kind == "definition" else "result"]
+    if not own:
+        classes.append("external")
+    if st.failed:
+        classes.append("failed")
+    tip = f"{u.display} \u2014 {st.summary}" + (f" \u2014 {u.chapter}" if not own and u.chapter else "")
+    colour = TEXT_FAILED if st.failed else "#1f2328"
+    weight = ' font-weight="bold"' if st.failed else ""
+    return [
+        f'<a class="{" ".join(classes)}" href="{_esc(href)}" data-unit="{u.id}" '
+        f'data-border="{_esc(st.border)}" data-fill="{_esc(st.fill)}"' + (' opacity="0.55"' if not own else "") + ">",
+        f"<title>{_esc(tip)}</title>",
+        _svg_shape(p, u, st),
+        f'<text x="{p.x}" y="{p.y + NODE_H / 2}" text-anchor="middle" dominant-baseline="central" font-size="12" '
+        f'fill="{colour}"{weight}>{_esc(text)}</text>',
+        "</a>",
+    ]
+
+
 def chapter_graph_svg(
     g: nx.DiGraph,
     chapter_units: list[Unit],
@@ -591,75 +739,12 @@ def chapter_graph_svg(
     """Inline SVG of the dependency graph of one chapter: its units, and the units of other chapters they use
     (faded). Every node links to its unit page. All text is escaped; the output is deterministic."""
     own = {u.id for u in chapter_units}
-    nodes = set(own) | {v for u in own if u in g for v in g.successors(u)}
-    h = nx.DiGraph()
-    for n in sorted(nodes, key=lambda n: by_id[n].seq):
-        u = by_id[n]
-        h.add_node(n, seq=u.seq, text=node_label(u), box=u.kind == "definition")
-    for a in sorted(own):
-        for b in sorted(g.successors(a)) if a in g else []:
-            h.add_edge(a, b, dashed=statement_uses(by_id[a], by_id[b]))
-    dag = _acyclic(h)
-    drawn = nx.transitive_reduction(dag)  # as Blueprint does (graphviz tred): no redundant arrows
-    drawn.add_nodes_from(dag.nodes(data=True))
-    drawn.add_edges_from([(a, b, dag.edges[a, b]) for a, b in drawn.edges])
+    h, drawn = _chapter_dag(g, own, by_id)
     lay = layout(drawn)
-    placed, width, height = lay.nodes, lay.width, lay.height
-
-    out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="depgraph" id="{_esc(graph_id)}" width="{width}" '
-        f'height="{height}" viewBox="0 0 {width} {height}" role="img" '
-        f'aria-label="{_esc("Dependency graph" + (": " + title if title else ""))}">',
-        f'<defs><marker id="{_esc(graph_id)}-arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" '
-        'markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#57606a"/></marker>'
-        "</defs>",
-        '<g class="edges">',
-    ]
-    for (a, b), chain in sorted(
-        lay.routes.items(), key=lambda r: (placed[r[0][0]].y, placed[r[0][0]].x, placed[r[0][1]].x)
-    ):
-        dash = ' stroke-dasharray="5 4"' if drawn.edges[a, b]["dashed"] else ""
-        out.append(
-            f'<path class="edge" data-from="{b}" data-to="{a}" d="{_route_path([placed[n] for n in chain])}" '
-            f'fill="none" stroke="#57606a" stroke-width="1.3"{dash} marker-end="url(#{_esc(graph_id)}-arrow)"/>'
-        )
-    out.append("</g>")
+    placed = lay.nodes
+    out = [*_svg_head(graph_id, lay.width, lay.height, title), *_svg_edges(lay, drawn, graph_id)]
     out.append('<g class="nodes">')
     for n in sorted((n for n in placed if isinstance(n, int)), key=lambda n: (placed[n].y, placed[n].x)):
-        p, u, st = placed[n], by_id[n], states[n]
-        classes = ["node", "definition" if u.kind == "definition" else "result"]
-        if n not in own:
-            classes.append("external")
-        if st.failed:
-            classes.append("failed")
-        border, fill = st.border or BORDER_DEFAULT, st.fill or FILL_DEFAULT
-        stroke_w = "2.2" if st.border else "1.2"
-        cy = p.y + NODE_H / 2
-        tip = f"{u.display} \u2014 {st.summary}" + (f" \u2014 {u.chapter}" if n not in own and u.chapter else "")
-        out.append(
-            f'<a class="{" ".join(classes)}" href="{_esc(href[n])}" data-unit="{n}" '
-            f'data-border="{_esc(st.border)}" data-fill="{_esc(st.fill)}"'
-            + (' opacity="0.55"' if n not in own else "")
-            + ">"
-        )
-        out.append(f"<title>{_esc(tip)}</title>")
-        if u.kind == "definition":
-            out.append(
-                f'<rect x="{round(p.x - p.w / 2, 1)}" y="{p.y}" width="{p.w}" height="{NODE_H}" rx="3" '
-                f'fill="{fill}" stroke="{border}" stroke-width="{stroke_w}"/>'
-            )
-        else:
-            out.append(
-                f'<ellipse cx="{p.x}" cy="{cy}" rx="{round(p.w / 2, 1)}" ry="{NODE_H / 2}" fill="{fill}" '
-                f'stroke="{border}" stroke-width="{stroke_w}"/>'
-            )
-        colour = TEXT_FAILED if st.failed else "#1f2328"
-        weight = ' font-weight="bold"' if st.failed else ""
-        out.append(
-            f'<text x="{p.x}" y="{cy}" text-anchor="middle" dominant-baseline="central" font-size="12" '
-            f'fill="{colour}"{weight}>{_esc(h.nodes[n]["text"])}</text>'
-        )
-        out.append("</a>")
-    out.append("</g>")
-    out.append("</svg>")
+        out += _svg_node(placed[n], by_id[n], states[n], own=n in own, href=href[n], text=h.nodes[n]["text"])
+    out += ["</g>", "</svg>"]
     return "\n".join(out)

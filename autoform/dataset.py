@@ -64,10 +64,10 @@ from autoform.config import LeanConfig, Settings
 from autoform.errors import EXIT_MISSING, UsageError
 from autoform.lean.gate import STRICT_OPTIONS
 from autoform.lean.workspace import split_header
-from autoform.store import AtlasEntry, Book, Store, Unit
+from autoform.store import AtlasEntry, Book, Post, Store, Unit, UnitStatus
 
 DATASET_VERSION = 2  # 2: header/context/formal_statement, provenance, depends_on from the Lean code
-DONE = ("proved", "defined")  # what enters a dependent's prelude (autoform/pipeline.py)
+DONE = (UnitStatus.PROVED, UnitStatus.DEFINED)  # what enters a dependent's prelude (autoform/pipeline.py)
 #: the files of the workspace a trace (and a record's commit) depends on
 TRACED_FILES = ("atlas", "lakefile.lean", "lean-toolchain", "lake-manifest.json")
 LEANDOJO_LEAN = "v4.20"  # the Lean that LeanDojo 4.20's ExtractData.lean was written for
@@ -263,7 +263,7 @@ def _header(header: str, namespace: str) -> str:
 
 
 def _formal_statement(statement: str, code: str | None, status: str, kind: str) -> str:
-    if status == "defined" or (kind == "definition" and code is not None):
+    if status == UnitStatus.DEFINED or (kind == "definition" and code is not None):
         return (code or statement).strip("\n") + "\n"
     return f"{statement.rstrip()} := by\n  sorry\n"
 
@@ -284,7 +284,7 @@ def _positions(
     out: dict[int, tuple[str, int, int]] = {}
     for e in entries:
         u = units[e.unit_id]
-        lib = "AtlasStated" if e.status == "stated" else "Atlas"
+        lib = "AtlasStated" if e.status == UnitStatus.STATED else "Atlas"
         rel = f"{lib}/{book_module(book)}/{chapters[u.chapter]}.lean"
         text = files.get(rel)
         path = home / "atlas" / rel if home is not None else None
@@ -307,6 +307,174 @@ def _positions(
     return out
 
 
+@dataclass
+class _BookFacts:
+    """One book's units, Atlas entries, locked statements and dependencies, as its records need them."""
+
+    book: Book
+    ns: str
+    units: list[Unit]
+    by_id: dict[int, Unit]
+    entry_list: list[AtlasEntry]
+    entries: dict[int, AtlasEntry]
+    locks: dict[int, Post]  # the latest lock of each unit
+    chapters: dict[str, str]
+    toolchains: dict[int, str]  # attempt id -> the Lean that checked it
+    seq: dict[int, int]
+    book_deps: dict[int, list[int]]  # what the textbook's references say
+    known: dict[str, int]  # every name an Atlas declaration of the book declares (auxiliary lemmas too) -> its unit
+    lean_deps: dict[int, set[int]]  # what each admitted unit's Lean code names
+
+    @classmethod
+    def of(cls, store: Store, book: Book) -> _BookFacts:
+        ns = book_namespace(book)
+        units = store.units(book.id)
+        by_id = {u.id: u for u in units}
+        entry_list = [e for e in store.atlas_entries(book.id) if e.unit_id in by_id]
+        entries = {e.unit_id: e for e in entry_list}
+        book_deps: dict[int, list[int]] = {}
+        for uid, dep, _ in store.deps(book.id):
+            book_deps.setdefault(uid, []).append(dep)
+        known = _known_names(book, entry_list)
+        return cls(
+            book=book,
+            ns=ns,
+            units=units,
+            by_id=by_id,
+            entry_list=entry_list,
+            entries=entries,
+            locks={p.unit_id: p for p in store.posts(book.id, kind="lock") if p.unit_id is not None},
+            chapters=chapter_modules(units),
+            toolchains=store.attempt_toolchains([e.attempt_id for e in entries.values() if e.attempt_id is not None]),
+            seq={u.id: u.seq for u in units},
+            book_deps=book_deps,
+            known=known,
+            lean_deps={uid: used_names(e.lean_code, ns, known) - {uid} for uid, e in entries.items()},
+        )
+
+    def chosen(self, include_unproved: bool) -> tuple[list[tuple[Unit, AtlasEntry | None]], dict[int, str]]:
+        """The units that get a record (with their Atlas entry, None for a statement only) and the fully
+        qualified name of each."""
+        names: dict[int, str] = {}
+        rows: list[tuple[Unit, AtlasEntry | None]] = []
+        for u in self.units:
+            e = self.entries.get(u.id)
+            if e is not None:
+                names[u.id] = full_decl_name(self.book, e)
+                rows.append((u, e))
+            elif include_unproved and u.id in self.locks and self.locks[u.id].data.get("name"):
+                names[u.id] = f"{self.ns}.{self.locks[u.id].data['name']}"
+                rows.append((u, None))
+        return rows, names
+
+    def in_order(self, ids: Iterable[int]) -> list[int]:
+        """Unit ids in textbook order."""
+        return sorted(ids, key=lambda d: self.seq.get(d, 0))
+
+    def context(self, uid: int, direct: set[int]) -> list[int]:
+        """What the gate checked the unit with: the admitted book dependencies, transitively, and what the code
+        names; in textbook order."""
+        seen: set[int] = set()
+        todo = [*self.book_deps.get(uid, []), *direct]
+        while todo:
+            d = todo.pop()
+            if d in seen or d == uid:
+                continue
+            seen.add(d)
+            todo += self.book_deps.get(d, []) + sorted(self.lean_deps.get(d, set()))
+        return [d for d in self.in_order(seen) if d in self.entries and (self.entries[d].status in DONE or d in direct)]
+
+
+def _known_names(book: Book, entry_list: list[AtlasEntry]) -> dict[str, int]:
+    """Every name an Atlas declaration of the book declares (auxiliary lemmas too) -> its unit."""
+    ns = book_namespace(book)
+    known: dict[str, int] = {}
+    for e in entry_list:
+        for short in declared_names(e.lean_code):
+            known.setdefault(f"{ns}.{short}" if not short.startswith(ns + ".") else short, e.unit_id)
+        known[full_decl_name(book, e)] = e.unit_id
+    return known
+
+
+def _unit_ref(u: Unit) -> UnitRef:
+    return UnitRef(
+        id=u.id,
+        ident=u.ident,
+        kind=u.kind,
+        number=u.number,
+        title=u.title,
+        label=u.label,
+        location=u.location,
+        source=u.source,
+    )
+
+
+def _place_fields(git: GitInfo | None, place: tuple[str, int, int] | None) -> dict[str, Any]:
+    """A record's place: the repository, and where the module on disk is the one the store renders, the
+    commit (when it is committed as exported), the file and the lines."""
+    file_path, start_line, end_line = place if place is not None else (None, None, None)
+    return {
+        "repository": git.remote if git else None,
+        "commit": git.head if git and git.clean and place is not None else None,
+        "file_path": file_path,
+        "start_line": start_line,
+        "end_line": end_line,
+    }
+
+
+def _record(
+    f: _BookFacts,
+    u: Unit,
+    e: AtlasEntry | None,
+    names: dict[int, str],
+    head: str,
+    place: tuple[str, int, int] | None,
+    git: GitInfo | None,
+) -> Record:
+    """The record of one unit: admitted (``e``, its Atlas entry) or a locked statement only (``e`` is None)."""
+    lock = f.locks.get(u.id)
+    lock_data = lock.data if lock is not None else {}
+    code = e.lean_code if e is not None else lock_data["statement"]
+    direct = f.lean_deps[u.id] if e is not None else used_names(code, f.ns, f.known) - {u.id}
+    ctx = f.context(u.id, direct)
+    common: dict[str, Any] = {
+        "book": f.book.slug,
+        "unit": _unit_ref(u),
+        "informal_statement": u.statement,
+        "informal_proof": u.proof,
+        "decl_name": names[u.id],
+        "elaborated_type": lock_data.get("elaborated_type"),
+        "fidelity": lock_data.get("fidelity", ""),
+        "header": head,
+        "context": "\n\n".join(f.entries[d].lean_code.strip("\n") for d in ctx) + ("\n" if ctx else ""),
+        "depends_on": [names[d] for d in f.in_order(direct) if d in names],
+        "book_depends_on": [names[d] for d in f.in_order(f.book_deps.get(u.id, [])) if d in names],
+        **_place_fields(git, place),
+    }
+    if e is None:
+        return Record(
+            **common,
+            status="statement_only",
+            module=None,
+            formal_statement=_formal_statement(lock_data["statement"], None, "statement_only", u.kind),
+            lean_statement=lock_data["statement"],
+            lean_code=None,
+        )
+    lib = "AtlasStated" if e.status == UnitStatus.STATED else "Atlas"
+    return Record(
+        **common,
+        status=e.status,
+        module=f"{lib}.{book_module(f.book)}.{f.chapters[u.chapter]}",
+        formal_statement=_formal_statement(e.statement_lean, e.lean_code, e.status, u.kind),
+        lean_statement=e.statement_lean,
+        lean_code=e.lean_code,
+        toolchain=f.toolchains.get(e.attempt_id or 0, ""),
+        job_id=e.job_id,
+        model=e.model,
+        attempts=e.attempts,
+    )
+
+
 def records(
     store: Store, books: Iterable[Book], *, include_unproved: bool = False, settings: Settings | None = None
 ) -> list[Record]:
@@ -318,124 +486,11 @@ def records(
     git = git_info(home) if home is not None else None
     out: list[Record] = []
     for book in sorted(books, key=lambda b: b.slug):
-        ns = book_namespace(book)
-        units = store.units(book.id)
-        by_id = {u.id: u for u in units}
-        entry_list = [e for e in store.atlas_entries(book.id) if e.unit_id in by_id]
-        entries = {e.unit_id: e for e in entry_list}
-        locks = {p.unit_id: p for p in store.posts(book.id, kind="lock")}  # the latest lock of each unit
-        chapters = chapter_modules(units)
-        toolchains = _toolchains(store, [e.attempt_id for e in entries.values() if e.attempt_id is not None])
-        names: dict[int, str] = {}
-        rows: list[tuple[Unit, AtlasEntry | None]] = []
-        for u in units:
-            e = entries.get(u.id)
-            if e is not None:
-                names[u.id] = full_decl_name(book, e)
-                rows.append((u, e))
-            elif include_unproved and u.id in locks and locks[u.id].data.get("name"):
-                names[u.id] = f"{ns}.{locks[u.id].data['name']}"
-                rows.append((u, None))
-        # every name an Atlas declaration of the book declares (auxiliary lemmas too) -> its unit
-        known: dict[str, int] = {}
-        for e in entry_list:
-            for short in declared_names(e.lean_code):
-                known.setdefault(f"{ns}.{short}" if not short.startswith(ns + ".") else short, e.unit_id)
-            known[full_decl_name(book, e)] = e.unit_id
-        seq = {u.id: u.seq for u in units}
-        book_deps: dict[int, list[int]] = {}
-        for uid, dep, _ in store.deps(book.id):
-            book_deps.setdefault(uid, []).append(dep)
-        lean_deps = {uid: used_names(e.lean_code, ns, known) - {uid} for uid, e in entries.items()}
-        where = _positions(store, book, header, home, git.top if git else None, by_id, entry_list)
-        head = _header(header, ns)
-        for u, e in rows:
-            lock = locks.get(u.id)
-            lock_data = lock.data if lock is not None else {}
-            code = e.lean_code if e is not None else lock_data["statement"]
-            direct = lean_deps[u.id] if e is not None else used_names(code, ns, known) - {u.id}
-            # what the gate checked it with: the admitted book dependencies, transitively, and what the code names
-            seen: set[int] = set()
-            todo = [*book_deps.get(u.id, []), *direct]
-            while todo:
-                d = todo.pop()
-                if d in seen or d == u.id:
-                    continue
-                seen.add(d)
-                todo += book_deps.get(d, []) + sorted(lean_deps.get(d, set()))
-            ctx = [
-                d
-                for d in sorted(seen, key=lambda d: seq.get(d, 0))
-                if d in entries and (entries[d].status in DONE or d in direct)
-            ]
-            place = where.get(u.id)
-            common: dict[str, Any] = {
-                "book": book.slug,
-                "unit": UnitRef(
-                    id=u.id,
-                    ident=u.ident,
-                    kind=u.kind,
-                    number=u.number,
-                    title=u.title,
-                    label=u.label,
-                    location=u.location,
-                    source=u.source,
-                ),
-                "informal_statement": u.statement,
-                "informal_proof": u.proof,
-                "decl_name": names[u.id],
-                "elaborated_type": lock_data.get("elaborated_type"),
-                "fidelity": lock_data.get("fidelity", ""),
-                "header": head,
-                "context": "\n\n".join(entries[d].lean_code.strip("\n") for d in ctx) + ("\n" if ctx else ""),
-                "depends_on": [names[d] for d in sorted(direct, key=lambda d: seq.get(d, 0)) if d in names],
-                "book_depends_on": [
-                    names[d] for d in sorted(book_deps.get(u.id, []), key=lambda d: seq.get(d, 0)) if d in names
-                ],
-                "repository": git.remote if git else None,
-                "commit": git.head if git and git.clean and place is not None else None,
-                "file_path": place[0] if place else None,
-                "start_line": place[1] if place else None,
-                "end_line": place[2] if place else None,
-            }
-            if e is not None:
-                lib = "AtlasStated" if e.status == "stated" else "Atlas"
-                out.append(
-                    Record(
-                        **common,
-                        status=e.status,
-                        module=f"{lib}.{book_module(book)}.{chapters[u.chapter]}",
-                        formal_statement=_formal_statement(e.statement_lean, e.lean_code, e.status, u.kind),
-                        lean_statement=e.statement_lean,
-                        lean_code=e.lean_code,
-                        toolchain=toolchains.get(e.attempt_id or 0, ""),
-                        job_id=e.job_id,
-                        model=e.model,
-                        attempts=e.attempts,
-                    )
-                )
-            else:
-                out.append(
-                    Record(
-                        **common,
-                        status="statement_only",
-                        module=None,
-                        formal_statement=_formal_statement(lock_data["statement"], None, "statement_only", u.kind),
-                        lean_statement=lock_data["statement"],
-                        lean_code=None,
-                    )
-                )
-    return out
-
-
-def _toolchains(store: Store, attempt_ids: list[int]) -> dict[int, str]:
-    out: dict[int, str] = {}
-    for i in range(0, len(attempt_ids), 500):
-        chunk = attempt_ids[i : i + 500]
-        rows = store.query(
-            f"SELECT id, toolchain FROM attempts WHERE id IN ({','.join('?' * len(chunk))})", tuple(chunk)
-        )
-        out.update({r[0]: r[1] for r in rows})
+        f = _BookFacts.of(store, book)
+        rows, names = f.chosen(include_unproved)
+        where = _positions(store, book, header, home, git.top if git else None, f.by_id, f.entry_list)
+        head = _header(header, f.ns)
+        out += [_record(f, u, e, names, head, where.get(u.id), git) for u, e in rows]
     return out
 
 
@@ -460,6 +515,49 @@ def attach_traces(recs: list[Record], traces: dict[str, Trace]) -> int:
 _LOCAL_REQUIRE = re.compile(r"^\s*require\s+\S+\s+from\s+\"", re.M)  # LeanDojo 4.20's own test, per line
 
 
+def _check_lakefile(home: Path) -> None:
+    lakefile = home / "lakefile.lean"
+    if not lakefile.is_file():
+        raise DatasetError(
+            f"--trace: {lakefile} is missing; LeanDojo 4.20 reads a lakefile.lean or lakefile.toml at the top level"
+        )
+    if _LOCAL_REQUIRE.search(lakefile.read_text(encoding="utf-8")):
+        raise DatasetError(
+            '--trace: lakefile.lean requires a package by local path (`require ... from "..."`); '
+            'LeanDojo 4.20 supports only git requirements (`require mathlib from git "..." @ '
+            '"<tag>"`), as autoform\'s own lakefile has them'
+        )
+
+
+def _check_manifest(home: Path) -> None:
+    manifest = home / "lake-manifest.json"
+    try:
+        packages = json.loads(manifest.read_text(encoding="utf-8")).get("packages", [])
+    except (OSError, ValueError) as e:
+        raise DatasetError(
+            f"--trace: {manifest} is missing or unreadable ({e}); LeanDojo reads the pinned commit "
+            "of every package from it (run `lake update` once and commit it)"
+        ) from e
+    local = [p.get("name", "?") for p in packages if p.get("type") != "git" or not p.get("url")]
+    if local:
+        raise DatasetError(
+            f"--trace: lake-manifest.json has packages that are not from git ({', '.join(local)}); "
+            "LeanDojo 4.20 supports only git dependencies"
+        )
+
+
+def _uncommitted(home: Path) -> str:
+    """``git status`` of the traced files that have changes not committed."""
+    paths = [p for p in TRACED_FILES if (home / p).exists()]
+    return subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=all", "--", *paths],
+        cwd=home,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout.strip()
+
+
 def check_trace_workspace(home: Path) -> GitInfo:
     """What LeanDojo 4.20 needs of the workspace, checked before any work; raises DatasetError naming what is
     missing. Returns the git facts of the commit to trace."""
@@ -477,50 +575,13 @@ def check_trace_workspace(home: Path) -> GitInfo:
             f"--trace: the workspace {home} is not the git top level ({info.top}); LeanDojo clones "
             "the repository and runs `lake build` at its top, so the lakefile must be there"
         )
-    lakefile = home / "lakefile.lean"
-    if not lakefile.is_file():
-        raise DatasetError(
-            f"--trace: {lakefile} is missing; LeanDojo 4.20 reads a lakefile.lean or lakefile.toml at the top level"
-        )
-    if _LOCAL_REQUIRE.search(lakefile.read_text(encoding="utf-8")):
-        raise DatasetError(
-            '--trace: lakefile.lean requires a package by local path (`require ... from "..."`); '
-            'LeanDojo 4.20 supports only git requirements (`require mathlib from git "..." @ '
-            '"<tag>"`), as autoform\'s own lakefile has them'
-        )
-    manifest = home / "lake-manifest.json"
-    try:
-        packages = json.loads(manifest.read_text(encoding="utf-8")).get("packages", [])
-    except (OSError, ValueError) as e:
-        raise DatasetError(
-            f"--trace: {manifest} is missing or unreadable ({e}); LeanDojo reads the pinned commit "
-            "of every package from it (run `lake update` once and commit it)"
-        ) from e
-    local = [p.get("name", "?") for p in packages if p.get("type") != "git" or not p.get("url")]
-    if local:
-        raise DatasetError(
-            f"--trace: lake-manifest.json has packages that are not from git ({', '.join(local)}); "
-            "LeanDojo 4.20 supports only git dependencies"
-        )
+    _check_lakefile(home)
+    _check_manifest(home)
     if not info.clean:
-        dirty = subprocess.run(
-            [
-                "git",
-                "status",
-                "--porcelain",
-                "--untracked-files=all",
-                "--",
-                *[p for p in TRACED_FILES if (home / p).exists()],
-            ],
-            cwd=home,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        ).stdout.strip()
         raise DatasetError(
             "--trace: atlas/ or the Lake files have changes that are not committed; LeanDojo traces "
             "the commit, so commit them first (git add atlas lakefile.lean lean-toolchain "
-            "lake-manifest.json && git commit):\n" + dirty
+            "lake-manifest.json && git commit):\n" + _uncommitted(home)
         )
     return info
 

@@ -15,7 +15,7 @@ import html
 import json
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from http import HTTPStatus
@@ -24,17 +24,19 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import networkx as nx
 from markupsafe import Markup
 from pydantic import BaseModel
 
 from autoform import dataset
 from autoform.atlas import full_decl_name
-from autoform.blueprint import LEGEND, chapter_graph_svg, node_states
+from autoform.blueprint import LEGEND, NodeState, chapter_graph_svg, node_states
 from autoform.graph import book_graph
-from autoform.store import AtlasEntry, Book, Store, Unit
+from autoform.store import AtlasEntry, Attempt, Book, Store, Unit, UnitStatus
 
 TEMPLATES = Path(__file__).parent / "templates" / "site"
-STATUSES = ("proved", "stated", "failed", "pending")
+#: the classes of the status badges (a definition in the Atlas shows as "defined", in the colour of "proved")
+STATUSES = (UnitStatus.PROVED, UnitStatus.STATED, UnitStatus.FAILED, UnitStatus.PENDING)
 _RESERVED_DIRS = {"static"}
 
 
@@ -51,13 +53,13 @@ def unit_status(unit: Unit, entry: AtlasEntry | None) -> tuple[str, str]:
     The class is one of :data:`STATUSES`; the label is the same except that a definition in the Atlas is
     "defined" (with the colour of "proved").
     """
-    if entry is not None and entry.status in ("proved", "defined"):
-        return "proved", entry.status
-    if entry is not None and entry.status == "stated":
-        return "stated", "stated"
-    if unit.status == "failed":
-        return "failed", "failed"
-    return "pending", "pending"
+    if entry is not None and entry.status in (UnitStatus.PROVED, UnitStatus.DEFINED):
+        return UnitStatus.PROVED, entry.status
+    if entry is not None and entry.status == UnitStatus.STATED:
+        return UnitStatus.STATED, UnitStatus.STATED
+    if unit.status == UnitStatus.FAILED:
+        return UnitStatus.FAILED, UnitStatus.FAILED
+    return UnitStatus.PENDING, UnitStatus.PENDING
 
 
 # -- MathML sanitizing ---------------------------------------------------------------------------------------------
@@ -316,134 +318,177 @@ class _Out:
         return "\n".join(self.paragraphs) if self.block else " ".join(self.paragraphs)
 
 
+#: quotes and dashes in text mode, tried in this order
+_TYPOGRAPHY = (("``", "\u201c"), ("''", "\u201d"), ("---", "\u2014"), ("--", "\u2013"))
+
+
+class _TexReader:
+    """One pass over textbook LaTeX for :func:`render_tex`. Each ``_on_*`` handler reads what starts at its
+    index and returns the index after it, or None when it does not apply (then the character is shown as it is);
+    the handlers are chosen by the character (:data:`_CHAR_HANDLERS`) and, for macros, by name
+    (:data:`_MACRO_HANDLERS`)."""
+
+    def __init__(self, text: str, block: bool, refs: dict[str, tuple[str, str]]) -> None:
+        self.text, self.n, self.block, self.refs = text, len(text), block, refs
+        self.o = _Out(block=block)
+
+    def run(self) -> str:
+        i = 0
+        while i < self.n:
+            i = self.step(i)
+        return self.o.result()
+
+    def step(self, i: int) -> int:
+        m = _PLAIN_RUN_RE.match(self.text, i)
+        if m:
+            self.o.text(m.group(0))
+            return m.end()
+        handler = _CHAR_HANDLERS.get(self.text[i], _TexReader._on_other)
+        j = handler(self, i)
+        if j is not None:
+            return j
+        self.o.text(self.text[i])
+        return i + 1
+
+    # -- by character ------------------------------------------------------------------------------------------
+    def _on_backslash(self, i: int) -> int | None:
+        text, nxt = self.text, self.text[i + 1 : i + 2]
+        if nxt == "\\":
+            self.o.markup("<br>" if self.block else " ")
+            return i + 2
+        if nxt in _ESCAPED_CHARS:
+            self.o.text(nxt)
+            return i + 2
+        if nxt in "([":  # also at the very end (nxt == ""), where no closing delimiter is found
+            close = "\\)" if nxt == "(" else "\\]"
+            j = text.find(close, i + 2)
+            if j >= 0:
+                self.o.markup(math_html(text[i + 2 : j], nxt == "["))
+                return j + 2
+        m = _ENV_RE.match(text, i)
+        if m:
+            return self._environment(m)
+        m = _MACRO_RE.match(text, i)
+        return self._macro(m) if m else None
+
+    def _on_dollar(self, i: int) -> int | None:
+        text = self.text
+        if text.startswith("$$", i):
+            j = text.find("$$", i + 2)
+            if j < 0:
+                return None
+            self.o.markup(math_html(text[i + 2 : j], True))
+            return j + 2
+        j = _find_dollar(text, i + 1)
+        if j < 0:
+            return None
+        self.o.markup(math_html(text[i + 1 : j], False))
+        return j + 1
+
+    def _on_open(self, i: int) -> int:
+        self.o.stack.append(None)
+        return i + 1
+
+    def _on_close(self, i: int) -> int:
+        if self.o.stack:
+            tag = self.o.stack.pop()
+            if tag:
+                self.o.markup(f"</{tag}>")
+        return i + 1
+
+    def _on_newline(self, i: int) -> int | None:
+        m = _PAR_RE.match(self.text, i)
+        if not m:
+            return None
+        self.o.par()
+        return m.end()
+
+    def _on_tilde(self, i: int) -> int:
+        self.o.text("\u00a0")
+        return i + 1
+
+    def _on_other(self, i: int) -> int | None:
+        for src, dst in _TYPOGRAPHY:
+            if self.text.startswith(src, i):
+                self.o.text(dst)
+                return i + len(src)
+        return None
+
+    # -- environments and macros ---------------------------------------------------------------------------------
+    def _environment(self, m: re.Match[str]) -> int:
+        kind, env = m.groups()
+        if kind == "begin" and env in _MATH_ENVS:
+            end = self.text.find(f"\\end{{{env}}}", m.end())
+            if end >= 0:
+                self.o.markup(math_html(_math_env_source(env, self.text[m.end() : end]), True))
+                return end + len(f"\\end{{{env}}}")
+        # lists become line breaks (items are bullets); other text-mode environments are transparent
+        self.o.markup("<br>" if self.block and env in _LIST_ENVS else "")
+        return m.end()
+
+    def _macro(self, m: re.Match[str]) -> int:
+        name = m.group(1)
+        if name in _STYLE_MACROS and self.text[m.end() : m.end() + 1] == "{":
+            tag = _STYLE_MACROS[name]
+            self.o.stack.append(tag)
+            self.o.markup(f"<{tag}>")
+            return m.end() + 1
+        handler = _MACRO_HANDLERS.get(name)
+        j = handler(self, m, _balanced(self.text, m.end())) if handler is not None else None
+        if j is not None:
+            return j
+        self.o.text(m.group(0))
+        return m.end()
+
+    def _drop(self, m: re.Match[str], arg: tuple[str, int] | None) -> int | None:
+        return arg[1] if arg is not None else None
+
+    def _ref(self, m: re.Match[str], arg: tuple[str, int] | None) -> int | None:
+        if arg is None:
+            return None
+        label = arg[0].strip()
+        if label in self.refs:
+            href, shown = self.refs[label]
+            self.o.markup(f'<a class="ref" href="{html.escape(href)}">{html.escape(shown)}</a>')
+        else:
+            self.o.markup(f'<code class="ref">{html.escape(label)}</code>')
+        return arg[1]
+
+    def _cite(self, m: re.Match[str], arg: tuple[str, int] | None) -> int | None:
+        if arg is None:
+            return None
+        self.o.text(f"[{arg[0].strip()}]")
+        return arg[1]
+
+    def _item(self, m: re.Match[str], arg: tuple[str, int] | None) -> int:
+        self.o.markup("<br>\u2022 " if self.block else " \u2022 ")
+        return m.end()
+
+
+_CHAR_HANDLERS: dict[str, Callable[[_TexReader, int], int | None]] = {
+    "\\": _TexReader._on_backslash,
+    "$": _TexReader._on_dollar,
+    "{": _TexReader._on_open,
+    "}": _TexReader._on_close,
+    "\n": _TexReader._on_newline,
+    "~": _TexReader._on_tilde,
+}
+_MacroHandler = Callable[[_TexReader, re.Match[str], tuple[str, int] | None], int | None]
+_MACRO_HANDLERS: dict[str, _MacroHandler] = {
+    **dict.fromkeys(_DROP_ARG_MACROS, _TexReader._drop),
+    **dict.fromkeys(_REF_MACROS, _TexReader._ref),
+    "cite": _TexReader._cite,
+    "item": _TexReader._item,
+}
+
+
 def render_tex(text: str, *, block: bool = True, refs: dict[str, tuple[str, str]] | None = None) -> Markup:
     """Textbook LaTeX as safe HTML: math to MathML, everything else escaped (paragraphs kept when `block`).
 
     `refs` maps a label to (href, text) for ``\\ref``-like macros. A few text-mode macros are understood
     (``\\emph``, ``\\textbf``, ``\\item``, ``~``, quotes, dashes); other macros are shown as written.
     """
-    refs = refs or {}
-    o = _Out(block=block)
-    n, i = len(text), 0
-    while i < n:
-        m = _PLAIN_RUN_RE.match(text, i)
-        if m:
-            o.text(m.group(0))
-            i = m.end()
-            continue
-        c = text[i]
-        if c == "\\":
-            nxt = text[i + 1] if i + 1 < n else ""
-            if nxt == "\\":
-                o.markup("<br>" if block else " ")
-                i += 2
-                continue
-            if nxt in _ESCAPED_CHARS:
-                o.text(nxt)
-                i += 2
-                continue
-            if nxt in "([":
-                close = "\\)" if nxt == "(" else "\\]"
-                j = text.find(close, i + 2)
-                if j >= 0:
-                    o.markup(math_html(text[i + 2 : j], nxt == "["))
-                    i = j + 2
-                    continue
-            m = _ENV_RE.match(text, i)
-            if m:
-                kind, env = m.groups()
-                if kind == "begin" and env in _MATH_ENVS:
-                    end = text.find(f"\\end{{{env}}}", m.end())
-                    if end >= 0:
-                        o.markup(math_html(_math_env_source(env, text[m.end() : end]), True))
-                        i = end + len(f"\\end{{{env}}}")
-                        continue
-                # lists become line breaks (items are bullets); other text-mode environments are transparent
-                o.markup("<br>" if block and env in _LIST_ENVS else "")
-                i = m.end()
-                continue
-            m = _MACRO_RE.match(text, i)
-            if m:
-                name = m.group(1)
-                arg = _balanced(text, m.end())
-                if name in _STYLE_MACROS and m.end() < n and text[m.end()] == "{":
-                    tag = _STYLE_MACROS[name]
-                    o.stack.append(tag)
-                    o.markup(f"<{tag}>")
-                    i = m.end() + 1
-                    continue
-                if name in _DROP_ARG_MACROS and arg is not None:
-                    i = arg[1]
-                    continue
-                if name in _REF_MACROS and arg is not None:
-                    label = arg[0].strip()
-                    if label in refs:
-                        href, shown = refs[label]
-                        o.markup(f'<a class="ref" href="{html.escape(href)}">{html.escape(shown)}</a>')
-                    else:
-                        o.markup(f'<code class="ref">{html.escape(label)}</code>')
-                    i = arg[1]
-                    continue
-                if name == "cite" and arg is not None:
-                    o.text(f"[{arg[0].strip()}]")
-                    i = arg[1]
-                    continue
-                if name == "item":
-                    o.markup("<br>\u2022 " if block else " \u2022 ")
-                    i = m.end()
-                    continue
-                o.text(m.group(0))
-                i = m.end()
-                continue
-            o.text(c)
-            i += 1
-            continue
-        if c == "$":
-            if text.startswith("$$", i):
-                j = text.find("$$", i + 2)
-                if j >= 0:
-                    o.markup(math_html(text[i + 2 : j], True))
-                    i = j + 2
-                    continue
-            else:
-                j = _find_dollar(text, i + 1)
-                if j >= 0:
-                    o.markup(math_html(text[i + 1 : j], False))
-                    i = j + 1
-                    continue
-            o.text(c)
-            i += 1
-            continue
-        if c == "{":
-            o.stack.append(None)
-            i += 1
-            continue
-        if c == "}":
-            if o.stack:
-                tag = o.stack.pop()
-                if tag:
-                    o.markup(f"</{tag}>")
-            i += 1
-            continue
-        if c == "\n":
-            m = _PAR_RE.match(text, i)
-            if m:
-                o.par()
-                i = m.end()
-                continue
-        if c == "~":
-            o.text("\u00a0")
-            i += 1
-            continue
-        for src, dst in (("``", "\u201c"), ("''", "\u201d"), ("---", "\u2014"), ("--", "\u2013")):
-            if text.startswith(src, i):
-                o.text(dst)
-                i += len(src)
-                break
-        else:
-            o.text(c)
-            i += 1
-    return Markup(o.result())
+    return Markup(_TexReader(text, block, refs or {}).run())
 
 
 # -- Lean ---------------------------------------------------------------------------------------------------------
@@ -528,7 +573,7 @@ def _fidelity(store: Store, book_id: int) -> dict[int, str]:
     return out
 
 
-def _checked_text(store: Store, book_id: int, unit_id: int, last: Any) -> list[dict[str, Any]]:
+def _checked_text(store: Store, book_id: int, unit_id: int, last: Attempt) -> list[dict[str, Any]]:
     """The text Lean checked for the last attempt, line by line with its numbers (Lean's message positions
     refer to it), and which lines a message points at; empty when the store has no record of it."""
     module = ""
@@ -551,59 +596,92 @@ def _in_mathlib(store: Store, book_id: int) -> dict[int, str]:
     return out
 
 
-def build_site(store: Store, out: Path) -> SiteSummary:
-    """Write the static site of every book in `store` to `out` (existing files are overwritten, none removed)."""
-    out = Path(out)
-    env = _env()
-    books = store.books()
-    dirs = book_dir_names(books)
-    pages = n_units = 0
-    search: list[dict[str, Any]] = []
-    book_rows: list[dict[str, Any]] = []
+def _ordered(ids: Iterable[int], g: nx.DiGraph) -> list[int]:
+    return sorted(ids, key=lambda v: g.nodes[v]["seq"])
 
-    for book in books:
-        bdir = dirs[book.id]
+
+@dataclass
+class _BookPages:
+    """One book as its pages show it: units, dependency graph, Atlas entries, badges, Blueprint states."""
+
+    book: Book
+    dir: str
+    units: list[Unit]
+    by_id: dict[int, Unit]
+    g: nx.DiGraph
+    entries: dict[int, AtlasEntry | None]
+    fidelity: dict[int, str]
+    in_mathlib: dict[int, str]
+    status: dict[int, tuple[str, str]]  # unit id -> (class, label) of its badge
+    refs: dict[str, tuple[str, str]]  # label -> (href, text) for \ref
+    states: dict[int, NodeState]
+
+    @classmethod
+    def of(cls, store: Store, book: Book, bdir: str) -> _BookPages:
         units = store.units(book.id)
         g = book_graph(store, book.id)
         entries = {u.id: store.atlas_entry(u.id) for u in units}
-        fidelity = _fidelity(store, book.id)
-        in_mathlib = _in_mathlib(store, book.id)
-        by_id = {u.id: u for u in units}
-        status = {u.id: unit_status(u, entries[u.id]) for u in units}
+        return cls(
+            book=book,
+            dir=bdir,
+            units=units,
+            by_id={u.id: u for u in units},
+            g=g,
+            entries=entries,
+            fidelity=_fidelity(store, book.id),
+            in_mathlib=_in_mathlib(store, book.id),
+            status={u.id: unit_status(u, entries[u.id]) for u in units},
+            refs={u.label: (f"{u.id}.html", u.number or _unit_name(u) or u.label) for u in units if u.label},
+            states=node_states(g, units, entries),
+        )
+
+    def link(self, uid: int) -> dict[str, Any]:
+        """A unit as another page lists it: link, name, title and badge."""
+        u = self.by_id[uid]
+        return {
+            "href": f"{u.id}.html",
+            "name": _unit_name(u),
+            "label": u.label,
+            "title": render_tex(u.title, block=False, refs=self.refs),
+            "status": self.status[uid][0],
+            "status_label": self.status[uid][1],
+        }
+
+    def context(self) -> dict[str, Any]:
+        """The book's figures, as the index page and every page of the book show them."""
         counts = dict.fromkeys(STATUSES, 0)
-        for cls, _ in status.values():
+        for cls, _ in self.status.values():
             counts[cls] += 1
-        n_defined = sum(1 for _, label in status.values() if label == "defined")
-        refs = {u.label: (f"{u.id}.html", u.number or _unit_name(u) or u.label) for u in units if u.label}
+        return {
+            "slug": self.book.slug,
+            "dir": self.dir,
+            "title": self.book.title or self.book.slug,
+            "counts": counts,
+            "n_defined": sum(1 for _, label in self.status.values() if label == UnitStatus.DEFINED),
+            "total": len(self.units),
+            "progress": _progress(counts),
+        }
 
-        def link(uid: int, *, by_id: dict[int, Unit] = by_id, status: dict = status, refs: dict = refs) -> dict:
-            u = by_id[uid]
-            return {
-                "href": f"{u.id}.html",
-                "name": _unit_name(u),
-                "label": u.label,
-                "title": render_tex(u.title, block=False, refs=refs),
-                "status": status[uid][0],
-                "status_label": status[uid][1],
-            }
-
-        # chapters in order of first appearance, units in seq order, section headings where they change
+    def chapters(self) -> list[dict[str, Any]]:
+        """The chapters in order of first appearance, units in seq order, section headings where they change,
+        each with its dependency graph."""
         chapters: dict[str, list[dict[str, Any]]] = {}
-        for u in units:
+        for u in self.units:
             rows = chapters.setdefault(u.chapter, [])
-            row = link(u.id)
+            row = self.link(u.id)
             row["section"] = render_tex(u.section, block=False) if u.section else ""
             row["new_section"] = bool(u.section) and (not rows or rows[-1]["raw_section"] != u.section)
             row["raw_section"] = u.section
-            row["fidelity"] = fidelity.get(u.id)
+            row["fidelity"] = self.fidelity.get(u.id)
             rows.append(row)
-        states = node_states(g, units, entries)
-        hrefs = {u.id: f"{u.id}.html" for u in units}
-        chapter_list = []
+        hrefs = {u.id: f"{u.id}.html" for u in self.units}
+        out = []
         for i, (c, rows) in enumerate(chapters.items(), start=1):
-            members = [u for u in units if u.chapter == c]
-            svg = chapter_graph_svg(g, members, by_id, states, hrefs, graph_id=f"graph-{i}", title=_plain(c))
-            chapter_list.append(
+            members = [u for u in self.units if u.chapter == c]
+            svg = chapter_graph_svg(
+                self.g, members, self.by_id, self.states, hrefs, graph_id=f"graph-{i}", title=_plain(c)
+            )
+            out.append(
                 {
                     "title": render_tex(c, block=False) if c else "",
                     "units": rows,
@@ -611,102 +689,133 @@ def build_site(store: Store, out: Path) -> SiteSummary:
                     "graph_id": f"graph-{i}",
                 }
             )
+        return out
 
-        book_ctx = {
-            "slug": book.slug,
-            "dir": bdir,
-            "title": book.title or book.slug,
-            "counts": counts,
-            "n_defined": n_defined,
-            "total": len(units),
-            "progress": _progress(counts),
+    def unit_context(self, store: Store, u: Unit) -> dict[str, Any]:
+        """Everything the page of one unit shows (besides the book's figures)."""
+        g, entry = self.g, self.entries[u.id]
+        cls, label = self.status[u.id]
+        deps = _ordered(g.successors(u.id), g) if u.id in g else []
+        dependents = _ordered(g.predecessors(u.id), g) if u.id in g else []
+        return {
+            "unit": u,
+            "name": _unit_name(u),
+            "title": render_tex(u.title, block=False, refs=self.refs),
+            "chapter": render_tex(u.chapter, block=False) if u.chapter else "",
+            "section": render_tex(u.section, block=False) if u.section else "",
+            "statement": render_tex(u.statement, refs=self.refs),
+            "proof": render_tex(u.proof, refs=self.refs) if u.proof.strip() else "",
+            "status": cls,
+            "status_label": label,
+            "fidelity": self.fidelity.get(u.id),
+            "in_mathlib": self.in_mathlib.get(u.id) if entry is not None else None,
+            "entry": entry,
+            "decl": full_decl_name(self.book, entry) if entry is not None else "",
+            "blueprint": self.states[u.id].summary,
+            "lean": highlight_lean(entry.lean_code) if entry is not None else "",
+            "deps": [dict(self.link(v), via=g.edges[u.id, v]["via"]) for v in deps],
+            "dependents": [dict(self.link(v), via=g.edges[v, u.id]["via"]) for v in dependents],
+            **_attempts_context(store, self.book.id, u.id, failed=cls == UnitStatus.FAILED),
         }
-        book_rows.append(book_ctx)
-        _write(
-            out / bdir / "index.html",
-            env.get_template("book.html").render(root="../", book=book_ctx, chapters=chapter_list, legend=LEGEND),
-        )
-        pages += 1
 
-        for u in units:
-            entry = entries[u.id]
-            attempts = store.attempts(u.id)
-            last = attempts[-1] if attempts else None
-            cls, label = status[u.id]
-            deps = sorted(g.successors(u.id), key=lambda v: g.nodes[v]["seq"]) if u.id in g else []
-            dependents = sorted(g.predecessors(u.id), key=lambda v: g.nodes[v]["seq"]) if u.id in g else []
-            ctx = {
-                "book": book_ctx,
-                "unit": u,
-                "name": _unit_name(u),
-                "title": render_tex(u.title, block=False, refs=refs),
-                "chapter": render_tex(u.chapter, block=False) if u.chapter else "",
-                "section": render_tex(u.section, block=False) if u.section else "",
-                "statement": render_tex(u.statement, refs=refs),
-                "proof": render_tex(u.proof, refs=refs) if u.proof.strip() else "",
-                "status": cls,
-                "status_label": label,
-                "fidelity": fidelity.get(u.id),
-                "in_mathlib": in_mathlib.get(u.id) if entry is not None else None,
-                "entry": entry,
-                "decl": full_decl_name(book, entry) if entry is not None else "",
-                "blueprint": states[u.id].summary,
-                "lean": highlight_lean(entry.lean_code) if entry is not None else "",
-                "deps": [dict(link(v), via=g.edges[u.id, v]["via"]) for v in deps],
-                "dependents": [dict(link(v), via=g.edges[v, u.id]["via"]) for v in dependents],
-                "n_attempts": len(attempts),
-                "last": last,
-                "last_failed": cls == "failed" and last is not None,
-                "last_lean": highlight_lean(last.lean_code) if cls == "failed" and last is not None else "",
-                "checked": _checked_text(store, book.id, u.id, last) if cls == "failed" and last is not None else [],
-                "messages": [
-                    {
-                        "severity": str(m.get("severity", "")),
-                        "line": m.get("line", ""),
-                        "column": m.get("column", ""),
-                        "text": str(m.get("text", m.get("message", ""))),
-                    }
-                    for m in (last.messages if last is not None else [])
-                ],
-                "reasons": [str(r.get("message", r.get("code", ""))) for r in (last.reasons if last else [])],
+    def search_row(self, u: Unit) -> dict[str, Any]:
+        entry = self.entries[u.id]
+        return {
+            "book": self.book.slug,
+            "url": f"{self.dir}/{u.id}.html",
+            "kind": u.kind,
+            "number": u.number,
+            "label": u.label,
+            "title": u.title,
+            "status": self.status[u.id][1],
+            "text": _plain(u.statement)[:2000],
+            "decl": full_decl_name(self.book, entry) if entry is not None else "",
+        }
+
+
+def _attempts_context(store: Store, book_id: int, unit_id: int, *, failed: bool) -> dict[str, Any]:
+    """A unit's attempts as its page shows them: how many, the last one, and for a failed unit the code Lean
+    rejected, the text it checked and its messages."""
+    attempts = store.attempts(unit_id)
+    last = attempts[-1] if attempts else None
+    shown = last if failed else None  # the last attempt of a failed unit
+    return {
+        "n_attempts": len(attempts),
+        "last": last,
+        "last_failed": shown is not None,
+        "last_lean": highlight_lean(shown.lean_code) if shown is not None else "",
+        "checked": _checked_text(store, book_id, unit_id, shown) if shown is not None else [],
+        "messages": [
+            {
+                "severity": str(m.get("severity", "")),
+                "line": m.get("line", ""),
+                "column": m.get("column", ""),
+                "text": str(m.get("text", m.get("message", ""))),
             }
-            _write(out / bdir / f"{u.id}.html", env.get_template("unit.html").render(root="../", **ctx))
-            pages += 1
-            n_units += 1
-            search.append(
-                {
-                    "book": book.slug,
-                    "url": f"{bdir}/{u.id}.html",
-                    "kind": u.kind,
-                    "number": u.number,
-                    "label": u.label,
-                    "title": u.title,
-                    "status": label,
-                    "text": _plain(u.statement)[:2000],
-                    "decl": full_decl_name(book, entries[u.id]) if entries[u.id] is not None else "",
-                }
-            )
+            for m in (last.messages if last is not None else [])
+        ],
+        "reasons": [str(r.get("message", r.get("code", ""))) for r in (last.reasons if last else [])],
+    }
 
-        # unit pages of units that are gone (re-ingest): only files named like ours, in this book's directory
-        keep = {f"{u.id}.html" for u in units}
-        for stale in sorted((out / bdir).glob("*.html")):
-            if re.fullmatch(r"[0-9]+\.html", stale.name) and stale.name not in keep:
-                stale.unlink()
 
-    # the Atlas as a dataset, next to the pages that show it (see autoform/dataset.py)
+def _remove_stale_pages(bdir: Path, units: list[Unit]) -> None:
+    """Unit pages of units that are gone (re-ingest): only files named like ours, in this book's directory."""
+    keep = {f"{u.id}.html" for u in units}
+    for stale in sorted(bdir.glob("*.html")):
+        if re.fullmatch(r"[0-9]+\.html", stale.name) and stale.name not in keep:
+            stale.unlink()
+
+
+def _write_book(store: Store, env: jinja2.Environment, out: Path, b: _BookPages) -> dict[str, Any]:
+    """The book's page and one page per unit; returns the book's figures."""
+    book_ctx = b.context()
+    _write(
+        out / b.dir / "index.html",
+        env.get_template("book.html").render(root="../", book=book_ctx, chapters=b.chapters(), legend=LEGEND),
+    )
+    unit_page = env.get_template("unit.html")
+    for u in b.units:
+        _write(out / b.dir / f"{u.id}.html", unit_page.render(root="../", book=book_ctx, **b.unit_context(store, u)))
+    _remove_stale_pages(out / b.dir, b.units)
+    return book_ctx
+
+
+def _write_shared(out: Path, env: jinja2.Environment, store: Store, books: list[Book], book_rows: list[dict]) -> None:
+    """The index page, the Atlas as a dataset next to the pages that show it (see autoform/dataset.py), and
+    the static files."""
     recs = dataset.records(store, books)
     _write(out / "atlas.jsonl", dataset.to_jsonl(recs))
     _write(
         out / "index.html", env.get_template("index.html").render(root="", books=book_rows, dataset_records=len(recs))
     )
-    pages += 1
-    data = "[\n" + ",\n".join(json.dumps(d, ensure_ascii=False, sort_keys=True) for d in search) + "\n]"
-    _write(out / "search.json", data + "\n")
-    _write(out / "static" / "search-data.js", "window.AUTOFORM_SEARCH = " + data + ";\n")
     _write(out / "static" / "search.js", (TEMPLATES / "search.js").read_text(encoding="utf-8"))
     _write(out / "static" / "style.css", (TEMPLATES / "style.css").read_text(encoding="utf-8"))
     _write(out / "static" / "pygments.css", pygments_css())
-    return SiteSummary(pages=pages, books=len(books), units=n_units)
+
+
+def _write_search(out: Path, search: list[dict[str, Any]]) -> None:
+    data = "[\n" + ",\n".join(json.dumps(d, ensure_ascii=False, sort_keys=True) for d in search) + "\n]"
+    _write(out / "search.json", data + "\n")
+    _write(out / "static" / "search-data.js", "window.AUTOFORM_SEARCH = " + data + ";\n")
+
+
+def build_site(store: Store, out: Path) -> SiteSummary:
+    """Write the static site of every book in `store` to `out` (existing files are overwritten, none removed)."""
+    out = Path(out)
+    env = _env()
+    books = store.books()
+    dirs = book_dir_names(books)
+    n_units = 0
+    search: list[dict[str, Any]] = []
+    book_rows: list[dict[str, Any]] = []
+    for book in books:
+        b = _BookPages.of(store, book, dirs[book.id])
+        book_rows.append(_write_book(store, env, out, b))
+        search += [b.search_row(u) for u in b.units]
+        n_units += len(b.units)
+    _write_shared(out, env, store, books, book_rows)
+    _write_search(out, search)
+    return SiteSummary(pages=len(books) + n_units + 1, books=len(books), units=n_units)
 
 
 class SiteRequestHandler(SimpleHTTPRequestHandler):

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from autoform.errors import UsageError
-from autoform.store import Book, Store, Unit
+from autoform.store import ADMITTED, Attempt, Book, Post, Store, Unit, UnitStatus
+from autoform.store.reports import LLMCall
 
 
 class AmbiguousUnit(UsageError):
@@ -86,87 +88,83 @@ def find_unit(store: Store, book: Book, ref: str) -> Unit | None:
     return hits[0] if hits else None
 
 
+#: the order of entries made at the same moment: a prompt, its reply, a verdict, a post
+_ORDER = {"prompt": 0, "reply": 1, "verdict": 2, "post": 3}
+
+
+def _call_entries(call: LLMCall) -> list[Entry]:
+    """The prompt of one LLM call (at the moment it was sent) and its reply."""
+    try:
+        req = json.loads(call.request)
+    except ValueError:
+        req = {"messages": [{"role": "?", "content": call.request}]}
+    common = {
+        "job_id": call.job_id,
+        "role": call.role,
+        "model": call.model,
+        "call_id": call.id,
+        "cached": call.cached,
+    }
+    sent = call.created_at - (call.elapsed_s or 0.0)
+    return [
+        Entry(type="prompt", at=sent, messages=req.get("messages", []), **common),
+        Entry(
+            type="reply",
+            at=call.created_at,
+            text=call.response,
+            prompt_tokens=call.prompt_tokens,
+            completion_tokens=call.completion_tokens,
+            **common,
+        ),
+    ]
+
+
+def _verdict_entry(a: Attempt) -> Entry:
+    return Entry(
+        type="verdict",
+        at=a.created_at,
+        job_id=a.job_id,
+        attempt=a.n,
+        stage=a.stage,
+        author=a.author,
+        admitted=a.admitted,
+        reasons=a.reasons,
+        lean_messages=a.messages,
+        lean_code=a.lean_code,
+        axioms=a.axioms,
+        elapsed_s=a.elapsed_s,
+        superseded=a.superseded,
+    )
+
+
+def _post_entry(p: Post) -> Entry:
+    return Entry(
+        type="post",
+        at=p.created_at,
+        job_id=p.job_id,
+        post_id=p.id,
+        author=p.author,
+        kind=p.kind,
+        body=p.body,
+        data=p.data,
+        round=p.round,
+    )
+
+
 def unit_transcript(store: Store, unit: Unit, *, job_id: int | None = None) -> Transcript:
-    book = store.query("SELECT slug FROM books WHERE id = ?", (unit.book_id,))[0][0]
-    where, params = " AND job_id = ?" if job_id is not None else "", (job_id,) if job_id is not None else ()
-    entries: list[tuple[float, int, int, Entry]] = []
-    for r in store.query(f"SELECT * FROM llm_calls WHERE unit_id = ?{where} ORDER BY id", (unit.id, *params)):
-        try:
-            req = json.loads(r["request"])
-        except ValueError:
-            req = {"messages": [{"role": "?", "content": r["request"]}]}
-        common = {
-            "job_id": r["job_id"],
-            "role": r["role"],
-            "model": r["model"],
-            "call_id": r["id"],
-            "cached": bool(r["cached"]),
-        }
-        sent = r["created_at"] - (r["elapsed_s"] or 0.0)
-        entries.append((sent, 0, r["id"], Entry(type="prompt", at=sent, messages=req.get("messages", []), **common)))
-        entries.append(
-            (
-                r["created_at"],
-                1,
-                r["id"],
-                Entry(
-                    type="reply",
-                    at=r["created_at"],
-                    text=r["response"],
-                    prompt_tokens=r["prompt_tokens"],
-                    completion_tokens=r["completion_tokens"],
-                    **common,
-                ),
-            )
-        )
+    """Everything recorded of one unit (of one job, if given), in the order it happened."""
+    keyed: list[tuple[float, int, int, Entry]] = []
+    for call in store.llm_calls_of_unit(unit.id, job_id):
+        keyed += [(e.at, _ORDER[e.type], call.id, e) for e in _call_entries(call)]
     for a in store.attempts(unit.id, job_id, superseded=True):
-        entries.append(
-            (
-                a.created_at,
-                2,
-                a.id,
-                Entry(
-                    type="verdict",
-                    at=a.created_at,
-                    job_id=a.job_id,
-                    attempt=a.n,
-                    stage=a.stage,
-                    author=a.author,
-                    admitted=a.admitted,
-                    reasons=a.reasons,
-                    lean_messages=a.messages,
-                    lean_code=a.lean_code,
-                    axioms=a.axioms,
-                    elapsed_s=a.elapsed_s,
-                    superseded=a.superseded,
-                ),
-            )
-        )
+        keyed.append((a.created_at, _ORDER["verdict"], a.id, _verdict_entry(a)))
     for p in store.posts(unit.book_id, unit_id=unit.id):
-        if job_id is not None and p.job_id != job_id:
-            continue
-        entries.append(
-            (
-                p.created_at,
-                3,
-                p.id,
-                Entry(
-                    type="post",
-                    at=p.created_at,
-                    job_id=p.job_id,
-                    post_id=p.id,
-                    author=p.author,
-                    kind=p.kind,
-                    body=p.body,
-                    data=p.data,
-                    round=p.round,
-                ),
-            )
-        )
-    entries.sort(key=lambda e: e[:3])
-    ordered = [e[3] for e in entries]
+        if job_id is None or p.job_id == job_id:
+            keyed.append((p.created_at, _ORDER["post"], p.id, _post_entry(p)))
+    keyed.sort(key=lambda e: e[:3])
+    ordered = [e[3] for e in keyed]
     return Transcript(
-        book=book,
+        book=store.book_slug(unit.book_id),
         unit_id=unit.id,
         unit=unit.display,
         label=unit.label,
@@ -178,7 +176,7 @@ def unit_transcript(store: Store, unit: Unit, *, job_id: int | None = None) -> T
 
 
 def _why(unit: Unit, entries: list[Entry]) -> str:
-    if unit.status in ("proved", "defined", "stated"):
+    if unit.status in ADMITTED:
         return ""
     for e in reversed(entries):
         if e.type == "post" and e.author == "job":  # the scheduler's reason (token cap, internal error)
@@ -186,7 +184,7 @@ def _why(unit: Unit, entries: list[Entry]) -> str:
         if e.type == "verdict" and not e.admitted:
             reasons = "; ".join(r.get("message", "") for r in e.reasons) or "rejected"
             return f"last {e.stage} attempt ({e.author}, #{e.attempt}) rejected: {reasons}"
-    return "no attempt recorded yet" if unit.status != "skipped" else "skipped (kind not formalized)"
+    return "no attempt recorded yet" if unit.status != UnitStatus.SKIPPED else "skipped (kind not formalized)"
 
 
 def _stamp(t: float) -> str:
@@ -195,6 +193,53 @@ def _stamp(t: float) -> str:
 
 def _indent(text: str, pad: str = "    ") -> str:
     return "\n".join(pad + ln if ln.strip() else ln.rstrip() for ln in text.rstrip("\n").splitlines())
+
+
+def _prompt_lines(e: Entry, job: str) -> list[str]:
+    out = [f"== {_stamp(e.at)} {job} - prompt to the {e.role} ({e.model}, call {e.call_id}) =="]
+    for m in e.messages:
+        out += [f"  [{m.get('role', '?')}]", _indent(str(m.get("content", "")))]
+    return out
+
+
+def _reply_lines(e: Entry, job: str) -> list[str]:
+    how = "from the reply cache" if e.cached else f"{e.prompt_tokens}+{e.completion_tokens} tokens"
+    return [f"== {_stamp(e.at)} {job} - reply of the {e.role} ({how}) ==", _indent(e.text)]
+
+
+def _verdict_lines(e: Entry, job: str) -> list[str]:
+    word = "ADMITTED" if e.admitted else "REJECTED"
+    old = " (superseded: the statement changed since)" if e.superseded else ""
+    out = [
+        f"== {_stamp(e.at)} {job} - Lean verdict: {e.stage} attempt {e.attempt} by the {e.author}: "
+        f"{word} ({e.elapsed_s:.2f} s){old} =="
+    ]
+    out += [f"  - [{r.get('code', '?')}] {r.get('message', '')}" for r in e.reasons]
+    out += [
+        f"  {m.get('severity')} at line {m.get('line')}: {m.get('text', '')}"
+        for m in e.lean_messages
+        if m.get("severity") in ("error", "warning")
+    ]
+    if e.axioms is not None:
+        out.append(f"  axioms: {', '.join(e.axioms) or 'none'}")
+    if e.lean_code.strip():
+        out += ["  code:", _indent(e.lean_code)]
+    return out
+
+
+def _post_lines(e: Entry, job: str) -> list[str]:
+    if e.kind == "verdict":  # shown as the attempt it records
+        return []
+    return [f"== {_stamp(e.at)} {job} - post by the {e.author}: {e.kind} (round {e.round}) ==", _indent(e.body)]
+
+
+#: how each type of entry is shown: its lines (none for a post the transcript shows otherwise)
+_RENDERERS: dict[str, Callable[[Entry, str], list[str]]] = {
+    "prompt": _prompt_lines,
+    "reply": _reply_lines,
+    "verdict": _verdict_lines,
+    "post": _post_lines,
+}
 
 
 def render_text(t: Transcript) -> str:
@@ -208,35 +253,9 @@ def render_text(t: Transcript) -> str:
     if t.why:
         out += [f"why: {t.why}", ""]
     for e in t.entries:
-        job = f"job {e.job_id}" if e.job_id is not None else "no job"
-        if e.type == "prompt":
-            out.append(f"== {_stamp(e.at)} {job} - prompt to the {e.role} ({e.model}, call {e.call_id}) ==")
-            for m in e.messages:
-                out += [f"  [{m.get('role', '?')}]", _indent(str(m.get("content", "")))]
-        elif e.type == "reply":
-            how = "from the reply cache" if e.cached else f"{e.prompt_tokens}+{e.completion_tokens} tokens"
-            out += [f"== {_stamp(e.at)} {job} - reply of the {e.role} ({how}) ==", _indent(e.text)]
-        elif e.type == "verdict":
-            word = "ADMITTED" if e.admitted else "REJECTED"
-            old = " (superseded: the statement changed since)" if e.superseded else ""
-            out.append(
-                f"== {_stamp(e.at)} {job} - Lean verdict: {e.stage} attempt {e.attempt} by the {e.author}: "
-                f"{word} ({e.elapsed_s:.2f} s){old} =="
-            )
-            for r in e.reasons:
-                out.append(f"  - [{r.get('code', '?')}] {r.get('message', '')}")
-            for m in e.lean_messages:
-                if m.get("severity") in ("error", "warning"):
-                    out.append(f"  {m.get('severity')} at line {m.get('line')}: {m.get('text', '')}")
-            if e.axioms is not None:
-                out.append(f"  axioms: {', '.join(e.axioms) or 'none'}")
-            if e.lean_code.strip():
-                out += ["  code:", _indent(e.lean_code)]
-        elif e.kind != "verdict":
-            out += [f"== {_stamp(e.at)} {job} - post by the {e.author}: {e.kind} (round {e.round}) ==", _indent(e.body)]
-        else:
-            continue
-        out.append("")
+        lines = _RENDERERS[e.type](e, f"job {e.job_id}" if e.job_id is not None else "no job")
+        if lines:
+            out += [*lines, ""]
     if not t.entries:
         out.append("(nothing recorded for this unit yet: run `autoform run` on its book)")
     return "\n".join(out).rstrip("\n") + "\n"

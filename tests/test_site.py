@@ -31,7 +31,7 @@ def _make_store(path: Path) -> Store:
             "",
             "1 Numbers",
             "1.1 Squares",
-            "done",
+            "defined",
             1,
         ),
         (
@@ -46,7 +46,7 @@ def _make_store(path: Path) -> Store:
             "By \\ref{def:square} and\n\\begin{align} n^2 &= n \\cdot n \\\\ &\\ge 0 \\end{align}",
             "1 Numbers",
             "1.1 Squares",
-            "done",
+            "proved",
             1,
         ),
         (

@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -81,60 +83,74 @@ def _strip_informal(text: str) -> str:
     return m.group(1).strip() if m else t
 
 
-def load(path: Path, *, split: str | None = None, limit: int | None = None) -> list[Problem]:
-    """The problems of a benchmark file, in file order (``split``: only those of that split)."""
-    if not path.is_file():
-        raise BenchError(f"{path}: no such file; pass a benchmark in JSON Lines (one problem a line)")
-    problems: list[Problem] = []
+def _json_row(path: Path, n: int, raw: str) -> dict[str, Any]:
+    """One line of a benchmark file as a JSON object; a BenchError naming the line otherwise."""
+    try:
+        row = json.loads(raw)
+    except json.JSONDecodeError as e:
+        raise BenchError(
+            f"{path}:{n}: not a JSON object ({e.msg} at column {e.colno}); a benchmark is "
+            "JSON Lines, one problem object a line"
+        ) from None
+    if not isinstance(row, dict):
+        raise BenchError(f"{path}:{n}: expected a JSON object, found {type(row).__name__}")
+    return row
+
+
+def _problem(path: Path, n: int, row: dict[str, Any]) -> Problem:
+    """The problem of one benchmark line; a BenchError naming the fields that are missing."""
+    informal, formal = _first(row, INFORMAL_KEYS), _first(row, FORMAL_KEYS)
+    missing = [
+        what
+        for what, v in (
+            ("an informal statement (" + ", ".join(INFORMAL_KEYS) + ")", informal),
+            ("a reference Lean statement (" + ", ".join(FORMAL_KEYS) + ")", formal),
+        )
+        if v is None
+    ]
+    if missing or informal is None or formal is None:
+        raise BenchError(
+            f"{path}:{n}: expected {' and '.join(missing)}; found the fields "
+            f"{', '.join(sorted(row)) or '(none)'}. Rename the fields or see "
+            "autoform/evaluation/bench.py for the names accepted"
+        )
+    return Problem(
+        name=str(next((row[k] for k in NAME_KEYS if row.get(k) not in (None, "")), f"line{n}")),
+        informal=_strip_informal(informal),
+        formal=formal,
+        header=_first(row, HEADER_KEYS) or DEFAULT_HEADER,
+        helper=_first(row, HELPER_KEYS) or "",
+        informal_proof=_first(row, PROOF_KEYS) or "",
+        split=str(row.get("split") or ""),
+        line=n,
+    )
+
+
+def _read_problems(path: Path) -> Iterator[Problem]:
+    """Every problem of a benchmark file, in file order; a BenchError at the first bad line or repeated name."""
     seen: set[str] = set()
     with path.open(encoding="utf-8") as f:
         for n, raw in enumerate(f, start=1):
             if not raw.strip():
                 continue
-            try:
-                row = json.loads(raw)
-            except json.JSONDecodeError as e:
-                raise BenchError(
-                    f"{path}:{n}: not a JSON object ({e.msg} at column {e.colno}); a benchmark is "
-                    "JSON Lines, one problem object a line"
-                ) from None
-            if not isinstance(row, dict):
-                raise BenchError(f"{path}:{n}: expected a JSON object, found {type(row).__name__}")
-            informal, formal = _first(row, INFORMAL_KEYS), _first(row, FORMAL_KEYS)
-            missing = [
-                what
-                for what, v in (
-                    ("an informal statement (" + ", ".join(INFORMAL_KEYS) + ")", informal),
-                    ("a reference Lean statement (" + ", ".join(FORMAL_KEYS) + ")", formal),
-                )
-                if v is None
-            ]
-            if missing:
-                raise BenchError(
-                    f"{path}:{n}: expected {' and '.join(missing)}; found the fields "
-                    f"{', '.join(sorted(row)) or '(none)'}. Rename the fields or see "
-                    "autoform/evaluation/bench.py for the names accepted"
-                )
-            assert informal is not None and formal is not None
-            name = str(next((row[k] for k in NAME_KEYS if row.get(k) not in (None, "")), f"line{n}"))
-            if name in seen:
-                raise BenchError(f"{path}:{n}: problem name {name!r} appears twice; names must be unique")
-            seen.add(name)
-            p = Problem(
-                name=name,
-                informal=_strip_informal(informal),
-                formal=formal,
-                header=_first(row, HEADER_KEYS) or DEFAULT_HEADER,
-                helper=_first(row, HELPER_KEYS) or "",
-                informal_proof=_first(row, PROOF_KEYS) or "",
-                split=str(row.get("split") or ""),
-                line=n,
-            )
-            if split is not None and p.split != split:
-                continue
-            problems.append(p)
-            if limit is not None and len(problems) >= limit:
-                break
+            p = _problem(path, n, _json_row(path, n, raw))
+            if p.name in seen:
+                raise BenchError(f"{path}:{n}: problem name {p.name!r} appears twice; names must be unique")
+            seen.add(p.name)
+            yield p
+
+
+def load(path: Path, *, split: str | None = None, limit: int | None = None) -> list[Problem]:
+    """The problems of a benchmark file, in file order (``split``: only those of that split)."""
+    if not path.is_file():
+        raise BenchError(f"{path}: no such file; pass a benchmark in JSON Lines (one problem a line)")
+    problems: list[Problem] = []
+    for p in _read_problems(path):
+        if split is not None and p.split != split:
+            continue
+        problems.append(p)
+        if limit is not None and len(problems) >= limit:
+            break
     if split is not None and not problems:
         raise BenchError(f"{path}: no problem has split {split!r}")
     return problems

@@ -4,9 +4,9 @@ site's style; two reports compared side by side."""
 
 from __future__ import annotations
 
-import json
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ from autoform.config import Settings
 from autoform.evaluation.bench import Problem
 from autoform.evaluation.runner import RESULT, book_slug
 from autoform.llm import price
-from autoform.store import Store
+from autoform.store import Store, UnitStatus
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 Z95 = 1.959963984540054
@@ -38,7 +38,7 @@ class ProblemRecord(BaseModel):
     name: str
     book: str
     unit_id: int | None = None
-    status: str = "pending"  # the unit's status: pending, working, proved, stated, failed, ...
+    status: str = UnitStatus.PENDING.value  # the unit's status: pending, working, proved, stated, failed, ...
     finished: bool = False  # Lean's equivalence verdict is recorded
     statement_elaborated: bool = False
     drafted: str = ""
@@ -83,96 +83,92 @@ class EvalReport(BaseModel):
     records: list[ProblemRecord]
 
 
+def _problem_record(store: Store, settings: Settings, bench: Path, p: Problem) -> ProblemRecord:
+    """What the store holds of one problem: its unit's status, effort and cost, and Lean's equivalence verdict."""
+    slug = book_slug(bench, p.lean_header)
+    rec = ProblemRecord(name=p.name, book=slug)
+    book = store.book(slug)
+    unit = store.present_unit_by_label(book.id, p.name) if book is not None else None
+    if unit is None:
+        return rec
+    rec.unit_id, rec.status = unit.id, str(unit.status)
+    rec.proved = unit.status == UnitStatus.PROVED
+    effort = store.unit_effort(unit.id)
+    rec.attempts = effort.attempts
+    for call in effort.calls:
+        rec.llm_calls += 1
+        if not call.cached:
+            rec.tokens += call.prompt_tokens + call.completion_tokens
+            rec.cost_usd += price(settings, call.model, call.prompt_tokens, call.completion_tokens)
+    eq_s = _read_verdict(rec, store.latest_post_data(unit.id, RESULT))
+    rec.lean_s = round(effort.attempts_lean_s + eq_s, 4)
+    rec.cost_usd = round(rec.cost_usd, 8)
+    rec.transcript = f"transcripts/{_safe(p.name)}.txt"
+    return rec
+
+
+def _read_verdict(rec: ProblemRecord, d: dict[str, Any] | None) -> float:
+    """Fill `rec` from the problem's ``eval_result`` post (when there is one); returns Lean's time on the
+    equivalence check."""
+    if d is None:
+        return 0.0
+    rec.finished = True
+    rec.drafted, rec.fidelity, rec.faithful = d.get("drafted", ""), d.get("fidelity", ""), d.get("faithful")
+    rec.statement_elaborated = bool(rec.drafted)
+    rec.equivalence, rec.equivalence_reason = d.get("equivalence", ""), d.get("reason", "")
+    return float(d.get("equivalence_lean_s", 0.0))
+
+
+#: the figures counted over the finished problems
+_COUNTS: dict[str, Callable[[ProblemRecord], bool]] = {
+    "statement_elaborated": lambda r: r.statement_elaborated,
+    "equivalent": lambda r: r.equivalence == "equivalent",
+    "not_equivalent": lambda r: r.equivalence == "not_equivalent",
+    "undecided": lambda r: r.equivalence == "undecided",
+    "no_statement": lambda r: r.equivalence == "no_statement",
+    "proved": lambda r: r.proved,
+    "failed": lambda r: not r.proved,
+    "proved_and_equivalent": lambda r: r.proved and r.equivalence == "equivalent",
+    "critic_faithful": lambda r: r.faithful is True,
+}
+#: the counts given as rates, with their Wilson intervals
+_RATES = ("statement_elaborated", "equivalent", "proved", "proved_and_equivalent")
+_ROLES = ("reader", "drafter", "critic", "prover", "gap_closer")
+
+
+def _rate(k: int, n: int) -> Rate:
+    low, high = wilson(k, n)
+    return Rate(k=k, n=n, rate=k / n if n else 0.0, low=low, high=high)
+
+
+def _per(cost: float, k: int) -> float | None:
+    return round(cost / k, 8) if k else None
+
+
 def collect(
     store: Store, settings: Settings, bench: Path, problems: list[Problem], *, params: dict[str, Any] | None = None
 ) -> EvalReport:
     """Every figure of the report, read from the store."""
-    records: list[ProblemRecord] = []
-    for p in problems:
-        slug = book_slug(bench, p.lean_header)
-        rec = ProblemRecord(name=p.name, book=slug)
-        book = store.book(slug)
-        rows = (
-            store.query(
-                "SELECT id, status FROM units WHERE book_id = ? AND label = ? AND present = 1", (book.id, p.name)
-            )
-            if book is not None
-            else []
-        )
-        if rows:
-            uid = rows[0][0]
-            rec.unit_id, rec.status = uid, rows[0][1]
-            rec.proved = rec.status == "proved"
-            rec.attempts = store.query("SELECT COUNT(*) FROM attempts WHERE unit_id = ? AND superseded = 0", (uid,))[0][
-                0
-            ]
-            lean_attempts = store.query("SELECT COALESCE(SUM(elapsed_s), 0) FROM attempts WHERE unit_id = ?", (uid,))[
-                0
-            ][0]
-            for model, pt, ct, cached in store.query(
-                "SELECT model, prompt_tokens, completion_tokens, cached FROM llm_calls WHERE unit_id = ?", (uid,)
-            ):
-                rec.llm_calls += 1
-                if not cached:
-                    rec.tokens += (pt or 0) + (ct or 0)
-                    rec.cost_usd += price(settings, model, pt or 0, ct or 0)
-            res = store.query(
-                "SELECT data FROM posts WHERE unit_id = ? AND kind = ? ORDER BY id DESC LIMIT 1", (uid, RESULT)
-            )
-            eq_s = 0.0
-            if res:
-                d = json.loads(res[0][0])
-                rec.finished = True
-                rec.drafted, rec.fidelity, rec.faithful = d.get("drafted", ""), d.get("fidelity", ""), d.get("faithful")
-                rec.statement_elaborated = bool(rec.drafted)
-                rec.equivalence, rec.equivalence_reason = d.get("equivalence", ""), d.get("reason", "")
-                eq_s = float(d.get("equivalence_lean_s", 0.0))
-            rec.lean_s = round(float(lean_attempts) + eq_s, 4)
-            rec.cost_usd = round(rec.cost_usd, 8)
-            rec.transcript = f"transcripts/{_safe(p.name)}.txt"
-        records.append(rec)
+    records = [_problem_record(store, settings, bench, p) for p in problems]
     done = [r for r in records if r.finished]
     n = len(done)
-    counts = {
-        "statement_elaborated": sum(r.statement_elaborated for r in done),
-        "equivalent": sum(r.equivalence == "equivalent" for r in done),
-        "not_equivalent": sum(r.equivalence == "not_equivalent" for r in done),
-        "undecided": sum(r.equivalence == "undecided" for r in done),
-        "no_statement": sum(r.equivalence == "no_statement" for r in done),
-        "proved": sum(r.proved for r in done),
-        "failed": sum(not r.proved for r in done),
-        "proved_and_equivalent": sum(r.proved and r.equivalence == "equivalent" for r in done),
-        "critic_faithful": sum(r.faithful is True for r in done),
-    }
-    rates = {
-        k: Rate(
-            k=counts[k],
-            n=n,
-            rate=counts[k] / n if n else 0.0,
-            low=wilson(counts[k], n)[0],
-            high=wilson(counts[k], n)[1],
-        )
-        for k in ("statement_elaborated", "equivalent", "proved", "proved_and_equivalent")
-    }
+    counts = {k: sum(bool(test(r)) for r in done) for k, test in _COUNTS.items()}
     cost = sum(r.cost_usd for r in records)
-    roles = ("reader", "drafter", "critic", "prover", "gap_closer")
     return EvalReport(
         benchmark=str(bench),
         model=settings.llm.model,
-        models={r: settings.llm.model_for(r) for r in roles},
+        models={r: settings.llm.model_for(r) for r in _ROLES},
         params=params or {},
         lean_backend=settings.lean.backend,
         problems=len(records),
         finished=n,
         counts=counts,
-        rates=rates,
+        rates={k: _rate(counts[k], n) for k in _RATES},
         llm_calls=sum(r.llm_calls for r in records),
         tokens=sum(r.tokens for r in records),
         cost_usd=round(cost, 8),
-        cost_per_solved_usd=round(cost / counts["proved"], 8) if counts["proved"] else None,
-        cost_per_equivalent_solved_usd=(
-            round(cost / counts["proved_and_equivalent"], 8) if counts["proved_and_equivalent"] else None
-        ),
+        cost_per_solved_usd=_per(cost, counts["proved"]),
+        cost_per_equivalent_solved_usd=_per(cost, counts["proved_and_equivalent"]),
         lean_s=round(sum(r.lean_s for r in records), 4),
         records=records,
     )
