@@ -311,3 +311,46 @@ def test_mathlib_benchmark_runs(small, tmp_path):
     assert r.returncode == 0, r.stderr
     rep = json.loads(r.stdout.strip().splitlines()[-1])
     assert rep["declarations"] >= 18 and rep["query_ms_median"] is not None
+
+
+# ------------------------------------------------------------------------------------ embeddings fused in
+def test_embeddings_rerank_the_lexical_pool(small):
+    """A scripted embedder that prefers one declaration moves it up by reciprocal-rank fusion; the pool is the
+    lexical one (embeddings re-rank, they find nothing new), and an exact name stays first."""
+    from autoform.mathlib.search import fused_search, hit_text
+
+    _, index = small
+    lexical = search(index, "commutative", k=50)
+    assert len(lexical) >= 2
+    favourite = lexical[-1].name
+
+    def embed(texts: list[str]) -> list[list[float]]:  # the query is [1, 0]; the favourite points the same way
+        return [[1.0, 0.0]] + [[1.0, 0.0] if t.startswith(favourite + " ") else [0.0, 1.0] for t in texts[1:]]
+
+    fused = fused_search(index, "commutative", embed, k=50)
+    assert {h.name for h in fused} == {h.name for h in lexical}
+    assert [h.name for h in fused].index(favourite) < [h.name for h in lexical].index(favourite)
+    assert fused == sorted(fused, key=lambda h: -h.score)
+    assert hit_text(lexical[0]).startswith(lexical[0].name)
+    exact = fused_search(index, "mul_comm", lambda texts: [[0.0, 1.0]] + [[1.0, 0.0]] * (len(texts) - 1), k=5)
+    assert exact[0].name == "mul_comm"
+
+
+def test_embeddings_from_the_endpoint_are_fused_and_cached(small, tmp_path):
+    """Through the real openai client against the scripted server: the query and the pool are embedded once."""
+    from fake_llm import FakeLLM
+
+    from autoform.config import LLMConfig, Settings
+    from autoform.llm import LLMClient
+    from autoform.mathlib.search import fused_search
+    from autoform.store import Store
+
+    _, index = small
+    with FakeLLM() as srv:
+        s = Settings(home=tmp_path, llm=LLMConfig(base_url=srv.base_url, api_key="k", model="m"))
+        llm = LLMClient(s, Store(s.db_path))
+        hits = fused_search(index, "multiplication is commutative", lambda t: llm.embed(t, "emb"), k=5)
+        assert hits and len(srv.embedding_requests) == 1
+        assert srv.embedding_requests[0]["input"][0] == "multiplication is commutative"
+        fused_search(index, "multiplication is commutative", lambda t: llm.embed(t, "emb"), k=5)
+        assert len(srv.embedding_requests) == 1  # cached in the store by model and text

@@ -15,7 +15,9 @@ concepts of an informal statement.
 from __future__ import annotations
 
 import difflib
+import math
 import re
+from collections.abc import Callable
 
 from pydantic import BaseModel, Field
 
@@ -453,6 +455,40 @@ def search(index: MathlibIndex, query: str, *, k: int = 10, kinds: tuple[str, ..
             h for h in hits if h.name != exact.name
         ][: k - 1]
     return hits[:k]
+
+
+#: the reciprocal-rank constant of fusion (Cormack et al. 2009: 60 works across collections)
+RRF_K = 60
+#: Embeddings of a batch of texts (an OpenAI-compatible endpoint's /embeddings, e.g. :meth:`LLMClient.embed`)
+Embedder = Callable[[list[str]], list[list[float]]]
+
+
+def hit_text(h: Hit) -> str:
+    """What a declaration says, as the embedding model reads it: its name, signature and docstring."""
+    return f"{h.name} {h.signature} {h.doc}"[:1000]
+
+
+def _cosine(a: list[float], b: list[float]) -> float:
+    na, nb = math.sqrt(sum(x * x for x in a)) or 1.0, math.sqrt(sum(x * x for x in b)) or 1.0
+    return sum(x * y for x, y in zip(a, b, strict=False)) / (na * nb)
+
+
+def fused_search(index: MathlibIndex, query: str, embed: Embedder, *, k: int = 10, pool: int = 50) -> list[Hit]:
+    """:func:`search` with embeddings fused in: the ``pool`` best lexical hits are ranked again by the cosine
+    similarity of their embedding to the query's, and the two rankings are fused by reciprocal rank (an exact
+    name stays first). Embeddings re-rank what the index finds; they cannot find what no word matches."""
+    lexical = search(index, query, k=pool)
+    if len(lexical) < 2:
+        return lexical[:k]
+    vecs = embed([query, *(hit_text(h) for h in lexical)])
+    similarity = [_cosine(vecs[0], v) for v in vecs[1:]]
+    by_meaning = sorted(range(len(lexical)), key=lambda i: -similarity[i])
+    fused = [1.0 / (RRF_K + 1 + i) for i in range(len(lexical))]
+    for rank, i in enumerate(by_meaning):
+        fused[i] += 1.0 / (RRF_K + 1 + rank)
+    exact = query.strip()
+    order = sorted(range(len(lexical)), key=lambda i: (lexical[i].name != exact, -fused[i]))
+    return [lexical[i].model_copy(update={"score": round(fused[i], 6)}) for i in order[:k]]
 
 
 def plain_bm25(index: MathlibIndex, query: str, *, k: int = 10) -> list[Hit]:
