@@ -24,6 +24,7 @@ import networkx as nx
 from pydantic import BaseModel
 
 from autoform.config import Settings
+from autoform.lean.prescreen import lean_tokens
 from autoform.lean.workspace import split_header
 from autoform.store import AtlasEntry, Book, Store, Unit, UnitStatus
 
@@ -153,6 +154,30 @@ def _unit_block(code: str) -> str:
     return f"section\n\n{code}\nend\n"
 
 
+#: commands whose effect outlives a ``section`` unless they are ``local`` or ``scoped``
+_GLOBAL_COMMANDS = frozenset(
+    {"instance", "notation", "infix", "infixl", "infixr", "prefix", "postfix", "macro", "macro_rules", "syntax"}
+)
+
+
+def global_effect(code: str) -> str | None:
+    """What in a unit's code reaches past its own ``section`` (a global ``instance``, an attribute that is not
+    ``local``, notation, ``export``), else None. Such a unit gets a module of its own, so that the units after it
+    in its chapter are compiled as Lean checked them: without it, unless they depend on it."""
+    toks = lean_tokens(code, punctuation=True)
+    for k, t in enumerate(toks):
+        prev = toks[k - 1].text if k else ""
+        if t.kind == "ident" and t.text in _GLOBAL_COMMANDS and prev not in ("local", "scoped"):
+            return f"`{t.text}`"
+        if t.kind == "ident" and t.text == "export" and (k == 0 or toks[k - 1].line < t.line):
+            return "`export`"
+        if t.text == "@[" or (t.text == "[" and prev == "attribute"):
+            first = toks[k + 1].text if k + 1 < len(toks) else ""
+            if first not in ("local", "scoped"):
+                return f"the attribute `{first}`"
+    return None
+
+
 #: the Atlas's two libraries and the statuses of the entries each holds (``Atlas`` is free of ``sorry``)
 LIBRARIES: tuple[tuple[str, frozenset[UnitStatus]], ...] = (
     ("Atlas", frozenset({UnitStatus.PROVED, UnitStatus.DEFINED})),
@@ -162,7 +187,11 @@ LIBRARIES: tuple[tuple[str, frozenset[UnitStatus]], ...] = (
 
 @dataclass
 class _BookModules:
-    """What rendering one book's modules needs to know: its units, Atlas entries, dependency graph and modules."""
+    """What rendering one book's modules needs to know: its units, Atlas entries, dependency graph and modules.
+
+    A unit goes into its chapter's module, closed in its own ``section``; a unit with a global effect
+    (:func:`global_effect`) goes into a module of its own below the chapter's (``Chapter/Name.lean``), which the
+    chapter imports only where one of its units depends on it."""
 
     book: Book
     by_id: dict[int, Unit]
@@ -170,6 +199,7 @@ class _BookModules:
     entry_of: dict[int, AtlasEntry]
     chapters: dict[str, str]
     graph: nx.DiGraph
+    own: dict[int, str]  # unit id -> the name of its own module, for units with a global effect
 
     @classmethod
     def of(cls, store: Store, book: Book) -> _BookModules:
@@ -179,10 +209,22 @@ class _BookModules:
         graph = nx.DiGraph()
         graph.add_nodes_from(by_id)
         graph.add_edges_from((u, d) for u, d, _ in store.deps(book.id) if u in by_id and d in by_id)
-        return cls(book, by_id, entries, {e.unit_id: e for e in entries}, chapter_modules(units), graph)
+        own: dict[int, str] = {}
+        for e in entries:
+            if global_effect(e.lean_code) is not None:
+                base, k = lean_ident(e.decl_name.rsplit(".", 1)[-1], "Unit"), 2
+                name = base
+                while name in own.values():
+                    name, k = f"{base}{k}", k + 1
+                own[e.unit_id] = name
+        return cls(book, by_id, entries, {e.unit_id: e for e in entries}, chapter_modules(units), graph, own)
+
+    def chapter_module(self, lib: str, chapter: str) -> str:
+        return f"{lib}.{book_module(self.book)}.{self.chapters[chapter]}"
 
     def module_of(self, e: AtlasEntry) -> str:
-        return f"{_library(e)}.{book_module(self.book)}.{self.chapters[self.by_id[e.unit_id].chapter]}"
+        chapter = self.chapter_module(_library(e), self.by_id[e.unit_id].chapter)
+        return f"{chapter}.{self.own[e.unit_id]}" if e.unit_id in self.own else chapter
 
     def needed_modules(self, lib: str, this: str, chosen: list[AtlasEntry]) -> list[str]:
         """The modules holding what the chosen units were checked with: their admitted dependencies,
@@ -195,6 +237,26 @@ class _BookModules:
                     continue
                 needed.append(self.module_of(de))
         return list(dict.fromkeys(needed))
+
+    def modules(self, lib: str, statuses: frozenset[UnitStatus]) -> dict[str, list[AtlasEntry]]:
+        """Module name -> its entries in book order, for the entries of ``lib``: chapters first, each followed by
+        the modules of its own units."""
+        out: dict[str, list[AtlasEntry]] = {}
+        for chapter in self.chapters:
+            chosen = [e for e in self.entries if e.status in statuses and self.by_id[e.unit_id].chapter == chapter]
+            shared = [e for e in chosen if e.unit_id not in self.own]
+            if shared:
+                out[self.chapter_module(lib, chapter)] = shared
+            for e in chosen:
+                if e.unit_id in self.own:
+                    out[self.module_of(e)] = [e]
+        return out
+
+
+def module_paths(store: Store, book: Book) -> dict[int, str]:
+    """Unit id -> the file (relative to ``atlas/``) that holds the unit's Atlas entry."""
+    mods = _BookModules.of(store, book)
+    return {e.unit_id: mods.module_of(e).replace(".", "/") + ".lean" for e in mods.entries}
 
 
 def _chapter_text(book: Book, chapter: str, imports: list[str], header_rest: list[str], decls: list[str]) -> str:
@@ -215,24 +277,21 @@ def _chapter_text(book: Book, chapter: str, imports: list[str], header_rest: lis
 def render_book(store: Store, book: Book, header: str) -> dict[str, str]:
     """Relative path (under atlas/) -> file text, for one book, proved/defined and stated separately.
 
-    A chapter module imports the header's imports first, then the modules holding the admitted dependencies its
-    units were checked with (wherever they are in the book: a later chapter too), then the rest of the header
-    (``open ...``, options); each unit is closed in its own ``section``."""
+    A module imports the header's imports first, then the modules holding the admitted dependencies its units
+    were checked with (wherever they are in the book: a later chapter too), then the rest of the header
+    (``open ...``, options); each unit is closed in its own ``section``, and a unit whose effect a section would
+    not close has a module of its own (:class:`_BookModules`)."""
     mods = _BookModules.of(store, book)
-    bm = book_module(book)
     header_imports, header_rest = split_header(header)
     files: dict[str, str] = {}
     for lib, statuses in LIBRARIES:
-        for chapter, mod in mods.chapters.items():
-            chosen = [e for e in mods.entries if e.status in statuses and mods.by_id[e.unit_id].chapter == chapter]
-            if not chosen:
-                continue
-            needed = mods.needed_modules(lib, f"{lib}.{bm}.{mod}", chosen)
-            imports = header_imports + [f"import {m}" for m in needed]
+        for module, chosen in mods.modules(lib, statuses).items():
+            imports = header_imports + [f"import {m}" for m in mods.needed_modules(lib, module, chosen)]
             decls = [
                 _unit_block(_with_docstring(e.lean_code.strip("\n"), mods.by_id[e.unit_id], e, book)) for e in chosen
             ]
-            files[f"{lib}/{bm}/{mod}.lean"] = _chapter_text(book, chapter, imports, header_rest, decls)
+            chapter = mods.by_id[chosen[0].unit_id].chapter
+            files[module.replace(".", "/") + ".lean"] = _chapter_text(book, chapter, imports, header_rest, decls)
     return files
 
 

@@ -58,6 +58,7 @@ from autoform.atlas import (
     book_namespace,
     chapter_modules,
     full_decl_name,
+    module_paths,
     render_book,
 )
 from autoform.config import LeanConfig, Settings
@@ -280,12 +281,11 @@ def _positions(
     """unit id -> (file path, start line, end line) of its declaration in the module the store renders, only
     where that module is on disk as rendered (else the positions would point elsewhere)."""
     files = render_book(store, book, header)
-    chapters = chapter_modules(list(units.values()))
+    paths = module_paths(store, book)
     out: dict[int, tuple[str, int, int]] = {}
     for e in entries:
         u = units[e.unit_id]
-        lib = "AtlasStated" if e.status == UnitStatus.STATED else "Atlas"
-        rel = f"{lib}/{book_module(book)}/{chapters[u.chapter]}.lean"
+        rel = paths[e.unit_id]
         text = files.get(rel)
         path = home / "atlas" / rel if home is not None else None
         if text is None or path is None or not path.is_file() or path.read_text(encoding="utf-8") != text:

@@ -9,7 +9,15 @@ from pathlib import Path
 import pytest
 from conftest import SAMPLE_BOOK, needs_lean
 
-from autoform.atlas import build_atlas, chapter_modules, full_decl_name, lean_ident, render_book, write_atlas
+from autoform.atlas import (
+    build_atlas,
+    chapter_modules,
+    full_decl_name,
+    lean_ident,
+    module_paths,
+    render_book,
+    write_atlas,
+)
 from autoform.config import Settings
 from autoform.ingest import ingest
 from autoform.store import Store
@@ -124,7 +132,9 @@ def test_docstring_goes_on_the_main_declaration(setup):
         " IsEven (m + n) := by\n  omega"
     )
     _entry_code(store, uid, code, "isEven_add")
-    main = render_book(store, book, "import Mathlib")["Atlas/Ent/ElementaryNumberTheory.lean"]
+    path = module_paths(store, book)[uid]
+    assert path == "Atlas/Ent/ElementaryNumberTheory/IsEvenAdd.lean"  # a global @[simp]: a module of its own
+    main = render_book(store, book, "import Mathlib")[path]
     aux = main.index("/-- helper -/\ntheorem aux_two")  # the auxiliary lemma keeps its own docstring
     ours = main.index("/-- If $m, n")
     assert aux < ours < main.index("@[simp] theorem isEven_add")

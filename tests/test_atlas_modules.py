@@ -127,3 +127,39 @@ def test_helper_lemmas_get_names_reserved_per_unit(book, tmp_path):
     text = (s.atlas_dir / "Atlas" / "Ent" / "ElementaryNumberTheory.lean").read_text()
     declared = re.findall(r"^(?:lemma|theorem) (\S+)", text, re.M)
     assert sorted(declared) == sorted(set(declared)) and "key_lemma_2" in declared
+
+
+def test_a_unit_with_a_global_effect_gets_a_module_of_its_own(book):
+    """A global instance or @[simp] lemma is not closed by a section: its unit goes into a module of its own,
+    which only the units that depend on it import, so the units after it are compiled as Lean checked them."""
+    from autoform.atlas import global_effect, module_paths
+
+    s, store, b = book
+    u1, u2, u3 = store.units(b.id)[:3]
+    with store.tx() as c:
+        c.execute("INSERT OR IGNORE INTO unit_deps (unit_id, dep_id, via) VALUES (?,?,'ref')", (u3.id, u1.id))
+    _add(store, b, u1, "inst_fact", "instance instFact : Fact (1 < 2) := ⟨by norm_num⟩")
+    _add(store, b, u2, "plain", "theorem plain : True := trivial")
+    _add(store, b, u3, "uses_inst", "@[simp] theorem uses_inst : (1 : ℕ) < 2 := Fact.out")
+    files = render_book(store, b, "import Mathlib")
+    chapter = files["Atlas/Ent/ElementaryNumberTheory.lean"]
+    own1 = files["Atlas/Ent/ElementaryNumberTheory/InstFact.lean"]
+    own3 = files["Atlas/Ent/ElementaryNumberTheory/UsesInst.lean"]
+    assert "theorem plain" in chapter and "instFact" not in chapter and "uses_inst" not in chapter
+    assert "import Atlas.Ent.ElementaryNumberTheory.InstFact" not in chapter  # `plain` was checked without it
+    assert "instance instFact" in own1
+    assert "import Atlas.Ent.ElementaryNumberTheory.InstFact" in own3  # its dependency, as when it was checked
+    paths = module_paths(store, b)
+    assert paths[u1.id] == "Atlas/Ent/ElementaryNumberTheory/InstFact.lean"
+    assert paths[u2.id] == "Atlas/Ent/ElementaryNumberTheory.lean"
+    write_atlas(store, s)
+    root = (s.atlas_dir / "Atlas.lean").read_text()
+    assert "import Atlas.Ent.ElementaryNumberTheory.InstFact" in root  # the library holds every module
+    # what counts as global, and what a section does close
+    assert global_effect("attribute [local simp] Nat.add_comm\ntheorem t : True := trivial") is None
+    assert global_effect("local instance : Fact (1 < 2) := ⟨by norm_num⟩") is None
+    assert global_effect("open Nat in\ntheorem t : True := trivial -- instance in a comment") is None
+    assert global_effect("attribute [instance] foo") == "the attribute `instance`"
+    assert global_effect("deriving instance Repr for Foo") == "`instance`"
+    assert global_effect('notation "‖" x "‖" => abs x') == "`notation`"
+    assert global_effect('local notation "‖" x "‖" => abs x') is None
