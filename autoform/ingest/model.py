@@ -1,7 +1,8 @@
 """What every reader (LaTeX, PDF) produces: units in book order, with their references.
 
-Also shared by the readers: the printed names of theorem-like environments and the textual references
-("by Lemma 3.1", "the previous theorem", "Theorem 2 above"), resolved against the units' numbers and order.
+Also shared by the readers and their callers: :class:`IngestError`, the printed names of theorem-like
+environments and the textual references ("by Lemma 3.1", "the previous theorem", "Theorem 2 above"), resolved
+against the units' numbers and order.
 """
 
 from __future__ import annotations
@@ -10,7 +11,13 @@ import re
 
 from pydantic import BaseModel, Field
 
+from autoform.errors import UsageError
 from autoform.store.models import UnitContent
+
+
+class IngestError(UsageError):
+    """The book cannot be read at all (missing root file, not LaTeX); the message names the file."""
+
 
 KINDS = (
     "definition",
@@ -181,51 +188,71 @@ def textual_mentions(text: str) -> list[tuple[str, str, str]]:
     return out
 
 
+def textual_refs(text: str) -> list[tuple[str, str]]:
+    """("lemma", "1.3") for phrases like "by Lemma 1.3" (a reference without \\ref), unresolved."""
+    return [(k, num) for k, num, _ in textual_mentions(text) if num]
+
+
+def _pick(cands: list[int], i: int, where: str) -> int | None:
+    """The candidate nearest to position ``i`` on the side ``where`` says ("before", "after", "": before first)."""
+    before = [j for j in cands if j < i]
+    after = [j for j in cands if j > i]
+    if where == "after":
+        return after[0] if after else None
+    if where == "before":
+        return before[-1] if before else None
+    return before[-1] if before else (after[0] if after else None)
+
+
+class _Numbers:
+    """The units of a book indexed by their numbers, to resolve "Lemma 3.1" from the unit at position ``i``."""
+
+    def __init__(self, units: list[RawUnit]) -> None:
+        self.units = units
+        self.by_kn: dict[tuple[str, str], list[int]] = {}
+        self.by_n: dict[str, list[int]] = {}
+        for k, u in enumerate(units):
+            if u.number:
+                self.by_kn.setdefault((u.kind, u.number), []).append(k)
+                self.by_n.setdefault(u.number, []).append(k)
+
+    def numbered(self, i: int, kind: str, number: str, where: str) -> int | None:
+        """The unit "Kind number" names from unit ``i``; -1 when it names unit ``i`` itself and nothing else."""
+        cands = self.by_kn.get((kind, number)) or self.by_n.get(number) or []
+        if not cands and "." not in number:  # "Theorem 2" in a book numbering 3.1.2: the same chapter's ….2
+            chapter = self.units[i].chapter
+            cands = [
+                k
+                for k, v in enumerate(self.units)
+                if v.kind == kind and v.chapter == chapter and v.number.endswith("." + number)
+            ]
+        j = _pick([c for c in cands if c != i], i, where)
+        if j is None and i in cands:
+            return -1
+        return j
+
+    def relative(self, i: int, kind: str, where: str) -> int | None:
+        """The nearest unit of ``kind`` ("result": any result) before or after unit ``i``."""
+        kinds = _RESULT_KINDS if kind == "result" else (kind,)
+        step = -1 if where == "before" else 1
+        k = i + step
+        while 0 <= k < len(self.units) and self.units[k].kind not in kinds:
+            k += step
+        return k if 0 <= k < len(self.units) else None
+
+
 def link_textual(units: list[RawUnit]) -> None:
     """Resolve the textual references of every unit against the numbers and the order of ``units`` and add the
     targets, as (kind, number), to ``text_refs`` (what is already there is kept). A reference to the unit itself,
     to a number no unit has, or to an unnumbered unit is dropped. "Theorem 2" in a book numbering 3.1.2 resolves
     to the nearest theorem numbered ….2 in the same chapter."""
-    by_kn: dict[tuple[str, str], list[int]] = {}
-    by_n: dict[str, list[int]] = {}
-    for k, u in enumerate(units):
-        if u.number:
-            by_kn.setdefault((u.kind, u.number), []).append(k)
-            by_n.setdefault(u.number, []).append(k)
-
-    def pick(cands: list[int], i: int, where: str) -> int | None:
-        before = [j for j in cands if j < i]
-        after = [j for j in cands if j > i]
-        if where == "after":
-            return after[0] if after else None
-        if where == "before":
-            return before[-1] if before else None
-        return before[-1] if before else (after[0] if after else None)
-
+    index = _Numbers(units)
     for i, u in enumerate(units):
         text = "\n".join(t for t in (u.statement_raw or u.statement, u.proof_raw or u.proof) if t)
         found = list(u.text_refs)
         for kind, number, where in textual_mentions(text):
-            j: int | None = None
-            if number:
-                cands = by_kn.get((kind, number)) or by_n.get(number) or []
-                if not cands and "." not in number:
-                    cands = [
-                        k
-                        for k, v in enumerate(units)
-                        if v.kind == kind and v.chapter == u.chapter and v.number.endswith("." + number)
-                    ]
-                j = pick([c for c in cands if c != i], i, where)
-                if j is None and i in cands:
-                    continue
-            else:
-                kinds = _RESULT_KINDS if kind == "result" else (kind,)
-                step = -1 if where == "before" else 1
-                k = i + step
-                while 0 <= k < len(units) and units[k].kind not in kinds:
-                    k += step
-                j = k if 0 <= k < len(units) else None
-            if j is None or j == i or not units[j].number:
+            j = index.numbered(i, kind, number, where) if number else index.relative(i, kind, where)
+            if j is None or j < 0 or j == i or not units[j].number:
                 continue
             pair = (units[j].kind, units[j].number)
             if pair not in found:

@@ -40,8 +40,7 @@ from pathlib import Path
 from pypdf import PdfReader
 from pypdf.errors import DependencyError, FileNotDecryptedError
 
-from autoform.ingest.latex import IngestError
-from autoform.ingest.model import NAME_TO_KIND, IngestResult, RawUnit, link_textual
+from autoform.ingest.model import NAME_TO_KIND, IngestError, IngestResult, RawUnit, link_textual
 
 #: environment-name abbreviations in the shared table that a book does not print as headings
 _ABBREVIATIONS = {"theo", "lemm", "prop", "coro", "corol", "defn", "defi", "exer", "prob", "conj", "nota", "exmp"}
@@ -255,62 +254,8 @@ def extract(path: Path) -> PdfText:
         raise IngestError(f"{path}: no such file")
     warnings: list[str] = []
     with _pypdf_warnings(warnings, path):
-        try:
-            reader = PdfReader(str(path), strict=False)
-        except Exception as e:  # pypdf raises many types (PdfReadError, ValueError, KeyError...) on bad files
-            if isinstance(e, DependencyError) or _declares_encryption(path):
-                # AES (needs the `cryptography` package) or public-key security (/Adobe.PubSec): pypdf cannot
-                # even open it, but the trailer says why
-                raise IngestError(
-                    f"{path}: the PDF is encrypted and cannot be opened here ({type(e).__name__}: "
-                    f"{e}); decrypt it first, e.g. `qpdf --decrypt in.pdf out.pdf`, and ingest the "
-                    "result"
-                ) from e
-            raise IngestError(f"{path}: not a readable PDF ({type(e).__name__}: {e})") from e
-        if reader.is_encrypted:
-            try:
-                opened = reader.decrypt("")  # permissions-only encryption opens with the empty password
-            except DependencyError as e:
-                raise IngestError(
-                    f"{path}: the PDF is encrypted ({e}); decrypt it first, e.g. `qpdf --decrypt in.pdf out.pdf`"
-                ) from e
-            except Exception as e:
-                raise IngestError(f"{path}: the PDF is encrypted and cannot be opened ({e})") from e
-            if not opened:
-                raise IngestError(
-                    f"{path}: the PDF is encrypted (password-protected); decrypt it first, e.g. "
-                    "`qpdf --password=... --decrypt in.pdf out.pdf`, and ingest the result"
-                )
-        try:
-            n = len(reader.pages)
-        except FileNotDecryptedError as e:
-            raise IngestError(f"{path}: the PDF is encrypted (password-protected); decrypt it first") from e
-        except Exception as e:
-            raise IngestError(f"{path}: not a readable PDF: its page tree is broken ({type(e).__name__}: {e})") from e
-        if n == 0:
-            raise IngestError(f"{path}: the PDF has no pages")
-        pages: list[str] = []
-        failed: list[int] = []
-        for i in range(n):
-            try:
-                pages.append(reader.pages[i].extract_text() or "")
-            except Exception as e:
-                failed.append(i + 1)
-                pages.append("")
-                if len(failed) <= 5:
-                    warnings.append(f"{path}: page {i + 1}: text extraction failed ({type(e).__name__}: {e})")
-        if failed and len(failed) == n:
-            raise IngestError(f"{path}: not a readable PDF: text extraction failed on all {n} pages")
-        if not any(re.search(r"\w", p) for p in pages):
-            raise IngestError(
-                f"{path}: no text layer on any of its {n} pages (a scanned or image-only PDF?); "
-                "run OCR on it first (e.g. `ocrmypdf`) or ingest the LaTeX source"
-            )
-        empty = [i + 1 for i, p in enumerate(pages) if not p.strip() and i + 1 not in failed]
-        if len(empty) > max(2, n // 4):
-            warnings.append(
-                f"{path}: {len(empty)} of {n} pages have no text layer (scanned pages?); their content is missing"
-            )
+        reader = _open(path)
+        pages = _page_texts(reader, path, warnings)
         labels: list[str] = []
         with contextlib.suppress(Exception):
             labels = list(reader.page_labels)
@@ -324,6 +269,83 @@ def extract(path: Path) -> PdfText:
         with contextlib.suppress(Exception):
             title = str((reader.metadata or {}).get("/Title") or "").strip()
     return PdfText(str(path), pages, labels, outline, title, warnings)
+
+
+def _open(path: Path) -> PdfReader:
+    """The PDF opened (and decrypted when its encryption needs no password); :class:`IngestError` saying what to
+    do when it cannot be."""
+    try:
+        reader = PdfReader(str(path), strict=False)
+    except Exception as e:  # pypdf raises many types (PdfReadError, ValueError, KeyError...) on bad files
+        if isinstance(e, DependencyError) or _declares_encryption(path):
+            # AES (needs the `cryptography` package) or public-key security (/Adobe.PubSec): pypdf cannot
+            # even open it, but the trailer says why
+            raise IngestError(
+                f"{path}: the PDF is encrypted and cannot be opened here ({type(e).__name__}: "
+                f"{e}); decrypt it first, e.g. `qpdf --decrypt in.pdf out.pdf`, and ingest the "
+                "result"
+            ) from e
+        raise IngestError(f"{path}: not a readable PDF ({type(e).__name__}: {e})") from e
+    if reader.is_encrypted:
+        _decrypt(reader, path)
+    return reader
+
+
+def _decrypt(reader: PdfReader, path: Path) -> None:
+    try:
+        opened = reader.decrypt("")  # permissions-only encryption opens with the empty password
+    except DependencyError as e:
+        raise IngestError(
+            f"{path}: the PDF is encrypted ({e}); decrypt it first, e.g. `qpdf --decrypt in.pdf out.pdf`"
+        ) from e
+    except Exception as e:
+        raise IngestError(f"{path}: the PDF is encrypted and cannot be opened ({e})") from e
+    if not opened:
+        raise IngestError(
+            f"{path}: the PDF is encrypted (password-protected); decrypt it first, e.g. "
+            "`qpdf --password=... --decrypt in.pdf out.pdf`, and ingest the result"
+        )
+
+
+def _page_count(reader: PdfReader, path: Path) -> int:
+    try:
+        n = len(reader.pages)
+    except FileNotDecryptedError as e:
+        raise IngestError(f"{path}: the PDF is encrypted (password-protected); decrypt it first") from e
+    except Exception as e:
+        raise IngestError(f"{path}: not a readable PDF: its page tree is broken ({type(e).__name__}: {e})") from e
+    if n == 0:
+        raise IngestError(f"{path}: the PDF has no pages")
+    return n
+
+
+def _page_texts(reader: PdfReader, path: Path, warnings: list[str]) -> list[str]:
+    """The text of every page ("" where extraction failed, with a warning); :class:`IngestError` when no page
+    has text."""
+    n = _page_count(reader, path)
+    pages: list[str] = []
+    failed: list[int] = []
+    for i in range(n):
+        try:
+            pages.append(reader.pages[i].extract_text() or "")
+        except Exception as e:
+            failed.append(i + 1)
+            pages.append("")
+            if len(failed) <= 5:
+                warnings.append(f"{path}: page {i + 1}: text extraction failed ({type(e).__name__}: {e})")
+    if failed and len(failed) == n:
+        raise IngestError(f"{path}: not a readable PDF: text extraction failed on all {n} pages")
+    if not any(re.search(r"\w", p) for p in pages):
+        raise IngestError(
+            f"{path}: no text layer on any of its {n} pages (a scanned or image-only PDF?); "
+            "run OCR on it first (e.g. `ocrmypdf`) or ingest the LaTeX source"
+        )
+    empty = [i + 1 for i, p in enumerate(pages) if not p.strip() and i + 1 not in failed]
+    if len(empty) > max(2, n // 4):
+        warnings.append(
+            f"{path}: {len(empty)} of {n} pages have no text layer (scanned pages?); their content is missing"
+        )
+    return pages
 
 
 def _walk_outline(reader: PdfReader, items: list, depth: int, out: list[OutlineEntry]) -> None:
@@ -374,55 +396,65 @@ def _shape(line: str) -> str:
 def _strip_running(pages: list[list[str]], labels: list[str]) -> list[list[str]]:
     """Remove running headers and footers: edge lines carrying the page's number or label (with text that recurs
     on other pages), and edge lines that recur (digits aside) on a large share of the pages."""
-    n = len(pages)
-    edge_shapes: Counter[str] = Counter()
-    for lines in pages:
-        seen = {_shape(x) for x in lines[:_EDGE] + lines[-_EDGE:]}
-        edge_shapes.update(seen)
-    frequent = {s for s, c in edge_shapes.items() if n >= 3 and c >= max(3, 0.3 * n)}
-    frequent = {s for s in frequent if not _HEADINGISH_RE.match(s)}
-    # the printed page number as an offset from the page index, learnt from edge lines
-    offsets: Counter[int] = Counter()
-    for i, lines in enumerate(pages):
-        found = set()
-        for x in lines[:2] + lines[-2:]:
-            for tok in (x.split()[:1] + x.split()[-1:]) if x.split() else []:
-                if tok.isdigit():
-                    found.add(int(tok) - i)
-        offsets.update(found)
-    offset = offsets.most_common(1)[0][0] if offsets and offsets.most_common(1)[0][1] >= max(2, n // 5) else None
-
-    def page_number_tokens(i: int) -> set[str]:
-        toks = set()
-        if i < len(labels) and labels[i]:
-            toks.add(labels[i].lower())
-        if offset is not None:
-            toks.add(str(i + offset))
-        return toks
-
+    frequent = _frequent_edge_shapes(pages)
+    offset = _page_number_offset(pages)
+    tokens = [_page_number_tokens(i, labels, offset) for i in range(len(pages))]
     # text of header lines once the page number is removed, to confirm a number-carrying header
     stripped_shapes: Counter[str] = Counter()
-    for i, lines in enumerate(pages):
-        toks = page_number_tokens(i)
+    for lines, toks in zip(pages, tokens, strict=True):
         for x in lines[:_EDGE] + lines[-_EDGE:]:
             rest = _without_number(x, toks)
             if rest is not None:
                 stripped_shapes[_shape(rest)] += 1
 
+    def running(x: str, toks: set[str]) -> bool:
+        rest = _without_number(x, toks)
+        if _shape(x) in frequent:
+            return True
+        return rest is not None and (not rest.strip() or (stripped_shapes[_shape(rest)] >= 2 and len(rest) < 100))
+
     out: list[list[str]] = []
-    for i, lines in enumerate(pages):
-        toks = page_number_tokens(i)
-        keep = list(lines)
-        for pos in list(range(min(_EDGE, len(lines)))) + list(range(max(0, len(lines) - _EDGE), len(lines))):
-            x = lines[pos]
-            rest = _without_number(x, toks)
-            drop = _shape(x) in frequent
-            if rest is not None:
-                drop = drop or not rest.strip() or (stripped_shapes[_shape(rest)] >= 2 and len(rest) < 100)
-            if drop:
-                keep[pos] = None  # type: ignore[call-overload]
-        out.append([x for x in keep if x is not None])
+    for lines, toks in zip(pages, tokens, strict=True):
+        edges = set(range(min(_EDGE, len(lines)))) | set(range(max(0, len(lines) - _EDGE), len(lines)))
+        out.append([x for pos, x in enumerate(lines) if pos not in edges or not running(x, toks)])
     return out
+
+
+def _frequent_edge_shapes(pages: list[list[str]]) -> set[str]:
+    """The shapes (digits aside) of edge lines that recur on a large share of the pages, headings excepted."""
+    n = len(pages)
+    edge_shapes: Counter[str] = Counter()
+    for lines in pages:
+        edge_shapes.update({_shape(x) for x in lines[:_EDGE] + lines[-_EDGE:]})
+    frequent = {s for s, c in edge_shapes.items() if n >= 3 and c >= max(3, 0.3 * n)}
+    return {s for s in frequent if not _HEADINGISH_RE.match(s)}
+
+
+def _page_number_offset(pages: list[list[str]]) -> int | None:
+    """The printed page number as an offset from the page index, learnt from edge lines (None: no clear one)."""
+    offsets: Counter[int] = Counter()
+    for i, lines in enumerate(pages):
+        found = set()
+        for x in lines[:2] + lines[-2:]:
+            words = x.split()
+            for tok in words[:1] + words[-1:]:
+                if tok.isdigit():
+                    found.add(int(tok) - i)
+        offsets.update(found)
+    if not offsets:
+        return None
+    offset, count = offsets.most_common(1)[0]
+    return offset if count >= max(2, len(pages) // 5) else None
+
+
+def _page_number_tokens(i: int, labels: list[str], offset: int | None) -> set[str]:
+    """How page ``i`` prints its number: its label, and its index plus the offset."""
+    toks = set()
+    if i < len(labels) and labels[i]:
+        toks.add(labels[i].lower())
+    if offset is not None:
+        toks.add(str(i + offset))
+    return toks
 
 
 def _without_number(line: str, toks: set[str]) -> str | None:
@@ -508,37 +540,52 @@ def _find_title_line(lines: list[_Line], page: int, title: str, starts: list[tup
 
 
 def _structure_from_text(lines: list[_Line]) -> list[_Struct]:
+    """Chapters ("Chapter 3" near the top of a page) and sections ("Section 1.2", "1.2 Title") from heading lines;
+    a section must belong to the current chapter and come after the section before."""
     out: list[_Struct] = []
     chapter_no = ""
-    last_section: tuple = ()
-    for k, ln in enumerate(lines):
-        t = ln.text
-        m = _CHAPTER_RE.match(t)
-        if m and ln.top and not _looks_like_toc(m.group("title")) and not m.group("title")[:1].islower():
-            title = m.group("title").strip()
-            if not title and k + 1 < len(lines) and lines[k + 1].page == ln.page and len(lines[k + 1].text) < 80:
-                title = lines[k + 1].text
-            out.append(_Struct(k, "chapter", m.group("num"), title))
-            chapter_no, last_section = m.group("num"), ()
+    last_section: tuple[tuple[int, int | str], ...] = ()
+    for k in range(len(lines)):
+        chapter = _chapter_at(lines, k)
+        if chapter is not None:
+            out.append(chapter)
+            chapter_no, last_section = chapter.number, ()
             continue
-        m = _SECTION_WORD_RE.match(t) or _SECTION_RE.match(t)
-        if not m or _looks_like_toc(m.group("title")):
+        section = _section_at(lines, k, chapter_no)
+        if section is None:
             continue
-        number, title = m.group("num"), m.group("title").strip()
-        if "." not in number:
-            continue
-        if not title and k + 1 < len(lines) and len(lines[k + 1].text) < 80:
-            title = lines[k + 1].text
-        if not _title_like(title):
-            continue
-        if chapter_no and number.split(".")[0] != chapter_no:
-            continue
-        key = _sort_key(number)
+        key = _sort_key(section.number)
         if last_section and key <= last_section:
             continue
         last_section = key
-        out.append(_Struct(k, "section", number, title))
+        out.append(section)
     return out
+
+
+def _chapter_at(lines: list[_Line], k: int) -> _Struct | None:
+    ln = lines[k]
+    m = _CHAPTER_RE.match(ln.text)
+    if not m or not ln.top or _looks_like_toc(m.group("title")) or m.group("title")[:1].islower():
+        return None
+    title = m.group("title").strip()
+    if not title and k + 1 < len(lines) and lines[k + 1].page == ln.page and len(lines[k + 1].text) < 80:
+        title = lines[k + 1].text
+    return _Struct(k, "chapter", m.group("num"), title)
+
+
+def _section_at(lines: list[_Line], k: int, chapter_no: str) -> _Struct | None:
+    t = lines[k].text
+    m = _SECTION_WORD_RE.match(t) or _SECTION_RE.match(t)
+    if not m or _looks_like_toc(m.group("title")):
+        return None
+    number, title = m.group("num"), m.group("title").strip()
+    if "." not in number:
+        return None
+    if not title and k + 1 < len(lines) and len(lines[k + 1].text) < 80:
+        title = lines[k + 1].text
+    if not _title_like(title) or (chapter_no and number.split(".")[0] != chapter_no):
+        return None
+    return _Struct(k, "section", number, title)
 
 
 def _short_heading(t: str) -> bool:
@@ -569,80 +616,69 @@ def _heading_candidates(lines: list[_Line], struct_lines: set[int]) -> tuple[lis
     cands: list[_Heading] = []
     boundaries: dict[int, bool] = {}
     for k, ln in enumerate(lines):
-        t = ln.text
-        if bm := _BOUNDARY_RE.match(t):
+        if bm := _BOUNDARY_RE.match(ln.text):
             boundaries[k] = bm.group("num") is not None
             continue
-        m = _OWN_LINE_RE.match(t)
-        end = k
-        if m is None and _OPEN_TITLE_RE.match(t):  # "Theorem 3.2 (A title that" / "wraps)" [". Statement"]
-            joined = t
-            for j in range(k + 1, min(k + 3, len(lines))):
-                joined += " " + lines[j].text
-                if ")" in lines[j].text:
-                    m = _OWN_LINE_RE.match(joined)
-                    if m is None and (mi := _INLINE_RE.match(joined)):
-                        cands.append(
-                            _Heading(
-                                k,
-                                PRINTED_KINDS[mi.group("word").lower()],
-                                mi.group("num"),
-                                (mi.group("title") or "").strip(),
-                                mi.group("rest"),
-                                2,
-                                j,
-                            )
-                        )
-                    end = j
-                    break
-        if m:
-            # an icon before the heading makes it surer; a full stop after it makes it a sentence end more likely
-            weight = 3 if m.group("icon") or _CONTROL_RE.match(ln.raw) else 1 if t.endswith(".") else 2
-            cands.append(
-                _Heading(
-                    k,
-                    PRINTED_KINDS[m.group("word").lower()],
-                    m.group("num"),
-                    (m.group("title") or "").strip(),
-                    "",
-                    weight,
-                    end,
-                )
-            )
-            continue
-        if end != k:
-            continue
-        mu = _UNNUMBERED_RE.match(t)
-        if (
-            mu
-            and not mu.group("word").lower().endswith("s")
-            and (mu.group("icon") or _CONTROL_RE.match(ln.raw) or mu.group("stop") or mu.group("title"))
-        ):
-            cands.append(
-                _Heading(k, PRINTED_KINDS[mu.group("word").lower()], "", (mu.group("title") or "").strip(), "", 2, k)
-            )
-            continue
-        m = _INLINE_RE.match(t)
-        prev = lines[k - 1].text if k else ""
-        if m and (
-            k == 0
-            or prev.endswith(_SENTENCE_END)
-            or k - 1 in boundaries
-            or k - 1 in struct_lines
-            or _short_heading(prev)
-        ):
-            cands.append(
-                _Heading(
-                    k,
-                    PRINTED_KINDS[m.group("word").lower()],
-                    m.group("num"),
-                    (m.group("title") or "").strip(),
-                    m.group("rest"),
-                    1,
-                    k,
-                )
-            )
+        cands += _headings_at(lines, k, boundaries, struct_lines)
     return cands, boundaries
+
+
+def _headings_at(lines: list[_Line], k: int, boundaries: dict[int, bool], struct_lines: set[int]) -> list[_Heading]:
+    """The heading line ``k`` starts, if any: a numbered heading on its own line (its title maybe wrapped onto
+    the next lines), an unnumbered one, or a run-in heading starting a paragraph."""
+    ln = lines[k]
+    m = _OWN_LINE_RE.match(ln.text)
+    if m is None and _OPEN_TITLE_RE.match(ln.text):  # "Theorem 3.2 (A title that" / "wraps)" [". Statement"]
+        m, end, wrapped = _wrapped_heading(lines, k)
+        if wrapped is not None:
+            return [wrapped]
+        if m is None and end != k:
+            return []
+    else:
+        end = k
+    if m:
+        # an icon before the heading makes it surer; a full stop after it makes it a sentence end more likely
+        weight = 3 if m.group("icon") or _CONTROL_RE.match(ln.raw) else 1 if ln.text.endswith(".") else 2
+        return [_heading(m, k, end, weight, number=m.group("num"), rest="")]
+    mu = _UNNUMBERED_RE.match(ln.text)
+    if (
+        mu
+        and not mu.group("word").lower().endswith("s")
+        and (mu.group("icon") or _CONTROL_RE.match(ln.raw) or mu.group("stop") or mu.group("title"))
+    ):
+        return [_heading(mu, k, k, 2, number="", rest="")]
+    m = _INLINE_RE.match(ln.text)
+    if m and _starts_paragraph(lines, k, boundaries, struct_lines):
+        return [_heading(m, k, k, 1, number=m.group("num"), rest=m.group("rest"))]
+    return []
+
+
+def _wrapped_heading(lines: list[_Line], k: int) -> tuple[re.Match[str] | None, int, _Heading | None]:
+    """A heading whose title wraps onto the next two lines: (its own-line match, the line its title ends on, or
+    the run-in heading when the statement follows the title); (None, k, None) when the title never closes."""
+    joined = lines[k].text
+    for j in range(k + 1, min(k + 3, len(lines))):
+        joined += " " + lines[j].text
+        if ")" in lines[j].text:
+            m = _OWN_LINE_RE.match(joined)
+            if m is None and (mi := _INLINE_RE.match(joined)):
+                return None, j, _heading(mi, k, j, 2, number=mi.group("num"), rest=mi.group("rest"))
+            return m, j, None
+    return None, k, None
+
+
+def _starts_paragraph(lines: list[_Line], k: int, boundaries: dict[int, bool], struct_lines: set[int]) -> bool:
+    """Whether line ``k`` starts a paragraph: the line before ends a sentence or is a heading."""
+    if k == 0:
+        return True
+    prev = lines[k - 1].text
+    return prev.endswith(_SENTENCE_END) or k - 1 in boundaries or k - 1 in struct_lines or _short_heading(prev)
+
+
+def _heading(m: re.Match[str], k: int, end: int, weight: int, *, number: str, rest: str) -> _Heading:
+    return _Heading(
+        k, PRINTED_KINDS[m.group("word").lower()], number, (m.group("title") or "").strip(), rest, weight, end
+    )
 
 
 def _keep_increasing(cands: list[_Heading], chapters: list[int]) -> list[_Heading]:
@@ -749,17 +785,68 @@ def _page_span(a: int, b: int) -> str:
 
 def parse(doc: PdfText) -> IngestResult:
     """Units from extracted page texts (no I/O; :func:`ingest_pdf` = :func:`extract` + this)."""
-    warnings = list(doc.warnings)
     lines = _lines(doc)
+    plan = _plan(doc, lines)
+    seg = _Segmenter(doc, lines, plan)
+    seg.run()
+    warnings = seg.warnings
+    for u in seg.units:
+        b = seg.built[id(u)]
+        u.statement_raw = "\n".join(_clean_raw(x.raw) for x in b.stmt).strip()
+        u.statement = _dehyphenate([x.text for x in b.stmt]).strip()
+        u.proof_raw = "\n".join(_clean_raw(x.raw) for x in b.proof).strip()
+        u.proof = _dehyphenate([x.text for x in b.proof]).strip()
+        u.source = _page_span(b.first_page, b.last_page)
+        if not u.statement:
+            warnings.append(f"{doc.path}: {u.source}: {u.kind} {u.number} has no statement text")
+    _link_refs(seg.units)
+    if plan.restated:
+        warnings.append(
+            f"{doc.path}: {len(plan.restated)} headings repeat an earlier number (restatements); not made units"
+        )
+    if plan.dropped:
+        warnings.append(
+            f"{doc.path}: {plan.dropped} heading-like lines out of numbering order were read as text "
+            "(references at the start of a line, or a misread heading)"
+        )
+    return IngestResult(title=doc.title, source_kind="pdf", root=doc.path, units=seg.units, warnings=warnings)
+
+
+@dataclass
+class _Plan:
+    """What passes 3 and 4 found in the lines: chapters and sections by line, the headings kept as units, the
+    lines that end a unit (True: numbered, a proof after them is theirs), the restatements among them, and how
+    many heading-like lines were read as text."""
+
+    structs_at: dict[int, list[_Struct]]
+    headings: dict[int, _Heading]
+    boundaries: dict[int, bool]
+    restated: dict[int, tuple[str, str]]  # line -> the (kind, number) it restates
+    dropped: int
+
+
+def _plan(doc: PdfText, lines: list[_Line]) -> _Plan:
     structs = _structure_from_outline(doc, lines) or _structure_from_text(lines)
     chapters = sorted({s.idx for s in structs if s.level == "chapter"})
     struct_lines = {s.idx for s in structs} | {
         s.idx + 1 for s in structs if s.idx + 1 < len(lines) and lines[s.idx + 1].text == s.title
     }
     cands, boundaries = _heading_candidates(lines, struct_lines)
+    headings, restated = _accept_headings(cands, chapters, boundaries)
+    structs_at: dict[int, list[_Struct]] = {}
+    for s in structs:
+        structs_at.setdefault(s.idx, []).append(s)
+    return _Plan(structs_at, headings, boundaries, restated, len(cands) - len(headings) - len(restated))
+
+
+def _accept_headings(
+    cands: list[_Heading], chapters: list[int], boundaries: dict[int, bool]
+) -> tuple[dict[int, _Heading], dict[int, tuple[str, str]]]:
+    """The candidates kept as unit headings (numbers increasing within their chapter), and the restatements (a
+    number printed again), which become boundaries in ``boundaries``."""
     headings: dict[int, _Heading] = {}
     seen: dict[tuple[str, str], int] = {}
-    restated: dict[int, tuple[str, str]] = {}  # line -> the (kind, number) it restates
+    restated: dict[int, tuple[str, str]] = {}
     kept = _keep_increasing([h for h in cands if h.number], chapters)
     kept = sorted(kept + [h for h in cands if not h.number], key=lambda h: h.idx)
     for h in kept:
@@ -776,150 +863,162 @@ def parse(doc: PdfText) -> IngestResult:
         if h.idx not in kept_idx and h.weight >= 2 and seen.get((h.kind, h.number), h.idx) < h.idx:
             boundaries[h.idx] = True  # a heading printed again, out of order within its chapter: a restatement
             restated[h.idx] = (h.kind, h.number)
-    dropped = len(cands) - len(headings) - len(restated)
-    struct_at: dict[int, list[_Struct]] = {}
-    for s in structs:
-        struct_at.setdefault(s.idx, []).append(s)
+    return headings, restated
 
-    units: list[RawUnit] = []
-    built: dict[int, _Building] = {}  # id(unit) -> its lines
-    by_number: dict[tuple[str, str], RawUnit] = {}
-    chapter = section = chapter_no = ""
-    in_exercises = False  # inside an end-of-chapter exercise section ("Chapter 3 exercises")
-    item_no = 0  # the last exercise item number seen there
-    cur: _Building | None = None
-    mode = ""  # 'statement' | 'proof' | ''
-    last: _Building | None = None  # the latest unit that can have a proof, for a proof after a closed statement
 
-    def close() -> None:
-        nonlocal cur, mode
-        cur, mode = None, ""
+class _Segmenter:
+    """Pass 5: walks the lines once, with the unit (statement or proof) open at each, and cuts them into units."""
 
-    def start(kind: str, number: str, title: str, page: int, last_page: int) -> _Building:
-        nonlocal cur, mode, last
-        unit = RawUnit(kind=kind, number=number, title=title, statement="", chapter=chapter, section=section)
+    def __init__(self, doc: PdfText, lines: list[_Line], plan: _Plan) -> None:
+        self.doc, self.lines, self.plan = doc, lines, plan
+        self.warnings = list(doc.warnings)
+        self.units: list[RawUnit] = []
+        self.built: dict[int, _Building] = {}  # id(unit) -> its lines
+        self.by_number: dict[tuple[str, str], RawUnit] = {}
+        self.chapter = self.section = self.chapter_no = ""
+        self.in_exercises = False  # inside an end-of-chapter exercise section ("Chapter 3 exercises")
+        self.item_no = 0  # the last exercise item number seen there
+        self.cur: _Building | None = None
+        self.mode = ""  # 'statement' | 'proof' | ''
+        self.last: _Building | None = None  # the latest unit that can have a proof, for a proof after a closed one
+
+    def run(self) -> None:
+        skip_until = -1
+        for k, ln in enumerate(self.lines):
+            if k <= skip_until:
+                continue
+            for st in self.plan.structs_at.get(k, []):
+                self.enter(st)
+            if k in self.plan.headings:
+                skip_until = self.heading(self.plan.headings[k], ln)
+            elif k in self.plan.boundaries:
+                self.boundary(k)
+            elif not self.exercise_item(ln) and not self.proof_start(ln):
+                self.body_line(ln)
+
+    def close(self) -> None:
+        self.cur, self.mode = None, ""
+
+    def start(self, kind: str, number: str, title: str, page: int, last_page: int) -> _Building:
+        unit = RawUnit(kind=kind, number=number, title=title, statement="", chapter=self.chapter, section=self.section)
         b = _Building(unit, page, last_page)
-        built[id(unit)] = b
-        units.append(unit)
+        self.built[id(unit)] = b
+        self.units.append(unit)
         if number:
-            by_number.setdefault((kind, number), unit)
-        cur, mode = b, "statement"
+            self.by_number.setdefault((kind, number), unit)
+        self.cur, self.mode = b, "statement"
         if kind != "remark":
-            last = b
+            self.last = b
         return b
 
-    def add_statement(b: _Building, ln: _Line) -> bool:
+    def add_statement(self, b: _Building, ln: _Line) -> bool:
         """Add a statement line; True when it ends the statement."""
         mark = _ends_with(ln.text, UNIT_END_MARKS + PROOF_END_MARKS)
         b.stmt.append(_Line(ln.page, _strip_mark(ln.text, mark), _strip_mark(ln.raw, mark)) if mark else ln)
         b.last_page = max(b.last_page, ln.page)
         return mark is not None
 
-    skip_until = -1
-    for k, ln in enumerate(lines):
-        if k <= skip_until:
-            continue
-        for st in struct_at.get(k, []):
-            close()
-            last = None
-            if st.level == "chapter":
-                chapter, section, chapter_no = st.title, "", st.number
-            else:
-                section = st.title
-            in_exercises, item_no = bool(_EXERCISE_SECTION_RE.match(section)), 0
-        t = ln.text
-        if k in headings:
-            h = headings[k]
-            b = start(h.kind, h.number, h.title, ln.page, lines[h.end_idx].page)
-            skip_until = h.end_idx
-            if h.rest and add_statement(b, _Line(ln.page, h.rest, h.rest)):
-                close()
-            continue
-        if k in boundaries:
-            close()
-            if boundaries[k]:
-                last = None
-            if k in restated and (u := by_number.get(restated[k])) is not None and not built[id(u)].proof:
-                last = built[id(u)]  # a restatement followed by the proof the original still lacks
-            continue
-        if (
-            in_exercises
-            and (im := _ITEM_RE.match(t))
-            and im.group("ch") == chapter_no
-            and int(im.group("n")) == item_no + 1
-        ):
-            item_no += 1
-            b = start("exercise", f"{chapter_no}.{item_no}", "", ln.page, ln.page)
-            rest = im.group("rest") or ""
-            if rest and add_statement(b, _Line(ln.page, rest, rest)):
-                close()
-            continue
-        pm = _PROOF_RE.match(t)
-        if pm and (pm.group("sep") or not pm.group("rest")):
-            target: _Building | None = None
-            om = _OF_UNIT_RE.match(pm.group("of") or "")
-            if om:
-                u = by_number.get((PRINTED_KINDS[om.group("word").lower()], om.group("num")))
-                target = built.get(id(u)) if u is not None else None
-            if target is None:
-                target = cur if cur is not None and cur.unit.kind != "remark" else last
-            if target is None:
-                warnings.append(f"{doc.path}: page {ln.page + 1}: a proof with no statement before it; ignored")
-                close()
-                continue
-            cur, mode = target, "proof"
-            if target.proof:
-                target.proof.append(_Line(ln.page, "", ""))
-            rest = (pm.group("rest") or "").strip()
-            if rest:
-                mark = _ends_with(rest, PROOF_END_MARKS)
-                target.proof.append(_Line(ln.page, _strip_mark(rest, mark) if mark else rest, rest))
-                if target is last:
-                    target.last_page = max(target.last_page, ln.page)
-                if mark:
-                    close()
-            continue
+    def enter(self, st: _Struct) -> None:
+        """A chapter or section begins: no unit is open, and no proof that follows is of a unit before."""
+        self.close()
+        self.last = None
+        if st.level == "chapter":
+            self.chapter, self.section, self.chapter_no = st.title, "", st.number
+        else:
+            self.section = st.title
+        self.in_exercises, self.item_no = bool(_EXERCISE_SECTION_RE.match(self.section)), 0
+
+    def heading(self, h: _Heading, ln: _Line) -> int:
+        """A unit's heading opens it; the last line the heading occupies."""
+        b = self.start(h.kind, h.number, h.title, ln.page, self.lines[h.end_idx].page)
+        if h.rest and self.add_statement(b, _Line(ln.page, h.rest, h.rest)):
+            self.close()
+        return h.end_idx
+
+    def boundary(self, k: int) -> None:
+        self.close()
+        if self.plan.boundaries[k]:
+            self.last = None
+        again = self.plan.restated.get(k)
+        u = self.by_number.get(again) if again is not None else None
+        if u is not None and not self.built[id(u)].proof:
+            self.last = self.built[id(u)]  # a restatement followed by the proof the original still lacks
+
+    def exercise_item(self, ln: _Line) -> bool:
+        """An item "3.1. ..." of an exercise section opens an exercise; whether ``ln`` was one."""
+        im = _ITEM_RE.match(ln.text) if self.in_exercises else None
+        if im is None or im.group("ch") != self.chapter_no or int(im.group("n")) != self.item_no + 1:
+            return False
+        self.item_no += 1
+        b = self.start("exercise", f"{self.chapter_no}.{self.item_no}", "", ln.page, ln.page)
+        rest = im.group("rest") or ""
+        if rest and self.add_statement(b, _Line(ln.page, rest, rest)):
+            self.close()
+        return True
+
+    def proof_start(self, ln: _Line) -> bool:
+        """A "Proof." line opens the proof of the unit it names, or of the unit before; whether ``ln`` was one."""
+        pm = _PROOF_RE.match(ln.text)
+        if not pm or not (pm.group("sep") or not pm.group("rest")):
+            return False
+        target = self.proof_target(pm)
+        if target is None:
+            self.warnings.append(f"{self.doc.path}: page {ln.page + 1}: a proof with no statement before it; ignored")
+            self.close()
+            return True
+        self.cur, self.mode = target, "proof"
+        if target.proof:
+            target.proof.append(_Line(ln.page, "", ""))
+        rest = (pm.group("rest") or "").strip()
+        if rest:
+            mark = _ends_with(rest, PROOF_END_MARKS)
+            target.proof.append(_Line(ln.page, _strip_mark(rest, mark) if mark else rest, rest))
+            if target is self.last:
+                target.last_page = max(target.last_page, ln.page)
+            if mark:
+                self.close()
+        return True
+
+    def proof_target(self, pm: re.Match[str]) -> _Building | None:
+        om = _OF_UNIT_RE.match(pm.group("of") or "")
+        if om:  # "Proof of Theorem 3.2"
+            u = self.by_number.get((PRINTED_KINDS[om.group("word").lower()], om.group("num")))
+            if u is not None and id(u) in self.built:
+                return self.built[id(u)]
+        if self.cur is not None and self.cur.unit.kind != "remark":
+            return self.cur
+        return self.last
+
+    def body_line(self, ln: _Line) -> None:
+        cur = self.cur
         if cur is None:
-            continue
-        if mode == "statement":
+            return
+        if self.mode == "statement":
             # a statement ends at its end mark; one that runs on too long, or meets a subheading of an exercise
             # list ("True-False questions"), is cut before the line
-            if len(cur.stmt) >= MAX_STATEMENT_LINES or (in_exercises and _short_heading(t)) or add_statement(cur, ln):
-                close()
-        elif mode == "proof":
-            if len(cur.proof) >= MAX_PROOF_LINES:
-                warnings.append(
-                    f"{doc.path}: page {ln.page + 1}: the proof of {cur.unit.kind} {cur.unit.number} "
-                    f"has no end mark within {MAX_PROOF_LINES} lines; cut there"
-                )
-                close()
-                continue
-            mark = _ends_with(t, PROOF_END_MARKS)
-            cur.proof.append(_Line(ln.page, _strip_mark(t, mark), ln.raw) if mark else ln)
-            if cur is last:
-                cur.last_page = max(cur.last_page, ln.page)
-            if mark:
-                close()
+            if (
+                len(cur.stmt) >= MAX_STATEMENT_LINES
+                or (self.in_exercises and _short_heading(ln.text))
+                or self.add_statement(cur, ln)
+            ):
+                self.close()
+        elif self.mode == "proof":
+            self.proof_line(cur, ln)
 
-    for u in units:
-        b = built[id(u)]
-        raw = "\n".join(_clean_raw(x.raw) for x in b.stmt).strip()
-        u.statement_raw = raw
-        u.statement = _dehyphenate([x.text for x in b.stmt]).strip()
-        u.proof_raw = "\n".join(_clean_raw(x.raw) for x in b.proof).strip()
-        u.proof = _dehyphenate([x.text for x in b.proof]).strip()
-        u.source = _page_span(b.first_page, b.last_page)
-        if not u.statement:
-            warnings.append(f"{doc.path}: {u.source}: {u.kind} {u.number} has no statement text")
-    _link_refs(units)
-    if restated:
-        warnings.append(f"{doc.path}: {len(restated)} headings repeat an earlier number (restatements); not made units")
-    if dropped:
-        warnings.append(
-            f"{doc.path}: {dropped} heading-like lines out of numbering order were read as text "
-            "(references at the start of a line, or a misread heading)"
-        )
-    return IngestResult(title=doc.title, source_kind="pdf", root=doc.path, units=units, warnings=warnings)
+    def proof_line(self, cur: _Building, ln: _Line) -> None:
+        if len(cur.proof) >= MAX_PROOF_LINES:
+            self.warnings.append(
+                f"{self.doc.path}: page {ln.page + 1}: the proof of {cur.unit.kind} {cur.unit.number} "
+                f"has no end mark within {MAX_PROOF_LINES} lines; cut there"
+            )
+            self.close()
+            return
+        mark = _ends_with(ln.text, PROOF_END_MARKS)
+        cur.proof.append(_Line(ln.page, _strip_mark(ln.text, mark), ln.raw) if mark else ln)
+        if cur is self.last:
+            cur.last_page = max(cur.last_page, ln.page)
+        if mark:
+            self.close()
 
 
 def ingest_pdf(path: Path) -> IngestResult:
