@@ -3,7 +3,7 @@
 from agents.base import Agent, AgentRun
 from agents.drafter import Critique, Drafter, FidelityCritic
 from agents.gap_closer import GapCloser
-from agents.prover import Prover
+from agents.prover import Prover, Sketcher
 from agents.reader import Reader
 
-__all__ = ["Agent", "AgentRun", "Reader", "Drafter", "FidelityCritic", "Critique", "Prover", "GapCloser"]
+__all__ = ["Agent", "AgentRun", "Reader", "Drafter", "FidelityCritic", "Critique", "Prover", "Sketcher", "GapCloser"]

@@ -15,7 +15,7 @@ from autoform.blackboard import Blackboard
 from autoform.config import Settings
 from autoform.llm import ChatReply, LLMClient, MalformedReply, Message
 from autoform.replies import Truncated, split_reasoning
-from autoform.store import Unit
+from autoform.store import Post, Unit
 
 T = TypeVar("T")
 
@@ -165,7 +165,7 @@ class Agent:
         raise AssertionError("unreachable")
 
 
-def _pinned_for(run: AgentRun, posts: list) -> set[int]:
+def _pinned_for(run: AgentRun, posts: list[Post]) -> set[int]:
     """The unit's own lock and latest verdict always enter the prompt."""
     own = [p for p in posts if p.unit_id == run.unit.id]
     pinned = {p.id for p in own if p.kind == "lock"}

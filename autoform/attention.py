@@ -117,6 +117,30 @@ def select(
     if not posts:
         return Context([], [])
     rel = [max(float(r), 0.0) for r in (relevance or bm25_relevance)(goal, [p.body for p in posts])]
+    scored = _scored(posts, rel, goal_unit=goal_unit, current_round=current_round, hops=hops, cfg=cfg)
+    pinned_ids = pinned_ids or set()
+
+    def is_pinned(p: Post) -> bool:
+        # a post pinned by its kind (a locked statement) is pinned for its own unit, not for every prompt
+        return p.id in pinned_ids or (p.pinned and (goal_unit is None or p.unit_id in (None, goal_unit)))
+
+    pinned = [x for x in scored if is_pinned(x.post)]
+    rest = sorted((x for x in scored if not is_pinned(x.post)), key=lambda x: (-x.score, -x.post.id))
+    chosen, dropped = _within_budget(pinned, rest, budget)
+    key = key_sentences(chosen, goal, cfg.key_sentences)
+    return Context([x.post for x in chosen], key, dropped, {x.post.id: x.score for x in scored})
+
+
+def _scored(
+    posts: list[Post],
+    rel: list[float],
+    *,
+    goal_unit: int | None,
+    current_round: int,
+    hops: dict[int, int],
+    cfg: AttentionConfig,
+) -> list[Scored]:
+    """Each post's score: relevance x round decay x hop decay."""
     # relevance on a common scale (the best post is 1); the floor keeps a post with no word in common in the
     # ranking, by recency and distance, so a dependency is not lost for want of shared words
     top = max(rel) or 1.0
@@ -127,14 +151,12 @@ def select(
         dist = hops.get(p.unit_id, cfg.unreachable_hops) if p.unit_id is not None and goal_unit is not None else 0
         s = (floor + (1 - floor) * r / top) * math.exp(-cfg.round_decay * age) * math.exp(-cfg.hop_decay * dist)
         scored.append(Scored(p, s, r))
-    pinned_ids = pinned_ids or set()
+    return scored
 
-    def is_pinned(p: Post) -> bool:
-        # a post pinned by its kind (a locked statement) is pinned for its own unit, not for every prompt
-        return p.id in pinned_ids or (p.pinned and (goal_unit is None or p.unit_id in (None, goal_unit)))
 
-    pinned = [x for x in scored if is_pinned(x.post)]
-    rest = sorted((x for x in scored if not is_pinned(x.post)), key=lambda x: (-x.score, -x.post.id))
+def _within_budget(pinned: list[Scored], rest: list[Scored], budget: int) -> tuple[list[Scored], list[int]]:
+    """(the pinned posts and, best first, the others while the token budget lasts, in id order; the ids of
+    those dropped)."""
     chosen, used, dropped = list(pinned), sum(approx_tokens(x.post.body) for x in pinned), []
     for x in rest:
         cost = approx_tokens(x.post.body)
@@ -144,8 +166,7 @@ def select(
         else:
             dropped.append(x.post.id)
     chosen.sort(key=lambda x: x.post.id)
-    key = key_sentences(chosen, goal, cfg.key_sentences)
-    return Context([x.post for x in chosen], key, dropped, {x.post.id: x.score for x in scored})
+    return chosen, dropped
 
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")

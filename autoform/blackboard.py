@@ -10,7 +10,7 @@ thousands of units linear rather than quadratic.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any, Literal
 
 from autoform.store import Post, Store
@@ -32,7 +32,7 @@ PostKind = Literal[
     "lemma_request",
     "admission",  # a unit entered the Atlas
     "retrieval",  # declarations the Mathlib index retrieved for the unit (notions, lemmas, nearest names)
-    "subgoal",  # a hole of a proof sketch: its goal, parent, depth, status (autoform/decompose.py)
+    "subgoal",  # a hole of a proof sketch: its goal, parent, depth, status (autoform/pipeline/decompose.py)
 ]
 
 PINNED_KINDS = frozenset({"lock"})
@@ -120,37 +120,48 @@ class Blackboard:
         hold fewer than ``fill_tokens`` tokens (a small board, or short posts), older posts are added, latest
         first (still at most ``limit``), so that the attention filter drops a post for want of budget, not for
         want of candidates."""
-        kinds = frozenset(kinds)
+        wanted = frozenset(kinds)
         if not self._refresh():
-            return [p for p in self.store.posts(self.book_id) if p.kind in kinds][-limit:]
+            return [p for p in self.store.posts(self.book_id) if p.kind in wanted][-limit:]
         with self._lock:
-            near = sorted((d, u) for u, d in hops.items() if d <= max_hops and u != unit_id)
-            groups: list[list[Post]] = [self._by_unit.get(unit_id, [])]
-            groups += [self._by_unit.get(u, []) for _, u in near]
-            groups.append(self._by_unit.get(None, []))
-            chosen: dict[int, Post] = {}
-            for p in groups[0]:  # the unit's own pinned posts (its lock) enter whatever the limit
-                if p.kind in PINNED_KINDS and p.kind in kinds:
-                    chosen[p.id] = p
-            for group in groups:
-                for p in reversed(group):  # the latest of a unit first, when the limit cuts a unit short
-                    if len(chosen) >= limit:
-                        break
-                    if p.kind in kinds:
-                        chosen[p.id] = p
-            taken = 0
-            for p in reversed(self._posts):
+            chosen = self._own_and_near(unit_id, hops, wanted, max_hops=max_hops, limit=limit)
+            for taken, p in enumerate(self._older(chosen, wanted)):  # the latest posts of any unit
                 if taken >= recent or len(chosen) >= limit:
                     break
-                if p.kind in kinds and p.id not in chosen:
-                    chosen[p.id] = p
-                    taken += 1
+                chosen[p.id] = p
             if fill_tokens:
-                have = sum(approx_tokens(p.body) for p in chosen.values())
-                for p in reversed(self._posts):
-                    if have >= fill_tokens or len(chosen) >= limit:
-                        break
-                    if p.kind in kinds and p.id not in chosen:
-                        chosen[p.id] = p
-                        have += approx_tokens(p.body)
+                self._fill(chosen, wanted, tokens=fill_tokens, limit=limit)
         return [chosen[i] for i in sorted(chosen)]
+
+    def _own_and_near(
+        self, unit_id: int | None, hops: dict[int, int], kinds: frozenset[str], *, max_hops: int, limit: int
+    ) -> dict[int, Post]:
+        """The unit's own posts, then those of the units within ``max_hops`` (nearest first), then those of no
+        unit, the latest of each first, at most ``limit`` (the unit's own pinned posts whatever the limit);
+        called with the lock held."""
+        near = sorted((d, u) for u, d in hops.items() if d <= max_hops and u != unit_id)
+        own = self._by_unit.get(unit_id, [])
+        groups = [own, *(self._by_unit.get(u, []) for _, u in near), self._by_unit.get(None, [])]
+        chosen = {p.id: p for p in own if p.kind in PINNED_KINDS and p.kind in kinds}  # its lock enters always
+        for group in groups:
+            for p in reversed(group):  # the latest of a unit first, when the limit cuts a unit short
+                if len(chosen) >= limit:
+                    break
+                if p.kind in kinds:
+                    chosen[p.id] = p
+        return chosen
+
+    def _fill(self, chosen: dict[int, Post], kinds: frozenset[str], *, tokens: int, limit: int) -> None:
+        """Older posts added to ``chosen``, latest first, while it holds fewer than ``tokens`` tokens and fewer
+        than ``limit`` posts; called with the lock held."""
+        have = sum(approx_tokens(p.body) for p in chosen.values())
+        for p in self._older(chosen, kinds):
+            if have >= tokens or len(chosen) >= limit:
+                break
+            chosen[p.id] = p
+            have += approx_tokens(p.body)
+
+    def _older(self, chosen: dict[int, Post], kinds: frozenset[str]) -> Iterator[Post]:
+        """The board's posts of ``kinds`` not yet chosen, latest first (checked as the caller adds to
+        ``chosen``); called with the lock held."""
+        return (p for p in reversed(self._posts) if p.kind in kinds and p.id not in chosen)

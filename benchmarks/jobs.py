@@ -202,10 +202,10 @@ class SleepyLean:
             self.checks += 1
             result = parse_repl_reply(fake_lean_repl.answer(code))
             # the gate's queries, each a command of its own on the environment the code produced
-            result.answers = [parse_repl_reply(fake_lean_repl.answer(q, result.env)).messages for q in queries]
+            answers = [parse_repl_reply(fake_lean_repl.answer(q, result.env)).messages for q in queries]
             fake_lean_repl.ENVS.clear()  # nothing refers to an earlier environment here
-        result.elapsed_s, result.backend, result.toolchain = self.latency, self.backend, self.toolchain
-        return result
+        result = result.model_copy(update={"answers": answers})
+        return result.stamped(elapsed_s=self.latency, backend=self.backend, toolchain=self.toolchain)
 
     def close(self) -> None:
         pass

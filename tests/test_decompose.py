@@ -12,10 +12,10 @@ import pytest
 from conftest import LAKE_STANDIN, SAMPLE_BOOK, SHARED, autoform, book_script, label_of, lean, make_repl_dir, role_of
 
 from autoform.config import LeanConfig, Settings
-from autoform.decompose import call_for, fill_holes
 from autoform.lean import goals
 from autoform.lean.oracle import parse_repl_reply
 from autoform.lean.repl_pool import ReplPool
+from autoform.pipeline.decompose import call_for, fill_holes
 
 REPL_TESTS = SHARED / "lean-output" / "repl-tests" / "test"
 

@@ -1,4 +1,5 @@
-"""Prover: writes a proof for the locked statement from the informal proof and the context."""
+"""Prover: writes a proof for the locked statement from the informal proof and the context; asked for a sketch
+(:class:`Sketcher`), the proof's structure with ``have … := by sorry`` for its hard steps."""
 
 from __future__ import annotations
 
@@ -40,3 +41,12 @@ class Prover(Agent):
             data={"aux": aux, "llm_call": reply.call_id},
         )
         return aux, proof, pid
+
+
+class Sketcher(Prover):
+    """The prover, asked for a sketch (``agents/prover/sketch.md``) for proof by decomposition
+    (:mod:`autoform.pipeline.decompose`)."""
+
+    system_file = "sketch_system.md"
+    prompt_file = "sketch.md"
+    prompt_dir = "prover"

@@ -1,0 +1,116 @@
+"""The order of moves of the proof search, in one place.
+
+The proof stage works in *rounds*: it asks its policy for the next round (an ordered tuple of moves, chosen
+from the proof attempts the unit has had in this job), plays the moves in order until one of them acts, and
+asks again. A move *acts* when it admits the unit, ends it, or has a candidate judged and refused (then the
+round is over and the next one is chosen from the longer history); a move that finds nothing to try *passes*
+to the next move of the round. Lean's ``exact?`` (``library_search``) never ends a round: a suggestion that is
+refused is recorded, and the prover follows in the same round.
+
+:class:`ProofPolicy` is the default, built from the ``[job]`` settings (``library_search``, ``race``,
+``automation``, ``decompose``) and ``max_attempts``:
+
+1. no proof attempt yet: ``library_search`` (when on), then ``whole_proof`` (k racing prover attempts);
+2. fewer than ``max_attempts``: ``rename`` (deprecated Mathlib names replaced, unless the last attempt was
+   such a renaming), ``automation`` (once, on a last attempt with code), ``repair`` (the gap-closer);
+3. attempts spent: ``sketch`` (decomposition, once, when on and the oracle reports goals), then ``stated``
+   (a statement the book does not prove is admitted as stated) and ``give_up``.
+
+Another strategy (a budget per unit, a search over sketches) is any object with the same ``next_round``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+from autoform.config import JobConfig
+from autoform.store import Attempt
+
+
+class Move(StrEnum):
+    """One move of the proof search (an attempt's ``author`` names the move that made it)."""
+
+    LIBRARY_SEARCH = "library_search"  # Lean's `exact?` on the locked statement, before any LLM call
+    WHOLE_PROOF = "whole_proof"  # the prover writes a whole proof (k racing attempts; author "prover")
+    RENAME = "rename"  # deprecated Mathlib names replaced by their current ones, no LLM call ("mathlib_rename")
+    AUTOMATION = "automation"  # closing tactics on what the last proof left open, no LLM call
+    REPAIR = "repair"  # the gap-closer repairs the last proof from Lean's errors ("gap_closer")
+    SKETCH = "sketch"  # decomposition: a sketch with `sorry` holes, each proved on its own
+    STATED = "stated"  # a statement the book does not prove: admitted as stated
+    GIVE_UP = "give_up"  # the unit fails, with the last attempt's reason
+
+
+@dataclass(frozen=True)
+class Round:
+    """The moves to play, in order. ``spent``: the unit's attempts are spent (the round keeps the agents'
+    round number, which counts attempts)."""
+
+    moves: tuple[Move, ...]
+    spent: bool = False
+
+
+class ProofStrategy(Protocol):
+    """What the proof stage asks: the next round, from the unit's proof attempts in this job (oldest first),
+    and how many prover attempts a ``whole_proof`` move races."""
+
+    @property
+    def racers(self) -> int: ...
+
+    def next_round(self, history: Sequence[Attempt]) -> Round: ...
+
+
+#: attempt authors that mean the unit was decomposed already
+SKETCH_AUTHORS = ("sketch", "decomposition")
+
+
+@dataclass(frozen=True)
+class ProofPolicy:
+    """The default order of moves (see the module's docstring)."""
+
+    max_attempts: int
+    race: int = 1
+    library_search: bool = True
+    automation: bool = True
+    decompose: bool = True
+    goals: bool = True  # the oracle reports the goals of a sketch's holes (the `lake` backend does not)
+
+    @classmethod
+    def from_settings(cls, job: JobConfig, *, max_attempts: int, backend: str) -> ProofPolicy:
+        return cls(
+            max_attempts=max_attempts,
+            race=job.race,
+            library_search=job.library_search,
+            automation=job.automation,
+            decompose=job.decompose,
+            goals=backend != "lake",
+        )
+
+    @property
+    def racers(self) -> int:
+        """Prover attempts raced in the first round (never more than the attempts allowed)."""
+        return min(self.race, self.max_attempts)
+
+    def next_round(self, history: Sequence[Attempt]) -> Round:
+        if len(history) >= self.max_attempts:
+            return self._closing(history)
+        if not history:
+            opening = (Move.LIBRARY_SEARCH,) if self.library_search else ()
+            return Round((*opening, Move.WHOLE_PROOF))
+        return Round(self._repairs(history))
+
+    def _repairs(self, history: Sequence[Attempt]) -> tuple[Move, ...]:
+        last = history[-1]
+        moves: list[Move] = []
+        if last.author != "mathlib_rename":
+            moves.append(Move.RENAME)
+        if self.automation and last.lean_code and not any(a.author == "automation" for a in history):
+            moves.append(Move.AUTOMATION)
+        moves.append(Move.REPAIR)
+        return tuple(moves)
+
+    def _closing(self, history: Sequence[Attempt]) -> Round:
+        if self.decompose and self.goals and not any(a.author in SKETCH_AUTHORS for a in history):
+            return Round((Move.SKETCH,), spent=True)
+        return Round((Move.STATED, Move.GIVE_UP), spent=True)
