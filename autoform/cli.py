@@ -8,15 +8,30 @@ import os
 import signal
 import sqlite3
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from types import FrameType
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from autoform.config import CONFIG_FILE, DEFAULT_TOML, ConfigError, Settings, load_settings
+from autoform import cli_errors
+from autoform.cli_errors import CommandError, MissingParts, report_error, stopped_exit_code
+from autoform.config import CONFIG_FILE, Settings, load_settings, render_default_toml
+from autoform.errors import EXIT_FAIL, EXIT_MISSING, EXIT_USAGE, AutoformError, MissingError, UsageError
+from autoform.store.models import UnitStatus
+
+if TYPE_CHECKING:
+    from autoform.executors import Executor
+    from autoform.ingest import IngestResult, IngestSummary, Limits
+    from autoform.jobs import JobParams, JobRunner, JobSummary
+    from autoform.lean.oracle import Oracle
+    from autoform.llm import LLMClient
+    from autoform.mathlib.index import Hit, MathlibIndex
+    from autoform.store import Book, Store, Unit
 
 app = typer.Typer(
     help="Turn textbook mathematics into a machine-checked Lean 4 library (the Atlas).",
@@ -34,8 +49,6 @@ app.add_typer(mathlib_app, name="mathlib")
 out = Console()
 err = Console(stderr=True)
 
-EXIT_FAIL, EXIT_USAGE, EXIT_MISSING = 1, 2, 3
-
 
 class _State:
     home: str | None = None
@@ -45,45 +58,38 @@ class _State:
 state = _State()
 
 
-def die(message: str, code: int = EXIT_USAGE) -> None:
-    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)  # one line for grep
-    raise typer.Exit(code)
+def print_error(message: str) -> None:
+    """The one-line ``error:`` report (one line, for grep)."""
+    cli_errors.print_error(message, err)
 
 
 def settings() -> Settings:
-    try:
-        return load_settings(state.home)
-    except ConfigError as e:
-        die(str(e))
-        raise  # unreachable
+    return load_settings(state.home)
 
 
-def open_store(s: Settings, *, create: bool = False, readonly: bool = False) -> Any:
+def open_store(s: Settings, *, create: bool = False, readonly: bool = False) -> Store:
     """The workspace's store, checked on open (a damaged one exits 2 and is never written); ``readonly`` for the
     commands that only read (they work in a read-only workspace)."""
-    from autoform.store import Store, StoreError, StoreUnwritable
+    from autoform.store import Store, StoreError
 
     state.db_path = s.db_path
     if not create and not s.db_path.exists():
-        die(
+        raise UsageError(
             f"no autoform store in {s.home} (looked for {s.db_path.name}). Run `autoform ingest PATH --book SLUG` "
             "first, or pass --home."
         )
     try:
         return Store(s.db_path, readonly=readonly)
-    except StoreUnwritable as e:
-        die(str(e), EXIT_MISSING)
-    except StoreError as e:
-        die(str(e))
+    except StoreError as e:  # reported as the store says it, not read as a failed write (main())
+        raise CommandError(str(e), e.exit_code) from e
     except OSError as e:  # e.g. the workspace directory cannot be created
-        die(f"{s.db_path}: cannot open the store: {e.strerror or e}", EXIT_MISSING)
+        raise MissingError(f"{s.db_path}: cannot open the store: {e.strerror or e}") from e
 
 
-def store_error_message(e: BaseException, db_path: Any) -> tuple[str, int]:
-    """A one-line message and exit code for an SQLite error that reached the command line: a full or read-only
-    disk (3: something needed is missing), else a damaged store (2), always naming the store's file."""
-    import sqlite3
-
+def store_error_message(e: BaseException, db_path: Path | str) -> tuple[str, int]:
+    """A one-line message and exit code for an SQLite or store error that reached the command line: a full or
+    read-only disk (3: something needed is missing), a store error with its class's code, else a damaged store
+    (2), always naming the store's file."""
     from autoform.executors.base import store_failure
     from autoform.store import StoreError, damaged_message
 
@@ -91,17 +97,17 @@ def store_error_message(e: BaseException, db_path: Any) -> tuple[str, int]:
     if why is not None:
         return f"{db_path}: {why}", EXIT_MISSING
     if isinstance(e, StoreError):
-        return str(e), EXIT_USAGE
+        return str(e), e.exit_code
     if isinstance(e, sqlite3.OperationalError) and ("locked" in str(e) or "busy" in str(e)):
         return f"{db_path}: the store is locked by another process ({e}); try again when it is done", EXIT_MISSING
-    return damaged_message(db_path, str(e)), EXIT_USAGE
+    return damaged_message(Path(db_path), str(e)), EXIT_USAGE
 
 
-def get_book(store: Any, slug: str) -> Any:
+def get_book(store: Store, slug: str) -> Book:
     book = store.book(slug)
     if book is None:
         known = ", ".join(b.slug for b in store.books()) or "none"
-        die(
+        raise UsageError(
             f"no book {slug!r} in this workspace (books: {known}). Ingest it with `autoform ingest PATH --book {slug}`."
         )
     return book
@@ -117,12 +123,12 @@ def main_options(
 # ------------------------------------------------------------------------------------------------ init
 @app.command()
 def init() -> None:
-    """Create a workspace: autoform.toml and an empty store."""
+    """Set up a workspace: a commented autoform.toml and an empty store."""
     s = settings()
     s.home.mkdir(parents=True, exist_ok=True)
     cfg = s.home / CONFIG_FILE
     if not cfg.exists():
-        cfg.write_text(DEFAULT_TOML, encoding="utf-8")
+        cfg.write_text(render_default_toml(), encoding="utf-8")
     store = open_store(s, create=True)
     from autoform.lean.workspace import write_workspace_files
 
@@ -181,50 +187,52 @@ def ingest(
     """Store a textbook's units and their dependency graph (re-ingest keeps work on unchanged units)."""
     import re
 
-    from autoform.ingest import IngestError, Limits, read_book, store_book
+    from autoform.ingest import read_book, store_book
 
     if not re.fullmatch(r"[a-z0-9][a-z0-9-_]*", book):
-        die(f"--book {book!r}: use lower-case letters, digits, '-' and '_'")
+        raise UsageError(f"--book {book!r}: use lower-case letters, digits, '-' and '_'")
     s = settings()
-    try:
-        cfg = s.ingest
-        limits = Limits(
-            max_file_bytes=int(cfg.max_file_mb * 2**20),
-            max_units=cfg.max_units,
-            max_nesting=cfg.max_nesting,
-            max_expansion=cfg.max_expansion,
-            max_input_depth=cfg.max_input_depth,
-            allow_dirs=tuple(allow_input or ()),
-        )
-        result = read_book(path, env_map=s.ingest.environments, limits=limits)
-    except IngestError as e:
-        die(str(e))
+    result = read_book(path, env_map=s.ingest.environments, limits=_ingest_limits(s, allow_input or []))
     if not result.units:
-        die(f"{path}: no theorem-like units found; nothing stored")
-    store = open_store(s, create=True)
-    try:
-        summary = store_book(store, book, result)
-    except sqlite3.Error as e:  # a full or read-only disk: the transaction was rolled back, nothing half-stored
-        message, code = store_error_message(e, s.db_path)
-        die(message, code)
+        raise UsageError(f"{path}: no theorem-like units found; nothing stored")
+    # a full or read-only disk: the transaction is rolled back, nothing half-stored (main() says what to do)
+    summary = store_book(open_store(s, create=True), book, result)
     if as_json:
         print(summary.model_dump_json(indent=2))
         return
+    _print_ingested(book, result, summary)
+
+
+def _ingest_limits(s: Settings, allow_input: list[Path]) -> Limits:
+    from autoform.ingest import Limits
+
+    cfg = s.ingest
+    return Limits(
+        max_file_bytes=int(cfg.max_file_mb * 2**20),
+        max_units=cfg.max_units,
+        max_nesting=cfg.max_nesting,
+        max_expansion=cfg.max_expansion,
+        max_input_depth=cfg.max_input_depth,
+        allow_dirs=tuple(allow_input),
+    )
+
+
+def _print_ingested(book: str, result: IngestResult, summary: IngestSummary) -> None:
     for w in summary.warnings:
         err.print(f"[yellow]warning:[/] {escape(w)}", highlight=False)
     kinds: dict[str, int] = {}
     for u in result.units:
         kinds[u.kind] = kinds.get(u.kind, 0) + 1
+    withdrawn = (
+        f"; Lean work withdrawn from {summary.invalidated} unit(s) whose statement or prelude changed "
+        "(kept in the history; the next run redoes them)"
+        if summary.invalidated
+        else ""
+    )
     out.print(
         f"[bold]{book}[/]: {summary.units} units ({', '.join(f'{v} {k}' for k, v in sorted(kinds.items()))}); "
         f"{summary.edges} dependencies; added {summary.added}, updated {summary.updated}, "
-        f"unchanged {summary.unchanged}, removed {summary.removed}"
-        + (
-            f"; Lean work withdrawn from {summary.invalidated} unit(s) whose statement or prelude changed "
-            "(kept in the history; the next run redoes them)"
-            if summary.invalidated
-            else ""
-        )
+        f"unchanged {summary.unchanged}, removed {summary.removed}" + withdrawn
     )
     if summary.unresolved_refs:
         out.print(
@@ -287,7 +295,7 @@ def graph(
     from autoform import graph as graphs
 
     if fmt not in ("json", "dot"):
-        die("--format must be json or dot")
+        raise UsageError("--format must be json or dot")
     s = settings()
     store = open_store(s, readonly=True)
     b = get_book(store, book)
@@ -316,30 +324,71 @@ def run(
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
 ) -> None:
     """Run (or resume) a batch formalization job over a book."""
-    import os
-
-    from autoform.executors import ExecutorUnavailable, make_executor
-    from autoform.jobs import JobError, JobParams, JobRunner, render_live
-    from autoform.lean.backends import make_oracle
-    from autoform.lean.oracle import OracleUnavailable
-    from autoform.llm import LLMClient, LLMUnavailable
+    from autoform.jobs import JobRunner
 
     s = settings()
-    if budget_usd is not None and budget_usd <= 0:
-        die(f"--budget-usd {budget_usd}: a budget must be positive (nothing would run)")
-    if budget_tokens is not None and budget_tokens <= 0:
-        die(f"--budget-tokens {budget_tokens}: a budget must be positive (nothing would run)")
-    if unit_tokens is not None and unit_tokens <= 0:
-        die(f"--unit-tokens {unit_tokens}: a cap must be positive")
+    params = _job_params(
+        s,
+        jobs=jobs,
+        budget_usd=budget_usd,
+        budget_tokens=budget_tokens,
+        unit_tokens=unit_tokens,
+        max_attempts=max_attempts,
+        executor=executor,
+        address=address,
+        ray_workers=ray_workers,
+    )
+    store = open_store(s)
+    b = get_book(store, book)
+    ex, llm, oracle = _preflight(s, store, params)
+    live = err.is_terminal and not as_json
+    _index_atlas(s)
+
+    def on_event(kind: str, unit: Unit, detail: str) -> None:
+        if not live and not as_json and kind in REPORTED_EVENTS:
+            err.print(escape(f"{unit.display}: {kind} {detail}"), highlight=False)
+
+    runner = JobRunner(s, store, b, oracle, llm, params, on_event=on_event, executor=ex)
+    summary = _run_job(runner, ex, oracle, book, live=live)
+    _print_job_summary(summary, book, as_json=as_json)
+    code = _job_exit_code(summary)
+    if runner.stop_reason == "sigint-now":  # units may still be in flight: the store is safe, leave now
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    if code:
+        raise typer.Exit(code)
+
+
+#: the job's events printed one a line when there is no live view
+REPORTED_EVENTS = (UnitStatus.PROVED, UnitStatus.DEFINED, UnitStatus.STATED, UnitStatus.FAILED)
+
+
+def _job_params(
+    s: Settings,
+    *,
+    jobs: int | None,
+    budget_usd: float | None,
+    budget_tokens: int | None,
+    unit_tokens: int | None,
+    max_attempts: int | None,
+    executor: str,
+    address: str | None,
+    ray_workers: int | None,
+) -> JobParams:
+    """The job's parameters from the options and the settings; a wrong option is a :class:`UsageError`."""
+    from autoform.jobs import JobParams
+
+    _check_budgets(budget_usd, budget_tokens, unit_tokens)
     if executor not in ("local", "ray"):
-        die(f"--executor {executor!r}: use local or ray")
+        raise UsageError(f"--executor {executor!r}: use local or ray")
     if (address or ray_workers) and executor != "ray":
-        die("--address and --ray-workers go with --executor ray")
+        raise UsageError("--address and --ray-workers go with --executor ray")
     n_jobs = jobs if jobs is not None else s.job.jobs
     n_attempts = max_attempts if max_attempts is not None else s.job.max_attempts
     if n_jobs < 1 or n_attempts < 1 or (ray_workers is not None and ray_workers < 1):
-        die("--jobs, --max-attempts and --ray-workers must be at least 1")
-    params = JobParams(
+        raise UsageError("--jobs, --max-attempts and --ray-workers must be at least 1")
+    return JobParams(
         max_attempts=n_attempts,
         jobs=n_jobs,
         budget_usd=budget_usd,
@@ -349,46 +398,59 @@ def run(
         address=address,
         ray_workers=ray_workers,
     )
-    store = open_store(s)
-    b = get_book(store, book)
-    # preflight: nothing is written to the store unless Lean, the LLM (and the cluster) all answer
+
+
+def _check_budgets(budget_usd: float | None, budget_tokens: int | None, unit_tokens: int | None) -> None:
+    if budget_usd is not None and budget_usd <= 0:
+        raise UsageError(f"--budget-usd {budget_usd}: a budget must be positive (nothing would run)")
+    if budget_tokens is not None and budget_tokens <= 0:
+        raise UsageError(f"--budget-tokens {budget_tokens}: a budget must be positive (nothing would run)")
+    if unit_tokens is not None and unit_tokens <= 0:
+        raise UsageError(f"--unit-tokens {unit_tokens}: a cap must be positive")
+
+
+def _preflight(s: Settings, store: Store, params: JobParams) -> tuple[Executor, LLMClient, Oracle]:
+    """The executor (connected), the LLM client and the oracle (started, when the units run here), all
+    answering; else nothing is written to the store: an unreachable cluster is a :class:`MissingError`, and a
+    missing LLM or Lean are reported together (:class:`MissingParts`)."""
+    from autoform.executors import make_executor
+    from autoform.lean.backends import make_oracle
+    from autoform.lean.oracle import OracleUnavailable
+    from autoform.llm import LLMClient, LLMUnavailable
+
+    ex = make_executor(params.executor, params.jobs, address=params.address, workers=params.ray_workers)
+    connect = getattr(ex, "connect", None)
+    if connect is not None:
+        connect()
     problems: list[str] = []
-    try:
-        ex = make_executor(executor, params.jobs, address=address, workers=ray_workers)
-        connect = getattr(ex, "connect", None)
-        if connect is not None:
-            connect()
-    except ExecutorUnavailable as e:
-        die(str(e), EXIT_MISSING)
+    llm: LLMClient | None = None
     try:
         llm = LLMClient(s, store)
         llm.ping()
     except LLMUnavailable as e:
         problems.append(f"LLM: {e}")
     oracle = make_oracle(s, store)
-    if executor == "local":  # on Ray, every worker starts its own Lean
+    if params.executor == "local":  # on Ray, every worker starts its own Lean
         try:
             oracle.start()
         except OracleUnavailable as e:
             problems.append(f"Lean: {e}")
-    if problems:
+    if problems or llm is None:
         oracle.close()
         ex.close(wait=False)
-        for p in problems:
-            err.print(f"[bold red]missing:[/] {escape(p)}", highlight=False)
-        err.print("Nothing was changed. `autoform doctor` lists every check.")
-        raise typer.Exit(EXIT_MISSING)
+        raise MissingParts(problems, "Nothing was changed. `autoform doctor` lists every check.")
+    return ex, llm, oracle
 
-    live = err.is_terminal and not as_json
-    _index_atlas(s)
 
-    def on_event(kind: str, unit: Any, detail: str) -> None:
-        if not live and not as_json and kind in ("proved", "defined", "stated", "failed"):
-            err.print(escape(f"{unit.display}: {kind} {detail}"), highlight=False)
+def _late_sigint(signum: int, frame: FrameType | None) -> None:
+    """The job has ended: a Ctrl-C only hurries the exit."""
+    os._exit(EXIT_FAIL)
 
-    runner = JobRunner(s, store, b, oracle, llm, params, on_event=on_event, executor=ex)
 
-    def _sigint(signum: int, frame: Any) -> None:
+def _job_sigint(runner: JobRunner) -> Callable[[int, FrameType | None], None]:
+    """Ctrl-C during a job: the first stops it after the steps in flight, the second now, the third at once."""
+
+    def on_sigint(signum: int, frame: FrameType | None) -> None:
         if runner.stop_reason == "sigint-now":  # a third Ctrl-C: leave at once (the store is safe, as after kill -9)
             os._exit(EXIT_FAIL)
         if runner.stop.is_set():
@@ -400,23 +462,24 @@ def run(
         sys.stderr.flush()
         runner.request_stop("sigint")
 
-    def _late_sigint(signum: int, frame: Any) -> None:  # the job has ended: a Ctrl-C only hurries the exit
-        os._exit(EXIT_FAIL)
+    return on_sigint
 
-    old = signal.signal(signal.SIGINT, _sigint)
+
+def _run_job(runner: JobRunner, ex: Executor, oracle: Oracle, book: str, *, live: bool) -> JobSummary:
+    """Run the job under its own Ctrl-C handling (with the live view on a terminal); the oracle is closed after."""
+    from autoform.jobs import JobError, render_live
+
+    old = signal.signal(signal.SIGINT, _job_sigint(runner))
     try:
-        if live:
-            from rich.live import Live
+        if not live:
+            return runner.run()
+        from rich.live import Live
 
-            with Live(
-                get_renderable=lambda: render_live(runner, book), console=err, refresh_per_second=4, transient=False
-            ):
-                summary = runner.run()
-        else:
-            summary = runner.run()
-    except JobError as e:
+        with Live(get_renderable=lambda: render_live(runner, book), console=err, refresh_per_second=4, transient=False):
+            return runner.run()
+    except JobError:
         ex.close(wait=False)
-        die(str(e))
+        raise
     except KeyboardInterrupt:  # the second Ctrl-C landed outside the job's own handling: leave now, code 1
         signal.signal(signal.SIGINT, _late_sigint)
         err.print("stopped now; resume with: autoform run " + escape(book), highlight=False)
@@ -427,30 +490,26 @@ def run(
         # never Python's default handler again: a KeyboardInterrupt escaping now would end the process with -2
         signal.signal(signal.SIGINT, _late_sigint if old is signal.default_int_handler else old)
         oracle.close()
+
+
+def _print_job_summary(summary: JobSummary, book: str, *, as_json: bool) -> None:
     if as_json:
         print(summary.model_dump_json(indent=2))
-    else:
-        counts = ", ".join(f"{v} {k}" for k, v in sorted(summary.units.items()))
-        out.print(
-            f"job {summary.job_id} ({'resumed' if summary.resumed else 'new'}) {summary.status}: {counts}; "
-            f"{summary.attempts} attempts, {summary.llm_calls} LLM calls ({summary.llm_cached} from cache), "
-            f"${summary.cost_usd:.4f}"
-        )
-        if summary.message:
-            err.print(f"[red]{escape(summary.message)}[/]")
-        if summary.status != "done":
-            err.print(f"resume with: autoform run {escape(book)}", highlight=False)
-    code = (
-        0
-        if summary.status == "done"
-        else (EXIT_MISSING if summary.stop_reason in ("llm", "lean", "store", "worker") else EXIT_FAIL)
+        return
+    counts = ", ".join(f"{v} {k}" for k, v in sorted(summary.units.items()))
+    out.print(
+        f"job {summary.job_id} ({'resumed' if summary.resumed else 'new'}) {summary.status}: {counts}; "
+        f"{summary.attempts} attempts, {summary.llm_calls} LLM calls ({summary.llm_cached} from cache), "
+        f"${summary.cost_usd:.4f}"
     )
-    if runner.stop_reason == "sigint-now":  # units may still be in flight: the store is safe, leave now
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
-    if code:
-        raise typer.Exit(code)
+    if summary.message:
+        err.print(f"[red]{escape(summary.message)}[/]")
+    if summary.status != "done":
+        err.print(f"resume with: autoform run {escape(book)}", highlight=False)
+
+
+def _job_exit_code(summary: JobSummary) -> int:
+    return 0 if summary.status == "done" else stopped_exit_code(summary.stop_reason)
 
 
 # ---------------------------------------------------------------------------------------------- status
@@ -462,80 +521,85 @@ def status(
 ) -> None:
     """Progress and cost per book: units, jobs (units in flight, attempts, cost, rate, ETA). The table shows the
     columns that fit the terminal, most needed first; --wide shows all of them, --json everything."""
-    from autoform.jobs import job_status, unit_counts
-
     s = settings()
     store = open_store(s, readonly=True)
     books = [get_book(store, book)] if book else store.books()
-    report = []
-    for b in books:
-        jobs = [job_status(store, s, j) for j in store.jobs(b.id)]
-        usage = store.llm_usage(b.id)
-        running = [j for j in jobs if j["alive"]]
-        report.append(
-            {
-                "book": b.slug,
-                "units": unit_counts(store, b.id),
-                "atlas_entries": len(store.atlas_entries(b.id)),
-                "jobs": jobs,
-                "llm": usage,
-                "cost_usd": round(sum(j["cost_usd"] for j in jobs), 6),
-                "attempts": sum(j["attempts"] for j in jobs),
-                "in_flight": running[-1]["in_flight"] if running else [],
-                "rate_units_per_min": jobs[-1]["rate_units_per_min"] if jobs else 0.0,
-                "eta_s": jobs[-1]["eta_s"] if jobs else None,
-            }
-        )
+    report = [_book_status(store, s, b) for b in books]
     if as_json:
         print(json.dumps(report if book is None else report[0], indent=2))
         return
     from autoform.tables import fitted_table, natural_width
 
-    headers = (
-        "book",
-        "proved",
-        "defined",
-        "stated",
-        "failed",
-        "pending",
-        "in flight",
-        "jobs",
-        "attempts",
-        "LLM calls (cached)",
-        "Lean checks (cache hits)",
-        "cost",
-        "rate /min",
-        "ETA",
-    )
-    # at a glance first: what is done, what failed, what is left, the job and what it cost; the rest where it fits
-    priority = (0, 1, 4, 5, 7, 11, 13, 3, 2, 6, 8, 9, 12, 10)
-    rows = []
-    for r in report:
-        u = r["units"]
-        last = r["jobs"][-1]["status"] + (" [alive]" if r["jobs"][-1]["alive"] else "") if r["jobs"] else "-"
-        lean = r["jobs"][-1]["lean"] if r["jobs"] else {"checks": 0, "cache_hits": 0, "hit_rate": 0.0}
-        eta = f"{r['eta_s'] / 60:.0f} min" if r["eta_s"] is not None else "-"
-        rows.append(
-            (
-                r["book"],
-                str(u.get("proved", 0)),
-                str(u.get("defined", 0)),
-                str(u.get("stated", 0)),
-                str(u.get("failed", 0)),
-                str(u.get("pending", 0) + u.get("working", 0)),
-                str(len(r["in_flight"])),
-                f"{len(r['jobs'])} (last {last})",
-                str(r["attempts"]),
-                f"{r['llm']['calls']} ({r['llm']['cached']})",
-                f"{lean['checks']} ({lean['cache_hits']}, {lean['hit_rate']:.0%})",
-                f"${r['cost_usd']:.4f}",
-                f"{r['rate_units_per_min']:.2f}",
-                eta,
-            )
-        )
-    table = fitted_table("autoform status", headers, rows, priority, out.size.width, wide=wide)
+    rows = [_status_row(r) for r in report]
+    table = fitted_table("autoform status", STATUS_HEADERS, rows, STATUS_PRIORITY, out.size.width, wide=wide)
     # --wide: the whole table at its natural width (a pager or a wide terminal shows it; nothing is cut)
-    (Console(width=natural_width(headers, rows)) if wide else out).print(table)
+    (Console(width=natural_width(STATUS_HEADERS, rows)) if wide else out).print(table)
+
+
+StatusReport = dict[str, Any]  # one book's status, as `autoform status --json` prints it
+
+STATUS_HEADERS = (
+    "book",
+    "proved",
+    "defined",
+    "stated",
+    "failed",
+    "pending",
+    "in flight",
+    "jobs",
+    "attempts",
+    "LLM calls (cached)",
+    "Lean checks (cache hits)",
+    "cost",
+    "rate /min",
+    "ETA",
+)
+#: at a glance first: what is done, what failed, what is left, the job and what it cost; the rest where it fits
+STATUS_PRIORITY = (0, 1, 4, 5, 7, 11, 13, 3, 2, 6, 8, 9, 12, 10)
+
+
+def _book_status(store: Store, s: Settings, b: Book) -> StatusReport:
+    from autoform.jobs import job_status, unit_counts
+
+    jobs = [job_status(store, s, j) for j in store.jobs(b.id)]
+    running = [j for j in jobs if j["alive"]]
+    return {
+        "book": b.slug,
+        "units": unit_counts(store, b.id),
+        "atlas_entries": len(store.atlas_entries(b.id)),
+        "jobs": jobs,
+        "llm": store.llm_usage(b.id),
+        "cost_usd": round(sum(j["cost_usd"] for j in jobs), 6),
+        "attempts": sum(j["attempts"] for j in jobs),
+        "in_flight": running[-1]["in_flight"] if running else [],
+        "rate_units_per_min": jobs[-1]["rate_units_per_min"] if jobs else 0.0,
+        "eta_s": jobs[-1]["eta_s"] if jobs else None,
+    }
+
+
+def _status_row(r: StatusReport) -> tuple[str, ...]:
+    """One book's row of the status table (the columns of :data:`STATUS_HEADERS`)."""
+    u = r["units"]
+    jobs = r["jobs"]
+    last = jobs[-1]["status"] + (" [alive]" if jobs[-1]["alive"] else "") if jobs else "-"
+    lean = jobs[-1]["lean"] if jobs else {"checks": 0, "cache_hits": 0, "hit_rate": 0.0}
+    eta = f"{r['eta_s'] / 60:.0f} min" if r["eta_s"] is not None else "-"
+    return (
+        r["book"],
+        str(u.get(UnitStatus.PROVED, 0)),
+        str(u.get(UnitStatus.DEFINED, 0)),
+        str(u.get(UnitStatus.STATED, 0)),
+        str(u.get(UnitStatus.FAILED, 0)),
+        str(u.get(UnitStatus.PENDING, 0) + u.get(UnitStatus.WORKING, 0)),
+        str(len(r["in_flight"])),
+        f"{len(jobs)} (last {last})",
+        str(r["attempts"]),
+        f"{r['llm']['calls']} ({r['llm']['cached']})",
+        f"{lean['checks']} ({lean['cache_hits']}, {lean['hit_rate']:.0%})",
+        f"${r['cost_usd']:.4f}",
+        f"{r['rate_units_per_min']:.2f}",
+        eta,
+    )
 
 
 # ------------------------------------------------------------------------------------------ transcript
@@ -547,17 +611,16 @@ def transcript(
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object with every entry")] = False,
 ) -> None:
     """Everything that happened to one unit, in order: prompts, replies, Lean verdicts, blackboard posts."""
-    from autoform.transcript import AmbiguousUnit, find_unit, render_text, unit_transcript
+    from autoform.transcript import find_unit, render_text, unit_transcript
 
     s = settings()
     store = open_store(s, readonly=True)
     b = get_book(store, book)
-    try:
-        u = find_unit(store, b, unit)
-    except AmbiguousUnit as e:
-        die(str(e))
+    u = find_unit(store, b, unit)
     if u is None:
-        die(f"no unit {unit!r} in {book} (give its id, label or number; `autoform units {book}` lists them)")
+        raise UsageError(
+            f"no unit {unit!r} in {book} (give its id, label or number; `autoform units {book}` lists them)"
+        )
     t = unit_transcript(store, u, job_id=job)
     if as_json:
         print(t.model_dump_json(indent=2))
@@ -584,9 +647,9 @@ def backup(
         target.parent.mkdir(parents=True, exist_ok=True)
         store.backup(target)
     except OSError as e:
-        die(f"{target}: cannot write the backup: {e.strerror or e}", EXIT_MISSING)
+        raise MissingError(f"{target}: cannot write the backup: {e.strerror or e}") from e
     except sqlite3.Error as e:
-        die(f"{target}: the backup failed: {e}", EXIT_MISSING)
+        raise MissingError(f"{target}: the backup failed: {e}") from e
     out.print(
         f"backup of {escape(str(s.db_path))} written to {escape(str(target))} ({target.stat().st_size} bytes)",
         soft_wrap=True,
@@ -605,11 +668,11 @@ def restore(
 
     s = settings()
     if not backup_file.is_file():
-        die(f"{backup_file}: no such file")
+        raise UsageError(f"{backup_file}: no such file")
     try:
         src = Store(backup_file, readonly=True)
     except StoreError as e:
-        die(f"{backup_file}: not a usable backup: {e}")
+        raise UsageError(f"{backup_file}: not a usable backup: {e}") from e
     s.db_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = s.db_path.with_name(s.db_path.name + ".restoring")
     try:
@@ -624,7 +687,7 @@ def restore(
         tmp.replace(s.db_path)
     except (OSError, sqlite3.Error) as e:
         tmp.unlink(missing_ok=True)
-        die(f"{s.db_path}: cannot restore: {e}", EXIT_MISSING)
+        raise MissingError(f"{s.db_path}: cannot restore: {e}") from e
     out.print(
         f"restored {escape(str(s.db_path))} from {escape(str(backup_file))}"
         + (f"; the replaced store is kept as {escape(kept.name)}" if kept else ""),
@@ -647,11 +710,11 @@ def check(
     from autoform.lean.oracle import OracleUnavailable
 
     if not file.is_file():
-        die(f"{file}: no such file")
+        raise UsageError(f"{file}: no such file")
     try:
         text = file.read_text(encoding="utf-8")
     except UnicodeDecodeError as e:
-        die(f"{file}: not UTF-8 ({e})")
+        raise UsageError(f"{file}: not UTF-8 ({e})") from e
     s = settings()
     verdict = screen_file(text, header=s.lean.header)
     if verdict is None:
@@ -659,7 +722,7 @@ def check(
         try:
             oracle.start()
         except OracleUnavailable as e:
-            die(f"{file} passes the pre-screen; Lean is needed to judge it further: {e}", EXIT_MISSING)
+            raise MissingError(f"{file} passes the pre-screen; Lean is needed to judge it further: {e}") from e
         try:
             verdict = check_file(text, oracle, header=s.lean.header)
         finally:
@@ -698,9 +761,9 @@ def atlas_build() -> None:
     store = open_store(s)
     problem = lake_problem(s)
     if problem and "not found" in problem:
-        die(problem, EXIT_MISSING)
+        raise MissingError(problem)
     if not (s.home / "lakefile.lean").exists():
-        die(
+        raise UsageError(
             f"{s.home} has no lakefile.lean: run `autoform --home {s.home} init` (it writes one that shares the "
             "repository's Mathlib), or work from the repository root"
         )
@@ -708,12 +771,12 @@ def atlas_build() -> None:
     ok, output = build_atlas(store, s)
     out.print(escape(output[-3000:]), highlight=False)
     if not ok:
-        die("lake build failed", EXIT_FAIL)
+        raise AutoformError("lake build failed")
     out.print("[green]Atlas built[/]; auditing it in a fresh Lean process")
     _audit(store, s, as_json=False)
 
 
-def _audit(store: Any, s: Any, *, as_json: bool) -> None:
+def _audit(store: Store, s: Settings, *, as_json: bool) -> None:
     """Run the audit of the built Atlas, print it, and exit non-zero unless it is clean."""
     from autoform.lean.audit import audit_atlas
 
@@ -770,13 +833,13 @@ def atlas_serve(
     from autoform.site import serve_site
 
     if not (directory / "index.html").exists():
-        die(f"{directory} holds no site; run `autoform atlas site --out {directory}` first")
+        raise UsageError(f"{directory} holds no site; run `autoform atlas site --out {directory}` first")
     if host not in ("127.0.0.1", "localhost", "::1"):
         err.print(f"[yellow]warning:[/] binding to {escape(host)} makes the site reachable from other machines")
     try:
         serve_site(directory, host=host, port=port)  # prints the address it serves on
     except OSError as e:
-        die(f"cannot serve on {host}:{port}: {e}")
+        raise UsageError(f"cannot serve on {host}:{port}: {e}") from e
 
 
 @atlas_app.command("blueprint")
@@ -825,17 +888,15 @@ def atlas_dataset(
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
 ) -> None:
     """Export the Atlas as a dataset: informal statement and proof paired with what Lean checked."""
-    from autoform.dataset import DatasetError, MissingTool, export_dataset
+    from autoform.dataset import export_dataset
 
     s = settings()
     store = open_store(s)
     books = [get_book(store, book)] if book else None
     try:
         summary = export_dataset(store, s, out_file, books=books, include_unproved=include_unproved, trace=trace)
-    except MissingTool as e:
-        die(str(e), EXIT_MISSING)
-    except (DatasetError, OSError) as e:
-        die(f"{out_file}: {e}" if isinstance(e, OSError) else str(e))
+    except OSError as e:
+        raise UsageError(f"{out_file}: {e}") from e
     if as_json:
         print(summary.model_dump_json())
         return
@@ -859,11 +920,11 @@ def atlas_docs(
     if result.output:
         out.print(escape(result.output[-3000:]), highlight=False)
     if not result.ok:
-        die(result.message, EXIT_MISSING if result.state in ("no-lake", "no-docgen") else EXIT_FAIL)
+        raise CommandError(result.message, EXIT_MISSING if result.state in ("no-lake", "no-docgen") else EXIT_FAIL)
     out.print(f"[green]{escape(result.message)}[/]", soft_wrap=True)
 
 
-def _leave_now(signum: int, frame: Any) -> None:
+def _leave_now(signum: int, frame: FrameType | None) -> None:
     """Ctrl-C while autoform starts or ends: nothing is half-done (every step is a transaction), leave with the
     documented code for interrupted work instead of letting a KeyboardInterrupt escape (the process would end
     with -2 and a traceback)."""
@@ -871,6 +932,8 @@ def _leave_now(signum: int, frame: Any) -> None:
 
 
 def main() -> None:
+    """The ``autoform`` entry point: runs the command and maps what escapes it to one line and an exit code (an
+    :class:`~autoform.errors.AutoformError` exits with its class's code; an SQLite error names the store)."""
     from autoform.store import StoreError
 
     signal.signal(signal.SIGINT, signal.default_int_handler)  # the command's own time: KeyboardInterrupt
@@ -885,23 +948,21 @@ def main() -> None:
         code = EXIT_FAIL
     except (sqlite3.Error, StoreError) as e:  # never a traceback: name the store and what to do
         message, code = store_error_message(e, state.db_path or "the store")
-        err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+        print_error(message)
+    except AutoformError as e:
+        code = report_error(e, err)
     finally:
         signal.signal(signal.SIGINT, _leave_now)  # ending (threads joined at exit): a Ctrl-C only hurries it
     sys.exit(code)
 
 
-if __name__ == "__main__":
-    main()
-
-
 # ----------------------------------------------------------------------------------------------- mathlib
-def _mathlib_index(s: Any) -> Any:
+def _mathlib_index(s: Settings) -> MathlibIndex:
     from autoform.mathlib.index import MathlibIndex
 
     path = s.mathlib_index_path
     if not path.exists():
-        die(f"no Mathlib index at {path}: run `autoform mathlib index` (it reads {s.mathlib_source})", EXIT_MISSING)
+        raise MissingError(f"no Mathlib index at {path}: run `autoform mathlib index` (it reads {s.mathlib_source})")
     return MathlibIndex(path)
 
 
@@ -921,10 +982,9 @@ def mathlib_index(
     s = settings()
     src = (source or s.mathlib_source).expanduser()
     if not src.is_dir():
-        die(
+        raise MissingError(
             f"{src}: no Mathlib source there. Run scripts/setup.sh (Lake fetches Mathlib into "
-            f"{s.mathlib_source}), or pass --source DIR",
-            EXIT_MISSING,
+            f"{s.mathlib_source}), or pass --source DIR"
         )
     t0 = time.monotonic()
     index = MathlibIndex(s.mathlib_index_path)
@@ -934,7 +994,7 @@ def mathlib_index(
         if s.atlas_dir.is_dir() and any(s.atlas_dir.rglob("*.lean")):
             atlas_n, _ = build(index, s.atlas_dir, workers=1, origin="atlas", force=force)
     except FileNotFoundError as e:
-        die(str(e))
+        raise UsageError(str(e)) from e
     finally:
         index.close()
     report = {
@@ -965,13 +1025,13 @@ def mathlib_search(
     from autoform.mathlib.search import search
 
     if (query is None) == (batch is None):
-        die("give a QUERY or --batch FILE (one of them)")
+        raise UsageError("give a QUERY or --batch FILE (one of them)")
     s = settings()
     index = _mathlib_index(s)
     try:
         if batch is not None:
             if not batch.is_file():
-                die(f"{batch}: no such file")
+                raise UsageError(f"{batch}: no such file")
             for line in batch.read_text(encoding="utf-8").splitlines():
                 if line.strip():
                     hits = search(index, line.strip(), k=k)
@@ -992,7 +1052,7 @@ def mathlib_search(
         out.print(f"    {escape(h.signature[:160])}", highlight=False)
 
 
-def _index_atlas(s: Any) -> None:
+def _index_atlas(s: Settings) -> None:
     """Where the Mathlib index exists, the Atlas's own declarations are indexed with it before a job (a later
     book's agents find what earlier books proved); only when atlas/ changed, and never fatal."""
     if not s.job.grounding or not s.mathlib_index_path.is_file() or not s.atlas_dir.is_dir():
@@ -1009,7 +1069,7 @@ def _index_atlas(s: Any) -> None:
         index.close()
 
 
-def _hit_json(h: Any) -> dict[str, Any]:
+def _hit_json(h: Hit) -> dict[str, str | float]:
     return {"name": h.name, "kind": h.kind, "signature": h.signature, "module": h.module, "score": h.score}
 
 
@@ -1074,3 +1134,7 @@ def eval_cmd(
     )
     if code:
         raise typer.Exit(code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,15 +1,46 @@
-"""The body of ``autoform eval`` (kept out of cli.py, which only declares the command)."""
+"""The body of ``autoform eval`` (kept out of cli.py, which only declares the command): run a benchmark, or
+compare two evaluations. Errors are raised (:mod:`autoform.errors`) and reported by :func:`autoform.cli.main`."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
+from rich.console import Console
 from rich.markup import escape
 
+from autoform.cli_errors import MissingParts, stopped_exit_code
 from autoform.config import Settings
+from autoform.errors import UsageError
 
-EXIT_FAIL, EXIT_USAGE, EXIT_MISSING = 1, 2, 3
+if TYPE_CHECKING:
+    from autoform.evaluation.bench import Problem
+    from autoform.evaluation.report import EvalReport
+    from autoform.jobs import JobParams, JobSummary
+    from autoform.lean.oracle import Oracle
+    from autoform.llm import LLMClient
+    from autoform.store import Store
+
+
+@dataclass(frozen=True)
+class EvalOptions:
+    """The options of ``autoform eval BENCH.jsonl``."""
+
+    limit: int | None = None
+    split: str | None = None
+    out_dir: str | None = None
+    jobs: int | None = None
+    max_attempts: int | None = None
+    budget_usd: float | None = None
+    as_json: bool = False
+
+    def check(self) -> None:
+        if self.limit is not None and self.limit < 1:
+            raise UsageError(f"--limit {self.limit}: at least 1")
+        if self.budget_usd is not None and self.budget_usd <= 0:
+            raise UsageError(f"--budget-usd {self.budget_usd}: a budget must be positive")
 
 
 def eval_command(
@@ -23,150 +54,153 @@ def eval_command(
     max_attempts: int | None,
     budget_usd: float | None,
     as_json: bool,
-    out: Any,
-    err: Any,
+    out: Console,
+    err: Console,
 ) -> int:
-    from autoform.evaluation import report as rep
-
+    """``autoform eval``: the exit code of a run that finished (0) or stopped (1, or 3 when something needed went
+    missing); a wrong argument or a missing LLM or Lean is raised."""
     if target and target[0] == "compare":
         if len(target) != 3:
-            err.print("usage: autoform eval compare A B (two --out directories or eval.json files)")
-            return EXIT_USAGE
-        try:
-            a, b = rep.load_report(Path(target[1])), rep.load_report(Path(target[2]))
-        except (FileNotFoundError, ValueError) as e:
-            err.print(escape(str(e)), highlight=False)
-            return EXIT_USAGE
-        c = rep.compare(a, b, a_name=target[1], b_name=target[2])
-        where = Path(out_dir) if out_dir else Path(target[1]).parent if Path(target[1]).is_file() else Path(target[1])
-        page = rep.write_comparison(c, where)
-        if as_json:
-            print(c.model_dump_json(indent=2))
-        else:
-            for key, (ra, rb) in c.rates.items():
-                fa = f"{ra.k}/{ra.n}" if ra else "-"
-                fb = f"{rb.k}/{rb.n}" if rb else "-"
-                out.print(f"{key:24} {fa:>10} {fb:>10}")
-            for key, (va, vb) in c.figures.items():
-                out.print(f"{key:24} {va!s:>10} {vb!s:>10}")
-            out.print(f"{sum(p['differs'] for p in c.problems)} problems differ; page: {page}")
+            raise UsageError("usage: autoform eval compare A B (two --out directories or eval.json files)")
+        _compare(target[1], target[2], out_dir=out_dir, as_json=as_json, out=out)
         return 0
     if len(target) != 1:
-        err.print("usage: autoform eval BENCH.jsonl [--limit N] [--split S] [--json] [--out DIR]")
-        return EXIT_USAGE
-    return _run(
-        s,
-        Path(target[0]),
-        limit=limit,
-        split=split,
-        out_dir=out_dir,
-        jobs=jobs,
-        max_attempts=max_attempts,
-        budget_usd=budget_usd,
-        as_json=as_json,
-        out=out,
-        err=err,
-    )
+        raise UsageError("usage: autoform eval BENCH.jsonl [--limit N] [--split S] [--json] [--out DIR]")
+    opts = EvalOptions(limit, split, out_dir, jobs, max_attempts, budget_usd, as_json)
+    return _run(s, Path(target[0]), opts, out=out, err=err)
 
 
-def _run(
-    s: Settings,
-    bench: Path,
-    *,
-    limit: int | None,
-    split: str | None,
-    out_dir: str | None,
-    jobs: int | None,
-    max_attempts: int | None,
-    budget_usd: float | None,
-    as_json: bool,
-    out: Any,
-    err: Any,
-) -> int:
+def _compare(a_name: str, b_name: str, *, out_dir: str | None, as_json: bool, out: Console) -> None:
     from autoform.evaluation import report as rep
-    from autoform.evaluation.bench import BenchError, load
-    from autoform.evaluation.runner import default_out, group_settings, groups, run_eval
-    from autoform.jobs import JobError, JobParams
-    from autoform.lean.backends import make_oracle
-    from autoform.lean.oracle import OracleUnavailable
-    from autoform.llm import LLMClient, LLMUnavailable
+
+    try:
+        a, b = rep.load_report(Path(a_name)), rep.load_report(Path(b_name))
+    except (FileNotFoundError, ValueError) as e:
+        raise UsageError(str(e)) from e
+    c = rep.compare(a, b, a_name=a_name, b_name=b_name)
+    where = Path(out_dir) if out_dir else Path(a_name).parent if Path(a_name).is_file() else Path(a_name)
+    page = rep.write_comparison(c, where)
+    if as_json:
+        print(c.model_dump_json(indent=2))
+        return
+    for key, (ra, rb) in c.rates.items():
+        fa = f"{ra.k}/{ra.n}" if ra else "-"
+        fb = f"{rb.k}/{rb.n}" if rb else "-"
+        out.print(f"{key:24} {fa:>10} {fb:>10}")
+    for key, (va, vb) in c.figures.items():
+        out.print(f"{key:24} {va!s:>10} {vb!s:>10}")
+    out.print(f"{sum(p['differs'] for p in c.problems)} problems differ; page: {page}")
+
+
+def _run(s: Settings, bench: Path, o: EvalOptions, *, out: Console, err: Console) -> int:
+    from autoform.evaluation import report as rep
+    from autoform.evaluation.bench import load
+    from autoform.evaluation.runner import group_settings, groups
+    from autoform.jobs import JobParams
     from autoform.store import open_store
 
-    if limit is not None and limit < 1:
-        err.print(f"--limit {limit}: at least 1")
-        return EXIT_USAGE
-    if budget_usd is not None and budget_usd <= 0:
-        err.print(f"--budget-usd {budget_usd}: a budget must be positive")
-        return EXIT_USAGE
-    try:
-        problems = load(bench.resolve() if bench.exists() else bench, split=split, limit=limit)
-    except BenchError as e:
-        err.print(escape(str(e)), highlight=False)
-        return EXIT_USAGE
+    o.check()
+    problems = load(bench.resolve() if bench.exists() else bench, split=o.split, limit=o.limit)
     bench = bench.resolve()
+    where = _eval_dir(s, bench, o.out_dir)
+    params = JobParams(
+        max_attempts=o.max_attempts or s.job.max_attempts, jobs=o.jobs or s.job.jobs, budget_usd=o.budget_usd
+    )
+    store = open_store(where / "autoform.sqlite")
+    first = group_settings(s, where, next(iter(groups(problems))))
+    llm = _reachable_llm(first, store)
+
+    def on_group(slug: str, n: int, todo: int) -> None:
+        if not o.as_json:
+            err.print(escape(f"{slug}: {n} problems, {n - todo} finished before, {todo} to run"), highlight=False)
+
+    summaries = _run_groups(s, store, bench, problems, where, params, llm, on_group)
+    report = rep.collect(store, first, bench, problems, params=_report_params(params, o))
+    rep.write_report(report, store, where)
+    _print_report(report, where, as_json=o.as_json, out=out)
+    return _stopped_code(summaries, err)
+
+
+def _eval_dir(s: Settings, bench: Path, out_dir: str | None) -> Path:
+    """The evaluation's directory (made), with the agents' Mathlib index shared into it."""
+    from autoform.evaluation.runner import default_out
+
     where = Path(out_dir).expanduser().resolve() if out_dir else default_out(s, bench)
     where.mkdir(parents=True, exist_ok=True)
     index = s.mathlib_index_path
     if index.is_file() and not (where / index.name).exists():
         (where / index.name).symlink_to(index)  # the agents' Mathlib grounding, shared
-    params = JobParams(max_attempts=max_attempts or s.job.max_attempts, jobs=jobs or s.job.jobs, budget_usd=budget_usd)
-    store = open_store(where / "autoform.sqlite")
-    first = group_settings(s, where, next(iter(groups(problems))))
+    return where
+
+
+def _reachable_llm(s: Settings, store: Store) -> LLMClient:
+    from autoform.llm import LLMClient, LLMUnavailable
+
     try:
-        llm = LLMClient(first, store)
+        llm = LLMClient(s, store)
         llm.ping()
     except LLMUnavailable as e:
-        err.print(f"[bold red]missing:[/] LLM: {escape(str(e))}", highlight=False)
-        return EXIT_MISSING
+        raise MissingParts([f"LLM: {e}"]) from e
+    return llm
 
-    def oracle_for(gs: Settings) -> Any:
+
+def _run_groups(
+    s: Settings,
+    store: Store,
+    bench: Path,
+    problems: list[Problem],
+    where: Path,
+    params: JobParams,
+    llm: LLMClient,
+    on_group: Callable[[str, int, int], None],
+) -> list[JobSummary]:
+    """Run the problems, one job a Lean header; a Lean that does not start is reported as missing."""
+    from autoform.evaluation.runner import run_eval
+    from autoform.lean.backends import make_oracle
+    from autoform.lean.oracle import OracleUnavailable
+
+    def oracle_for(gs: Settings) -> Oracle:
         o = make_oracle(gs, store)
         o.start()
         return o
 
-    def on_group(slug: str, n: int, todo: int) -> None:
-        if not as_json:
-            err.print(escape(f"{slug}: {n} problems, {n - todo} finished before, {todo} to run"), highlight=False)
-
     try:
-        summaries = run_eval(
+        return run_eval(
             s, store, bench, problems, where, params, make_oracle=oracle_for, make_llm=lambda gs: llm, on_group=on_group
         )
     except OracleUnavailable as e:
-        err.print(f"[bold red]missing:[/] Lean: {escape(str(e))}", highlight=False)
-        return EXIT_MISSING
-    except JobError as e:
-        err.print(escape(str(e)), highlight=False)
-        return EXIT_USAGE
-    report = rep.collect(
-        store,
-        first,
-        bench,
-        problems,
-        params={
-            "max_attempts": params.max_attempts,
-            "jobs": params.jobs,
-            "budget_usd": budget_usd,
-            "limit": limit,
-            "split": split,
-        },
-    )
-    rep.write_report(report, store, where)
+        raise MissingParts([f"Lean: {e}"]) from e
+
+
+def _report_params(params: JobParams, o: EvalOptions) -> dict[str, int | float | str | None]:
+    return {
+        "max_attempts": params.max_attempts,
+        "jobs": params.jobs,
+        "budget_usd": o.budget_usd,
+        "limit": o.limit,
+        "split": o.split,
+    }
+
+
+def _print_report(report: EvalReport, where: Path, *, as_json: bool, out: Console) -> None:
     if as_json:
         print(report.model_dump_json(indent=2))
-    else:
-        for key, rate in report.rates.items():
-            out.print(
-                f"{key:24} {rate.k}/{rate.n}  {100 * rate.rate:5.1f}%  [{100 * rate.low:.1f}%, {100 * rate.high:.1f}%]"
-            )
+        return
+    for key, rate in report.rates.items():
         out.print(
-            f"cost ${report.cost_usd:.4f}, {report.llm_calls} LLM calls, {report.tokens} tokens, "
-            f"Lean {report.lean_s:.1f} s; report: {where / 'index.html'}"
+            f"{key:24} {rate.k}/{rate.n}  {100 * rate.rate:5.1f}%  [{100 * rate.low:.1f}%, {100 * rate.high:.1f}%]"
         )
+    out.print(
+        f"cost ${report.cost_usd:.4f}, {report.llm_calls} LLM calls, {report.tokens} tokens, "
+        f"Lean {report.lean_s:.1f} s; report: {where / 'index.html'}"
+    )
+
+
+def _stopped_code(summaries: list[JobSummary], err: Console) -> int:
+    """0 when every group's job finished; else say why the last one stopped, and its exit code."""
     stopped = [x for x in summaries if x.status != "done"]
-    if stopped:
-        err.print(
-            escape(f"stopped: {stopped[-1].message or stopped[-1].stop_reason}; run again to resume"), highlight=False
-        )
-        return EXIT_MISSING if stopped[-1].stop_reason in ("llm", "lean", "store", "worker") else EXIT_FAIL
-    return 0
+    if not stopped:
+        return 0
+    last = stopped[-1]
+    err.print(escape(f"stopped: {last.message or last.stop_reason}; run again to resume"), highlight=False)
+    return stopped_exit_code(last.stop_reason)

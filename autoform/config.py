@@ -6,12 +6,15 @@ Precedence (highest first): environment (``OPENAI_API_KEY``, ``OPENAI_BASE_URL``
 
 from __future__ import annotations
 
+import json
 import os
+import textwrap
 import tomllib
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic.fields import FieldInfo
 
 from autoform.errors import UsageError
 from autoform.lean.memory import ADDRESS_SPACE_MB, RESTART_GROWTH_MB, default_pool_size
@@ -85,7 +88,11 @@ class LLMConfig(_Section):
     max_retries: int = 4
     concurrency: int = 4
     format_retries: int = Field(default=2, ge=0, description="re-asks when a reply is malformed or truncated")
-    roles: dict[str, RoleLLM] = Field(default_factory=dict)
+    roles: dict[str, RoleLLM] = Field(
+        default_factory=dict,
+        description="settings of one role (reader, drafter, critic, prover, gap_closer) in a table "
+        "[llm.roles.<role>]; what a role leaves unset comes from [llm]",
+    )
     prices: dict[str, tuple[float, float]] = Field(
         default_factory=lambda: {"gpt-4o-mini": (0.15, 0.60), "gpt-4o": (2.50, 10.00)},
         description="model -> (USD per 1M prompt tokens, USD per 1M completion tokens)",
@@ -342,27 +349,69 @@ def load_settings(home: str | Path | None = None) -> Settings:
         raise ConfigError(f"{cfg}: {where}") from e
 
 
-DEFAULT_TOML = """\
-# autoform workspace configuration. Environment variables OPENAI_API_KEY and OPENAI_BASE_URL override [llm].
+# -- the commented default autoform.toml, rendered from the settings model ------------------------------------
 
-[llm]
-base_url = "https://api.openai.com/v1"   # any OpenAI-compatible endpoint: vLLM, Ollama, llama.cpp server
-model = "gpt-4o-mini"
-# [llm.roles.prover]
-# model = "gpt-4o"
-# prompt_style = "complete"  # the plain "Complete the following Lean 4 code" prompt prover models are trained on
-# max_tokens = 16384         # output budget; a cut-off reply is asked again with more, up to max_tokens_cap
+#: the settings `autoform init` writes as values (the rest are comments showing their defaults)
+PROMINENT = {"llm": ("base_url", "model"), "lean": ("backend", "header", "timeout_s"), "job": ("max_attempts",)}
+#: sections of a dict of sub-sections, documented by an example sub-section
+EXAMPLE_SUBSECTIONS = {("llm", "roles"): ("prover", RoleLLM)}
+TomlValue = str | int | float | bool | list["TomlValue"] | tuple["TomlValue", ...] | dict[str, "TomlValue"]
 
-[lean]
-backend = "repl"             # "repl" (Lean REPL through lean-interact) or "lake" (lake env lean FILE)
-# project_dir = "."          # Lake project with Mathlib where candidates are compiled; default: this workspace
-#                            # when it holds a lakefile.lean, else the repository root that scripts/setup.sh set up
-# lake_path = "lake"         # default: lake on PATH, else elan's ~/.elan/bin/lake
-# memory_mb = 12288          # RLIMIT_AS per Lean process (import Mathlib needs > 9 GB of address space)
-# restart_growth_mb = 2048   # restart a REPL process grown this much past its memory right after the import
-header = "import Mathlib"
-timeout_s = 300
 
-[job]
-max_attempts = 3
-"""
+def toml_value(value: TomlValue) -> str:
+    """``value`` written as TOML (an inline table for a dict, an array for a list or tuple)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)  # a JSON string is a TOML basic string
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(k)} = {toml_value(v)}" for k, v in value.items()) + "}"
+    return "[" + ", ".join(toml_value(v) for v in value) + "]"
+
+
+def _comment(text: str) -> list[str]:
+    return [f"# {line}" for line in textwrap.wrap(text, 100)]
+
+
+def _field_lines(name: str, field: FieldInfo, *, active: bool) -> list[str]:
+    """A setting: its description as comments (after a blank line), then ``name = default``, commented out
+    unless ``active``; a setting unset by default says so in a comment."""
+    lines = ["", *_comment(field.description)] if field.description else []
+    default = field.get_default(call_default_factory=True)
+    if default is None:
+        return [*lines, f"# {name}: unset by default"]
+    if isinstance(default, Path):
+        default = str(default)
+    return [*lines, f"{'' if active else '# '}{name} = {toml_value(default)}"]
+
+
+def _section_lines(section: str, model: type[BaseModel]) -> list[str]:
+    """A ``[section]`` with each of its settings; a table of sub-sections (``[llm.roles.<role>]``) is shown
+    last, as an example sub-section commented out."""
+    lines, examples = [f"[{section}]"], []
+    for name, field in model.model_fields.items():
+        example = EXAMPLE_SUBSECTIONS.get((section, name))
+        if example is None:
+            lines += _field_lines(name, field, active=name in PROMINENT.get(section, ()))
+            continue
+        sub, sub_model = example
+        examples += ["", *_comment(field.description or name), f"# [{section}.{name}.{sub}]"]
+        examples += [line for n, f in sub_model.model_fields.items() for line in _field_lines(n, f, active=False)]
+    return lines + examples
+
+
+def render_default_toml() -> str:
+    """The commented ``autoform.toml`` that ``autoform init`` writes: every setting of :class:`Settings` with
+    its description and default (commented out, but for a few prominent ones that are written as values), so
+    the file cannot fall behind the settings model."""
+    lines = [
+        "# autoform workspace configuration. Environment variables OPENAI_API_KEY and OPENAI_BASE_URL override [llm].",
+        "# Every setting is shown with its default; uncomment a line to change it.",
+    ]
+    for section, field in Settings.model_fields.items():
+        model = field.annotation
+        if isinstance(model, type) and issubclass(model, BaseModel):
+            lines += ["", *_section_lines(section, model)]
+    return "\n".join(lines) + "\n"

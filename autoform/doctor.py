@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from autoform.config import Settings
 from autoform.lean.backends import make_oracle
+from autoform.lean.cache import CachedOracle
 from autoform.lean.lake import lake_problem
 from autoform.lean.memory import MemoryReport, machine_memory_mb, olean_mb
 from autoform.lean.oracle import OracleUnavailable
@@ -63,8 +64,8 @@ def _oracle_start(settings: Settings) -> list[Check]:
         out = [
             Check(name="oracle start", ok=True, detail=f"{oracle.backend} backend elaborated {settings.lean.header!r}")
         ]
-        pool = getattr(oracle, "inner", oracle)  # the cache wraps the pool
-        base = getattr(pool, "baseline", None)
+        pool = oracle.inner if isinstance(oracle, CachedOracle) else oracle  # the cache wraps the pool
+        base = getattr(pool, "baseline", None)  # the REPL pool's memory after the import (other backends: none)
         if base is not None:
             out.append(memory_check(settings, base))
         return out
@@ -117,75 +118,83 @@ def _toolchain(settings: Settings) -> Check:
 
 
 def lean_checks(settings: Settings, *, start_pool: bool = True) -> list[Check]:
+    """Lean: lake, the project, Mathlib's build, the REPL, then (when lake and the project are there) the
+    toolchain and a started oracle; for the Kimina backend only the server."""
     if settings.lean.backend == "kimina":
         return (
             _oracle_start(settings)
             if start_pool
             else [Check(name="kimina server", ok=True, detail=f"{settings.lean.kimina_url} (not contacted: --quick)")]
         )
-    out: list[Check] = []
-    problem = lake_problem(settings)
-    lake = settings.lean.lake_path
-    if problem and "not found" in problem:
-        out.append(Check(name="lake", ok=False, detail=f"{problem} ({settings.lean.lake_found})"))
-    else:
-        try:
-            v = subprocess.run([lake, "--version"], capture_output=True, text=True, timeout=60)
-            out.append(
-                Check(
-                    name="lake",
-                    ok=v.returncode == 0,
-                    detail=f"{lake} (found on {settings.lean.lake_found}): " + (v.stdout or v.stderr).strip()[:200],
-                )
-            )
-        except (OSError, subprocess.TimeoutExpired) as e:
-            out.append(Check(name="lake", ok=False, detail=f"`{lake} --version` failed: {e}"))
-    proj = settings.lean_project
-    tc = proj / "lean-toolchain"
-    out.append(
-        Check(
-            name="lean project",
-            ok=tc.is_file(),
-            detail=f"{proj} ({tc.read_text().strip()})"
-            if tc.is_file()
-            else f"{proj} has no lean-toolchain; set [lean] project_dir to a Lake project with Mathlib",
-        )
-    )
+    out = [_lake_check(settings), _project_check(settings)]
     if "Mathlib" in settings.lean.header:
-        cands = [proj / ".lake" / "packages" / "mathlib", proj.parent / ".lake" / "packages" / "mathlib"]
-        found = next((c for c in cands if (c / ".lake" / "build" / "lib").is_dir()), None)
-        out.append(
-            Check(
-                name="mathlib",
-                ok=found is not None,
-                detail=f"built at {found} ({olean_mb(proj):,.0f} MB of .olean files to map)"
-                if found
-                else f"Mathlib's build was not found under {proj}/.lake/packages. "
-                f"Run `lake exe cache get && lake build "
-                f"{' '.join(build_targets(settings.lean.header))}` in {proj} (scripts/setup.sh does it).",
-            )
-        )
-    repl_dir = Path(settings.lean.repl_path) if settings.lean.repl_path else recorded_repl(proj)
-    rb = repl_dir / ".lake" / "build" / "bin" / "repl" if repl_dir else None
-    if rb is not None and rb.exists():
-        out.append(Check(name="lean repl", ok=True, detail=str(rb)))
-    else:
-        out.append(
-            Check(
-                name="lean repl",
-                ok=False,
-                detail=(
-                    f"{rb} missing: run `lake build` in {repl_dir}"
-                    if rb is not None
-                    else "the REPL is not built for this project; scripts/setup.sh builds it once (needs GitHub access)"
-                ),
-            )
-        )
+        out.append(_mathlib_check(settings))
+    out.append(_repl_check(settings))
     if all(c.ok for c in out if c.name in ("lake", "lean project")):
         out.insert(2, _toolchain(settings))
         if start_pool:
             out += _oracle_start(settings)
     return out
+
+
+def _lake_check(settings: Settings) -> Check:
+    problem = lake_problem(settings)
+    lake = settings.lean.lake_path
+    if problem and "not found" in problem:
+        return Check(name="lake", ok=False, detail=f"{problem} ({settings.lean.lake_found})")
+    try:
+        v = subprocess.run([lake, "--version"], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return Check(name="lake", ok=False, detail=f"`{lake} --version` failed: {e}")
+    return Check(
+        name="lake",
+        ok=v.returncode == 0,
+        detail=f"{lake} (found on {settings.lean.lake_found}): " + (v.stdout or v.stderr).strip()[:200],
+    )
+
+
+def _project_check(settings: Settings) -> Check:
+    proj = settings.lean_project
+    tc = proj / "lean-toolchain"
+    return Check(
+        name="lean project",
+        ok=tc.is_file(),
+        detail=f"{proj} ({tc.read_text().strip()})"
+        if tc.is_file()
+        else f"{proj} has no lean-toolchain; set [lean] project_dir to a Lake project with Mathlib",
+    )
+
+
+def _mathlib_check(settings: Settings) -> Check:
+    proj = settings.lean_project
+    cands = [proj / ".lake" / "packages" / "mathlib", proj.parent / ".lake" / "packages" / "mathlib"]
+    found = next((c for c in cands if (c / ".lake" / "build" / "lib").is_dir()), None)
+    return Check(
+        name="mathlib",
+        ok=found is not None,
+        detail=f"built at {found} ({olean_mb(proj):,.0f} MB of .olean files to map)"
+        if found
+        else f"Mathlib's build was not found under {proj}/.lake/packages. "
+        f"Run `lake exe cache get && lake build "
+        f"{' '.join(build_targets(settings.lean.header))}` in {proj} (scripts/setup.sh does it).",
+    )
+
+
+def _repl_check(settings: Settings) -> Check:
+    proj = settings.lean_project
+    repl_dir = Path(settings.lean.repl_path) if settings.lean.repl_path else recorded_repl(proj)
+    rb = repl_dir / ".lake" / "build" / "bin" / "repl" if repl_dir else None
+    if rb is not None and rb.exists():
+        return Check(name="lean repl", ok=True, detail=str(rb))
+    return Check(
+        name="lean repl",
+        ok=False,
+        detail=(
+            f"{rb} missing: run `lake build` in {repl_dir}"
+            if rb is not None
+            else "the REPL is not built for this project; scripts/setup.sh builds it once (needs GitHub access)"
+        ),
+    )
 
 
 def llm_check(settings: Settings) -> Check:

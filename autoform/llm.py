@@ -51,6 +51,7 @@ else:
     openai = _LazyModule("openai")
 from autoform.replies import MalformedReply, Truncated
 from autoform.store import Store
+from autoform.store.usage import UsageKey
 
 
 class LLMUnavailable(MissingError):
@@ -207,29 +208,25 @@ class LLMClient:
     def embed(self, texts: list[str], model: str) -> list[list[float]]:
         """Embeddings from the endpoint's /embeddings, cached in the store by model and text."""
         keys = [hashlib.sha256(f"{model}\0{t}".encode()).hexdigest() for t in texts]
-        have: dict[str, list[float]] = {}
-        if self.store is not None and keys:
-            marks = ",".join("?" * len(keys))
-            for row in self.store.query(f"SELECT key, vector FROM embeddings WHERE key IN ({marks})", tuple(keys)):
-                have[row[0]] = json.loads(row[1])
+        have: dict[str, list[float]] = self.store.embeddings(keys) if self.store is not None else {}
         missing = [(k, t) for k, t in zip(keys, texts, strict=True) if k not in have]
         if missing:
-            try:
-                resp = self.client.embeddings.create(model=model, input=[t or " " for _, t in missing])
-            except openai.OpenAIError as e:
-                raise LLMUnavailable(describe_error(e, self.cfg.base_url)) from e
-            vectors = [d.embedding for d in sorted(resp.data, key=lambda d: d.index)]
-            if len(vectors) != len(missing):
-                raise MalformedReply(f"{self.cfg.base_url}: {len(vectors)} embeddings for {len(missing)} texts")
-            for (k, _), v in zip(missing, vectors, strict=True):
-                have[k] = list(v)
+            fresh = dict(zip((k for k, _ in missing), self._embed_remote([t for _, t in missing], model), strict=True))
+            have.update(fresh)
             if self.store is not None:
-                with self.store.tx() as c:
-                    c.executemany(
-                        "INSERT OR IGNORE INTO embeddings (key, model, vector) VALUES (?,?,?)",
-                        [(k, model, json.dumps(have[k])) for k, _ in missing],
-                    )
+                self.store.store_embeddings(model, fresh)
         return [have[k] for k in keys]
+
+    def _embed_remote(self, texts: list[str], model: str) -> list[list[float]]:
+        """The endpoint's embeddings of the texts, in their order."""
+        try:
+            resp = self.client.embeddings.create(model=model, input=[t or " " for t in texts])
+        except openai.OpenAIError as e:
+            raise LLMUnavailable(describe_error(e, self.cfg.base_url)) from e
+        vectors = [list(d.embedding) for d in sorted(resp.data, key=lambda d: d.index)]
+        if len(vectors) != len(texts):
+            raise MalformedReply(f"{self.cfg.base_url}: {len(vectors)} embeddings for {len(texts)} texts")
+        return vectors
 
     def embedding_relevance(self, model: str) -> Callable[[str, list[str]], list[float]]:
         """Cosine similarity to the goal (negative similarities count as 0)."""
@@ -257,15 +254,11 @@ class LLMClient:
 
     def chat(self, req: ChatRequest, *, job_id: int | None = None, unit_id: int | None = None) -> ChatReply:
         key = req.cache_key()
-        if self.store is not None:
-            rows = self.store.query(
-                "SELECT response, model FROM llm_calls WHERE cache_key = ? AND cached = 0 ORDER BY id LIMIT 1",
-                (key,),
-            )
-            if rows:
-                reply = ChatReply(text=rows[0]["response"], model=rows[0]["model"], cached=True)
-                reply.call_id = self._record(req, reply, key, job_id, unit_id, 0.0)
-                return reply
+        hit = self.store.cached_response(key) if self.store is not None else None
+        if hit is not None:
+            reply = ChatReply(text=hit[0], model=hit[1], cached=True)
+            reply.call_id = self._record(req, reply, key, job_id, unit_id, 0.0)
+            return reply
         cap = self.cfg.max_tokens_cap_for(req.role)
         with self._lock:
             budget = min(cap, max(req.max_tokens, self._floor.get(req.role, 0)))
@@ -373,27 +366,20 @@ class LLMClient:
     ) -> int:
         if self.store is None:
             return 0
-        with self.store.tx() as c:
-            cur = c.execute(
-                "INSERT INTO llm_calls (cache_key, job_id, unit_id, role, model, request, response, prompt_tokens,"
-                " completion_tokens, cached, posts_used, elapsed_s, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    key,
-                    job_id,
-                    unit_id,
-                    req.role,
-                    reply.model,
-                    req.model_dump_json(),
-                    reply.text,
-                    reply.prompt_tokens,
-                    reply.completion_tokens,
-                    int(reply.cached),
-                    json.dumps(req.posts_used),
-                    elapsed,
-                    time.time(),
-                ),
-            )
-            return int(cur.lastrowid or 0)
+        return self.store.record_llm_call(
+            cache_key=key,
+            job_id=job_id,
+            unit_id=unit_id,
+            role=req.role,
+            model=reply.model,
+            request=req.model_dump_json(),
+            response=reply.text,
+            prompt_tokens=reply.prompt_tokens,
+            completion_tokens=reply.completion_tokens,
+            cached=reply.cached,
+            posts_used=req.posts_used,
+            elapsed_s=elapsed,
+        )
 
 
 def _truncation(reply: ChatReply) -> str | None:
@@ -441,27 +427,19 @@ def price(settings: Settings, model: str, prompt_tokens: int, completion_tokens:
     return (prompt_tokens * p[0] + completion_tokens * p[1]) / 1e6 if p else 0.0
 
 
-def usage(store: Store, settings: Settings, *, job_id: int | None = None, by: str = "role") -> dict[str, dict]:
+def usage(
+    store: Store, settings: Settings, *, job_id: int | None = None, by: UsageKey = "role"
+) -> dict[str, dict[str, float]]:
     """Calls, cache hits, tokens and cost grouped by ``role``, ``unit_id`` or ``job_id`` (cached replies cost
     nothing)."""
-    if by not in ("role", "unit_id", "job_id"):
-        raise ValueError(by)
-    sql = (
-        f"SELECT {by}, model, COUNT(*), SUM(cached), SUM(CASE WHEN cached = 0 THEN prompt_tokens ELSE 0 END),"
-        f" SUM(CASE WHEN cached = 0 THEN completion_tokens ELSE 0 END) FROM llm_calls"
-    )
-    params: tuple = ()
-    if job_id is not None:
-        sql += " WHERE job_id = ?"
-        params = (job_id,)
     out: dict[str, dict] = {}
-    for key, model, n, cached, pt, ct in store.query(sql + f" GROUP BY {by}, model", params):
+    for row in store.usage_by(by, job_id):
         d = out.setdefault(
-            str(key), {"calls": 0, "cached": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0}
+            row.key, {"calls": 0, "cached": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0}
         )
-        d["calls"] += n
-        d["cached"] += cached or 0
-        d["prompt_tokens"] += pt or 0
-        d["completion_tokens"] += ct or 0
-        d["cost_usd"] = round(d["cost_usd"] + price(settings, model, pt or 0, ct or 0), 6)
+        d["calls"] += row.calls
+        d["cached"] += row.cached
+        d["prompt_tokens"] += row.prompt_tokens
+        d["completion_tokens"] += row.completion_tokens
+        d["cost_usd"] = round(d["cost_usd"] + price(settings, row.model, row.prompt_tokens, row.completion_tokens), 6)
     return out

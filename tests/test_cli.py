@@ -10,28 +10,41 @@ from pathlib import Path
 import pytest
 from conftest import SAMPLE_BOOK, autoform, make_repl_dir, write_config
 
-COMMANDS = [
-    "init",
-    "doctor",
-    "ingest",
-    "units",
-    "graph",
-    "run",
-    "status",
-    "check",
-    "atlas",
-    "atlas build",
-    "atlas site",
-    "atlas serve",
-    "atlas write",
-]
+
+def _command_paths() -> list[str]:
+    """Every command and subcommand the CLI registers (the source of truth: a new command is covered here
+    without editing this test), as the words that invoke it; "" is the top level."""
+    import typer.core
+    import typer.main
+
+    from autoform.cli import app
+
+    def walk(cmd: object, path: tuple[str, ...]) -> list[str]:
+        paths = [" ".join(path)]
+        if isinstance(cmd, typer.core.TyperGroup):
+            for name, sub in cmd.commands.items():
+                paths += walk(sub, (*path, name))
+        return paths
+
+    return walk(typer.main.get_command(app), ())
 
 
-@pytest.mark.parametrize("cmd", ["", *COMMANDS])
+COMMANDS = _command_paths()
+
+
+def test_command_tree_is_walked():
+    """The walk finds the commands and subcommands (it would otherwise test nothing)."""
+    for cmd in ("init", "run", "status", "check", "atlas", "atlas build", "atlas site", "mathlib search", "eval"):
+        assert cmd in COMMANDS
+
+
+@pytest.mark.parametrize("cmd", COMMANDS)
 def test_help_everywhere(tmp_path, cmd):
     r = autoform(tmp_path, *cmd.split(), "--help")
     assert r.returncode == 0, r.stderr
     assert "Usage" in r.stdout
+    usage = " ".join(r.stdout[r.stdout.index("Usage") :].split()[:8])
+    assert f"autoform {cmd} [OPTIONS]".replace("  ", " ") in usage, usage
 
 
 def _store_digest(home: Path) -> str:
@@ -240,3 +253,75 @@ def test_check_rejects_a_cheat_even_without_lean(tmp_path):
     assert {x["line"] for x in v["reasons"]} == {4, 6, 7}  # the file's own lines
     r = autoform(home, "check", str(f))
     assert r.returncode == 1 and "REJECTED" in r.stdout and "#eval!" in r.stdout
+
+
+def test_default_toml_is_rendered_from_the_settings_model(tmp_path):
+    """`autoform init`'s commented autoform.toml comes from the settings model: it mentions every setting, parses
+    to the defaults as written, and to the defaults again with every setting line uncommented."""
+    import re
+    import tomllib
+
+    from pydantic import BaseModel
+
+    from autoform.config import EXAMPLE_SUBSECTIONS, Settings, render_default_toml
+
+    text = render_default_toml()
+    defaults = Settings(home=tmp_path)
+    assert Settings(home=tmp_path, **tomllib.loads(text)) == defaults
+    uncommented = tomllib.loads(re.sub(r"(?m)^# (\w+ = )", r"\1", text))
+    assert Settings(home=tmp_path, **uncommented) == defaults
+    for section, field in Settings.model_fields.items():
+        model = field.annotation
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            continue
+        assert f"[{section}]" in text
+        for name, f in model.model_fields.items():
+            example = EXAMPLE_SUBSECTIONS.get((section, name))
+            if example is not None:  # a table of sub-sections: an example sub-section with each of its settings
+                sub, sub_model = example
+                assert f"# [{section}.{name}.{sub}]" in text
+                assert all(re.search(rf"(?m)^# {n}\b", text) for n in sub_model.model_fields)
+                continue
+            assert re.search(rf"(?m)^#? ?{name}( = |: unset by default)", text), f"[{section}] {name} is not shown"
+            if f.get_default(call_default_factory=True) is not None:
+                assert name in uncommented[section], f"[{section}] {name} is not a setting line"
+    home = tmp_path / "ws"
+    home.mkdir()
+    autoform(home, "init", check=True)
+    assert (home / "autoform.toml").read_text(encoding="utf-8") == text
+
+
+def test_errors_are_mapped_in_one_place(monkeypatch, capsys):
+    """An error a command raises reaches main(), which prints it as one line and exits with its class's code."""
+    import signal
+
+    import autoform.cli as cli
+    from autoform.cli_errors import MissingParts
+    from autoform.config import ConfigError
+    from autoform.errors import AutoformError, MissingError, UsageError
+    from autoform.store import StoreUnwritable
+
+    cases = [
+        (UsageError("bad input"), 2, ["error: bad input"]),
+        (ConfigError("autoform.toml: [lean] timeout_s"), 2, ["error: autoform.toml: [lean] timeout_s"]),
+        (MissingError("no lake"), 3, ["error: no lake"]),
+        (AutoformError("lake build failed"), 1, ["error: lake build failed"]),
+        (StoreUnwritable("read-only"), 3, ["error: read-only"]),
+        (MissingParts(["LLM: down", "Lean: absent"], "Nothing was changed."), 3, ["missing: LLM: down"]),
+    ]
+    old = signal.getsignal(signal.SIGINT)
+    try:
+        for exc, code, lines in cases:
+
+            def raise_it(exc: Exception = exc) -> None:
+                raise exc
+
+            monkeypatch.setattr(cli, "app", raise_it)
+            with pytest.raises(SystemExit) as e:
+                cli.main()
+            stderr = capsys.readouterr().err
+            assert e.value.code == code, (exc, stderr)
+            assert all(line in stderr for line in lines) and "Traceback" not in stderr, stderr
+    finally:
+        signal.signal(signal.SIGINT, old)
+    assert "missing: Lean: absent\nNothing was changed." in stderr

@@ -9,7 +9,6 @@ cached: a timeout or a crash is not a property of the text and is tried again. E
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -67,40 +66,30 @@ class CachedOracle:
         key = self.key(code, header, queries)
         t0 = time.monotonic()
         if self.enabled:
-            rows = self.store.query("SELECT result FROM lean_cache WHERE key = ?", (key,))
-            if rows:
-                result = LeanCheck.model_validate_json(rows[0][0])
-                with self.store.tx() as c:
-                    c.execute("UPDATE lean_cache SET hits = hits + 1 WHERE key = ?", (key,))
-                    self._count(c, cached=True, failed=False, elapsed=time.monotonic() - t0)
+            stored = self.store.lean_cache_get(key)
+            if stored is not None:
+                result = LeanCheck.model_validate_json(stored)
+                with self.store.tx():
+                    self.store.lean_cache_hit(key)
+                    self.store.record_lean_check(
+                        self.job_id, cached=True, failed=False, elapsed_s=time.monotonic() - t0
+                    )
                 return result
         hint: dict[str, Any] = {"context_lines": context_lines} if context_lines else {}  # may not be taken
         if queries:
             hint["queries"] = list(queries)
         result = self.inner.check(code, header=header, timeout_s=timeout_s, **hint)
-        with self.store.tx() as c:
-            if self.enabled and result.failure is None:
-                c.execute(
-                    "INSERT OR IGNORE INTO lean_cache (key, toolchain, result, created_at) VALUES (?,?,?,?)",
-                    (key, self._toolchain, result.model_dump_json(), time.time()),
-                )
-            self._count(c, cached=False, failed=result.failure is not None, elapsed=result.elapsed_s)
+        failed = result.failure is not None
+        with self.store.tx():
+            if self.enabled and not failed:
+                self.store.lean_cache_put(key, self._toolchain, result.model_dump_json())
+            self.store.record_lean_check(self.job_id, cached=False, failed=failed, elapsed_s=result.elapsed_s)
         return result
-
-    def _count(self, c: sqlite3.Connection, *, cached: bool, failed: bool, elapsed: float) -> None:
-        c.execute(
-            "INSERT INTO lean_checks (job_id, cached, failed, elapsed_s, created_at) VALUES (?,?,?,?,?)",
-            (self.job_id, int(cached), int(failed), elapsed, time.time()),
-        )
 
     def close(self) -> None:
         self.inner.close()
 
 
 def hit_rate(store: Store, job_id: int | None = None) -> dict[str, float]:
-    sql = "SELECT COUNT(*), COALESCE(SUM(cached), 0), COALESCE(SUM(failed), 0) FROM lean_checks"
-    rows = store.query(
-        sql + (" WHERE job_id = ?" if job_id is not None else ""), (job_id,) if job_id is not None else ()
-    )
-    n, hits, failed = rows[0]
+    n, hits, failed = store.lean_check_counts(job_id)
     return {"checks": n, "cache_hits": hits, "hit_rate": round(hits / n, 4) if n else 0.0, "failures": failed}
