@@ -23,9 +23,13 @@ from autoform.atlas import book_namespace
 from autoform.config import Settings
 from autoform.evaluation.bench import Problem
 from autoform.evaluation.equivalence import decide
+from autoform.executors import EventFn
 from autoform.ingest import IngestResult, RawUnit, store_book
-from autoform.jobs import TERMINAL, JobParams, JobRunner, JobSummary
-from autoform.store import Book, Store, Unit
+from autoform.jobs import JobParams, JobRunner, JobSummary
+from autoform.lean.oracle import Oracle
+from autoform.llm import LLMClient
+from autoform.store import TERMINAL, Book, Store, Unit, UnitStatus
+from autoform.store.jobs import JobStatus
 
 RESULT = "eval_result"
 
@@ -96,7 +100,7 @@ def finished(store: Store, book: Book) -> dict[int, dict[str, Any]]:
     return {p.unit_id: p.data for p in store.posts(book.id, kind=RESULT) if p.unit_id is not None}
 
 
-def record(store: Store, book: Book, unit: Unit, problem: Problem, oracle: Any, job_id: int | None) -> dict:
+def record(store: Store, book: Book, unit: Unit, problem: Problem, oracle: Oracle, job_id: int | None) -> dict:
     """Lean's verdict on the unit's locked statement against the reference, posted as the unit's result."""
     lock = next(iter(reversed(store.posts(book.id, unit_id=unit.id, kind="lock"))), None)
     data: dict[str, Any] = {
@@ -155,14 +159,14 @@ def run_eval(
     out: Path,
     params: JobParams,
     *,
-    make_oracle: Callable[[Settings], Any],
-    make_llm: Callable[[Settings], Any],
-    on_event: Callable[[str, Unit, str], None] | None = None,
+    make_oracle: Callable[[Settings], Oracle],
+    make_llm: Callable[[Settings], LLMClient],
+    on_event: EventFn | None = None,
     on_group: Callable[[str, int, int], None] | None = None,
 ) -> list[JobSummary]:
     """Run every unfinished problem; returns the summaries of the jobs run (none when all were finished)."""
     summaries: list[JobSummary] = []
-    llm = None
+    llm: LLMClient | None = None
     for header, group in groups(problems).items():
         book = store_problems(store, bench, header, group)
         by_label = {u.label: u for u in store.units(book.id)}
@@ -178,28 +182,37 @@ def run_eval(
         try:
             job_id: int | None = None
             if any(by_label[p.name].status not in TERMINAL for p in todo):
-                # a new job retries failed units: those already concluded are parked while it runs
-                parked = [u.id for u in store.units(book.id) if u.status == "failed"]
-                with store.tx() as c:
-                    for uid in parked:
-                        c.execute("UPDATE units SET status = 'skipped' WHERE id = ?", (uid,))
-                try:
-                    summary = JobRunner(gs, store, book, oracle, llm, params, on_event=on_event).run()
-                finally:
-                    with store.tx() as c:
-                        for uid in parked:
-                            c.execute("UPDATE units SET status = 'failed' WHERE id = ? AND status = 'skipped'", (uid,))
+                summary = _run_job(gs, store, book, oracle, llm, params, on_event)
                 summaries.append(summary)
                 job_id = summary.job_id
             for p in todo:
                 unit = store.unit(by_label[p.name].id)
-                if unit.status in TERMINAL and unit.status != "skipped":
+                if unit.status in TERMINAL and unit.status != UnitStatus.SKIPPED:
                     record(store, book, unit, p, oracle, job_id)
         finally:
             oracle.close()
-        if summaries and summaries[-1].status != "done":
+        if summaries and summaries[-1].status != JobStatus.DONE:
             break  # stopped (budget, Ctrl-C, Lean or the LLM missing): the next run resumes
     return summaries
+
+
+def _run_job(
+    settings: Settings,
+    store: Store,
+    book: Book,
+    oracle: Oracle,
+    llm: LLMClient,
+    params: JobParams,
+    on_event: EventFn | None,
+) -> JobSummary:
+    """A job over the book's unconcluded problems. A new job retries failed units: those already concluded are
+    parked (skipped) while it runs, and failed again after."""
+    parked = [u.id for u in store.units(book.id) if u.status == UnitStatus.FAILED]
+    store.skip_units(parked)
+    try:
+        return JobRunner(settings, store, book, oracle, llm, params, on_event=on_event).run()
+    finally:
+        store.unskip_units(parked, UnitStatus.FAILED)
 
 
 def elapsed_since(t0: float) -> float:

@@ -1,11 +1,14 @@
-"""Executors run the units the scheduler (:mod:`autoform.jobs`) releases: ``local`` (threads in this process,
-the default, no extra dependency) or ``ray`` (actors spread over a Ray cluster, the store on the head)."""
+"""Executors run the units the job runner (:mod:`autoform.jobs.runner`) releases: ``local`` (threads in this
+process, the default, no extra dependency) or ``ray`` (actors spread over a Ray cluster, the store on the
+head)."""
 
 from __future__ import annotations
 
 from autoform.errors import MissingError
 from autoform.executors.base import (
     CappedLLM,
+    ChatClient,
+    EventFn,
     ExecContext,
     Executor,
     LeanUnanswering,
@@ -13,6 +16,7 @@ from autoform.executors.base import (
     StoreWriteFailed,
     UnitOutcome,
     UnitTokenCap,
+    UnitWork,
     run_unit,
     store_failure,
 )
@@ -22,6 +26,8 @@ RAY_INSTALL = "pip install 'autoform[ray]'"
 
 __all__ = [
     "CappedLLM",
+    "ChatClient",
+    "EventFn",
     "ExecContext",
     "Executor",
     "LeanUnanswering",
@@ -30,6 +36,7 @@ __all__ = [
     "StoreWriteFailed",
     "UnitOutcome",
     "UnitTokenCap",
+    "UnitWork",
     "RAY_INSTALL",
     "make_executor",
     "run_unit",

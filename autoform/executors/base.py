@@ -17,11 +17,29 @@ from typing import Any, Protocol
 
 import networkx as nx
 
+from autoform.blackboard import Blackboard
 from autoform.config import Settings
-from autoform.llm import ChatReply, ChatRequest, LLMUnavailable
-from autoform.store import Book, Job, Store, Unit
+from autoform.lean.oracle import LeanCheck, Oracle
+from autoform.llm import ChatReply, ChatRequest, LLMClient, LLMUnavailable
+from autoform.store import Book, Job, Store, Unit, UnitStatus
 
 EventFn = Callable[[str, Unit, str], None]
+
+
+class ChatClient(Protocol):
+    """What the per-unit token cap wraps: an LLM client's chat call."""
+
+    def chat(self, req: ChatRequest, *, job_id: int | None = None, unit_id: int | None = None) -> ChatReply: ...
+
+
+class UnitWork(Protocol):
+    """What an executor runs for each unit (the :class:`~autoform.pipeline.UnitPipeline`): its work on the
+    unit, the store it writes, and the board where a unit's failure is posted."""
+
+    store: Store
+    board: Blackboard
+
+    def work_unit(self, unit: Unit) -> None: ...
 
 
 class UnitTokenCap(Exception):
@@ -46,42 +64,61 @@ def store_failure(e: BaseException) -> str | None:
     return None
 
 
+#: what SQLite says when a write fails (words in its message), and what the job tells the user
+_SQLITE_WRITE_FAILURES: tuple[tuple[tuple[str, ...], str], ...] = (
+    (
+        ("full",),
+        "the store cannot be written ({text}). Nothing was half-written: every step is one "
+        "transaction. Free disk space and run the same command again to resume.",
+    ),
+    (
+        ("readonly database", "unable to open", "read-only"),
+        "the store cannot be written ({text}): its file or directory is read-only. Nothing was "
+        "half-written. Make it writable and run the same command again to resume.",
+    ),
+    (
+        ("disk I/O error",),
+        "the store cannot be written ({text}): the disk failed a write (full, or failing). Nothing "
+        "was half-written. Check the disk and run the same command again to resume.",
+    ),
+)
+#: what SQLite says of a damaged file
+_SQLITE_DAMAGE = ("malformed", "not a database", "file is encrypted")
+
+
 def _store_failure_one(e: BaseException) -> str | None:
-    text = str(e).splitlines()[0] if str(e) else type(e).__name__
     if isinstance(e, StoreWriteFailed):
         return str(e)
+    if isinstance(e, sqlite3.DatabaseError):
+        return _sqlite_failure(e)
+    if isinstance(e, OSError):
+        return _disk_failure(e)
+    return None
+
+
+def _sqlite_failure(e: sqlite3.DatabaseError) -> str | None:
+    text = str(e).splitlines()[0] if str(e) else type(e).__name__
     if isinstance(e, sqlite3.OperationalError):
-        if "full" in text:
-            return (
-                f"the store cannot be written ({text}). Nothing was half-written: every step is one "
-                "transaction. Free disk space and run the same command again to resume."
-            )
-        if any(s in text for s in ("readonly database", "unable to open", "read-only")):
-            return (
-                f"the store cannot be written ({text}): its file or directory is read-only. Nothing was "
-                "half-written. Make it writable and run the same command again to resume."
-            )
-        if "disk I/O error" in text:
-            return (
-                f"the store cannot be written ({text}): the disk failed a write (full, or failing). Nothing "
-                "was half-written. Check the disk and run the same command again to resume."
-            )
-    if (
-        isinstance(e, sqlite3.DatabaseError)
-        and not isinstance(e, sqlite3.OperationalError)
-        and any(s in text for s in ("malformed", "not a database", "file is encrypted"))
-    ):
+        for words, message in _SQLITE_WRITE_FAILURES:
+            if any(w in text for w in words):
+                return message.format(text=text)
+        return None
+    if any(w in text for w in _SQLITE_DAMAGE):
         return (
             f"the store is damaged ({text}); the job stopped without writing more. Restore the last backup "
             "with `autoform restore FILE` (made by `autoform backup`)."
         )
-    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+    return None
+
+
+def _disk_failure(e: OSError) -> str | None:
+    where = e.filename or "a file"
+    if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
         return (
-            f"cannot write {getattr(e, 'filename', '') or 'a file'}: {e.strerror}. Free disk space and run the "
+            f"cannot write {where}: {e.strerror}. Free disk space and run the "
             "same command again to resume (atlas files are rewritten from the store)."
         )
-    if isinstance(e, OSError) and e.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
-        where = getattr(e, "filename", "") or "a file"
+    if e.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
         cause = "a read-only file system" if e.errno == errno.EROFS else "no permission to write"
         return (
             f"cannot write {where}: {e.strerror} ({cause}). Make it writable and run the same command again "
@@ -101,7 +138,7 @@ class OracleBreaker:
     :class:`LeanUnanswering` with the last failure's cause instead of returning a rejection, so a broken Lean
     stops the job rather than failing the whole book. Any answered check closes the breaker's count again."""
 
-    def __init__(self, inner: Any, limit: int) -> None:
+    def __init__(self, inner: Oracle, limit: int) -> None:
         self.inner, self.limit = inner, limit
         self._lock = threading.Lock()
         self.streak = 0
@@ -110,7 +147,7 @@ class OracleBreaker:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
-    def check(self, code: str, **kwargs: Any) -> Any:
+    def check(self, code: str, **kwargs: Any) -> LeanCheck:
         if self.tripped:
             raise LeanUnanswering(self.tripped)
         result = self.inner.check(code, **kwargs)
@@ -120,16 +157,19 @@ class OracleBreaker:
                 return result
             self.streak += 1
             if self.streak >= self.limit and not self.tripped:
-                cause = " ".join(str(result.failure).split())[:300]
-                backend = getattr(self.inner, "backend", "") or "Lean"
-                self.tripped = (
-                    f"Lean ({backend}) gave no verdict on {self.streak} checks in a row; the last: "
-                    f"{cause}. The job stopped with its units pending; `autoform doctor` checks Lean "
-                    "([job] lean_failures_to_stop sets how many failures stop a job)"
-                )
+                self.tripped = self._trip_message(result.failure)
             if self.tripped:
                 raise LeanUnanswering(self.tripped)
         return result
+
+    def _trip_message(self, failure: str) -> str:
+        cause = " ".join(str(failure).split())[:300]
+        backend = getattr(self.inner, "backend", "") or "Lean"  # a stand-in oracle may not name its backend
+        return (
+            f"Lean ({backend}) gave no verdict on {self.streak} checks in a row; the last: "
+            f"{cause}. The job stopped with its units pending; `autoform doctor` checks Lean "
+            "([job] lean_failures_to_stop sets how many failures stop a job)"
+        )
 
 
 @dataclass
@@ -150,7 +190,7 @@ class CappedLLM:
     :class:`UnitTokenCap`, which fails the unit. A unit can thus exceed its cap by at most one reply.
     """
 
-    def __init__(self, inner: Any, store: Store, job_id: int, cap: int) -> None:
+    def __init__(self, inner: ChatClient, store: Store, job_id: int, cap: int) -> None:
         self.inner, self.store, self.job_id, self.cap = inner, store, job_id, cap
         self._used: dict[int, int] = {}
         self._lock = threading.Lock()
@@ -161,12 +201,7 @@ class CappedLLM:
     def used(self, unit_id: int) -> int:
         with self._lock:
             if unit_id not in self._used:
-                row = self.store.query(
-                    "SELECT COALESCE(SUM(prompt_tokens + completion_tokens), 0) FROM llm_calls "
-                    "WHERE job_id = ? AND unit_id = ? AND cached = 0",
-                    (self.job_id, unit_id),
-                )
-                self._used[unit_id] = int(row[0][0])
+                self._used[unit_id] = self.store.unit_job_tokens(self.job_id, unit_id)
             return self._used[unit_id]
 
     def chat(self, req: ChatRequest, *, job_id: int | None = None, unit_id: int | None = None) -> ChatReply:
@@ -182,7 +217,7 @@ class CappedLLM:
         return reply
 
 
-def run_unit(pipeline: Any, unit: Unit, on_event: EventFn, *, stop: threading.Event) -> UnitOutcome:
+def run_unit(pipeline: UnitWork, unit: Unit, on_event: EventFn, *, stop: threading.Event) -> UnitOutcome:
     """Work one unit through the pipeline. An unusable LLM endpoint or an unwritable store stops the job (the
     unit goes back to pending); a token cap or a bug fails only this unit, with the reason on the board."""
     if stop.is_set():
@@ -190,36 +225,37 @@ def run_unit(pipeline: Any, unit: Unit, on_event: EventFn, *, stop: threading.Ev
     try:
         pipeline.work_unit(unit)
     except LLMUnavailable as e:
-        _reset(pipeline.store, unit.id, "pending")
+        _reset(pipeline.store, unit.id)
         return UnitOutcome(unit.id, fatal=str(e), fatal_kind="llm")
     except LeanUnanswering as e:
-        _reset(pipeline.store, unit.id, "pending")
+        _reset(pipeline.store, unit.id)
         return UnitOutcome(unit.id, fatal=str(e), fatal_kind="lean")
     except UnitTokenCap as e:
         _fail(pipeline, unit, str(e), on_event)
     except Exception as e:  # a bug must not lose the job: record it on the unit and go on
         why = store_failure(e)
         if why is not None:
-            _reset(pipeline.store, unit.id, "pending")
+            _reset(pipeline.store, unit.id)
             return UnitOutcome(unit.id, fatal=why, fatal_kind="store")
         _fail(pipeline, unit, f"internal error: {type(e).__name__}: {e}", on_event)
     return UnitOutcome(unit.id)
 
 
-def _reset(store: Store, unit_id: int, status: str) -> None:
+def _reset(store: Store, unit_id: int) -> None:
+    """The unit is pending again (it did not conclude)."""
     with contextlib.suppress(Exception):  # the store may be what failed; 'working' is reset at the next start
-        store.set_unit_status(unit_id, status)
+        store.set_unit_status(unit_id, UnitStatus.PENDING)
 
 
-def _fail(pipeline: Any, unit: Unit, why: str, on_event: EventFn) -> None:
+def _fail(pipeline: UnitWork, unit: Unit, why: str, on_event: EventFn) -> None:
     try:
         with pipeline.store.tx():
             pipeline.board.post("job", "critique", why, unit_id=unit.id)
-            pipeline.store.set_unit_status(unit.id, "failed")
+            pipeline.store.set_unit_status(unit.id, UnitStatus.FAILED)
     except Exception:
-        _reset(pipeline.store, unit.id, "pending")
+        _reset(pipeline.store, unit.id)
         raise
-    on_event("failed", unit, why)
+    on_event(UnitStatus.FAILED, unit, why)
 
 
 @dataclass
@@ -237,14 +273,19 @@ class ExecContext:
     on_event: EventFn
     slots: int
     unit_tokens: int | None = None
-    oracle: Any = None  # the head's oracle (local executor)
-    llm: Any = None  # the head's LLM client (local executor)
+    oracle: Oracle | None = None  # the head's oracle (local executor)
+    llm: LLMClient | None = None  # the head's LLM client (local executor)
 
 
 class Executor(Protocol):
     """Runs units; the scheduler decides which and when."""
 
     slots: int
+
+    def connect(self) -> None:
+        """Reach what the executor runs on (a Ray cluster), before anything is written; raises
+        :class:`~autoform.executors.ExecutorUnavailable` with the reason."""
+        ...
 
     def start(self, ctx: ExecContext) -> None: ...
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import queue
 from concurrent.futures import ThreadPoolExecutor
 
-from autoform.executors.base import CappedLLM, ExecContext, UnitOutcome, run_unit, store_failure
+from autoform.executors.base import CappedLLM, ExecContext, UnitOutcome, UnitWork, run_unit, store_failure
 from autoform.store import Unit
 
 
@@ -16,12 +16,15 @@ class LocalExecutor:
         self._done: queue.SimpleQueue[UnitOutcome] = queue.SimpleQueue()
         self._pool: ThreadPoolExecutor | None = None
 
+    def connect(self) -> None:
+        pass  # threads of this process: nothing to reach
+
     def start(self, ctx: ExecContext) -> None:
         from autoform.pipeline import UnitPipeline
 
         self.ctx = ctx
         llm = ctx.llm if ctx.unit_tokens is None else CappedLLM(ctx.llm, ctx.store, ctx.job.id, ctx.unit_tokens)
-        self.pipeline = UnitPipeline(
+        self.pipeline: UnitWork = UnitPipeline(
             ctx.settings,
             ctx.store,
             ctx.book,

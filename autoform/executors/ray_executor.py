@@ -3,7 +3,7 @@
 Who does what.
 
 * The **head** (the process running ``autoform run``, on the cluster's head node, next to the store) runs the
-  scheduler of :mod:`autoform.jobs`, unchanged: it releases units as their dependencies finish, enforces the
+  job runner of :mod:`autoform.jobs`, unchanged: it releases units as their dependencies finish, enforces the
   budgets, writes ``atlas/`` and shows progress.
 * A **store server** actor, pinned to the head's node, owns the SQLite store: it executes SQL sent by the
   workers, one SQLite connection per worker thread (session), so every ``Store.tx()`` of the pipeline is a
@@ -32,27 +32,40 @@ import math
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import networkx as nx
 import ray
+from ray import ObjectRef
+from ray.actor import ActorHandle
 from ray.exceptions import GetTimeoutError, RayActorError, RayError
 
 from autoform.config import Settings
 from autoform.executors.base import CappedLLM, ExecContext, UnitOutcome, run_unit
-from autoform.store import Store, Unit
+from autoform.store import Book, Job, Store, Unit, UnitStatus
 
 IDLE_TX_S = 120.0
 
 
 # ------------------------------------------------------------------------------------------ the store server
+@dataclass
+class _Session:
+    """A remote session's own connection, and when it was last used."""
+
+    conn: sqlite3.Connection
+    last_use: float
+
+
 @ray.remote(num_cpus=0)
 class StoreServer:
     """Executes SQL on the head's store for remote sessions (one SQLite connection per session)."""
 
     def __init__(self, path: str) -> None:
-        self.path = path
-        self.sessions: dict[str, list[Any]] = {}  # session -> [connection, last use]
+        self.store = Store(Path(path), check=False)  # the head checked it; its connections are set up alike
+        self.sessions: dict[str, _Session] = {}
         self.lock = threading.Lock()
         threading.Thread(target=self._reap, daemon=True).start()
 
@@ -60,16 +73,11 @@ class StoreServer:
         with self.lock:
             entry = self.sessions.get(session)
             if entry is None:
-                conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
-                conn.execute("PRAGMA busy_timeout=30000")
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=NORMAL")
-                conn.execute("PRAGMA foreign_keys=ON")
-                entry = self.sessions[session] = [conn, time.monotonic()]
-            entry[1] = time.monotonic()
-            return entry[0]
+                entry = self.sessions[session] = _Session(self.store.session_connection(), time.monotonic())
+            entry.last_use = time.monotonic()
+            return entry.conn
 
-    def execute(self, session: str, sql: str, params: Any) -> tuple:
+    def execute(self, session: str, sql: str, params: tuple | dict) -> tuple:
         conn = self._conn(session)
         try:
             cur = conn.execute(sql, params)
@@ -84,11 +92,10 @@ class StoreServer:
         with self.lock:
             names = [s for s in self.sessions if s.startswith(prefix)]
             entries = [self.sessions.pop(s) for s in names]
-        for conn, _ in entries:
+        for entry in entries:
             with contextlib.suppress(sqlite3.Error):
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                conn.close()
+                entry.conn.rollback()  # a no-op outside a transaction
+                entry.conn.close()
         return len(entries)
 
     def _reap(self) -> None:
@@ -96,10 +103,10 @@ class StoreServer:
             time.sleep(10)
             now = time.monotonic()
             with self.lock:
-                stale = [e for e in self.sessions.values() if e[0].in_transaction and now - e[1] > IDLE_TX_S]
-            for conn, _ in stale:
+                stale = [e for e in self.sessions.values() if e.conn.in_transaction and now - e.last_use > IDLE_TX_S]
+            for entry in stale:
                 with contextlib.suppress(sqlite3.Error):
-                    conn.execute("ROLLBACK")
+                    entry.conn.rollback()
 
     def ping(self) -> bool:
         return True
@@ -137,18 +144,18 @@ class RemoteCursor:
     def fetchone(self) -> RemoteRow | None:
         return self._rows[0] if self._rows else None
 
-    def __iter__(self) -> Any:
+    def __iter__(self) -> Iterator[RemoteRow]:
         return iter(self._rows)
 
 
 class RemoteConnection:
     """The part of ``sqlite3.Connection`` that :class:`autoform.store.Store` uses, over the store server."""
 
-    def __init__(self, server: Any, session: str) -> None:
+    def __init__(self, server: ActorHandle, session: str) -> None:
         self.server, self.session = server, session
         self.in_transaction = False
 
-    def execute(self, sql: str, params: Any = ()) -> RemoteCursor:
+    def execute(self, sql: str, params: tuple | dict = ()) -> RemoteCursor:
         reply = ray.get(self.server.execute.remote(self.session, sql, params))
         if reply[0] == "err":
             self.in_transaction = reply[3]
@@ -164,13 +171,13 @@ class RemoteStore(Store):
     """A :class:`Store` whose connections are sessions on the head's store server (same methods, same
     transactions; the schema is the head's)."""
 
-    def __init__(self, server: Any, path: str, name: str) -> None:  # no super().__init__: nothing to migrate
+    def __init__(self, server: ActorHandle, path: str, name: str) -> None:  # no super().__init__: nothing to migrate
         self.path = Path(path)
         self._local = threading.local()
         self.server, self.name = server, name
         self._write_lock = threading.Lock()
 
-    def _conn(self) -> Any:
+    def _conn(self) -> Any:  # a RemoteConnection, which speaks the part of sqlite3.Connection the store uses
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = self._local.conn = RemoteConnection(self.server, f"{self.name}:{threading.get_ident()}")
@@ -178,40 +185,55 @@ class RemoteStore(Store):
 
 
 # ------------------------------------------------------------------------------------------ a unit worker
+@dataclass(frozen=True)
+class WorkerSpec:
+    """What the head ships to every unit worker to build its pipeline for the job."""
+
+    settings: Settings  # with the API key in it: nodes need not have OPENAI_API_KEY set
+    store_path: str
+    book: Book
+    job: Job
+    graph: nx.DiGraph
+    max_attempts: int
+    namespace: str
+    unit_tokens: int | None
+
+
 @ray.remote
 class UnitWorker:
     """Works units sent by the head, several at a time (threads), with its own LLM client and Lean."""
 
-    def __init__(self, name: str, server: Any, spec: dict[str, Any]) -> None:
+    def __init__(self, name: str, server: ActorHandle, spec: WorkerSpec) -> None:
         from autoform.lean.backends import make_oracle
+        from autoform.lean.cache import CachedOracle
         from autoform.llm import LLMClient
         from autoform.pipeline import UnitPipeline
 
         self.name = name
-        self.settings: Settings = spec["settings"]  # atlas/ is the head's business: workers never write it
-        self.store = RemoteStore(server, spec["store_path"], name)
+        self.settings = spec.settings  # atlas/ is the head's business: workers never write it
+        self.store = RemoteStore(server, spec.store_path, name)
         self.stop = threading.Event()
         self.events: dict[int, list[tuple[str, int, str]]] = {}
         self.lock = threading.Lock()
-        llm: Any = LLMClient(self.settings, self.store)
-        job = spec["job"]
-        if spec["unit_tokens"] is not None:
-            llm = CappedLLM(llm, self.store, job.id, spec["unit_tokens"])
+        llm: Any = LLMClient(self.settings, self.store)  # or capped: the pipeline uses it as an LLMClient
+        job = spec.job
+        if spec.unit_tokens is not None:
+            llm = CappedLLM(llm, self.store, job.id, spec.unit_tokens)
         self.oracle = make_oracle(self.settings, self.store)
-        if hasattr(self.oracle, "job_id"):
+        if isinstance(self.oracle, CachedOracle):  # the result cache counts checks per job
             self.oracle.job_id = job.id
         self.oracle_error: str | None = None
         self.oracle_started = False
         self.pipeline = UnitPipeline(
             self.settings,
             self.store,
-            spec["book"],
+            spec.book,
             job,
             self.oracle,
             llm,
-            max_attempts=spec["max_attempts"],
-            namespace=spec["namespace"],
-            graph=spec["graph"],
+            max_attempts=spec.max_attempts,
+            namespace=spec.namespace,
+            graph=spec.graph,
             stop=self.stop,
             on_event=self._event,
         )
@@ -257,12 +279,12 @@ class RayExecutor:
     def __init__(self, slots: int, *, address: str | None = None, workers: int | None = None) -> None:
         self.slots, self.address, self.n_workers = slots, address, workers
         self._owns_ray = False
-        self.workers: list[Any] = []
+        self.workers: list[ActorHandle] = []
         self.live: list[bool] = []
         self.load: list[int] = []
-        self.pending: dict[Any, tuple[Unit, int]] = {}  # object ref -> (unit, worker index)
+        self.pending: dict[ObjectRef, tuple[Unit, int]] = {}  # object ref -> (unit, worker index)
         self.retries: dict[int, int] = {}
-        self.server: Any = None
+        self.server: ActorHandle | None = None
         self._stopped = False
         self.immediate: list[UnitOutcome] = []
 
@@ -298,16 +320,16 @@ class RayExecutor:
         key = settings.api_key
         if key:  # nodes need not have OPENAI_API_KEY set
             settings = settings.model_copy(update={"llm": settings.llm.model_copy(update={"api_key": key})})
-        spec = {
-            "settings": settings,
-            "store_path": str(ctx.store.path),
-            "book": ctx.book,
-            "job": ctx.job,
-            "graph": ctx.graph,
-            "max_attempts": ctx.max_attempts,
-            "namespace": ctx.namespace,
-            "unit_tokens": ctx.unit_tokens,
-        }
+        spec = WorkerSpec(
+            settings=settings,
+            store_path=str(ctx.store.path),
+            book=ctx.book,
+            job=ctx.job,
+            graph=ctx.graph,
+            max_attempts=ctx.max_attempts,
+            namespace=ctx.namespace,
+            unit_tokens=ctx.unit_tokens,
+        )
         self.workers = [
             UnitWorker.options(  # type: ignore[attr-defined]
                 max_concurrency=per + 2, scheduling_strategy="SPREAD", num_cpus=0
@@ -347,7 +369,7 @@ class RayExecutor:
                 if self.retries.get(unit.id, 0) < 2 and any(self.live):
                     self.retries[unit.id] = self.retries.get(unit.id, 0) + 1
                     with contextlib.suppress(Exception):
-                        self.ctx.store.set_unit_status(unit.id, "pending")
+                        self.ctx.store.set_unit_status(unit.id, UnitStatus.PENDING)
                     self.submit(unit)
                 else:
                     out.append(UnitOutcome(unit.id, fatal=f"Ray workers lost: {e}", fatal_kind="worker"))
