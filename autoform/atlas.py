@@ -25,8 +25,8 @@ from pydantic import BaseModel
 
 from autoform.config import Settings
 from autoform.lean.prescreen import lean_tokens
-from autoform.lean.workspace import split_header
 from autoform.store import AtlasEntry, Book, Store, Unit, UnitStatus
+from autoform.toolchain.workspace import split_header
 
 _write_lock = threading.Lock()
 
@@ -91,7 +91,7 @@ def _docstring(unit: Unit, entry: AtlasEntry, book: Book, extra: str = "") -> st
 
 
 #: the start of the line declaring `name` (with its attributes and modifiers)
-def _decl_start(code: str, name: str) -> int | None:
+def decl_start(code: str, name: str) -> int | None:
     m = _decl_pattern(name.rsplit(".", 1)[-1]).search(code)
     return m.start() if m else None
 
@@ -108,10 +108,10 @@ def _decl_pattern(short: str) -> re.Pattern[str]:
     )
 
 
-def _with_docstring(code: str, unit: Unit, entry: AtlasEntry, book: Book) -> str:
+def with_docstring(code: str, unit: Unit, entry: AtlasEntry, book: Book) -> str:
     """`code` with our docstring just before the main declaration (auxiliary declarations may precede it); a
     doc comment the code already had there is merged into ours (Lean allows one per declaration)."""
-    start = _decl_start(code, entry.decl_name)
+    start = decl_start(code, entry.decl_name)
     if start is None:
         start = 0
     head, tail = code[:start], code[start:]
@@ -288,7 +288,7 @@ def render_book(store: Store, book: Book, header: str) -> dict[str, str]:
         for module, chosen in mods.modules(lib, statuses).items():
             imports = header_imports + [f"import {m}" for m in mods.needed_modules(lib, module, chosen)]
             decls = [
-                _unit_block(_with_docstring(e.lean_code.strip("\n"), mods.by_id[e.unit_id], e, book)) for e in chosen
+                _unit_block(with_docstring(e.lean_code.strip("\n"), mods.by_id[e.unit_id], e, book)) for e in chosen
             ]
             chapter = mods.by_id[chosen[0].unit_id].chapter
             files[module.replace(".", "/") + ".lean"] = _chapter_text(book, chapter, imports, header_rest, decls)

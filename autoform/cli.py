@@ -14,13 +14,14 @@ from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from autoform import cli_errors
 from autoform.cli_errors import CommandError, MissingParts, report_error, stopped_exit_code
-from autoform.config import CONFIG_FILE, Settings, load_settings, render_default_toml
+from autoform.config import CONFIG_FILE, ProveConfig, Settings, load_settings, render_default_toml
 from autoform.errors import EXIT_FAIL, EXIT_MISSING, EXIT_USAGE, AutoformError, MissingError, UsageError
 from autoform.store.models import UnitStatus
 
@@ -130,7 +131,7 @@ def init() -> None:
     if not cfg.exists():
         cfg.write_text(render_default_toml(), encoding="utf-8")
     store = open_store(s, create=True)
-    from autoform.lean.workspace import write_workspace_files
+    from autoform.toolchain.workspace import write_workspace_files
 
     lake_files = write_workspace_files(s.home)  # a workspace outside the repository shares its Mathlib
     out.print(
@@ -316,6 +317,14 @@ def run(
         int | None, typer.Option("--unit-tokens", help="fail a unit past this many LLM tokens in the job")
     ] = None,
     max_attempts: Annotated[int | None, typer.Option("--max-attempts", help="attempts per unit and stage")] = None,
+    unit_budget: Annotated[
+        str | None,
+        typer.Option(
+            "--unit-budget",
+            help="a budget per unit's proof instead of --max-attempts, e.g. 'llm_calls=20,lean_checks=40,"
+            "tokens=400000,wall_s=900,stall_rounds=3' (unnamed limits keep [prove]'s values)",
+        ),
+    ] = None,
     executor: Annotated[str, typer.Option("--executor", help="local (threads) or ray (a Ray cluster)")] = "local",
     address: Annotated[str | None, typer.Option("--address", help="Ray cluster address (with --executor ray)")] = None,
     ray_workers: Annotated[
@@ -327,6 +336,8 @@ def run(
     from autoform.jobs import JobRunner
 
     s = settings()
+    if unit_budget is not None:
+        s = s.model_copy(update={"prove": parse_unit_budget(s.prove, unit_budget)})
     params = _job_params(
         s,
         jobs=jobs,
@@ -358,6 +369,23 @@ def run(
         os._exit(code)
     if code:
         raise typer.Exit(code)
+
+
+def parse_unit_budget(prove: ProveConfig, text: str) -> ProveConfig:
+    """``[prove]`` with the limits of ``--unit-budget`` (``name=value,...``) and the budget strategy."""
+    limits = {"llm_calls", "tokens", "lean_checks", "wall_s", "stall_rounds"}
+    update: dict[str, object] = {"strategy": "budget"}
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        name, sep, value = part.partition("=")
+        name = name.strip()
+        if not sep or name not in limits:
+            raise UsageError(f"--unit-budget: {part!r} is not NAME=VALUE with NAME one of {', '.join(sorted(limits))}")
+        update[name] = value.strip()
+    try:
+        return ProveConfig.model_validate(prove.model_dump() | update)
+    except ValidationError as e:
+        first = e.errors()[0]
+        raise UsageError(f"--unit-budget: {first['loc'][0]}: {first['msg']}") from e
 
 
 #: the job's events printed one a line when there is no live view
@@ -414,14 +442,12 @@ def _preflight(s: Settings, store: Store, params: JobParams) -> tuple[Executor, 
     answering; else nothing is written to the store: an unreachable cluster is a :class:`MissingError`, and a
     missing LLM or Lean are reported together (:class:`MissingParts`)."""
     from autoform.executors import make_executor
-    from autoform.lean.backends import make_oracle
+    from autoform.lean import make_oracle
     from autoform.lean.oracle import OracleUnavailable
     from autoform.llm import LLMClient, LLMUnavailable
 
     ex = make_executor(params.executor, params.jobs, address=params.address, workers=params.ray_workers)
-    connect = getattr(ex, "connect", None)
-    if connect is not None:
-        connect()
+    ex.connect()
     problems: list[str] = []
     llm: LLMClient | None = None
     try:
@@ -705,7 +731,7 @@ def check(
 
     The pre-screen runs first and needs no Lean: a file it refuses is rejected (exit 1) even where Lean is
     missing; only a file that passes it needs Lean (exit 3 when Lean is absent)."""
-    from autoform.lean.backends import make_oracle
+    from autoform.lean import make_oracle
     from autoform.lean.gate import check_file, screen_file
     from autoform.lean.oracle import OracleUnavailable
 
@@ -971,17 +997,29 @@ def mathlib_index(
     source: Annotated[Path | None, typer.Option(help="a Mathlib checkout (default: the one Lake fetched)")] = None,
     force: Annotated[bool, typer.Option(help="rebuild even if the source is unchanged")] = False,
     workers: Annotated[int, typer.Option(help="processes reading the source")] = 2,
+    from_lean: Annotated[
+        bool,
+        typer.Option(
+            "--from-lean",
+            help="read the declarations from Lean's environment (elaborated types, generated names; needs Lean, "
+            "minutes) instead of the source",
+        ),
+    ] = False,
+    root: Annotated[
+        list[str] | None, typer.Option("--root", help="with --from-lean: the modules to import (default: Mathlib)")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Build the declaration index of Mathlib from its source (no Lean run), and of the Atlas; rebuilt only when
-    the source changed."""
+    the source changed. With --from-lean, from Lean's own environment."""
     import time
 
+    from autoform.mathlib.from_lean import build_from_lean
     from autoform.mathlib.index import MathlibIndex, build
 
     s = settings()
     src = (source or s.mathlib_source).expanduser()
-    if not src.is_dir():
+    if not src.is_dir() and not from_lean:
         raise MissingError(
             f"{src}: no Mathlib source there. Run scripts/setup.sh (Lake fetches Mathlib into "
             f"{s.mathlib_source}), or pass --source DIR"
@@ -989,7 +1027,11 @@ def mathlib_index(
     t0 = time.monotonic()
     index = MathlibIndex(s.mathlib_index_path)
     try:
-        n, rebuilt = build(index, src, workers=max(1, workers), force=force)
+        if from_lean:
+            roots = root or ["Mathlib"]
+            n, rebuilt = build_from_lean(index, s, roots=roots, source=src, workers=max(1, workers)), True
+        else:
+            n, rebuilt = build(index, src, workers=max(1, workers), force=force)
         atlas_n = 0
         if s.atlas_dir.is_dir() and any(s.atlas_dir.rglob("*.lean")):
             atlas_n, _ = build(index, s.atlas_dir, workers=1, origin="atlas", force=force)
@@ -1019,15 +1061,35 @@ def mathlib_search(
     query: Annotated[str | None, typer.Argument(help="a name, a Lean expression or informal text")] = None,
     k: Annotated[int, typer.Option("-k", help="how many results")] = 10,
     batch: Annotated[Path | None, typer.Option(help="a file of queries, one a line: JSON Lines out")] = None,
+    embeddings: Annotated[
+        bool,
+        typer.Option(
+            "--embeddings",
+            help="re-rank with the endpoint's embeddings ([attention] embedding_model), fused with the lexical rank",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Rank Mathlib's declarations for a query (Mathlib's naming conventions understood)."""
-    from autoform.mathlib.search import search
+    from autoform.mathlib.search import Embedder, fused_search
+    from autoform.mathlib.search import search as lexical
 
     if (query is None) == (batch is None):
         raise UsageError("give a QUERY or --batch FILE (one of them)")
     s = settings()
     index = _mathlib_index(s)
+    embed: Embedder | None = None
+    if embeddings:
+        from autoform.llm import LLMClient
+
+        llm, model = LLMClient(s, open_store(s, create=True)), s.attention.embedding_model
+
+        def embed(texts: list[str]) -> list[list[float]]:
+            return llm.embed(texts, model)
+
+    def search(index: MathlibIndex, q: str, *, k: int) -> list[Hit]:
+        return lexical(index, q, k=k) if embed is None else fused_search(index, q, embed, k=k)
+
     try:
         if batch is not None:
             if not batch.is_file():

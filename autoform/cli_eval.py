@@ -156,7 +156,7 @@ def _run_groups(
 ) -> list[JobSummary]:
     """Run the problems, one job a Lean header; a Lean that does not start is reported as missing."""
     from autoform.evaluation.runner import run_eval
-    from autoform.lean.backends import make_oracle
+    from autoform.lean import make_oracle
     from autoform.lean.oracle import OracleUnavailable
 
     def oracle_for(gs: Settings) -> Oracle:

@@ -17,8 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 from pydantic.fields import FieldInfo
 
 from autoform.errors import UsageError
-from autoform.lean.memory import ADDRESS_SPACE_MB, RESTART_GROWTH_MB, default_pool_size
-from autoform.lean.workspace import default_project, find_lake
+from autoform.toolchain.memory import ADDRESS_SPACE_MB, RESTART_GROWTH_MB, default_pool_size
+from autoform.toolchain.workspace import default_project, find_lake
 
 CONFIG_FILE = "autoform.toml"
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -149,7 +149,7 @@ class LeanConfig(_Section):
     memory_mb: int = Field(
         default=ADDRESS_SPACE_MB,
         description="RLIMIT_AS of every Lean process, MB "
-        "(import Mathlib needs more than 9 GB of address space: autoform/lean/memory.py)",
+        "(import Mathlib needs more than 9 GB of address space: autoform/toolchain/memory.py)",
     )
     pool_size: int = Field(
         default_factory=default_pool_size,
@@ -229,7 +229,7 @@ class JobConfig(_Section):
     decompose: bool = Field(
         default=True,
         description="when whole proofs fail: a sketch whose `have … := by "
-        "sorry` holes are proved one by one (autoform/decompose.py)",
+        "sorry` holes are proved one by one (autoform/pipeline/decompose.py)",
     )
     lean_failures_to_stop: int = Field(
         default=5,
@@ -269,12 +269,30 @@ class IngestConfig(_Section):
     max_input_depth: int = Field(default=15, ge=1, description="\\input/\\include files open at once (TeX: 15)")
 
 
+class ProveConfig(_Section):
+    """``[prove]``: how long one unit's proof search may go on. With ``strategy = "attempts"`` (the default) a proof
+    gets ``[job] max_attempts`` attempts; with ``"budget"`` (or ``autoform run --unit-budget``) it goes on, round
+    after round, until one of these limits is reached or it stalls; then decomposition, then the unit ends."""
+
+    strategy: Literal["attempts", "budget"] = Field(
+        default="attempts", description="'attempts': [job] max_attempts proof attempts; 'budget': the limits below"
+    )
+    llm_calls: int = Field(default=16, ge=1, description="LLM calls on one unit (uncached; every role)")
+    tokens: int = Field(default=300_000, ge=1, description="tokens (prompt + completion) on one unit")
+    lean_checks: int = Field(default=40, ge=1, description="candidates of one unit Lean judges (attempts)")
+    wall_s: float = Field(default=1800.0, gt=0, description="seconds of LLM and Lean time on one unit")
+    stall_rounds: int = Field(
+        default=3, ge=1, description="proof attempts in a row without progress (fewer Lean errors) end the search"
+    )
+
+
 class Settings(_Section):
     home: Path = Path(".")
     llm: LLMConfig = Field(default_factory=LLMConfig)
     lean: LeanConfig = Field(default_factory=LeanConfig)
     attention: AttentionConfig = Field(default_factory=AttentionConfig)
     job: JobConfig = Field(default_factory=JobConfig)
+    prove: ProveConfig = Field(default_factory=ProveConfig)
     ingest: IngestConfig = Field(default_factory=IngestConfig)
 
     @property
@@ -301,7 +319,7 @@ class Settings(_Section):
 
     @property
     def lean_project(self) -> Path:
-        """The Lake project candidates are checked in (autoform/lean/workspace.py: one workspace)."""
+        """The Lake project candidates are checked in (autoform/toolchain/workspace.py: one workspace)."""
         if not self.lean.project_dir.strip():
             return default_project(self.home)
         p = Path(self.lean.project_dir).expanduser()

@@ -51,21 +51,21 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import BaseModel, Field
 
 from autoform.atlas import (
-    _decl_start,
-    _with_docstring,
     atomic_write,
     book_module,
     book_namespace,
     chapter_modules,
+    decl_start,
     full_decl_name,
     module_paths,
     render_book,
+    with_docstring,
 )
 from autoform.config import LeanConfig, Settings
 from autoform.errors import EXIT_MISSING, UsageError
 from autoform.lean.gate import STRICT_OPTIONS
-from autoform.lean.workspace import split_header
 from autoform.store import AtlasEntry, Book, Post, Store, Unit, UnitStatus
+from autoform.toolchain.workspace import split_header
 
 DATASET_VERSION = 2  # 2: header/context/formal_statement, provenance, depends_on from the Lean code
 DONE = (UnitStatus.PROVED, UnitStatus.DEFINED)  # what enters a dependent's prelude (autoform/pipeline.py)
@@ -291,11 +291,11 @@ def _positions(
         if text is None or path is None or not path.is_file() or path.read_text(encoding="utf-8") != text:
             continue
         code = e.lean_code.strip("\n")
-        block = _with_docstring(code, u, e, book)
+        block = with_docstring(code, u, e, book)
         at = text.find(block)
         if at < 0:
             continue
-        tail = code[_decl_start(code, e.decl_name) or 0 :]
+        tail = code[decl_start(code, e.decl_name) or 0 :]
         start = at + len(block) - len(tail)
         start_line = text.count("\n", 0, start) + 1
         end_line = text.count("\n", 0, at + len(block.rstrip("\n"))) + 1

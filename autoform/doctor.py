@@ -11,13 +11,13 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from autoform.config import Settings
-from autoform.lean.backends import make_oracle
+from autoform.lean import make_oracle
 from autoform.lean.cache import CachedOracle
 from autoform.lean.lake import lake_problem
-from autoform.lean.memory import MemoryReport, machine_memory_mb, olean_mb
 from autoform.lean.oracle import OracleUnavailable
-from autoform.lean.workspace import build_targets, recorded_repl
 from autoform.llm import LLMClient, LLMUnavailable
+from autoform.toolchain.memory import MemoryReport, machine_memory_mb, olean_mb
+from autoform.toolchain.workspace import build_targets, recorded_repl
 
 PY_DEPS = (
     "openai",

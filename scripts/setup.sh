@@ -48,7 +48,7 @@ fi
 
 say "Lean: toolchain through elan"
 # elan is installed with --no-modify-path: nothing of the user's shell files is edited. autoform finds elan's lake
-# in ~/.elan/bin by itself (autoform/lean/workspace.py: find_lake); this script puts it on its own PATH only.
+# in ~/.elan/bin by itself (autoform/toolchain/workspace.py: find_lake); this script puts it on its own PATH only.
 ELAN_BIN="${ELAN_HOME:-$HOME/.elan}/bin"
 export PATH="$ELAN_BIN:$PATH"
 lean_ok=1
@@ -74,12 +74,12 @@ if [ "$lean_ok" = 1 ]; then
     *) say "lake is at $LAKE, not on your PATH: autoform finds it there by itself. For your own shell, add"
        echo "    export PATH=\"$(dirname "$LAKE"):\$PATH\"" ;;
   esac
-  TARGETS=$(.venv/bin/python -m autoform.lean.workspace targets "$ROOT")
+  TARGETS=$(.venv/bin/python -m autoform.toolchain.setup_steps targets "$ROOT")
   say "Lean: $(cd "$ROOT" && "$LAKE" --version 2>&1 | head -1) at $LAKE (toolchain $(cat lean-toolchain))"
   say "Lean: Mathlib's prebuilt cache (lake exe cache get), then lake build ${TARGETS:-<nothing to build>}"
   if "$LAKE" exe cache get && { [ -z "$TARGETS" ] || "$LAKE" build $TARGETS; }; then
     say "Lean: the REPL (built once by lean-interact for $(cat lean-toolchain))"
-    if .venv/bin/python -m autoform.lean.workspace build-repl "$ROOT"; then
+    if .venv/bin/python -m autoform.toolchain.setup_steps build-repl "$ROOT"; then
       say "Lean: the Atlas (lake build, on the cached Mathlib)"
       "$LAKE" build || warn "lake build of the Atlas failed; see the messages above"
       say "Mathlib: the declaration index the agents search (autoform mathlib index, from Mathlib's source)"

@@ -198,7 +198,7 @@ def autoform(
 
 def lake_available() -> bool:
     """A real lake: on PATH or where elan puts it (~/.elan/bin), as autoform itself finds it."""
-    from autoform.lean.workspace import find_lake
+    from autoform.toolchain.workspace import find_lake
 
     return not find_lake()[1].startswith("not found")
 

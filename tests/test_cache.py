@@ -7,7 +7,7 @@ from pathlib import Path
 from conftest import LAKE_STANDIN, make_repl_dir
 
 from autoform.config import LeanConfig, Settings
-from autoform.lean.backends import make_oracle
+from autoform.lean import make_oracle
 from autoform.lean.cache import CachedOracle, hit_rate
 from autoform.lean.oracle import LeanCheck
 from autoform.store import Store

@@ -29,7 +29,7 @@ from autoform.dataset import (
     standalone_text,
     trace_atlas,
 )
-from autoform.lean.workspace import find_lake
+from autoform.toolchain.workspace import find_lake
 
 
 @pytest.fixture(scope="module")

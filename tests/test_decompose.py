@@ -1,4 +1,4 @@
-"""Proof by decomposition (autoform/decompose.py) and the goal-level Lean primitives it rests on
+"""Proof by decomposition (autoform/pipeline/decompose.py) and the goal-level Lean primitives it rests on
 (autoform/lean/goals.py, ReplPool.session): on the REPL's recorded replies, on the stand-in REPL through the
 real client stack, and end to end with a scripted model whose whole proofs of a theorem always fail."""
 

@@ -130,7 +130,7 @@ def clean_atlas(tmp_path_factory) -> dict[str, str]:
 
 
 def runner(home: Path, **params) -> tuple[JobRunner, Store]:
-    from autoform.lean.backends import make_oracle
+    from autoform.lean import make_oracle
     from autoform.llm import LLMClient
 
     s = load_settings(home)
@@ -638,7 +638,7 @@ def test_full_disk_stops_the_job_with_a_clear_message_and_nothing_corrupted(work
     ws = workspace(script())
     autoform(ws.home, "ingest", str(SAMPLE_BOOK), "--book", "ent", check=True)
     s = load_settings(ws.home)
-    from autoform.lean.backends import make_oracle
+    from autoform.lean import make_oracle
     from autoform.llm import LLMClient
 
     store = FullDiskStore(s.db_path)

@@ -12,7 +12,7 @@ import pytest
 from conftest import SHARED
 
 from autoform.config import LeanConfig, Settings
-from autoform.lean.backends import make_oracle
+from autoform.lean import make_oracle
 from autoform.lean.gate import Candidate, admit
 from autoform.lean.oracle import OracleUnavailable
 

@@ -18,10 +18,10 @@ from conftest import LAKE_STANDIN, ROOT, SHARED, autoform, make_repl_dir
 
 from autoform.config import LeanConfig, Settings
 from autoform.doctor import run_doctor
-from autoform.lean import memory
 from autoform.lean.lake import lake_problem
 from autoform.lean.repl_pool import ReplPool
-from autoform.lean.workspace import REPL_RECORD, build_targets, find_lake, recorded_repl, split_header
+from autoform.toolchain import memory
+from autoform.toolchain.workspace import REPL_RECORD, build_targets, find_lake, recorded_repl, split_header
 
 MEMORY_REPL = Path(__file__).resolve().parent / "standin" / "memory_repl.py"
 MATHLIB_SRC = SHARED / "mathlib" / "mathlib4-8f9d9cff-src.tar.xz"

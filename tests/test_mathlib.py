@@ -354,3 +354,23 @@ def test_embeddings_from_the_endpoint_are_fused_and_cached(small, tmp_path):
         assert srv.embedding_requests[0]["input"][0] == "multiplication is commutative"
         fused_search(index, "multiplication is commutative", lambda t: llm.embed(t, "emb"), k=5)
         assert len(srv.embedding_requests) == 1  # cached in the store by model and text
+
+
+def test_cli_search_with_embeddings_and_index_from_lean_without_lean(small, tmp_path):
+    """`mathlib search --embeddings` asks the configured endpoint (the scripted server here) and keeps the JSON
+    shape; `mathlib index --from-lean` without Lean says what is missing (exit 3)."""
+    from fake_llm import FakeLLM
+
+    root, _ = small
+    home = tmp_path / "home"
+    home.mkdir()
+    autoform(home, "mathlib", "index", "--source", str(root), "--workers", "1", check=True)
+    with FakeLLM() as srv:
+        env = {"OPENAI_BASE_URL": srv.base_url, "OPENAI_API_KEY": "k"}
+        r = autoform(home, "mathlib", "search", "commutative", "--embeddings", "-k", "3", "--json", env=env)
+        assert r.returncode == 0, r.stderr
+        res = json.loads(r.stdout)["results"]
+        assert res and set(res[0]) == {"name", "kind", "signature", "module", "score"}
+        assert srv.embedding_requests and srv.embedding_requests[0]["input"][0] == "commutative"
+    r = autoform(home, "mathlib", "index", "--from-lean", env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    assert r.returncode == 3 and "--from-lean needs Lean" in r.stderr

@@ -14,7 +14,7 @@ import pytest
 from conftest import LAKE_STANDIN, SHARED, make_repl_dir
 
 from autoform.config import LeanConfig, Settings
-from autoform.lean.backends import make_oracle
+from autoform.lean import make_oracle
 from autoform.lean.gate import Candidate, admit, build_module, check_statement, judge
 from autoform.lean.lake import LakeFileOracle
 from autoform.lean.oracle import OracleUnavailable, parse_lean_json_lines, parse_repl_reply

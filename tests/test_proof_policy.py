@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from autoform.config import JobConfig
 from autoform.pipeline import Move, ProofPolicy, Round
+from autoform.pipeline.policy import BudgetPolicy, UnitSpend, errors_of, stalled_for
 from autoform.store import Attempt
 
 
@@ -38,3 +39,46 @@ def test_policy_switches() -> None:
     # the lake backend reports no goals: no sketch round
     lake = ProofPolicy.from_settings(JobConfig(), max_attempts=2, backend="lake")
     assert lake.next_round(two) == Round((Move.STATED, Move.GIVE_UP), spent=True)
+
+
+# ------------------------------------------------------------------------------------ a budget per unit
+def failed(author: str, errors: int, code: str = "simp") -> Attempt:
+    msgs = [{"severity": "error", "line": 1, "column": 0, "text": "x"}] * errors
+    return attempt(author, code).model_copy(update={"messages": msgs})
+
+
+def budget_policy(spent: UnitSpend, **limits: float) -> BudgetPolicy:
+    from autoform.config import ProveConfig
+
+    prove = ProveConfig(strategy="budget", **limits)
+    return BudgetPolicy.from_prove(JobConfig(), prove, backend="repl", spend=lambda unit_id: spent)
+
+
+def test_budget_policy_repairs_while_there_is_progress_and_budget() -> None:
+    policy = budget_policy(UnitSpend(llm_calls=5), llm_calls=16, stall_rounds=3)
+    history = [failed("prover", 5), failed("gap_closer", 3), failed("gap_closer", 2), failed("gap_closer", 1)]
+    assert len(history) > 3  # more than the three shots of the attempts policy
+    assert policy.next_round(history) == Round((Move.RENAME, Move.AUTOMATION, Move.REPAIR))
+    # three attempts in a row no better than the best before: the search stalls, then decomposition
+    stalled = [*history, failed("gap_closer", 1), failed("gap_closer", 2), failed("gap_closer", 4)]
+    assert stalled_for(stalled) == 3
+    r = policy.next_round(stalled)
+    assert r.moves == (Move.SKETCH,) and r.spent and "no progress in 3 attempts" in r.why
+    r = policy.next_round([*stalled, attempt("sketch")])
+    assert r.moves == (Move.STATED, Move.GIVE_UP) and r.spent
+
+
+def test_budget_policy_stops_when_any_limit_is_spent() -> None:
+    one = [failed("prover", 2)]
+    cases = [
+        (UnitSpend(llm_calls=4), {"llm_calls": 4}, "4 LLM calls (budget 4)"),
+        (UnitSpend(tokens=9_000), {"tokens": 8_000}, "9000 tokens (budget 8000)"),
+        (UnitSpend(lean_checks=7), {"lean_checks": 7}, "7 Lean checks (budget 7)"),
+        (UnitSpend(seconds=61.0), {"wall_s": 60.0}, "61 s (budget 60 s)"),
+    ]
+    for spent, limits, what in cases:
+        r = budget_policy(spent, **limits).next_round(one)
+        assert r.spent and r.why == f"budget spent: {what}", (limits, r)
+    assert budget_policy(UnitSpend(), llm_calls=1).next_round([]) == Round((Move.LIBRARY_SEARCH, Move.WHOLE_PROOF))
+    # an attempt Lean never saw (a malformed reply) is no progress
+    assert errors_of(attempt("prover", "")) > errors_of(failed("prover", 50))

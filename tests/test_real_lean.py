@@ -14,7 +14,7 @@ from autoform.config import load_settings
 from autoform.lean.gate import Candidate, admit, check_statement
 from autoform.lean.lake import LakeFileOracle
 from autoform.lean.repl_pool import ReplPool
-from autoform.lean.workspace import build_targets, find_lake
+from autoform.toolchain.workspace import build_targets, find_lake
 
 pytestmark = [pytest.mark.lean, needs_lean]
 

@@ -28,8 +28,7 @@ from autoform.ingest import IngestResult, RawUnit, store_book
 from autoform.jobs import JobParams, JobRunner, JobSummary
 from autoform.lean.oracle import Oracle
 from autoform.llm import LLMClient
-from autoform.store import TERMINAL, Book, Store, Unit, UnitStatus
-from autoform.store.jobs import JobStatus
+from autoform.store import TERMINAL, Book, JobStatus, Store, Unit, UnitStatus
 
 RESULT = "eval_result"
 

@@ -204,7 +204,7 @@ class UnitWorker:
     """Works units sent by the head, several at a time (threads), with its own LLM client and Lean."""
 
     def __init__(self, name: str, server: ActorHandle, spec: WorkerSpec) -> None:
-        from autoform.lean.backends import make_oracle
+        from autoform.lean import make_oracle
         from autoform.lean.cache import CachedOracle
         from autoform.llm import LLMClient
         from autoform.pipeline import UnitPipeline

@@ -11,8 +11,7 @@ from __future__ import annotations
 import os
 
 from autoform.jobs.model import JobError, JobParams
-from autoform.store import Book, Job, Store
-from autoform.store.jobs import JobStatus
+from autoform.store import Book, Job, JobStatus, Store
 
 
 def start_or_resume(store: Store, book: Book, params: JobParams) -> tuple[Job, bool]:

@@ -9,8 +9,8 @@ from autoform.config import Settings
 from autoform.jobs.budget import Spend, job_cost
 from autoform.jobs.lifecycle import job_process_alive
 from autoform.jobs.model import JobSummary
-from autoform.store import Book, Job, Store, UnitStatus
-from autoform.store.jobs import JobActivity, JobStatus
+from autoform.store import Book, Job, JobStatus, Store, UnitStatus
+from autoform.store.jobs import JobActivity
 
 
 class InFlight(TypedDict):

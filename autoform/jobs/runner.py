@@ -38,8 +38,7 @@ from autoform.jobs.report import job_summary
 from autoform.lean.cache import CachedOracle
 from autoform.lean.oracle import Oracle
 from autoform.llm import LLMClient
-from autoform.store import ADMITTED, Book, Job, Store, Unit, UnitStatus
-from autoform.store.jobs import JobStatus
+from autoform.store import ADMITTED, Book, Job, JobStatus, Store, Unit, UnitStatus
 
 #: how long the loop waits for a completion before it checks the budget and the stop flag again
 POLL_S = 0.25

@@ -5,7 +5,7 @@ candidates in that environment. The pool is pre-warmed for the workspace's heade
 processes, and hands an idle process of the right header to each check; a process of another header is
 recycled when the pool is full. A process is retired after ``max_uses`` checks or when its memory grows
 ``restart_growth_mb`` past what it held right after importing its header (measured then: never for the memory
-the import needs; autoform/lean/memory.py), and killed (with its whole process group) on a timeout, a crash, an
+the import needs; autoform/toolchain/memory.py), and killed (with its whole process group) on a timeout, a crash, an
 out-of-memory death (``RLIMIT_AS`` is set on every process) or an unparseable reply; that check is a rejection with the
 reason, and the next one gets a fresh process. Nothing here decides admission.
 """
@@ -27,9 +27,9 @@ from typing import Any
 from autoform.config import Settings
 from autoform.lean.goals import TacticResult, parse_tactic_reply
 from autoform.lean.lake import lake_problem
-from autoform.lean.memory import MemoryReport, process_memory
 from autoform.lean.oracle import LeanCheck, OracleUnavailable, parse_repl_reply
-from autoform.lean.workspace import recorded_repl
+from autoform.toolchain.memory import MemoryReport, process_memory
+from autoform.toolchain.workspace import recorded_repl
 
 #: shared blocks (preludes) whose environments a process keeps; the REPL keeps every environment it made
 #: until the process is retired after ``max_uses`` checks, so this bounds only the lookup table
@@ -243,7 +243,7 @@ class ReplPool:
             "project": LocalProject(directory=str(self.project), lake_path=self.cfg.lake_path, auto_build=False),
         }
         # always a local, already built REPL: starting the pool never clones, pulls or builds anything (setup
-        # built the REPL with lean-interact and recorded where: autoform/lean/workspace.py)
+        # built the REPL with lean-interact and recorded where: autoform/toolchain/workspace.py)
         repl_dir = Path(self.cfg.repl_path) if self.cfg.repl_path else recorded_repl(self.project)
         if repl_dir is None:
             raise OracleUnavailable(

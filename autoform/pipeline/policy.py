@@ -16,16 +16,20 @@ refused is recorded, and the prover follows in the same round.
 3. attempts spent: ``sketch`` (decomposition, once, when on and the oracle reports goals), then ``stated``
    (a statement the book does not prove is admitted as stated) and ``give_up``.
 
-Another strategy (a budget per unit, a search over sketches) is any object with the same ``next_round``."""
+:class:`BudgetPolicy` (``[prove] strategy = "budget"``) plays the same moves, but instead of ``max_attempts`` the
+repairs go on until the unit's budget (LLM calls, tokens, Lean checks, seconds) is spent or the search stalls
+(``stall_rounds`` attempts in a row without fewer Lean errors than the best before).
+
+Another strategy (a search over sketches) is any object with the same ``next_round``."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
-from autoform.config import JobConfig
+from autoform.config import JobConfig, ProveConfig
 from autoform.store import Attempt
 
 
@@ -49,6 +53,7 @@ class Round:
 
     moves: tuple[Move, ...]
     spent: bool = False
+    why: str = ""  # why the search ends, when it does (the budget spent, a stall)
 
 
 class ProofStrategy(Protocol):
@@ -114,3 +119,83 @@ class ProofPolicy:
         if self.decompose and self.goals and not any(a.author in SKETCH_AUTHORS for a in history):
             return Round((Move.SKETCH,), spent=True)
         return Round((Move.STATED, Move.GIVE_UP), spent=True)
+
+
+#: the roles whose LLM calls a unit's proof budget counts (the sketcher and the subgoals' prover write as the
+#: prover)
+PROOF_ROLES = ("prover", "gap_closer")
+
+
+@dataclass(frozen=True)
+class UnitSpend:
+    """What a unit's work has cost in this job."""
+
+    llm_calls: int = 0
+    tokens: int = 0
+    lean_checks: int = 0
+    seconds: float = 0.0
+
+
+def errors_of(a: Attempt) -> int:
+    """Lean's errors on an attempt (an attempt Lean never saw, e.g. a malformed reply, counts as the worst)."""
+    if not a.messages and not a.lean_code:
+        return 1 << 30
+    return sum(1 for m in a.messages if m.get("severity") == "error") or (0 if a.admitted else 1)
+
+
+def stalled_for(history: Sequence[Attempt]) -> int:
+    """How many attempts at the end of ``history`` made no progress: none had fewer errors than every one
+    before it."""
+    best, since = 1 << 31, 0
+    for a in history:
+        n = errors_of(a)
+        if n < best:
+            best, since = n, 0
+        else:
+            since += 1
+    return since
+
+
+@dataclass(frozen=True)
+class BudgetPolicy(ProofPolicy):
+    """The default moves, with a budget per unit instead of ``max_attempts`` (see the module's docstring).
+    ``spend(unit_id)`` says what the unit has cost in the job so far."""
+
+    prove: ProveConfig = field(default_factory=ProveConfig)
+    spend: Callable[[int], UnitSpend] = field(default=lambda _unit_id: UnitSpend())
+
+    @classmethod
+    def from_prove(
+        cls, job: JobConfig, prove: ProveConfig, *, backend: str, spend: Callable[[int], UnitSpend]
+    ) -> BudgetPolicy:
+        base = ProofPolicy.from_settings(job, max_attempts=prove.lean_checks, backend=backend)
+        return cls(**{f: getattr(base, f) for f in base.__dataclass_fields__}, prove=prove, spend=spend)
+
+    def exhausted(self, history: Sequence[Attempt]) -> str:
+        """Why the unit may not go on ('' while it may)."""
+        if not history:
+            return ""
+        got, p = self.spend(history[-1].unit_id), self.prove
+        limits = (
+            (got.llm_calls >= p.llm_calls, f"{got.llm_calls} LLM calls (budget {p.llm_calls})"),
+            (got.tokens >= p.tokens, f"{got.tokens} tokens (budget {p.tokens})"),
+            (got.lean_checks >= p.lean_checks, f"{got.lean_checks} Lean checks (budget {p.lean_checks})"),
+            (got.seconds >= p.wall_s, f"{got.seconds:.0f} s (budget {p.wall_s:.0f} s)"),
+        )
+        for over, what in limits:
+            if over:
+                return f"budget spent: {what}"
+        stalled = stalled_for(history)
+        if stalled >= p.stall_rounds:
+            return f"no progress in {stalled} attempts (fewer Lean errors)"
+        return ""
+
+    def next_round(self, history: Sequence[Attempt]) -> Round:
+        why = self.exhausted(history)
+        if why:
+            closing = self._closing(history)
+            return Round(closing.moves, spent=True, why=why)
+        if not history:
+            opening = (Move.LIBRARY_SEARCH,) if self.library_search else ()
+            return Round((*opening, Move.WHOLE_PROOF))
+        return Round(self._repairs(history))

@@ -43,6 +43,7 @@ class Turn:
     ctx: UnitContext
     base: Candidate
     history: list[Attempt]
+    why: str = ""  # why the search ends, when the policy says it does
 
     @property
     def run(self) -> AgentRun:
@@ -89,7 +90,7 @@ class ProofStage:
             chosen = self.policy.next_round(history)
             if not chosen.spent:
                 ctx.run.round = len(history)
-            if self._play(chosen.moves, Turn(ctx, base, history)) is Outcome.CLOSED:
+            if self._play(chosen.moves, Turn(ctx, base, history, chosen.why)) is Outcome.CLOSED:
                 return
 
     def _play(self, moves: tuple[Move, ...], turn: Turn) -> Outcome:
@@ -197,5 +198,7 @@ class ProofStage:
         """The unit fails, with the last attempt's first reason."""
         last = turn.history[-1] if turn.history else None
         why = last.reasons[0]["message"] if last is not None and last.reasons else "attempts exhausted"
+        if turn.why:
+            why = f"{turn.why}; last: {why}"
         self.gate.finish(turn.run.unit, UnitStatus.FAILED, why)
         return Outcome.CLOSED

@@ -15,7 +15,7 @@ from autoform.llm import LLMClient
 from autoform.mathlib.grounding import Grounding
 from autoform.pipeline.context import EventFn, JobScope, unit_context
 from autoform.pipeline.gatekeeper import Gatekeeper, reserve_helpers, unique_name
-from autoform.pipeline.policy import ProofPolicy, ProofStrategy
+from autoform.pipeline.policy import PROOF_ROLES, BudgetPolicy, ProofPolicy, ProofStrategy, UnitSpend
 from autoform.pipeline.proof import ProofStage
 from autoform.pipeline.retrieval import Retrieval
 from autoform.pipeline.statement import StatementStage
@@ -60,9 +60,20 @@ class UnitPipeline:
         gate = Gatekeeper(self.scope)
         retrieval = Retrieval(self.scope.grounding, self.board)
         if policy is None:
-            policy = ProofPolicy.from_settings(settings.job, max_attempts=max_attempts, backend=oracle.backend)
+            policy = self._policy(settings, max_attempts, oracle.backend)
         self.statement = StatementStage(self.scope, gate, retrieval)
         self.proof = ProofStage(self.scope, gate, retrieval, policy)
+
+    def _policy(self, settings: Settings, max_attempts: int, backend: str) -> ProofStrategy:
+        """``[prove] strategy``: a fixed number of attempts, or a budget per unit."""
+        if settings.prove.strategy == "budget":
+            return BudgetPolicy.from_prove(settings.job, settings.prove, backend=backend, spend=self._spend)
+        return ProofPolicy.from_settings(settings.job, max_attempts=max_attempts, backend=backend)
+
+    def _spend(self, unit_id: int) -> UnitSpend:
+        """What the unit's proof has cost in this job (LLM calls of the proving roles; proof attempts)."""
+        calls, tokens, llm_s, checks, lean_s = self.store.unit_proof_spend(self.scope.job.id, unit_id, PROOF_ROLES)
+        return UnitSpend(llm_calls=calls, tokens=tokens, lean_checks=checks, seconds=llm_s + lean_s)
 
     def work_unit(self, unit: Unit) -> None:
         self.store.set_unit_status(unit.id, UnitStatus.WORKING)

@@ -133,6 +133,15 @@ class BookOps(StoreCore):
             reasons = _withdrawal_reasons(c, book_id, changed)
             return sum(_withdraw_unit(c, book_id, uid, reason, own=uid in changed) for uid, reason in reasons.items())
 
+    def add_reader_deps(self, unit_id: int, dep_ids: Iterable[int]) -> None:
+        """Dependencies of the unit that the reader agent found in its text ("by Lemma 1.3") and the parser
+        missed, as graph edges (``via = 'reader'``); an edge already there is kept as it is."""
+        with self.tx() as c:
+            for dep in dep_ids:
+                c.execute(
+                    "INSERT OR IGNORE INTO unit_deps (unit_id, dep_id, via) VALUES (?,?,'reader')", (unit_id, dep)
+                )
+
 
 def _withdrawal_reasons(c: sqlite3.Connection, book_id: int, changed: list[int]) -> dict[int, str]:
     """The units that lose their Lean work, with why: the changed ones, and the dependents (transitively) of

@@ -21,10 +21,10 @@ class StoreReadOnly(StoreError):
 
 
 class StoreUnwritable(StoreError):
-    exit_code = MissingError.exit_code
-
     """A command that writes met a store (or workspace directory) it may not write: a read-only disk, or
     permissions."""
+
+    exit_code = MissingError.exit_code
 
 
 def unwritable_reason(path: Path) -> str | None:

@@ -7,21 +7,10 @@ import sqlite3
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import NamedTuple
 
 from autoform.store.core import StoreCore
-from autoform.store.models import Job, Unit, UnitStatus, _row
-
-
-class JobStatus(StrEnum):
-    """Where a job stands. A ``StrEnum``: stored as its text, equal to it (``JobStatus.DONE == "done"``)."""
-
-    RUNNING = "running"  # a process works on it (or crashed while it did: resumed like an interrupted one)
-    INTERRUPTED = "interrupted"  # stopped (Ctrl-C, budget, a fault): the next run of its book resumes it
-    DONE = "done"  # every unit it could work on is concluded
-    FAILED = "failed"  # Lean answered nothing: the next run starts a new job
-
+from autoform.store.models import Job, JobStatus, Unit, UnitStatus, _row
 
 #: the statuses of a job that the next run of its book continues
 UNFINISHED: tuple[JobStatus, ...] = (JobStatus.RUNNING, JobStatus.INTERRUPTED)
@@ -194,6 +183,22 @@ class JobOps(StoreCore):
             (job_id, unit_id),
         )
         return int(row[0][0])
+
+    def unit_proof_spend(self, job_id: int, unit_id: int, roles: tuple[str, ...]) -> tuple[int, int, float, int, float]:
+        """What the unit's proof has cost in the job: (uncached LLM calls of ``roles``, their tokens, their
+        seconds, proof attempts Lean judged, Lean's seconds on them)."""
+        marks = ",".join("?" * len(roles))
+        calls, tokens, llm_s = self.query(
+            "SELECT COUNT(*), COALESCE(SUM(prompt_tokens + completion_tokens), 0), COALESCE(SUM(elapsed_s), 0) "
+            f"FROM llm_calls WHERE job_id = ? AND unit_id = ? AND cached = 0 AND role IN ({marks})",
+            (job_id, unit_id, *roles),
+        )[0]
+        checks, lean_s = self.query(
+            "SELECT COUNT(*), COALESCE(SUM(elapsed_s), 0) FROM attempts "
+            "WHERE job_id = ? AND unit_id = ? AND stage = 'proof' AND superseded = 0",
+            (job_id, unit_id),
+        )[0]
+        return int(calls), int(tokens), float(llm_s), int(checks), float(lean_s)
 
     def job_totals(self, job_id: int) -> JobTotals:
         """The job's attempts, admissions and LLM calls with their tokens."""

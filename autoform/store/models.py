@@ -48,6 +48,15 @@ ADMITTED: frozenset[UnitStatus] = frozenset({UnitStatus.PROVED, UnitStatus.DEFIN
 TERMINAL: frozenset[UnitStatus] = ADMITTED | {UnitStatus.FAILED, UnitStatus.SKIPPED}
 
 
+class JobStatus(StrEnum):
+    """Where a job stands. A ``StrEnum``: stored as its text, equal to it (``JobStatus.DONE == "done"``)."""
+
+    RUNNING = "running"  # a process works on it (or crashed while it did: resumed like an interrupted one)
+    INTERRUPTED = "interrupted"  # stopped (Ctrl-C, budget, a fault): the next run of its book resumes it
+    DONE = "done"  # every unit it could work on is concluded
+    FAILED = "failed"  # Lean answered nothing: the next run starts a new job
+
+
 class UnitContent(BaseModel):
     """What the book says of a unit: the fields a reader fills in and the store keeps."""
 
@@ -136,7 +145,7 @@ class AtlasEntry(BaseModel):
 class Job(BaseModel):
     id: int
     book_id: int
-    status: str
+    status: JobStatus
     params: dict[str, Any] = Field(default_factory=dict)
     started_at: float
     finished_at: float | None = None

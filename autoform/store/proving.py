@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from autoform.store.core import StoreCore
@@ -159,12 +159,3 @@ class ProvingOps(StoreCore):
                 f"DELETE FROM decl_names WHERE book_id = ? AND unit_id = ? AND name NOT IN ({marks})",
                 (book_id, unit_id, *keep),
             )
-
-    def add_reader_deps(self, unit_id: int, dep_ids: Iterable[int]) -> None:
-        """Dependencies of the unit that the reader agent found in its text ("by Lemma 1.3") and the parser
-        missed, as graph edges (``via = 'reader'``); an edge already there is kept as it is."""
-        with self.tx() as c:
-            for dep in dep_ids:
-                c.execute(
-                    "INSERT OR IGNORE INTO unit_deps (unit_id, dep_id, via) VALUES (?,?,'reader')", (unit_id, dep)
-                )

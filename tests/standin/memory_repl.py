@@ -1,6 +1,6 @@
 """A stand-in Lean REPL whose memory behaves like the real one's (tests of the pool's memory rules).
 
-The real REPL imports the header once (``import Mathlib``: gigabytes resident, autoform/lean/memory.py) and then
+The real REPL imports the header once (``import Mathlib``: gigabytes resident, autoform/toolchain/memory.py) and then
 keeps every environment it makes, so it grows a little with each command. This program speaks the REPL's
 protocol (a JSON command, a blank line; a JSON reply, a blank line) and holds real, touched memory:
 ``MEMORY_REPL_IMPORT_MB`` on a command with ``import`` lines, ``MEMORY_REPL_CHECK_MB`` on each other command.

@@ -10,8 +10,7 @@ same Mathlib build. A workspace elsewhere (``autoform --home DIR``) gets a lakef
 ``packagesDir`` is the repository's ``.lake/packages`` (``autoform init`` writes it), so it reuses the same
 checkout and build instead of fetching Mathlib again.
 
-Run as ``python -m autoform.lean.workspace COMMAND`` by ``scripts/setup.sh``: ``lake`` (the lake to use),
-``targets`` (the ``lake build`` arguments the header needs) and ``build-repl`` (the REPL, built once).
+``scripts/setup.sh`` runs these steps through :mod:`autoform.toolchain.setup_steps`.
 """
 
 from __future__ import annotations
@@ -20,10 +19,9 @@ import json
 import os
 import re
 import shutil
-import sys
 from pathlib import Path
 
-#: the repository root: the Lake workspace that setup prepares (this file is autoform/lean/workspace.py)
+#: the repository root: the Lake workspace that setup prepares (this file is autoform/toolchain/workspace.py)
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 #: where setup records the directory of the REPL it built (relative to the Lean project)
 REPL_RECORD = Path(".lake") / "autoform-repl.json"
@@ -168,27 +166,3 @@ def build_repl(project: Path, lake: str) -> Path:
     rec.parent.mkdir(parents=True, exist_ok=True)
     rec.write_text(json.dumps({"repl_dir": str(repl_dir), "lean_version": cfg.lean_version}) + "\n", encoding="utf-8")
     return repl_dir
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    cmd = args[0] if args else ""
-    if cmd == "lake":
-        lake, how = find_lake()
-        print(lake)
-        return 0 if how != "" and not how.startswith("not found") else 1
-    if cmd == "targets":
-        from autoform.config import load_settings
-
-        print(" ".join(build_targets(load_settings(args[1] if len(args) > 1 else None).lean.header)))
-        return 0
-    if cmd == "build-repl":
-        project = Path(args[1]) if len(args) > 1 else REPO_ROOT
-        print(f"Lean REPL built in {build_repl(project, find_lake()[0])}")
-        return 0
-    print("usage: python -m autoform.lean.workspace lake | targets [HOME] | build-repl [PROJECT]", file=sys.stderr)
-    return 2
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
