@@ -101,6 +101,7 @@ class Agent:
             limit=cfg.max_candidates,
             fill_tokens=budget,
         )
+        posts = [p for p in posts if p.kind != "hint" or p.unit_id in (None, run.unit.id)]  # a unit's hints are its own
         relevance = run.llm.embedding_relevance(cfg.embedding_model) if cfg.relevance == "embeddings" else None
         return attention.select(
             posts,

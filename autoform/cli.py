@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from autoform import cli_errors
+from autoform import cli_errors, cli_people
 from autoform.cli_errors import CommandError, MissingParts, report_error, stopped_exit_code
 from autoform.config import CONFIG_FILE, ProveConfig, Settings, load_settings, render_default_toml
 from autoform.errors import EXIT_FAIL, EXIT_MISSING, EXIT_USAGE, AutoformError, MissingError, UsageError
@@ -184,6 +184,9 @@ def ingest(
             "--allow-input", help="a directory outside the book's own from which \\input may read (repeatable)"
         ),
     ] = None,
+    transcribe: Annotated[
+        bool, typer.Option("--transcribe", help="a PDF: have the LLM endpoint's vision model transcribe its pages")
+    ] = False,
 ) -> None:
     """Store a textbook's units and their dependency graph (re-ingest keeps work on unchanged units)."""
     import re
@@ -193,7 +196,12 @@ def ingest(
     if not re.fullmatch(r"[a-z0-9][a-z0-9-_]*", book):
         raise UsageError(f"--book {book!r}: use lower-case letters, digits, '-' and '_'")
     s = settings()
-    result = read_book(path, env_map=s.ingest.environments, limits=_ingest_limits(s, allow_input or []))
+    if transcribe:
+        from autoform.ingest.transcribe import transcribe_book
+
+        result = transcribe_book(path, s, open_store(s, create=True), say=lambda m: err.print(escape(m)))
+    else:
+        result = read_book(path, env_map=s.ingest.environments, limits=_ingest_limits(s, allow_input or []))
     if not result.units:
         raise UsageError(f"{path}: no theorem-like units found; nothing stored")
     # a full or read-only disk: the transaction is rolled back, nothing half-stored (main() says what to do)
@@ -319,25 +327,20 @@ def run(
     max_attempts: Annotated[int | None, typer.Option("--max-attempts", help="attempts per unit and stage")] = None,
     unit_budget: Annotated[
         str | None,
-        typer.Option(
-            "--unit-budget",
-            help="a budget per unit's proof instead of --max-attempts, e.g. 'llm_calls=20,lean_checks=40,"
-            "tokens=400000,wall_s=900,stall_rounds=3' (unnamed limits keep [prove]'s values)",
-        ),
+        typer.Option("--unit-budget", help="per-unit proof budget ([prove]), e.g. 'llm_calls=20,wall_s=900'"),
     ] = None,
     executor: Annotated[str, typer.Option("--executor", help="local (threads) or ray (a Ray cluster)")] = "local",
     address: Annotated[str | None, typer.Option("--address", help="Ray cluster address (with --executor ray)")] = None,
     ray_workers: Annotated[
-        int | None, typer.Option("--ray-workers", help="unit workers on the Ray cluster (default: one per node)")
+        int | None,
+        typer.Option("--ray-workers", help="unit workers on the Ray cluster (default: one per node, joining ones too)"),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
 ) -> None:
     """Run (or resume) a batch formalization job over a book."""
     from autoform.jobs import JobRunner
 
-    s = settings()
-    if unit_budget is not None:
-        s = s.model_copy(update={"prove": parse_unit_budget(s.prove, unit_budget)})
+    s = with_unit_budget(settings(), unit_budget)
     params = _job_params(
         s,
         jobs=jobs,
@@ -351,7 +354,7 @@ def run(
     )
     store = open_store(s)
     b = get_book(store, book)
-    ex, llm, oracle = _preflight(s, store, params)
+    ex, llm, oracle = _preflight(s, store, params, cluster_slots=jobs is None and "jobs" not in s.job.model_fields_set)
     live = err.is_terminal and not as_json
     _index_atlas(s)
 
@@ -360,8 +363,9 @@ def run(
             err.print(escape(f"{unit.display}: {kind} {detail}"), highlight=False)
 
     runner = JobRunner(s, store, b, oracle, llm, params, on_event=on_event, executor=ex)
-    summary = _run_job(runner, ex, oracle, book, live=live)
-    _print_job_summary(summary, book, as_json=as_json)
+    again = book + (" --executor ray" if executor == "ray" else "") + (f" --address {address}" if address else "")
+    summary = _run_job(runner, ex, oracle, book, live=live, again=again)
+    _print_job_summary(summary, again, as_json=as_json)
     code = _job_exit_code(summary)
     if runner.stop_reason == "sigint-now":  # units may still be in flight: the store is safe, leave now
         sys.stdout.flush()
@@ -369,6 +373,11 @@ def run(
         os._exit(code)
     if code:
         raise typer.Exit(code)
+
+
+def with_unit_budget(s: Settings, text: str | None) -> Settings:
+    """The settings with ``--unit-budget``'s limits in ``[prove]`` (unchanged without the option)."""
+    return s if text is None else s.model_copy(update={"prove": parse_unit_budget(s.prove, text)})
 
 
 def parse_unit_budget(prove: ProveConfig, text: str) -> ProveConfig:
@@ -437,7 +446,9 @@ def _check_budgets(budget_usd: float | None, budget_tokens: int | None, unit_tok
         raise UsageError(f"--unit-tokens {unit_tokens}: a cap must be positive")
 
 
-def _preflight(s: Settings, store: Store, params: JobParams) -> tuple[Executor, LLMClient, Oracle]:
+def _preflight(
+    s: Settings, store: Store, params: JobParams, *, cluster_slots: bool = False
+) -> tuple[Executor, LLMClient, Oracle]:
     """The executor (connected), the LLM client and the oracle (started, when the units run here), all
     answering; else nothing is written to the store: an unreachable cluster is a :class:`MissingError`, and a
     missing LLM or Lean are reported together (:class:`MissingParts`)."""
@@ -446,7 +457,8 @@ def _preflight(s: Settings, store: Store, params: JobParams) -> tuple[Executor, 
     from autoform.lean.oracle import OracleUnavailable
     from autoform.llm import LLMClient, LLMUnavailable
 
-    ex = make_executor(params.executor, params.jobs, address=params.address, workers=params.ray_workers)
+    slots = None if cluster_slots and params.executor == "ray" else params.jobs  # Ray without --jobs: the cluster's
+    ex = make_executor(params.executor, slots, address=params.address, workers=params.ray_workers)
     ex.connect()
     problems: list[str] = []
     llm: LLMClient | None = None
@@ -461,6 +473,8 @@ def _preflight(s: Settings, store: Store, params: JobParams) -> tuple[Executor, 
             oracle.start()
         except OracleUnavailable as e:
             problems.append(f"Lean: {e}")
+    elif not problems:  # every node's toolchain and Lean, before the job row is written
+        problems += [f"Ray: {p}" for p in ex.preflight(s, store)]
     if problems or llm is None:
         oracle.close()
         ex.close(wait=False)
@@ -491,7 +505,7 @@ def _job_sigint(runner: JobRunner) -> Callable[[int, FrameType | None], None]:
     return on_sigint
 
 
-def _run_job(runner: JobRunner, ex: Executor, oracle: Oracle, book: str, *, live: bool) -> JobSummary:
+def _run_job(runner: JobRunner, ex: Executor, oracle: Oracle, book: str, *, live: bool, again: str) -> JobSummary:
     """Run the job under its own Ctrl-C handling (with the live view on a terminal); the oracle is closed after."""
     from autoform.jobs import JobError, render_live
 
@@ -508,7 +522,7 @@ def _run_job(runner: JobRunner, ex: Executor, oracle: Oracle, book: str, *, live
         raise
     except KeyboardInterrupt:  # the second Ctrl-C landed outside the job's own handling: leave now, code 1
         signal.signal(signal.SIGINT, _late_sigint)
-        err.print("stopped now; resume with: autoform run " + escape(book), highlight=False)
+        err.print("stopped now; resume with: autoform run " + escape(again), highlight=False)
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(EXIT_FAIL)
@@ -518,7 +532,7 @@ def _run_job(runner: JobRunner, ex: Executor, oracle: Oracle, book: str, *, live
         oracle.close()
 
 
-def _print_job_summary(summary: JobSummary, book: str, *, as_json: bool) -> None:
+def _print_job_summary(summary: JobSummary, again: str, *, as_json: bool) -> None:
     if as_json:
         print(summary.model_dump_json(indent=2))
         return
@@ -531,7 +545,7 @@ def _print_job_summary(summary: JobSummary, book: str, *, as_json: bool) -> None
     if summary.message:
         err.print(f"[red]{escape(summary.message)}[/]")
     if summary.status != "done":
-        err.print(f"resume with: autoform run {escape(book)}", highlight=False)
+        err.print(f"resume with: autoform run {escape(again)}", highlight=False)
 
 
 def _job_exit_code(summary: JobSummary) -> int:
@@ -579,13 +593,15 @@ STATUS_HEADERS = (
     "cost",
     "rate /min",
     "ETA",
+    "reviewed",
 )
 #: at a glance first: what is done, what failed, what is left, the job and what it cost; the rest where it fits
-STATUS_PRIORITY = (0, 1, 4, 5, 7, 11, 13, 3, 2, 6, 8, 9, 12, 10)
+STATUS_PRIORITY = (0, 1, 4, 5, 7, 11, 13, 3, 2, 6, 8, 9, 12, 10, 14)
 
 
 def _book_status(store: Store, s: Settings, b: Book) -> StatusReport:
     from autoform.jobs import job_status, unit_counts
+    from autoform.jobs.report import people_report
 
     jobs = [job_status(store, s, j) for j in store.jobs(b.id)]
     running = [j for j in jobs if j["alive"]]
@@ -593,6 +609,7 @@ def _book_status(store: Store, s: Settings, b: Book) -> StatusReport:
         "book": b.slug,
         "units": unit_counts(store, b.id),
         "atlas_entries": len(store.atlas_entries(b.id)),
+        "closed_by": store.closed_by(b.id),
         "jobs": jobs,
         "llm": store.llm_usage(b.id),
         "cost_usd": round(sum(j["cost_usd"] for j in jobs), 6),
@@ -600,6 +617,7 @@ def _book_status(store: Store, s: Settings, b: Book) -> StatusReport:
         "in_flight": running[-1]["in_flight"] if running else [],
         "rate_units_per_min": jobs[-1]["rate_units_per_min"] if jobs else 0.0,
         "eta_s": jobs[-1]["eta_s"] if jobs else None,
+        "people": people_report(store, b),
     }
 
 
@@ -625,6 +643,7 @@ def _status_row(r: StatusReport) -> tuple[str, ...]:
         f"${r['cost_usd']:.4f}",
         f"{r['rate_units_per_min']:.2f}",
         eta,
+        f"{r['people']['reviewed']}/{r['people']['atlas_entries']}",
     )
 
 
@@ -997,17 +1016,8 @@ def mathlib_index(
     source: Annotated[Path | None, typer.Option(help="a Mathlib checkout (default: the one Lake fetched)")] = None,
     force: Annotated[bool, typer.Option(help="rebuild even if the source is unchanged")] = False,
     workers: Annotated[int, typer.Option(help="processes reading the source")] = 2,
-    from_lean: Annotated[
-        bool,
-        typer.Option(
-            "--from-lean",
-            help="read the declarations from Lean's environment (elaborated types, generated names; needs Lean, "
-            "minutes) instead of the source",
-        ),
-    ] = False,
-    root: Annotated[
-        list[str] | None, typer.Option("--root", help="with --from-lean: the modules to import (default: Mathlib)")
-    ] = None,
+    from_lean: Annotated[bool, typer.Option("--from-lean", help="read Lean's environment (needs Lean)")] = False,
+    root: Annotated[list[str] | None, typer.Option("--root", help="with --from-lean: modules to import")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Build the declaration index of Mathlib from its source (no Lean run), and of the Atlas; rebuilt only when
@@ -1061,13 +1071,7 @@ def mathlib_search(
     query: Annotated[str | None, typer.Argument(help="a name, a Lean expression or informal text")] = None,
     k: Annotated[int, typer.Option("-k", help="how many results")] = 10,
     batch: Annotated[Path | None, typer.Option(help="a file of queries, one a line: JSON Lines out")] = None,
-    embeddings: Annotated[
-        bool,
-        typer.Option(
-            "--embeddings",
-            help="re-rank with the endpoint's embeddings ([attention] embedding_model), fused with the lexical rank",
-        ),
-    ] = False,
+    embeddings: Annotated[bool, typer.Option("--embeddings", help="fuse in the endpoint's embeddings")] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Rank Mathlib's declarations for a query (Mathlib's naming conventions understood)."""
@@ -1197,6 +1201,8 @@ def eval_cmd(
     if code:
         raise typer.Exit(code)
 
+
+cli_people.register(app, cli_people.CliHooks(settings, open_store, get_book, parse_unit_budget, out))
 
 if __name__ == "__main__":
     main()

@@ -284,6 +284,12 @@ class ProveConfig(_Section):
     stall_rounds: int = Field(
         default=3, ge=1, description="proof attempts in a row without progress (fewer Lean errors) end the search"
     )
+    max_depth: int = Field(
+        default=2,
+        ge=1,
+        description="decomposition depth: 1, a sketch's holes are proved as they are; 2, a hole "
+        "that resists is sketched and split again; ... (either strategy)",
+    )
 
 
 class Settings(_Section):

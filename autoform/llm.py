@@ -89,7 +89,7 @@ def uses_completion_tokens(model: str) -> bool:
 
 class Message(BaseModel):
     role: str
-    content: str
+    content: str | list[dict[str, object]]  # a list: text and image parts (autoform/ingest/transcribe.py)
 
 
 class ChatRequest(BaseModel):

@@ -33,6 +33,7 @@ from autoform.atlas import full_decl_name
 from autoform.blueprint import LEGEND, NodeState, chapter_graph_svg, node_states
 from autoform.graph import book_graph
 from autoform.store import AtlasEntry, Attempt, Book, Store, Unit, UnitStatus
+from autoform.subgoals import subgoal_tree
 
 TEMPLATES = Path(__file__).parent / "templates" / "site"
 #: the classes of the status badges (a definition in the Atlas shows as "defined", in the colour of "proved")
@@ -596,6 +597,21 @@ def _in_mathlib(store: Store, book_id: int) -> dict[int, str]:
     return out
 
 
+def _people(store: Store, book_id: int) -> tuple[dict[int, list[str]], set[int]]:
+    """What people gave each unit: (unit id -> their hints, oldest first; the units whose lock a person
+    stated)."""
+    hints: dict[int, list[str]] = {}
+    stated: set[int] = set()
+    for p in store.posts(book_id):
+        if p.unit_id is None or p.author != "person":
+            continue
+        if p.kind == "hint":
+            hints.setdefault(p.unit_id, []).append(p.body)
+        elif p.kind == "lock":
+            stated.add(p.unit_id)
+    return hints, stated
+
+
 def _ordered(ids: Iterable[int], g: nx.DiGraph) -> list[int]:
     return sorted(ids, key=lambda v: g.nodes[v]["seq"])
 
@@ -615,12 +631,16 @@ class _BookPages:
     status: dict[int, tuple[str, str]]  # unit id -> (class, label) of its badge
     refs: dict[str, tuple[str, str]]  # label -> (href, text) for \ref
     states: dict[int, NodeState]
+    reviews: dict[int, str]  # unit id -> its review state (approved, unreviewed; rejected when out of the Atlas)
+    hints: dict[int, list[str]]  # unit id -> the hints people gave it
+    person_stated: set[int]  # the units whose statement a person supplied
 
     @classmethod
     def of(cls, store: Store, book: Book, bdir: str) -> _BookPages:
         units = store.units(book.id)
         g = book_graph(store, book.id)
         entries = {u.id: store.atlas_entry(u.id) for u in units}
+        hints, person_stated = _people(store, book.id)
         return cls(
             book=book,
             dir=bdir,
@@ -633,6 +653,9 @@ class _BookPages:
             status={u.id: unit_status(u, entries[u.id]) for u in units},
             refs={u.label: (f"{u.id}.html", u.number or _unit_name(u) or u.label) for u in units if u.label},
             states=node_states(g, units, entries),
+            reviews=store.review_states(book.id),
+            hints=hints,
+            person_stated=person_stated,
         )
 
     def link(self, uid: int) -> dict[str, Any]:
@@ -660,7 +683,15 @@ class _BookPages:
             "n_defined": sum(1 for _, label in self.status.values() if label == UnitStatus.DEFINED),
             "total": len(self.units),
             "progress": _progress(counts),
+            **self.review_share(),
         }
+
+    def review_share(self) -> dict[str, Any]:
+        """How much of the book's Atlas a person has reviewed (approved)."""
+        in_atlas = sum(1 for e in self.entries.values() if e is not None)
+        reviewed = sum(1 for uid, e in self.entries.items() if e is not None and self.reviews.get(uid) == "approved")
+        share = f"{reviewed / in_atlas:.0%}" if in_atlas else "-"
+        return {"in_atlas": in_atlas, "reviewed": reviewed, "reviewed_share": share}
 
     def chapters(self) -> list[dict[str, Any]]:
         """The chapters in order of first appearance, units in seq order, section headings where they change,
@@ -673,6 +704,7 @@ class _BookPages:
             row["new_section"] = bool(u.section) and (not rows or rows[-1]["raw_section"] != u.section)
             row["raw_section"] = u.section
             row["fidelity"] = self.fidelity.get(u.id)
+            row["review"] = self.reviews.get(u.id)
             rows.append(row)
         hrefs = {u.id: f"{u.id}.html" for u in self.units}
         out = []
@@ -708,6 +740,10 @@ class _BookPages:
             "status": cls,
             "status_label": label,
             "fidelity": self.fidelity.get(u.id),
+            "review": self.reviews.get(u.id),
+            "hints": self.hints.get(u.id, []),
+            "subgoals": subgoal_tree(store, u.id),
+            "person_stated": u.id in self.person_stated,
             "in_mathlib": self.in_mathlib.get(u.id) if entry is not None else None,
             "entry": entry,
             "decl": full_decl_name(self.book, entry) if entry is not None else "",

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 from autoform.errors import UsageError
 from autoform.store import ADMITTED, Attempt, Book, Post, Store, Unit, UnitStatus
 from autoform.store.reports import LLMCall
+from autoform.subgoals import SubgoalNode, subgoal_tree
 
 
 class AmbiguousUnit(UsageError):
@@ -63,6 +64,8 @@ class Transcript(BaseModel):
     status: str
     statement: str
     why: str = ""  # for a unit not admitted: the last reasons Lean (or the job) gave
+    hints: list[str] = Field(default_factory=list)  # the hints people gave the unit (pinned for its agents)
+    subgoals: list[SubgoalNode] = Field(default_factory=list)  # the decomposition's tree, when it was decomposed
     entries: list[Entry]
 
 
@@ -171,6 +174,8 @@ def unit_transcript(store: Store, unit: Unit, *, job_id: int | None = None) -> T
         status=unit.status,
         statement=unit.statement,
         why=_why(unit, ordered),
+        hints=[e.body for e in ordered if e.type == "post" and e.kind == "hint" and e.author == "person"],
+        subgoals=subgoal_tree(store, unit.id, job_id),
         entries=ordered,
     )
 
@@ -230,6 +235,8 @@ def _verdict_lines(e: Entry, job: str) -> list[str]:
 def _post_lines(e: Entry, job: str) -> list[str]:
     if e.kind == "verdict":  # shown as the attempt it records
         return []
+    if e.kind == "hint" and e.author == "person":
+        return [f"== {_stamp(e.at)} {job} - hint by a person (pinned for this unit's agents) ==", _indent(e.body)]
     return [f"== {_stamp(e.at)} {job} - post by the {e.author}: {e.kind} (round {e.round}) ==", _indent(e.body)]
 
 
@@ -242,6 +249,17 @@ _RENDERERS: dict[str, Callable[[Entry, str], list[str]]] = {
 }
 
 
+def subgoal_lines(nodes: list[SubgoalNode], indent: str = "  ") -> list[str]:
+    """The tree as indented lines: each subgoal's name, state, how it was closed, and its goal's last line."""
+    out = []
+    for n in nodes:
+        how = f" by {n.by}" if n.by else ""
+        goal = n.goal.strip().splitlines()[-1] if n.goal.strip() else ""
+        out.append(f"{indent}{n.name}: {n.status}{how}   {goal}")
+        out += subgoal_lines(n.children, indent + "  ")
+    return out
+
+
 def render_text(t: Transcript) -> str:
     """The transcript for reading in a terminal or a pager (verdict posts are shown as the attempts they
     record)."""
@@ -252,6 +270,9 @@ def render_text(t: Transcript) -> str:
     ]
     if t.why:
         out += [f"why: {t.why}", ""]
+    out += [f"hint by a person: {h}" for h in t.hints] + ([""] if t.hints else [])
+    if t.subgoals:
+        out += ["subgoals (the decomposition's tree):", *subgoal_lines(t.subgoals), ""]
     for e in t.entries:
         lines = _RENDERERS[e.type](e, f"job {e.job_id}" if e.job_id is not None else "no job")
         if lines:

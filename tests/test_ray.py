@@ -23,8 +23,9 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def cluster() -> str:
-    """A local Ray cluster (2 CPUs, no dashboard); the CLI joins it by its address, as it would a real one."""
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    """A local Ray cluster of its own (2 CPUs, no dashboard; ``address="local"``: never one that `ray start` left
+    running on the machine); the CLI joins it by its address, as it would a real one."""
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
     try:
         yield ray.get_runtime_context().gcs_address
     finally:
@@ -113,6 +114,7 @@ def test_ray_budget_stops_and_the_job_resumes_locally(tmp_path: Path, cluster: s
         assert_consistent(home)
         # the store is the job: the local executor resumes what the cluster began
         r = autoform(home, "run", "ent", "--json", "--jobs", "4")
+        assert r.stdout, r.stderr
         s2 = json.loads(r.stdout)
         assert r.returncode == 0 and s2["resumed"] and s2["job_id"] == s["job_id"] and s2["units"] == FINAL_UNITS
         assert_same_atlas(home, reference)

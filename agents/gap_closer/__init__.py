@@ -1,4 +1,5 @@
-"""Gap-closer: repairs a failing proof from Lean's errors and unsolved goals."""
+"""Gap-closer: repairs a failing proof from Lean's errors and the proof state where it broke (the goals at the
+failing step, :func:`autoform.lean.goals.failure_goals`)."""
 
 from __future__ import annotations
 
@@ -22,13 +23,17 @@ class GapCloser(Agent):
     role = "gap_closer"
     reads = ("extraction", "lock", "proof", "verdict", "admission", "hint", "retrieval")
 
-    def run(self, run: AgentRun, *, locked: str, failed_proof: str, errors: str) -> tuple[str, str, int]:
+    def run(
+        self, run: AgentRun, *, locked: str, failed_proof: str, errors: str, goals: str = ""
+    ) -> tuple[str, str, int]:
         known = known_names(run)
 
         def parse(text: str) -> tuple[str, str]:
             return parse_repair(text, locked=locked, known=known, failed_proof=failed_proof)
 
-        (aux, proof), reply, ctx = self.ask_parsed(run, parse, locked=locked, failed_proof=failed_proof, errors=errors)
+        (aux, proof), reply, ctx = self.ask_parsed(
+            run, parse, locked=locked, failed_proof=failed_proof, errors=errors, goals=goals
+        )
         pid = run.board.post(
             self.role,
             "proof",

@@ -26,10 +26,19 @@ class Prover(Agent):
     role = "prover"
     reads = ("extraction", "lock", "admission", "hint", "retrieval")
 
-    def run(self, run: AgentRun, *, locked: str, variant: int = 0, race: int = 1) -> tuple[str, str, int]:
+    def run(
+        self, run: AgentRun, *, locked: str, variant: int = 0, race: int = 1, subgoal: str = ""
+    ) -> tuple[str, str, int]:
+        """(helpers, proof, post id) for ``locked``; ``subgoal``: where ``locked`` stands in the unit's proof when
+        it is a subgoal of a sketch (autoform/pipeline/decompose.py), shown in the prompt."""
         known = known_names(run)
         (aux, proof), reply, ctx = self.ask_parsed(
-            run, lambda t: split_reply(t, locked=locked, known=known), locked=locked, variant=variant, race=race
+            run,
+            lambda t: split_reply(t, locked=locked, known=known),
+            locked=locked,
+            variant=variant,
+            race=race,
+            subgoal=subgoal,
         )
         pid = run.board.post(
             self.role,

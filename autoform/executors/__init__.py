@@ -13,6 +13,7 @@ from autoform.executors.base import (
     Executor,
     LeanUnanswering,
     OracleBreaker,
+    StepLost,
     StoreWriteFailed,
     UnitOutcome,
     UnitTokenCap,
@@ -33,6 +34,7 @@ __all__ = [
     "LeanUnanswering",
     "LocalExecutor",
     "OracleBreaker",
+    "StepLost",
     "StoreWriteFailed",
     "UnitOutcome",
     "UnitTokenCap",
@@ -48,9 +50,11 @@ class ExecutorUnavailable(MissingError):
     """The executor asked for cannot be used here (Ray missing, cluster unreachable); the message says how."""
 
 
-def make_executor(kind: str, slots: int, *, address: str | None = None, workers: int | None = None) -> Executor:
+def make_executor(kind: str, slots: int | None, *, address: str | None = None, workers: int | None = None) -> Executor:
+    """The executor ``kind`` names with ``slots`` units in flight (None, on Ray: as many as the cluster's
+    workers hold; locally: one)."""
     if kind == "local":
-        return LocalExecutor(slots)
+        return LocalExecutor(slots or 1)
     if kind == "ray":
         try:
             import ray  # noqa: F401

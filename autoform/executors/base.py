@@ -46,6 +46,11 @@ class UnitTokenCap(Exception):
     """The unit has used its token allowance for this job; it is failed, the job goes on."""
 
 
+class StepLost(Exception):
+    """The step's transaction was taken from this worker (it went silent past the store server's lease and
+    was rolled back): the unit goes back to the queue and is redone; nothing was half-written."""
+
+
 class StoreWriteFailed(Exception):
     """The store cannot be written (disk full, I/O error): the job stops; nothing half-written remains."""
 
@@ -179,6 +184,7 @@ class UnitOutcome:
     unit_id: int
     fatal: str | None = None
     fatal_kind: str = ""  # "llm" | "lean" | "store" | "worker"
+    retry: bool = False  # the unit did not conclude (a step was lost): the executor submits it again
     events: list[tuple[str, int, str]] = field(default_factory=list)  # (kind, unit id, detail), remote only
 
 
@@ -230,6 +236,9 @@ def run_unit(pipeline: UnitWork, unit: Unit, on_event: EventFn, *, stop: threadi
     except LeanUnanswering as e:
         _reset(pipeline.store, unit.id)
         return UnitOutcome(unit.id, fatal=str(e), fatal_kind="lean")
+    except StepLost:
+        _reset(pipeline.store, unit.id)
+        return UnitOutcome(unit.id, retry=True)
     except UnitTokenCap as e:
         _fail(pipeline, unit, str(e), on_event)
     except Exception as e:  # a bug must not lose the job: record it on the unit and go on
@@ -285,6 +294,11 @@ class Executor(Protocol):
     def connect(self) -> None:
         """Reach what the executor runs on (a Ray cluster), before anything is written; raises
         :class:`~autoform.executors.ExecutorUnavailable` with the reason."""
+        ...
+
+    def preflight(self, settings: Settings, store: Store) -> list[str]:
+        """Make sure where units run can check them (on Ray: every node's toolchain and Lean), before the job
+        row is written; returns the problems that stop the job (empty: ready)."""
         ...
 
     def start(self, ctx: ExecContext) -> None: ...

@@ -6,8 +6,9 @@ from __future__ import annotations
 import queue
 from concurrent.futures import ThreadPoolExecutor
 
+from autoform.config import Settings
 from autoform.executors.base import CappedLLM, ExecContext, UnitOutcome, UnitWork, run_unit, store_failure
-from autoform.store import Unit
+from autoform.store import Store, Unit
 
 
 class LocalExecutor:
@@ -18,6 +19,9 @@ class LocalExecutor:
 
     def connect(self) -> None:
         pass  # threads of this process: nothing to reach
+
+    def preflight(self, settings: Settings, store: Store) -> list[str]:
+        return []  # the driver starts the job's own Lean (the CLI's preflight)
 
     def start(self, ctx: ExecContext) -> None:
         from autoform.pipeline import UnitPipeline

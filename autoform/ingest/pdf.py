@@ -41,6 +41,7 @@ from pypdf import PdfReader
 from pypdf.errors import DependencyError, FileNotDecryptedError
 
 from autoform.ingest.model import NAME_TO_KIND, IngestError, IngestResult, RawUnit, link_textual
+from autoform.ingest.pdf_layout import LineBox, StatementShape, built_up_math, margins, read_page, spacing
 
 #: environment-name abbreviations in the shared table that a book does not print as headings
 _ABBREVIATIONS = {"theo", "lemm", "prop", "coro", "corol", "defn", "defi", "exer", "prob", "conj", "nota", "exmp"}
@@ -179,6 +180,8 @@ class PdfText:
     outline: list[OutlineEntry] = field(default_factory=list)
     title: str = ""
     warnings: list[str] = field(default_factory=list)
+    #: per page, a box for each line of its text (``pages[i].split("\n")``); None: the text-only reading
+    layout: list[list[LineBox]] | None = None
 
 
 @dataclass
@@ -187,6 +190,8 @@ class _Line:
     text: str  # normalized
     raw: str  # as extracted (control characters removed)
     top: bool = False  # among the first lines of its page
+    box: LineBox | None = None  # where and in which fonts it is set (None: text only)
+    math: str = ""  # normalized, raised and lowered pieces marked ("x^{2}"); "" = as text
 
 
 @dataclass
@@ -198,6 +203,7 @@ class _Heading:
     rest: str  # statement text on the heading line (run-in headings)
     weight: int
     end_idx: int  # last line index the heading occupies (a title may wrap)
+    by_font: bool = False  # shown as a heading by its font alone: no reference, kept whatever its number's order
 
 
 @dataclass
@@ -248,14 +254,16 @@ def _declares_encryption(path: Path, window: int = 1 << 20) -> bool:
     return re.search(rb"/Encrypt\s*(?:\d+\s+\d+\s+R|<<)", head + tail) is not None
 
 
-def extract(path: Path) -> PdfText:
-    """The text layer of a PDF, page by page. Raises :class:`IngestError` for a PDF that cannot be read."""
+def extract(path: Path, *, layout: bool = True) -> PdfText:
+    """The text layer of a PDF, page by page, with each line's place and fonts (``layout``: see
+    :mod:`autoform.ingest.pdf_layout`). Raises :class:`IngestError` for a PDF that cannot be read."""
     if not path.is_file():
         raise IngestError(f"{path}: no such file")
     warnings: list[str] = []
+    boxes: list[list[LineBox]] | None = [] if layout else None
     with _pypdf_warnings(warnings, path):
         reader = _open(path)
-        pages = _page_texts(reader, path, warnings)
+        pages = _page_texts(reader, path, warnings, boxes)
         labels: list[str] = []
         with contextlib.suppress(Exception):
             labels = list(reader.page_labels)
@@ -268,7 +276,7 @@ def extract(path: Path) -> PdfText:
         title = ""
         with contextlib.suppress(Exception):
             title = str((reader.metadata or {}).get("/Title") or "").strip()
-    return PdfText(str(path), pages, labels, outline, title, warnings)
+    return PdfText(str(path), pages, labels, outline, title, warnings, boxes)
 
 
 def _open(path: Path) -> PdfReader:
@@ -319,18 +327,25 @@ def _page_count(reader: PdfReader, path: Path) -> int:
     return n
 
 
-def _page_texts(reader: PdfReader, path: Path, warnings: list[str]) -> list[str]:
-    """The text of every page ("" where extraction failed, with a warning); :class:`IngestError` when no page
-    has text."""
+def _page_texts(reader: PdfReader, path: Path, warnings: list[str], boxes: list[list[LineBox]] | None) -> list[str]:
+    """The text of every page ("" where extraction failed, with a warning), and into ``boxes`` (unless None) each
+    page's line boxes; :class:`IngestError` when no page has text."""
     n = _page_count(reader, path)
     pages: list[str] = []
     failed: list[int] = []
     for i in range(n):
         try:
-            pages.append(reader.pages[i].extract_text() or "")
+            if boxes is None:
+                pages.append(reader.pages[i].extract_text() or "")
+            else:
+                text, page_boxes = read_page(reader.pages[i])
+                pages.append(text)
+                boxes.append(page_boxes)
         except Exception as e:
             failed.append(i + 1)
             pages.append("")
+            if boxes is not None and len(boxes) < len(pages):
+                boxes.append([])
             if len(failed) <= 5:
                 warnings.append(f"{path}: page {i + 1}: text extraction failed ({type(e).__name__}: {e})")
     if failed and len(failed) == n:
@@ -393,7 +408,7 @@ def _shape(line: str) -> str:
     return re.sub(r"\d+", "#", re.sub(r"\s+", " ", line.strip().lower()))
 
 
-def _strip_running(pages: list[list[str]], labels: list[str]) -> list[list[str]]:
+def _strip_running(pages: list[list[str]], labels: list[str]) -> list[list[int]]:
     """Remove running headers and footers: edge lines carrying the page's number or label (with text that recurs
     on other pages), and edge lines that recur (digits aside) on a large share of the pages."""
     frequent = _frequent_edge_shapes(pages)
@@ -413,10 +428,10 @@ def _strip_running(pages: list[list[str]], labels: list[str]) -> list[list[str]]
             return True
         return rest is not None and (not rest.strip() or (stripped_shapes[_shape(rest)] >= 2 and len(rest) < 100))
 
-    out: list[list[str]] = []
+    out: list[list[int]] = []
     for lines, toks in zip(pages, tokens, strict=True):
         edges = set(range(min(_EDGE, len(lines)))) | set(range(max(0, len(lines) - _EDGE), len(lines)))
-        out.append([x for pos, x in enumerate(lines) if pos not in edges or not running(x, toks)])
+        out.append([pos for pos, x in enumerate(lines) if pos not in edges or not running(x, toks)])
     return out
 
 
@@ -469,24 +484,40 @@ def _without_number(line: str, toks: set[str]) -> str | None:
     return None
 
 
+def _flat(text: str) -> str:
+    return re.sub(r"\s+", " ", _normalize(_clean_raw(text))).strip()
+
+
 def _lines(doc: PdfText) -> list[_Line]:
-    # not str.strip(): it would also drop \x1c-\x1f, which some fonts use for heading icons
-    raw_pages = [[x.strip(" \t\u00a0") for x in p.replace("\r", "").split("\n")] for p in doc.pages]
-    raw_pages = [[x for x in p if _clean_raw(x).strip()] for p in raw_pages]
-    kept = _strip_running(raw_pages, doc.labels)
+    """The pages' lines without running heads and footers, each with its box when the layout is known."""
+    pages: list[list[tuple[str, LineBox | None]]] = []
+    for i, p in enumerate(doc.pages):
+        # not str.strip(): it would also drop \x1c-\x1f, which some fonts use for heading icons
+        texts = [x.strip(" \t\u00a0") for x in p.split("\n")]
+        boxes: list[LineBox | None] = list(doc.layout[i]) if doc.layout and i < len(doc.layout) else []
+        if len(boxes) != len(texts):
+            boxes = [None] * len(texts)
+        pages.append([(x.replace("\r", ""), b) for x, b in zip(texts, boxes, strict=True) if _clean_raw(x).strip()])
+    kept = _strip_running([[x for x, _ in p] for p in pages], doc.labels)
     out: list[_Line] = []
-    for i, lines in enumerate(kept):
-        for k, x in enumerate(lines):
+    for i, positions in enumerate(kept):
+        for k, pos in enumerate(positions):
+            x, box = pages[i][pos]
             # `raw` keeps a leading icon glyph (a control character) as a hint that the line is a heading
-            out.append(_Line(i, re.sub(r"\s+", " ", _normalize(_clean_raw(x))).strip(), x, top=k < 4))
+            math = _flat(box.math) if box is not None and box.math != x else ""
+            out.append(_Line(i, _flat(x), x, top=k < 4, box=box, math=math))
     return out
 
 
 # ------------------------------------------------------------------------------------------ structure
 
 
-def _sort_key(number: str) -> tuple[tuple[int, int | str], ...]:
-    return tuple((0, int(p)) if p.isdigit() else (1, p) for p in number.split("."))
+def _sort_key(number: str) -> tuple[tuple[tuple[int, int | str], ...], ...]:
+    """Numbers in print order: "1.2" < "1.10", "1.1a" < "1.1b" < "1.2", "13.4a1" < "13.4a2", "A.1" after digits."""
+    return tuple(
+        tuple((0, int(t)) if t.isdigit() else (1, t) for t in re.findall(r"\d+|\D+", part))
+        for part in number.split(".")
+    )
 
 
 def _structure_from_outline(doc: PdfText, lines: list[_Line]) -> list[_Struct]:
@@ -650,7 +681,22 @@ def _headings_at(lines: list[_Line], k: int, boundaries: dict[int, bool], struct
     m = _INLINE_RE.match(ln.text)
     if m and _starts_paragraph(lines, k, boundaries, struct_lines):
         return [_heading(m, k, k, 1, number=m.group("num"), rest=m.group("rest"))]
-    return []
+    return _bold_heading(ln, k)
+
+
+#: a heading set in its own font, with no full stop after it: "Exercise 1.1a" in bold, then the statement
+_BOLD_LEAD_RE = re.compile(rf"^(?P<word>{_KIND_WORDS})\s+(?P<num>\d[\w.\-]*?)\.?(?:\s*\((?P<title>[^()]*)\))?$")
+
+
+def _bold_heading(ln: _Line, k: int) -> list[_Heading]:
+    """A run-in heading the page shows by its font alone (LaTeX's ``\\paragraph{Exercise 1.1a}``)."""
+    lead = ln.box.lead if ln.box is not None else ""
+    m = _BOLD_LEAD_RE.match(lead) if lead else None
+    if m is None or not ln.text.startswith(lead):
+        return []
+    h = _heading(m, k, k, 2, number=m.group("num"), rest=ln.text[len(lead) :].strip())
+    h.by_font = True
+    return [h]
 
 
 def _wrapped_heading(lines: list[_Line], k: int) -> tuple[re.Match[str] | None, int, _Heading | None]:
@@ -727,6 +773,8 @@ class _Building:
     last_page: int
     stmt: list[_Line] = field(default_factory=list)
     proof: list[_Line] = field(default_factory=list)
+    shape: StatementShape | None = None  # how its statement is set (None: text only)
+    marked: bool = False  # its statement ended at an end mark
 
 
 def _ends_with(t: str, marks: tuple[str, ...]) -> str | None:
@@ -741,6 +789,20 @@ def _ends_with(t: str, marks: tuple[str, ...]) -> str | None:
 
 def _strip_mark(t: str, mark: str) -> str:
     return t.rstrip()[: -len(mark)].rstrip()
+
+
+def _rest_of(ln: _Line, rest: str) -> _Line:
+    """The statement text after a run-in heading on line ``ln``, with the line's box and its math."""
+    head = len(ln.text) - len(rest)
+    math = ln.math[head:].strip() if ln.math and ln.text.endswith(rest) and ln.math[:head] == ln.text[:head] else ""
+    return _Line(ln.page, rest, rest, box=ln.box, math=math)
+
+
+def _without_mark(ln: _Line, mark: str, *, keep_raw: bool = False) -> _Line:
+    """The line without its end mark (in ``raw`` too, unless ``keep_raw``)."""
+    math = _strip_mark(ln.math, mark) if ln.math and _ends_with(ln.math, (mark,)) else ln.math
+    raw = ln.raw if keep_raw else _strip_mark(ln.raw, mark)
+    return _Line(ln.page, _strip_mark(ln.text, mark), raw, ln.top, ln.box, math)
 
 
 def _dehyphenate(lines: list[str]) -> str:
@@ -783,22 +845,65 @@ def _page_span(a: int, b: int) -> str:
     return f"page {a + 1}" if a == b else f"pages {a + 1}-{b + 1}"
 
 
+_RADICALS = ("√", "∛", "∜")
+
+
+def _math_lines(lines: list[_Line], *, layout: bool) -> list[str]:
+    """The lines' text, with the page's math where it is known: raised and lowered pieces marked, and a radical
+    sign that the text layer puts on a line of its own (its glyph sits above the baseline) joined to its
+    radicand: "The number" / "√" / "2 is irrational." reads "The number √2 is irrational."."""
+    if not layout:
+        return [x.text for x in lines]
+    out: list[str] = []
+    glue = False
+    for x in lines:
+        t = x.math or x.text
+        if t in _RADICALS:
+            out.append(f"{out.pop()} {t}" if out else t)
+            glue = True
+        elif glue and out:
+            out[-1] += t
+            glue = False
+        else:
+            out.append(t)
+    return out
+
+
+def _marked_kinds(doc: PdfText, lines: list[_Line], plan: _Plan) -> set[str]:
+    """The kinds whose statements the book ends with a mark (◁, ♦, ...), read by the text alone: where the book
+    marks an end, the mark is trusted over the page's spacing."""
+    seg = _Segmenter(doc, lines, plan)
+    seg.margins = None
+    seg.run()
+    marked: dict[str, list[int]] = {}
+    for b in seg.built.values():
+        counts = marked.setdefault(b.unit.kind, [0, 0])
+        counts[0] += b.marked
+        counts[1] += 1
+    return {kind for kind, (a, n) in marked.items() if a >= 0.5 * n}
+
+
 def parse(doc: PdfText) -> IngestResult:
     """Units from extracted page texts (no I/O; :func:`ingest_pdf` = :func:`extract` + this)."""
     lines = _lines(doc)
     plan = _plan(doc, lines)
-    seg = _Segmenter(doc, lines, plan)
+    seg = _Segmenter(doc, lines, plan, marked=_marked_kinds(doc, lines, plan) if doc.layout else set())
     seg.run()
     warnings = seg.warnings
     for u in seg.units:
         b = seg.built[id(u)]
         u.statement_raw = "\n".join(_clean_raw(x.raw) for x in b.stmt).strip()
-        u.statement = _dehyphenate([x.text for x in b.stmt]).strip()
+        u.statement = _dehyphenate(_math_lines(b.stmt, layout=bool(doc.layout))).strip()
         u.proof_raw = "\n".join(_clean_raw(x.raw) for x in b.proof).strip()
-        u.proof = _dehyphenate([x.text for x in b.proof]).strip()
+        u.proof = _dehyphenate(_math_lines(b.proof, layout=bool(doc.layout))).strip()
         u.source = _page_span(b.first_page, b.last_page)
         if not u.statement:
             warnings.append(f"{doc.path}: {u.source}: {u.kind} {u.number} has no statement text")
+        elif doc.layout and built_up_math([(x.box, x.page, x.text) for x in b.stmt if x.text not in _RADICALS]):
+            warnings.append(
+                f"{doc.path}: {u.source}: {u.kind} {u.number}: math built up over lines (a fraction, limits "
+                "under a sum or a radical) is spread over the statement's lines; check it against the page"
+            )
     _link_refs(seg.units)
     if plan.restated:
         warnings.append(
@@ -847,8 +952,8 @@ def _accept_headings(
     headings: dict[int, _Heading] = {}
     seen: dict[tuple[str, str], int] = {}
     restated: dict[int, tuple[str, str]] = {}
-    kept = _keep_increasing([h for h in cands if h.number], chapters)
-    kept = sorted(kept + [h for h in cands if not h.number], key=lambda h: h.idx)
+    kept = _keep_increasing([h for h in cands if h.number and not h.by_font], chapters)
+    kept = sorted(kept + [h for h in cands if not h.number or h.by_font], key=lambda h: h.idx)
     for h in kept:
         if h.number and (h.kind, h.number) in seen and not h.number.isdigit():
             # a book-wide number printed again: a restatement ("Theorem 5.2.11" recalled in a later chapter) or
@@ -869,7 +974,7 @@ def _accept_headings(
 class _Segmenter:
     """Pass 5: walks the lines once, with the unit (statement or proof) open at each, and cuts them into units."""
 
-    def __init__(self, doc: PdfText, lines: list[_Line], plan: _Plan) -> None:
+    def __init__(self, doc: PdfText, lines: list[_Line], plan: _Plan, *, marked: set[str] | None = None) -> None:
         self.doc, self.lines, self.plan = doc, lines, plan
         self.warnings = list(doc.warnings)
         self.units: list[RawUnit] = []
@@ -881,6 +986,9 @@ class _Segmenter:
         self.cur: _Building | None = None
         self.mode = ""  # 'statement' | 'proof' | ''
         self.last: _Building | None = None  # the latest unit that can have a proof, for a proof after a closed one
+        self.margins = margins(doc.layout) if doc.layout else None  # the body's left margin, by page parity
+        self.spacing = spacing(doc.layout, self.margins) if doc.layout and self.margins else None
+        self.marked = marked or set()  # kinds whose statements end with a mark: no end read from the layout
 
     def run(self) -> None:
         skip_until = -1
@@ -901,7 +1009,8 @@ class _Segmenter:
 
     def start(self, kind: str, number: str, title: str, page: int, last_page: int) -> _Building:
         unit = RawUnit(kind=kind, number=number, title=title, statement="", chapter=self.chapter, section=self.section)
-        b = _Building(unit, page, last_page)
+        shape = StatementShape(self.margins, self.spacing) if self.margins and kind not in self.marked else None
+        b = _Building(unit, page, last_page, shape=shape)
         self.built[id(unit)] = b
         self.units.append(unit)
         if number:
@@ -914,7 +1023,12 @@ class _Segmenter:
     def add_statement(self, b: _Building, ln: _Line) -> bool:
         """Add a statement line; True when it ends the statement."""
         mark = _ends_with(ln.text, UNIT_END_MARKS + PROOF_END_MARKS)
-        b.stmt.append(_Line(ln.page, _strip_mark(ln.text, mark), _strip_mark(ln.raw, mark)) if mark else ln)
+        if mark is None and ln.box is not None and ln.box.end_glyph and ln.text[-1:].isalpha():
+            mark = ln.text[-1]  # an end mark drawn from a symbol font with no Unicode (MSAM's "d")
+        b.stmt.append(_without_mark(ln, mark) if mark else ln)
+        b.marked = mark is not None
+        if b.shape is not None:
+            b.shape.learn(ln.box, ln.page)
         b.last_page = max(b.last_page, ln.page)
         return mark is not None
 
@@ -931,7 +1045,7 @@ class _Segmenter:
     def heading(self, h: _Heading, ln: _Line) -> int:
         """A unit's heading opens it; the last line the heading occupies."""
         b = self.start(h.kind, h.number, h.title, ln.page, self.lines[h.end_idx].page)
-        if h.rest and self.add_statement(b, _Line(ln.page, h.rest, h.rest)):
+        if h.rest and self.add_statement(b, _rest_of(ln, h.rest)):
             self.close()
         return h.end_idx
 
@@ -952,7 +1066,7 @@ class _Segmenter:
         self.item_no += 1
         b = self.start("exercise", f"{self.chapter_no}.{self.item_no}", "", ln.page, ln.page)
         rest = im.group("rest") or ""
-        if rest and self.add_statement(b, _Line(ln.page, rest, rest)):
+        if rest and self.add_statement(b, _rest_of(ln, rest)):
             self.close()
         return True
 
@@ -999,11 +1113,19 @@ class _Segmenter:
             if (
                 len(cur.stmt) >= MAX_STATEMENT_LINES
                 or (self.in_exercises and _short_heading(ln.text))
+                or self.ends_by_layout(cur, ln)
                 or self.add_statement(cur, ln)
             ):
                 self.close()
         elif self.mode == "proof":
             self.proof_line(cur, ln)
+
+    def ends_by_layout(self, cur: _Building, ln: _Line) -> bool:
+        """Whether the page shows that ``ln`` is past the statement (out of its frame, upright after italics)."""
+        if cur.shape is None or not cur.stmt:
+            return False
+        last = cur.stmt[-1]
+        return cur.shape.ends_before(ln.box, ln.page, (last.box, last.page), last.text.endswith((".", "?", "!")))
 
     def proof_line(self, cur: _Building, ln: _Line) -> None:
         if len(cur.proof) >= MAX_PROOF_LINES:
@@ -1014,7 +1136,7 @@ class _Segmenter:
             self.close()
             return
         mark = _ends_with(ln.text, PROOF_END_MARKS)
-        cur.proof.append(_Line(ln.page, _strip_mark(ln.text, mark), ln.raw) if mark else ln)
+        cur.proof.append(_without_mark(ln, mark, keep_raw=True) if mark else ln)
         if cur is self.last:
             cur.last_page = max(cur.last_page, ln.page)
         if mark:

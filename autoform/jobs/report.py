@@ -1,5 +1,5 @@
 """What a job did, as its summary (the end of ``autoform run``) and its status (``autoform status``), read from
-the store."""
+the store; and what people did to a book (reviews, hints, statements, retries: :func:`people_report`)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from autoform.jobs.lifecycle import job_process_alive
 from autoform.jobs.model import JobSummary
 from autoform.store import Book, Job, JobStatus, Store, UnitStatus
 from autoform.store.jobs import JobActivity
+from autoform.store.review import APPROVED, REJECTED
 
 
 class InFlight(TypedDict):
@@ -127,3 +128,24 @@ def job_status(store: Store, settings: Settings, job: Job) -> JobState:
         eta_s=round(pending / rate * 60, 1) if rate > 0 and job.status != JobStatus.DONE and pending else None,
         lean=hit_rate(store, job.id),
     )
+
+
+def people_report(store: Store, book: Book) -> dict[str, int | float]:
+    """What people did to the book: reviews (approved, rejected, the share of the Atlas reviewed), hints,
+    statements, retries, entries withdrawn."""
+    states = store.review_states(book.id)
+    entries = len(store.atlas_entries(book.id))
+    approved = sum(1 for s in states.values() if s == APPROVED)
+    reviews = store.reviews(book.id)
+    posts = [p for p in store.posts(book.id) if p.author == "person"]
+    return {
+        "reviewed": approved,
+        "atlas_entries": entries,
+        "reviewed_share": round(approved / entries, 4) if entries else 0.0,
+        "approvals": sum(1 for r in reviews if r.verdict == APPROVED),
+        "rejections": sum(1 for r in reviews if r.verdict == REJECTED),
+        "hints": sum(1 for p in posts if p.kind == "hint" and not p.data),
+        "statements": sum(1 for p in posts if p.kind in ("lock", "lock_superseded")),
+        "retries": sum(1 for p in posts if p.kind == "hint" and p.data.get("retry")),
+        "withdrawn": len(store.atlas_history(book.id)),
+    }

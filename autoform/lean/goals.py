@@ -11,6 +11,14 @@ Hypotheses are ``names : type`` lines (a type may continue on indented lines); a
 ``inst✝ : Group G``; names Lean made inaccessible end with ``✝``. The standalone statement binds every
 hypothesis (``(x : Int) (h : x = 1)``, instances as ``[Group G]``, inaccessible names renamed) and states the
 goal, so it can be proved on its own and its proof spliced back where the hole was.
+
+**The goals at a failing step** (:func:`failure_goals`): Lean's ``unsolved goals`` error carries the goals left
+(``unsolved goals\ncase zero\n⊢ 0 + 1 > 0\n\ncase succ\n...``, repl-tests ``Mathlib/test/H20231115_3``), as
+``don't know how to synthesize placeholder`` carries its ``context:``; any other failing tactic (an unknown
+identifier, ``linarith failed``) is probed: the text checked again with that tactic replaced by ``sorry``
+(:func:`probe_at`), and the hole's goal is the state the tactic ran on. That probe is a command-mode check, so it
+works wherever the backend reports holes (the REPL, and Kimina, whose replies carry the REPL's ``sorries``) and
+through the result cache; the ``lake`` backend reports no goals (:func:`goal_support` says so).
 """
 
 from __future__ import annotations
@@ -20,7 +28,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from autoform.lean.oracle import LeanCheck, LeanMessage, severity
+from autoform.lean.oracle import LeanCheck, LeanMessage, Oracle, severity
 
 
 class Hole(BaseModel):
@@ -131,3 +139,92 @@ def standalone(goal: str, name: str) -> str:
             binders.append(f"({' '.join(c for c in clean if c)} : {ty})")
     head = f"theorem {name}" + ("".join(f" {b}" for b in binders))
     return f"{head} : {target}"
+
+
+# ----------------------------------------------------------------------------- the goals at a failing step
+#: what each backend can tell of goals (``goal_support``)
+GOAL_SUPPORT = {
+    "repl": "holes' goals and proof states (the REPL's `sorries`), tactic mode on a proof state (ReplPool.session)",
+    "kimina": "holes' goals (its replies carry the REPL's `sorries`); no tactic mode: Kimina's API has no proof "
+    "state handle",
+    "lake": "none: `lake env lean --json` reports messages only, no goals, no proof states, no tactic mode",
+}
+
+
+def goal_support(backend: str) -> str:
+    """What the backend reports of goals, in one sentence (an unknown backend: the REPL's reply shapes)."""
+    return GOAL_SUPPORT.get(backend, GOAL_SUPPORT["repl"])
+
+
+def reports_goals(backend: str) -> bool:
+    return backend != "lake"
+
+
+def error_goals(text: str) -> list[str]:
+    """The goals an error message carries: each goal of ``unsolved goals`` (separated by blank lines), the
+    ``context:`` of an unsynthesized placeholder, or the goal block of another tactic's failure."""
+    head, _, rest = text.partition("\n")
+    if head.startswith("unsolved goals"):
+        return [g.strip("\n") for g in re.split(r"\n\s*\n", rest) if "⊢" in g]
+    if "\ncontext:\n" in text:
+        block = text.split("\ncontext:\n", 1)[1]
+        return [block.strip("\n")] if "⊢" in block else []
+    if "⊢" not in rest:
+        return []
+    lines = rest.splitlines()
+    start = next((i for i, ln in enumerate(lines) if _HYP.match(ln.strip()) or ln.startswith(("⊢", "case "))), 0)
+    end = max(i for i, ln in enumerate(lines) if ln.startswith("⊢"))
+    return ["\n".join(lines[start : end + 1])]
+
+
+def first_error(messages: list[LeanMessage]) -> LeanMessage | None:
+    return next((m for m in messages if m.severity == "error"), None)
+
+
+def probe_at(text: str, line: int) -> str | None:
+    """``text`` with the tactic on ``line`` (1-based, and the lines continuing it, indented deeper) replaced by
+    ``sorry`` at the same indentation (a bullet kept): the hole then stands where the tactic failed. None when the
+    line is not a tactic line of a proof."""
+    lines = text.split("\n")
+    if not 1 <= line <= len(lines) or not lines[line - 1].strip():
+        return None
+    raw = lines[line - 1]
+    indent = len(raw) - len(raw.lstrip())
+    if indent == 0:
+        return None  # a declaration's own line: no tactic to replace
+    bullet = re.match(r"\s*([·.]\s+)", raw)
+    lead = raw[:indent] + (bullet.group(1) if bullet else "")
+    end = line
+    while end < len(lines) and lines[end].strip() and len(lines[end]) - len(lines[end].lstrip()) > indent:
+        end += 1
+    return "\n".join([*lines[: line - 1], lead + "sorry", *lines[end:]])
+
+
+def first_tactic_line(text: str, statement: str) -> int:
+    """The line (1-based) of the first tactic of ``statement``'s proof in ``text``; 0 when it is not there."""
+    head = statement.rstrip().splitlines()[-1].rstrip() + " := by" if statement.strip() else ""
+    lines = text.split("\n")
+    return next((i + 2 for i, ln in enumerate(lines) if head and ln.rstrip() == head), 0)
+
+
+def failure_goals(
+    oracle: Oracle, text: str, messages: list[LeanMessage], *, context_lines: int = 0, statement: str = ""
+) -> list[str]:
+    """The goals where a checked text broke: those its first error carries, else the goal of a ``sorry`` put in
+    place of the failing tactic (one more Lean check, for exploring only). Empty when the backend reports no goals,
+    the failing line is no tactic, or it is the first tactic of ``statement``'s proof (the state is the statement
+    itself, which the agent is shown anyway: no check is spent on it)."""
+    err = first_error(messages)
+    if err is None:
+        return []
+    carried = error_goals(err.text)
+    if carried or not reports_goals(oracle.backend) or err.line is None:
+        return carried
+    if statement and err.line == first_tactic_line(text, statement):
+        return []
+    probe = probe_at(text, err.line)
+    if probe is None:
+        return []
+    hint: dict[str, int] = {"context_lines": context_lines} if 0 < context_lines < err.line else {}
+    check = oracle.check(probe, **hint)
+    return [h.goal for h in holes(check) if h.line == err.line]

@@ -5,6 +5,10 @@ Two API generations are spoken: ``check`` (``POST /api/check`` with ``snippets``
 (``POST /verify`` with ``codes``). The server splits the import header from the body and reports positions
 relative to the body, which is exactly the code the gate built, so the gate's query lines line up. Whatever
 the server says that is not a REPL reply (an error, a timeout, an HTTP failure) is a ``failure``: a rejection.
+
+Goals: a reply carries the REPL's ``sorries`` (each hole's goal), so decomposition and the goals at a failing
+step work here; there is **no tactic mode**: the API keeps no proof state between requests, so
+:meth:`KiminaOracle.session` says so.
 """
 
 from __future__ import annotations
@@ -16,9 +20,10 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from autoform.config import Settings
+from autoform.lean.goals import goal_support
 from autoform.lean.oracle import LeanCheck, OracleUnavailable, parse_repl_reply
 
 
@@ -108,6 +113,10 @@ class KiminaOracle:
             return LeanCheck(failure="the Kimina server returned no REPL reply")
         reply = {k: v for k, v in reply.items() if k != "time"}
         return parse_repl_reply(reply)
+
+    def session(self, header: str | None = None, *, timeout_s: float | None = None) -> NoReturn:
+        """Kimina's API has no tactic mode (no proof state handle between requests)."""
+        raise OracleUnavailable(f"the Kimina Lean Server ({self.url}) has no tactic mode: {goal_support(self.backend)}")
 
     def close(self) -> None:
         pass

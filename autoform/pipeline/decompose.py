@@ -1,33 +1,51 @@
 """Proof by decomposition: when whole proofs of a unit fail, a sketch of its proof with ``have … := by sorry``
-steps is checked by Lean, each hole becomes a subgoal proved on its own as a helper lemma (automation first,
-then the prover on the subgoal's statement), and the sketch with its holes filled goes through the gate.
+steps is checked by Lean, each hole becomes a subgoal proved on its own as a helper lemma, and the sketch with its
+holes filled goes through the gate.
 
 * The sketch comes from the prover with its sketch prompt (``agents/prover/sketch.md``); it is pre-screened with
   its holes, then checked by Lean with ``sorry`` allowed (checking is not admission).
 * Each hole's goal (Lean's own, from the REPL's ``sorries``) is written as a standalone statement
-  (:func:`autoform.lean.goals.standalone`), locked like a unit's statement, and proved through the gate; the hole
-  becomes ``exact lemma args``. A subgoal proved once is not proved again (keyed by its goal text, across the
-  book, resumes included): its lemma is reused.
-* Every subgoal is a blackboard post (kind ``subgoal``: goal, parent unit, depth, status), so the transcript and
-  the site show the tree. Admission is always the whole text through the gate; the helper lemmas enter the
-  Atlas with the unit ("helper of Theorem 1.9").
-
-This is the first level of the search the design calls for (depth 1: a hole that resists is not split again).
+  (:func:`autoform.lean.goals.standalone`), locked like a unit's statement, and played by the policy's subgoal
+  moves (:meth:`autoform.pipeline.policy.ProofPolicy.subgoal_moves`): automation, the prover on the subgoal's
+  statement, the gap-closer with the goals where that proof broke, and a **split**: a sketch of the subgoal
+  itself, whose holes are subgoals one level deeper (``depth + 1``, the subgoal recorded as their parent), to
+  ``[prove] max_depth``. Solved holes are spliced back (``exact lemma args``) and the subgoal's lemma, with the
+  lemmas of its own holes before it, is judged by the gate.
+* A subgoal proved once is not proved again in the job (keyed by its goal, whitespace aside; resumes included):
+  within the unit its lemma is reused; another unit gets the same lemma's code (renamed to a name of its own at
+  admission, :func:`autoform.pipeline.gatekeeper.reserve_helpers`), or calls it by name when the lemma is in the
+  Atlas code of its dependencies already.
+* Every subgoal is a blackboard post (kind ``subgoal``: goal, parent unit, ``parent_name`` (the subgoal it is a
+  hole of, "" at depth 1), depth, name, statement, status ``open``/``proved``/``failed``, and how it was closed:
+  ``by``), so :func:`autoform.subgoals.subgoal_tree` rebuilds the tree for the transcript, ``status`` and the
+  site. Admission is always the whole text through the gate; the helper lemmas enter the Atlas with the unit.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
+from dataclasses import dataclass, field
 from typing import Any
 
-from agents import AgentRun, Prover, Sketcher
+from agents import AgentRun, GapCloser, Prover, Sketcher
 from autoform.lean import goals
-from autoform.lean.gate import Candidate, Reason, Verdict, admit, build_module, check_statement, screen_candidate
+from autoform.lean.gate import (
+    Candidate,
+    Reason,
+    Verdict,
+    admit,
+    build_module,
+    check_statement,
+    declared_names,
+    screen_candidate,
+)
 from autoform.llm import MalformedReply
 from autoform.pipeline.automation import AUTOMATION_TACTIC
 from autoform.pipeline.context import JobScope
 from autoform.pipeline.gatekeeper import Gatekeeper, theorem_code
+from autoform.pipeline.policy import ProofStrategy, SubgoalMove
+from autoform.store import Post
 
 _SORRY = re.compile(r"(?<![\w.'])sorry(?![\w'])")
 
@@ -51,25 +69,64 @@ def call_for(lemma: str, goal: str) -> str:
     return f"exact {lemma}" + "".join(f" {a}" for a in args)
 
 
-#: a proved subgoal: (its lemma's code, empty when proved before; its name)
-Lemma = tuple[str, str]
+def goal_key(goal: str) -> str:
+    """A goal's identity for reuse: its text, whitespace aside."""
+    return " ".join(goal.split())
+
+
+#: a declaration to include: (its name, its code)
+Decl = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class Proved:
+    """A proved subgoal: its lemma's name and the declarations a proof using it must include (the lemmas of its
+    own holes first, then its own; none when the Atlas code in the prelude declares it already)."""
+
+    name: str
+    decls: tuple[Decl, ...] = ()
+
+
+def merged(blocks: list[Proved], aux: str = "") -> str:
+    """``aux`` and every block's declarations, each name once, in order."""
+    seen: dict[str, str] = {}
+    for p in blocks:
+        for name, code in p.decls:
+            seen.setdefault(name, code)
+    return "\n\n".join(x for x in [aux.strip(), *seen.values()] if x)
+
+
+@dataclass
+class _Subgoal:
+    """A subgoal in work: the unit's run and base candidate, its locked lemma, its place in the tree, and the last
+    proof of it Lean refused (for the repair)."""
+
+    run: AgentRun
+    base: Candidate
+    lemma: Candidate
+    hole: goals.Hole
+    name: str
+    depth: int
+    data: dict[str, Any]
+    failed: tuple[str, Verdict] | None = field(default=None)
 
 
 class Decomposer:
     """One sketch round for a unit whose whole proofs failed (thread-safe: it keeps no state of its own)."""
 
-    def __init__(self, scope: JobScope, gate: Gatekeeper, prover: Prover) -> None:
-        self.scope, self.gate, self.prover = scope, gate, prover
+    def __init__(self, scope: JobScope, gate: Gatekeeper, prover: Prover, policy: ProofStrategy) -> None:
+        self.scope, self.gate, self.prover, self.policy = scope, gate, prover, policy
         self.board = scope.board
         self.sketcher = Sketcher()
+        self.gap_closer = GapCloser()
 
     def run(self, run: AgentRun, base: Candidate) -> bool:
         """One sketch round for the unit; True when the unit was admitted."""
-        if self.scope.oracle.backend == "lake":  # `lean --json` reports no goals for the holes of a sketch
+        if not goals.reports_goals(self.scope.oracle.backend):  # `lean --json` reports no goals for the holes
             self.board.post(
                 "decomposer",
                 "subgoal",
-                "no decomposition: the `lake` backend reports no goals (set "
+                f"no decomposition: the `{self.scope.oracle.backend}` backend reports no goals (set "
                 '[lean] backend = "repl" for proof by decomposition)',
                 unit_id=run.unit.id,
                 data={"status": "unavailable", "depth": 0},
@@ -80,104 +137,227 @@ class Decomposer:
         except MalformedReply as e:  # recorded like any failed attempt
             self.gate.record(run.unit, "proof", "sketch", "", Verdict(admitted=False), note=str(e))
             return False
-        n_holes = len(_SORRY.findall(sketch))
-        if n_holes == 0:  # a whole proof after all
+        if not _SORRY.search(sketch):  # a whole proof after all
             return self.gate.judge_proof(run, base, sketch, aux, "sketch")
-        screened = base.model_copy(update={"proof": fill_holes(sketch, ["skip"] * n_holes), "aux": aux})
-        if screen_candidate(screened):
-            return self.gate.conclude(run, screened, admit(screened, self.scope.oracle), "proof", "sketch", sketch)
-        holes = self._holes(run, base.model_copy(update={"proof": sketch, "aux": aux}), n_holes)
-        if holes is None:
+        cand = base.model_copy(update={"proof": sketch, "aux": aux})
+        holes, why, verdict = self.holes(cand)
+        if verdict is not None:  # refused by the pre-screen (recorded as its verdict) or by Lean
+            return self.gate.conclude(run, self._screened(cand), verdict, "proof", "sketch", sketch)
+        proved = self._close(run, base, holes, base.name or "unit", 1)
+        if isinstance(proved, str):
+            verdict = Verdict(admitted=False, reasons=[Reason(code="subgoal", message=proved)])
+            self.gate.record(run.unit, "proof", "decomposition", sketch, verdict)
             return False
-        return self._fill(run, base, sketch, aux, holes)
+        calls = [call_for(p.name, h.goal) for p, h in zip(proved, holes, strict=True)]
+        return self.gate.judge_proof(run, base, fill_holes(sketch, calls), merged(proved, aux), "decomposition")
 
-    def _holes(self, run: AgentRun, cand: Candidate, n_holes: int) -> list[goals.Hole] | None:
-        """The sketch checked by Lean with its holes: their goals, or None (recorded as a failed attempt) when
-        it does not elaborate or Lean reports another number of holes."""
+    @staticmethod
+    def _screened(cand: Candidate) -> Candidate:
+        """The sketch with its holes as ``skip``: what the pre-screen reads (it refuses ``sorry`` itself)."""
+        n = len(_SORRY.findall(cand.proof))
+        return cand.model_copy(update={"proof": fill_holes(cand.proof, ["skip"] * n)})
+
+    def holes(self, cand: Candidate) -> tuple[list[goals.Hole], str, Verdict | None]:
+        """The sketch ``cand.proof`` checked by Lean with its holes: (their goals, "", None), or a refusal: the
+        pre-screen's verdict, or Lean's (it does not elaborate, or reports another number of holes)."""
+        screened = self._screened(cand)
+        if screen_candidate(screened):
+            return [], "pre-screen", admit(screened, self.scope.oracle)
         module = build_module(cand)
         hint: dict[str, int] = {"context_lines": module.context_lines} if module.context_lines else {}
         check = self.scope.oracle.check(module.text, **hint)
-        holes = goals.holes(check)
-        if check.failure is None and not check.errors and len(holes) == n_holes:
-            return holes
+        found = goals.holes(check)
+        n_holes = len(_SORRY.findall(cand.proof))
+        if check.failure is None and not check.errors and len(found) == n_holes:
+            return found, "", None
         why = (
             check.failure
             or "; ".join(m.text for m in check.errors)[:500]
-            or f"Lean reported {len(holes)} hole(s) for {n_holes} sorry"
+            or f"Lean reported {len(found)} hole(s) for {n_holes} sorry"
         )
-        verdict = Verdict(admitted=False, messages=check.messages, reasons=[Reason(code="sketch", message=why)])
-        self.gate.record(run.unit, "proof", "sketch", cand.proof, verdict)
-        return None
+        reasons = [Reason(code="sketch", message=why)]
+        return [], why, Verdict(admitted=False, messages=check.messages, reasons=reasons, module=module.text)
 
-    def _fill(self, run: AgentRun, base: Candidate, sketch: str, aux: str, holes: list[goals.Hole]) -> bool:
-        """Each hole proved as a lemma, then the sketch with ``exact lemma args`` in its holes through the gate;
-        a hole that resists ends this round (depth 1), recorded as a failed attempt."""
-        lemmas: list[str] = []
-        calls: list[str] = []
-        decl = base.name or "unit"
+    def _close(
+        self, run: AgentRun, base: Candidate, holes: list[goals.Hole], parent: str, depth: int
+    ) -> list[Proved] | str:
+        """Each hole proved as a subgoal at ``depth``: their :class:`Proved`, or why one resists (a str)."""
+        out: list[Proved] = []
         for h in holes:
-            got = self.subgoal(run, base, h, f"{decl}_step{h.index + 1}")
+            name = f"{parent}_step{h.index + 1}" if depth == 1 else f"{parent}_{h.index + 1}"
+            got = self.subgoal(run, base, h, name, depth=depth, parent="" if depth == 1 else parent)
             if got is None:
-                why = f"step {h.index + 1} of the sketch resists: {h.goal.splitlines()[-1]}"
-                verdict = Verdict(admitted=False, reasons=[Reason(code="subgoal", message=why)])
-                self.gate.record(run.unit, "proof", "decomposition", sketch, verdict)
-                return False
-            code, name = got
-            if code:
-                lemmas.append(code)
-            calls.append(call_for(name, h.goal))
-        whole_aux = "\n\n".join(x for x in [aux.strip(), *lemmas] if x)
-        return self.gate.judge_proof(run, base, fill_holes(sketch, calls), whole_aux, "decomposition")
+                where = "step" if depth == 1 else f"step {parent},"
+                return f"{where} {h.index + 1} of the sketch resists: {h.goal.splitlines()[-1]}"
+            out.append(got)
+        return out
 
-    def subgoal(self, run: AgentRun, base: Candidate, hole: goals.Hole, name: str) -> Lemma | None:
-        """Prove one hole as a lemma of its own: (the lemma's code, its name), or None when it resists. A goal
-        already proved in this book is answered by the lemma that proved it."""
+    def subgoal(
+        self, run: AgentRun, base: Candidate, hole: goals.Hole, name: str, *, depth: int = 1, parent: str = ""
+    ) -> Proved | None:
+        """Prove one hole as a lemma of its own, by the policy's subgoal moves; None when it resists. A goal
+        proved before in this job is answered by the lemma that proved it."""
         unit = run.unit
-        for post in self.board.read(unit_id=unit.id, kind="subgoal"):  # proved before a kill: not again
-            if post.data.get("goal") == hole.goal and post.data.get("status") == "proved":
-                return post.data.get("code", ""), post.data["name"]
+        known = self.known(base, hole.goal)
+        if known is not None:
+            proved, post = known
+            if post.unit_id != unit.id:  # another unit's lemma: a node of this unit's tree, closed by reuse
+                where = {"parent": unit.id, "parent_name": parent, "depth": depth, "from": post.unit_id}
+                self._post(unit.id, f"{proved.name}: proved before (reused)", {**post.data, **where, "by": "reused"})
+            return proved
         name = self.scope.store.reserve_name(self.scope.book.id, unit.id, name)
         statement = goals.standalone(hole.goal, name)
-        post_data = {"goal": hole.goal, "parent": unit.id, "depth": 1, "name": name, "statement": statement}
-        lemma = self._locked_lemma(run, base, statement, post_data)
+        data = {
+            "goal": hole.goal,
+            "parent": unit.id,
+            "parent_name": parent,
+            "depth": depth,
+            "name": name,
+            "statement": statement,
+        }
+        lemma = self._locked_lemma(run, base, statement, data)
         if lemma is None:
             return None
-        for author in ("automation", "prover"):
-            proof = AUTOMATION_TACTIC if author == "automation" else self._prover_proof(run, statement)
-            if proof is None:  # the prover's reply was unusable: this hole resists this round
-                continue
-            if admit(lemma.model_copy(update={"proof": proof}), self.scope.oracle).admitted:
-                code = theorem_code(statement, proof)
-                self._post(
-                    unit.id, f"{name} proved ({author})", {**post_data, "status": "proved", "by": author, "code": code}
-                )
-                return code, name
-        self._post(unit.id, f"{name}: not proved", {**post_data, "status": "failed"})
+        self._post(unit.id, f"{name}: open (depth {depth})", {**data, "status": "open"})
+        sg = _Subgoal(run, base, lemma, hole, name, depth, data)
+        why = "not proved"
+        for move in self.policy.subgoal_moves(depth):
+            if self.scope.stop.is_set():
+                break
+            if move is not SubgoalMove.AUTOMATION and (spent := self.policy.spent(unit.id)):
+                why = f"not proved ({spent})"
+                break
+            got = self._play(move, sg)
+            if got is not None:
+                return got
+        self._post(unit.id, f"{name}: {why}", {**data, "status": "failed"})
         return None
 
-    def _locked_lemma(
-        self, run: AgentRun, base: Candidate, statement: str, post_data: dict[str, Any]
-    ) -> Candidate | None:
+    def known(self, base: Candidate, goal: str) -> tuple[Proved, Post] | None:
+        """The lemma that proved ``goal`` earlier in this job, and the post that says so; None if none did."""
+        key = goal_key(goal)
+        for post in self.board.read(kind="subgoal"):
+            d = post.data
+            if post.job_id != self.scope.job.id or d.get("status") != "proved" or goal_key(d.get("goal", "")) != key:
+                continue
+            name = d["name"]
+            if name in declared_names(base.prelude):  # in the Atlas code of a dependency: called by name
+                return Proved(name), post
+            return Proved(name, (*(tuple(x) for x in d.get("helpers", [])), (name, d.get("code", "")))), post
+        return None
+
+    # -- the moves on a subgoal ----------------------------------------------------------------------
+    def _play(self, move: SubgoalMove, sg: _Subgoal) -> Proved | None:
+        if move is SubgoalMove.AUTOMATION:
+            return self._try(sg, AUTOMATION_TACTIC, (), "automation")
+        if move is SubgoalMove.PROVER:
+            return self._prover(sg)
+        if move is SubgoalMove.REPAIR:
+            return self._repair(sg)
+        return self._split(sg)
+
+    def _prover(self, sg: _Subgoal) -> Proved | None:
+        try:
+            aux, proof, _ = self.prover.run(self._fresh(sg.run), locked=sg.lemma.statement, subgoal=self._where(sg))
+        except MalformedReply:
+            return None
+        return self._try(sg, proof, self._helpers(sg, aux), "prover")
+
+    def _repair(self, sg: _Subgoal) -> Proved | None:
+        """The gap-closer on the last refused proof of the subgoal, with Lean's errors and the goals where it
+        broke."""
+        if sg.failed is None:
+            return None
+        proof, verdict = sg.failed
+        errors = [f"- {r.message}" for r in verdict.reasons]
+        errors += [f"- error at line {m.line}: {m.text}" for m in verdict.messages if m.severity == "error"]
+        state = (
+            goals.failure_goals(self.scope.oracle, verdict.module, verdict.messages, statement=sg.lemma.statement)
+            if verdict.module
+            else []
+        )
+        try:
+            aux, fixed, _ = self.gap_closer.run(
+                self._fresh(sg.run),
+                locked=sg.lemma.statement,
+                failed_proof=proof,
+                errors="\n".join(dict.fromkeys(errors)) or "(no message)",
+                goals="\n\n".join(state),
+            )
+        except MalformedReply:
+            return None
+        return self._try(sg, fixed, self._helpers(sg, aux), "repair")
+
+    def _split(self, sg: _Subgoal) -> Proved | None:
+        """A sketch of the subgoal: its holes proved one level deeper, spliced back, the lemma judged whole."""
+        try:
+            aux, sketch, _ = self.sketcher.run(self._fresh(sg.run), locked=sg.lemma.statement, subgoal=self._where(sg))
+        except MalformedReply:
+            return None
+        if not _SORRY.search(sketch):
+            return self._try(sg, sketch, self._helpers(sg, aux), "split")
+        holes, why, _ = self.holes(sg.lemma.model_copy(update={"proof": sketch, "aux": aux}))
+        if why:
+            self._post(sg.run.unit.id, f"{sg.name}: its sketch was refused: {why[:300]}", {**sg.data, "status": "open"})
+            return None
+        proved = self._close(sg.run, sg.base, holes, sg.name, sg.depth + 1)
+        if isinstance(proved, str):
+            return None
+        calls = [call_for(p.name, h.goal) for p, h in zip(proved, holes, strict=True)]
+        decls = (*self._helpers(sg, aux), *(d for p in proved for d in p.decls))
+        return self._try(sg, fill_holes(sketch, calls), decls, "split")
+
+    def _try(self, sg: _Subgoal, proof: str, decls: tuple[Decl, ...], by: str) -> Proved | None:
+        """``proof`` (with ``decls`` before the lemma) through the gate; the subgoal posted as proved when
+        admitted, else the refusal kept for the repair."""
+        aux = merged([Proved("", decls)])
+        verdict = admit(sg.lemma.model_copy(update={"proof": proof, "aux": aux}), self.scope.oracle)
+        if not verdict.admitted:
+            sg.failed = (proof, verdict)
+            return None
+        code = theorem_code(sg.lemma.statement, proof)
+        helpers = [list(d) for d in dict.fromkeys(decls)]
+        data = {**sg.data, "status": "proved", "by": by, "code": code, "helpers": helpers}
+        self._post(sg.run.unit.id, f"{sg.name} proved ({by})", data)
+        return Proved(sg.name, (*decls, (sg.name, code)))
+
+    # -- helpers ------------------------------------------------------------------------------------
+    def _helpers(self, sg: _Subgoal, aux: str) -> tuple[Decl, ...]:
+        """A reply's helper declarations as one block, their names reserved for the unit."""
+        if not aux.strip():
+            return ()
+        aux, _ = self.gate.reserve_helpers(sg.run.unit, aux, "")
+        names = declared_names(aux)
+        return ((names[0] if names else f"{sg.name}_aux", aux.strip()),)
+
+    @staticmethod
+    def _where(sg: _Subgoal) -> str:
+        parent = sg.data.get("parent_name") or "the unit's sketch"
+        return (
+            f"subgoal `{sg.name}` (depth {sg.depth}), a hole of {parent}; its goal as Lean states it:\n{sg.hole.goal}"
+        )
+
+    @staticmethod
+    def _fresh(run: AgentRun) -> AgentRun:
+        return dataclasses.replace(run, pinned_ids=set(run.pinned_ids))
+
+    def _locked_lemma(self, run: AgentRun, base: Candidate, statement: str, data: dict[str, Any]) -> Candidate | None:
         """The subgoal's statement as a candidate locked to the type Lean elaborated it to; None (posted as a
         failed subgoal) when it cannot be stated on its own or does not elaborate."""
         lemma = base.model_copy(update={"statement": statement, "proof": "", "aux": "", "locked_type": None})
-        name = post_data["name"]
+        name = data["name"]
         if screen_candidate(lemma.model_copy(update={"proof": "skip"})):
-            self._post(run.unit.id, f"{name}: cannot be stated on its own", {**post_data, "status": "failed"})
+            self._post(run.unit.id, f"{name}: cannot be stated on its own", {**data, "status": "failed"})
             return None
         st = check_statement(lemma, self.scope.oracle)
         if not st.elaborates or not st.elaborated_type:
             why = f" ({st.reasons[0].message})" if st.reasons else ""
-            self._post(run.unit.id, f"{name}: its statement does not elaborate{why}", {**post_data, "status": "failed"})
+            self._post(run.unit.id, f"{name}: its statement does not elaborate{why}", {**data, "status": "failed"})
             return None
         return lemma.model_copy(update={"locked_type": st.elaborated_type})
 
-    def _prover_proof(self, run: AgentRun, statement: str) -> str | None:
-        try:
-            _, proof, _ = self.prover.run(dataclasses.replace(run, pinned_ids=set(run.pinned_ids)), locked=statement)
-        except MalformedReply:
-            return None
-        return proof
-
     def _post(self, unit_id: int, body: str, data: dict[str, Any]) -> None:
         self.board.post("decomposer", "subgoal", body, unit_id=unit_id, data=data)
+
+
+# ----------------------------------------------------------------------------------- the subgoal tree

@@ -18,9 +18,18 @@ refused is recorded, and the prover follows in the same round.
 
 :class:`BudgetPolicy` (``[prove] strategy = "budget"``) plays the same moves, but instead of ``max_attempts`` the
 repairs go on until the unit's budget (LLM calls, tokens, Lean checks, seconds) is spent or the search stalls
-(``stall_rounds`` attempts in a row without fewer Lean errors than the best before).
+(``stall_rounds`` attempts in a row without fewer Lean errors than the best before). A stalled search goes on to
+the sketch, whose subgoal moves stop when the budget is spent (:meth:`BudgetPolicy.spent`); a spent budget ends the
+unit without one.
 
-Another strategy (a search over sketches) is any object with the same ``next_round``."""
+**Inside a sketch** (``sketch``), each hole is a subgoal played by the policy's ``subgoal_moves``, in order until
+one proves it: ``automation`` (when ``[job] automation`` is on), ``prover`` (a proof of the subgoal's own
+statement), ``repair`` (the gap-closer, with Lean's errors and the goals where that proof broke), ``split`` (a
+sketch of the subgoal, whose holes are subgoals one level deeper, while the depth is below ``[prove]
+max_depth``).
+
+Another strategy (a search over sketches) is any object with the same ``next_round``, ``subgoal_moves`` and
+``max_depth``."""
 
 from __future__ import annotations
 
@@ -46,6 +55,19 @@ class Move(StrEnum):
     GIVE_UP = "give_up"  # the unit fails, with the last attempt's reason
 
 
+class SubgoalMove(StrEnum):
+    """One move on a subgoal (a hole of a sketch), in the order ``subgoal_moves`` gives."""
+
+    AUTOMATION = "automation"  # the closing tactics, no LLM call
+    PROVER = "prover"  # the prover on the subgoal's standalone statement
+    REPAIR = "repair"  # the gap-closer on the prover's failed proof, with the goals where it broke
+    SPLIT = "split"  # a sketch of the subgoal: its holes become subgoals one level deeper
+
+
+#: the default order of moves on a subgoal
+SUBGOAL_MOVES = (SubgoalMove.AUTOMATION, SubgoalMove.PROVER, SubgoalMove.REPAIR, SubgoalMove.SPLIT)
+
+
 @dataclass(frozen=True)
 class Round:
     """The moves to play, in order. ``spent``: the unit's attempts are spent (the round keeps the agents'
@@ -65,6 +87,15 @@ class ProofStrategy(Protocol):
 
     def next_round(self, history: Sequence[Attempt]) -> Round: ...
 
+    @property
+    def max_depth(self) -> int: ...
+
+    def subgoal_moves(self, depth: int) -> tuple[SubgoalMove, ...]: ...
+
+    def spent(self, unit_id: int) -> str:
+        """Why the unit may not spend more (a move inside a sketch asks before each LLM call); '' while it may."""
+        ...
+
 
 #: attempt authors that mean the unit was decomposed already
 SKETCH_AUTHORS = ("sketch", "decomposition")
@@ -80,9 +111,13 @@ class ProofPolicy:
     automation: bool = True
     decompose: bool = True
     goals: bool = True  # the oracle reports the goals of a sketch's holes (the `lake` backend does not)
+    max_depth: int = 2  # how deep holes are split again ([prove] max_depth)
+    on_subgoals: tuple[SubgoalMove, ...] = SUBGOAL_MOVES
 
     @classmethod
-    def from_settings(cls, job: JobConfig, *, max_attempts: int, backend: str) -> ProofPolicy:
+    def from_settings(
+        cls, job: JobConfig, *, max_attempts: int, backend: str, prove: ProveConfig | None = None
+    ) -> ProofPolicy:
         return cls(
             max_attempts=max_attempts,
             race=job.race,
@@ -90,6 +125,21 @@ class ProofPolicy:
             automation=job.automation,
             decompose=job.decompose,
             goals=backend != "lake",
+            max_depth=(prove or ProveConfig()).max_depth,
+        )
+
+    def spent(self, unit_id: int) -> str:
+        """Never: the attempts policy bounds a sketch by its depth, not by a budget."""
+        return ""
+
+    def subgoal_moves(self, depth: int) -> tuple[SubgoalMove, ...]:
+        """The moves on a subgoal at ``depth`` (1: a hole of the unit's sketch): automation only when it is on,
+        a split only above the deepest level."""
+        return tuple(
+            m
+            for m in self.on_subgoals
+            if (m is not SubgoalMove.AUTOMATION or self.automation)
+            and (m is not SubgoalMove.SPLIT or depth < self.max_depth)
         )
 
     @property
@@ -168,30 +218,36 @@ class BudgetPolicy(ProofPolicy):
     def from_prove(
         cls, job: JobConfig, prove: ProveConfig, *, backend: str, spend: Callable[[int], UnitSpend]
     ) -> BudgetPolicy:
-        base = ProofPolicy.from_settings(job, max_attempts=prove.lean_checks, backend=backend)
+        base = ProofPolicy.from_settings(job, max_attempts=prove.lean_checks, backend=backend, prove=prove)
         return cls(**{f: getattr(base, f) for f in base.__dataclass_fields__}, prove=prove, spend=spend)
 
-    def exhausted(self, history: Sequence[Attempt]) -> str:
-        """Why the unit may not go on ('' while it may)."""
-        if not history:
-            return ""
-        got, p = self.spend(history[-1].unit_id), self.prove
+    def spent(self, unit_id: int) -> str:
+        """Why the unit's budget is spent ('' while it is not)."""
+        got, p = self.spend(unit_id), self.prove
         limits = (
             (got.llm_calls >= p.llm_calls, f"{got.llm_calls} LLM calls (budget {p.llm_calls})"),
             (got.tokens >= p.tokens, f"{got.tokens} tokens (budget {p.tokens})"),
             (got.lean_checks >= p.lean_checks, f"{got.lean_checks} Lean checks (budget {p.lean_checks})"),
             (got.seconds >= p.wall_s, f"{got.seconds:.0f} s (budget {p.wall_s:.0f} s)"),
         )
-        for over, what in limits:
-            if over:
-                return f"budget spent: {what}"
+        return next((f"budget spent: {what}" for over, what in limits if over), "")
+
+    def exhausted(self, history: Sequence[Attempt]) -> str:
+        """Why the unit may not go on ('' while it may)."""
+        if not history:
+            return ""
+        why = self.spent(history[-1].unit_id)
+        if why:
+            return why
         stalled = stalled_for(history)
-        if stalled >= p.stall_rounds:
+        if stalled >= self.prove.stall_rounds:
             return f"no progress in {stalled} attempts (fewer Lean errors)"
         return ""
 
     def next_round(self, history: Sequence[Attempt]) -> Round:
         why = self.exhausted(history)
+        if why.startswith("budget spent"):  # no sketch: its subgoals could not spend anything
+            return Round((Move.STATED, Move.GIVE_UP), spent=True, why=why)
         if why:
             closing = self._closing(history)
             return Round(closing.moves, spent=True, why=why)

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from enum import Enum
 
 from agents import AgentRun, GapCloser, Prover
-from autoform.lean import library_search
+from autoform.lean import goals, library_search
 from autoform.lean.gate import Candidate, Verdict, admit, build_module, screen_candidate
+from autoform.lean.oracle import LeanMessage
 from autoform.llm import MalformedReply
 from autoform.mathlib.grounding import substitute as substitute_names
 from autoform.pipeline.automation import automation_proof
@@ -62,7 +63,7 @@ class ProofStage:
     def __init__(self, scope: JobScope, gate: Gatekeeper, retrieval: Retrieval, policy: ProofStrategy) -> None:
         self.scope, self.gate, self.retrieval, self.policy = scope, gate, retrieval, policy
         self.prover, self.gap_closer = Prover(), GapCloser()
-        self.decomposer = Decomposer(scope, gate, self.prover)
+        self.decomposer = Decomposer(scope, gate, self.prover, policy)
         self.moves: dict[Move, Callable[[Turn], Outcome]] = {
             Move.LIBRARY_SEARCH: self._library_search,
             Move.WHOLE_PROOF: self._whole_proof,
@@ -173,16 +174,42 @@ class ProofStage:
         return _judged(self.gate.judge_proof(turn.run, turn.base, automation_proof(turn.last), "", "automation"))
 
     def _repair(self, turn: Turn) -> Outcome:
-        """The gap-closer repairs the last proof from Lean's errors."""
+        """The gap-closer repairs the last proof from Lean's errors and the goals where it broke."""
         last = turn.last
         try:
             aux, proof, _ = self.gap_closer.run(
-                turn.run, locked=turn.base.statement, failed_proof=last.lean_code, errors=errors_text(last)
+                turn.run,
+                locked=turn.base.statement,
+                failed_proof=last.lean_code,
+                errors=errors_text(last),
+                goals="\n\n".join(self.broken_state(turn)),
             )
         except MalformedReply as e:
             self.gate.record(turn.run.unit, "proof", "gap_closer", "", Verdict(admitted=False), note=str(e))
             return Outcome.JUDGED
         return _judged(self.gate.judge_proof(turn.run, turn.base, proof, aux, "gap_closer"))
+
+    def broken_state(self, turn: Turn) -> list[str]:
+        """The goals where the last proof broke (:func:`autoform.lean.goals.failure_goals`), read from the text
+        Lean checked (the gate's verdict post keeps it); empty when Lean never saw it or reports no goals."""
+        last = turn.last
+        messages = [LeanMessage(**m) for m in last.messages]
+        err = goals.first_error(messages)
+        if not last.lean_code or err is None:
+            return []
+        module = next(
+            (
+                p.data.get("module", "")
+                for p in reversed(self.scope.board.read(unit_id=last.unit_id, kind="verdict"))
+                if p.data.get("attempt") == last.id
+            ),
+            "",
+        )
+        if not module:
+            return goals.error_goals(err.text)
+        shared = build_module(turn.base.model_copy(update={"proof": "skip"})).context_lines
+        oracle, statement = self.scope.oracle, turn.base.statement
+        return goals.failure_goals(oracle, module, messages, context_lines=shared, statement=statement)
 
     def _sketch(self, turn: Turn) -> Outcome:
         """Decomposition: one sketch round (:class:`~autoform.pipeline.decompose.Decomposer`)."""

@@ -3,7 +3,10 @@ checked by Lean with ``sorry`` as its proof, the elaborating ones critiqued by b
 faithful locked with its elaborated type; a definition is drafted and admitted whole.
 
 A resumed job keeps what the store holds: the extraction, a lock, and drafts already judged (a job stopped
-between their verdicts and the lock locks one of them without asking again)."""
+between their verdicts and the lock locks one of them without asking again).
+
+A person's statement (``autoform state``, :mod:`autoform.people`) is a lock post by the author ``person``, checked
+by Lean as a draft is: the stage uses it instead of drafting (a definition's is admitted as the first draft)."""
 
 from __future__ import annotations
 
@@ -18,6 +21,26 @@ from autoform.store import Post, Unit, UnitStatus
 
 #: an elaborated draft: (its Lean text, the type Lean elaborated it to)
 Draft = tuple[str, str]
+
+#: the author of what a person wrote on the board (hints, statements, reviews)
+PERSON = "person"
+
+
+def person_lock(statement: str, elaborated_type: str, *, kind: str) -> dict[str, str | bool]:
+    """The data of the lock post of a statement a person supplied: marked "stated by a person"."""
+    return {
+        "statement": statement,
+        "name": declared_name(statement) or "",
+        "elaborated_type": elaborated_type,
+        "fidelity": "stated by a person",
+        "stated_by": PERSON,
+        "definition": kind == "definition",
+    }
+
+
+def stated_by_person(lock: Post | None) -> bool:
+    """Whether a lock post holds a statement a person supplied."""
+    return lock is not None and lock.data.get("stated_by") == PERSON
 
 
 class StatementStage:
@@ -140,6 +163,8 @@ class StatementStage:
         _, text, ty, fidelity = best
         name = declared_name(text)
         with self.scope.store.tx():  # the lock, and the names of the drafts not locked are free again
+            if (person := self.board.latest(run.unit.id, "lock")) is not None:
+                return person.id  # a person stated the unit meanwhile: theirs is the lock
             if name is not None:
                 self.gate.release_names(run.unit, [name])
             return run.board.post(
@@ -161,6 +186,8 @@ class StatementStage:
     def define(self, ctx: UnitContext) -> None:
         """Draft the definition and admit it whole, until admitted or ``max_attempts`` drafts are spent."""
         run, unit = ctx.run, ctx.unit
+        if self._person_definition(ctx):
+            return
         error = ""
         while len(self.gate.attempts(unit, "definition")) < self.scope.max_attempts and not self.scope.stop.is_set():
             run.round = len(self.gate.attempts(unit, "definition"))
@@ -178,3 +205,13 @@ class StatementStage:
             error = verdict.summary()
         if not self.scope.stop.is_set():
             self.gate.finish(unit, UnitStatus.FAILED, error)
+
+    def _person_definition(self, ctx: UnitContext) -> bool:
+        """A definition a person stated, admitted through the gate as the unit's first draft (once a job)."""
+        lock = self.board.latest(ctx.unit.id, "lock")
+        if not stated_by_person(lock) or any(a.author == PERSON for a in self.gate.attempts(ctx.unit, "definition")):
+            return False
+        assert lock is not None
+        text = lock.data["statement"]
+        cand = Candidate(kind="definition", namespace=self.scope.namespace, statement=text, prelude=ctx.prelude)
+        return self.gate.conclude(ctx.run, cand, admit(cand, self.scope.oracle), "definition", PERSON, text)

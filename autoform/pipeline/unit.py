@@ -68,7 +68,7 @@ class UnitPipeline:
         """``[prove] strategy``: a fixed number of attempts, or a budget per unit."""
         if settings.prove.strategy == "budget":
             return BudgetPolicy.from_prove(settings.job, settings.prove, backend=backend, spend=self._spend)
-        return ProofPolicy.from_settings(settings.job, max_attempts=max_attempts, backend=backend)
+        return ProofPolicy.from_settings(settings.job, max_attempts=max_attempts, backend=backend, prove=settings.prove)
 
     def _spend(self, unit_id: int) -> UnitSpend:
         """What the unit's proof has cost in this job (LLM calls of the proving roles; proof attempts)."""

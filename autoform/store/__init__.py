@@ -35,6 +35,7 @@ from autoform.store.models import (
 )
 from autoform.store.proving import ProvingOps
 from autoform.store.reports import ReportOps
+from autoform.store.review import ReviewOps
 from autoform.store.schema import MIGRATIONS, SCHEMA_VERSION
 from autoform.store.usage import UsageOps
 
@@ -64,7 +65,7 @@ __all__ = [
 ]
 
 
-class Store(BookOps, BoardOps, ProvingOps, JobOps, UsageOps, ReportOps):
+class Store(BookOps, BoardOps, ProvingOps, JobOps, UsageOps, ReportOps, ReviewOps):
     """The workspace's store: thread-safe, checked on open, every write a transaction (see
     :class:`~autoform.store.core.StoreCore`), with the named operations of every subject."""
 

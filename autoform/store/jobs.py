@@ -243,7 +243,10 @@ class JobOps(StoreCore):
         )
 
     # -- remote sessions ---------------------------------------------------------------------------
-    def session_connection(self) -> sqlite3.Connection:
+    def session_connection(self, busy_ms: int | None = None) -> sqlite3.Connection:
         """A new connection of its own (not this thread's), set up as the store sets up every connection: for
-        a session that a remote worker drives (the Ray executor's store server)."""
-        return self._connect()
+        a session that a remote worker drives (the Ray executor's store server); ``busy_ms``: its lock wait."""
+        conn = self._connect()
+        if busy_ms is not None:
+            conn.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
+        return conn

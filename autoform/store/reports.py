@@ -107,3 +107,14 @@ class ReportOps(StoreCore):
                 "INSERT INTO builds (ok, command, output, created_at) VALUES (?,?,?,?)",
                 (int(ok), " ".join(command), output, time.time()),
             )
+
+    def closed_by(self, book_id: int) -> dict[str, int]:
+        """How the book's Atlas entries were closed: the author of each admitted attempt (``prover``,
+        ``gap_closer``, ``automation``, ``decomposition``, ``library_search``, ...), counted; an entry without an
+        attempt (stated, or written by a person) counts under ``stated``."""
+        rows = self.query(
+            "SELECT COALESCE(t.author, 'stated'), COUNT(*) FROM atlas_entries a "
+            "LEFT JOIN attempts t ON t.id = a.attempt_id WHERE a.book_id = ? GROUP BY 1 ORDER BY 2 DESC, 1",
+            (book_id,),
+        )
+        return {str(r[0]): int(r[1]) for r in rows}

@@ -3,7 +3,7 @@ released; a change is a new migration)."""
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -167,5 +167,39 @@ MIGRATIONS: dict[int, str] = {
     # an attempt made for a statement the book no longer has (re-ingest changed it): kept, no longer counted
     5: """
     ALTER TABLE attempts ADD COLUMN superseded INTEGER NOT NULL DEFAULT 0;
+    """,
+    # people in the loop: reviews of a statement's fidelity, and Atlas entries withdrawn (a rejection, a
+    # person's new statement, or a dependency withdrawn) kept as history
+    6: """
+    CREATE TABLE reviews (
+        id INTEGER PRIMARY KEY,
+        book_id INTEGER NOT NULL REFERENCES books(id),
+        unit_id INTEGER NOT NULL REFERENCES units(id),
+        decl_name TEXT NOT NULL,
+        statement_lean TEXT NOT NULL,
+        verdict TEXT NOT NULL CHECK (verdict IN ('approved', 'rejected')),
+        reason TEXT NOT NULL DEFAULT '',
+        reviewer TEXT NOT NULL DEFAULT '',
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX reviews_unit ON reviews(unit_id, id);
+    CREATE TABLE atlas_history (
+        id INTEGER PRIMARY KEY,
+        entry_id INTEGER NOT NULL,
+        unit_id INTEGER NOT NULL REFERENCES units(id),
+        book_id INTEGER NOT NULL REFERENCES books(id),
+        decl_name TEXT NOT NULL,
+        status TEXT NOT NULL,
+        statement_lean TEXT NOT NULL,
+        lean_code TEXT NOT NULL,
+        attempt_id INTEGER,
+        job_id INTEGER,
+        model TEXT NOT NULL DEFAULT '',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        created_at REAL NOT NULL,
+        removed_at REAL NOT NULL,
+        reason TEXT NOT NULL
+    );
+    CREATE INDEX atlas_history_unit ON atlas_history(unit_id, id);
     """,
 }
