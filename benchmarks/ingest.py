@@ -32,21 +32,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from autoform.ingest import IngestError, read_book, store_book  # noqa: E402
-from autoform.ingest.model import RawUnit  # noqa: E402
+from autoform.ingest.model import KINDS, RawUnit  # noqa: E402
 from autoform.store import Store  # noqa: E402
 
-THEOREM_LIKE = (
-    "definition",
-    "theorem",
-    "lemma",
-    "proposition",
-    "corollary",
-    "example",
-    "exercise",
-    "axiom",
-    "remark",
-    "claim",
-)
+#: the unit kinds compared (every kind the readers give a unit)
+THEOREM_LIKE = KINDS
 
 
 def peak_mb() -> float:
