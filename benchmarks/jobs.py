@@ -44,22 +44,19 @@ import re
 import resource
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-import fake_lean_repl  # noqa: E402
+from inprocess_lean import InProcessLean  # noqa: E402
 
 from autoform.config import JobConfig, LLMConfig, Settings  # noqa: E402
 from autoform.executors import LocalExecutor  # noqa: E402
 from autoform.jobs import JobParams, JobRunner  # noqa: E402
 from autoform.lean.cache import CachedOracle  # noqa: E402
-from autoform.lean.oracle import LeanCheck, parse_repl_reply  # noqa: E402
 from autoform.llm import ChatReply, ChatRequest, LLMClient  # noqa: E402
 from autoform.store import Store  # noqa: E402
 
@@ -174,43 +171,6 @@ class SleepyLLM(LLMClient):
         )
 
 
-class SleepyLean:
-    """A Lean oracle that takes ``latency`` seconds per check and answers as the tests' scripted REPL."""
-
-    backend = "sleepy"
-    toolchain = "leanprover/lean4:v4.24.0"
-
-    def __init__(self, latency: float) -> None:
-        self.latency = latency
-        self.checks = 0
-        self._lock = threading.Lock()
-
-    def start(self) -> None:
-        pass
-
-    def check(
-        self,
-        code: str,
-        *,
-        header: str | None = None,
-        timeout_s: float | None = None,
-        context_lines: int = 0,
-        queries: Sequence[str] = (),
-    ) -> LeanCheck:
-        time.sleep(self.latency)
-        with self._lock:  # the double numbers its environments in one counter
-            self.checks += 1
-            result = parse_repl_reply(fake_lean_repl.answer(code))
-            # the gate's queries, each a command of its own on the environment the code produced
-            answers = [parse_repl_reply(fake_lean_repl.answer(q, result.env)).messages for q in queries]
-            fake_lean_repl.ENVS.clear()  # nothing refers to an earlier environment here
-        result = result.model_copy(update={"answers": answers})
-        return result.stamped(elapsed_s=self.latency, backend=self.backend, toolchain=self.toolchain)
-
-    def close(self) -> None:
-        pass
-
-
 class StubPipeline:
     """``--pipeline stub``: the unit's simulated latencies without the agents, the gate or the blackboard (the
     unit is marked proved/defined in the store), to measure the scheduler and executor alone."""
@@ -280,7 +240,7 @@ def main() -> None:
         book = store.books()[0]
         assert book.id == book_id
         label_kinds = {u.label: u.kind for u in store.units(book_id)}
-        lean = SleepyLean(args.lean_latency)
+        lean = InProcessLean(latency=args.lean_latency, backend="sleepy", toolchain="leanprover/lean4:v4.24.0")
         oracle = CachedOracle(lean, store, settings)
         llm = SleepyLLM(settings, store, args.llm_latency, label_kinds)
         stub = (

@@ -42,20 +42,18 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-import fake_lean_repl  # noqa: E402
+from inprocess_lean import InProcessLean  # noqa: E402
 
 from autoform.config import JobConfig, LLMConfig, ProveConfig, Settings  # noqa: E402
 from autoform.ingest import ingest  # noqa: E402
 from autoform.jobs import JobParams, JobRunner  # noqa: E402
 from autoform.lean.cache import CachedOracle  # noqa: E402
-from autoform.lean.oracle import LeanCheck, parse_repl_reply  # noqa: E402
 from autoform.llm import ChatReply, ChatRequest, LLMClient  # noqa: E402
 from autoform.store import Store  # noqa: E402
 
@@ -159,42 +157,6 @@ class ScriptedProver(LLMClient):
         return f"```lean\n  exact bogus_{int(draw * 1e9)} n\n```"
 
 
-class StandinLean:
-    """The stand-in REPL's answers, in process (tests/fake_lean_repl.py), counted."""
-
-    backend = "repl"
-    toolchain = "leanprover/lean4:v4.28.0"
-
-    def __init__(self) -> None:
-        self.checks = 0
-        self._lock = threading.Lock()
-
-    def start(self) -> None:
-        pass
-
-    def check(
-        self,
-        code: str,
-        *,
-        header: str | None = None,
-        timeout_s: float | None = None,
-        context_lines: int = 0,
-        queries: Sequence[str] = (),
-    ) -> LeanCheck:
-        with self._lock:  # the stand-in numbers its environments and proof states in one counter
-            self.checks += 1
-            result = parse_repl_reply(fake_lean_repl.answer(code))
-            answers = [parse_repl_reply(fake_lean_repl.answer(q, result.env)).messages for q in queries]
-            fake_lean_repl.ENVS.clear()
-            fake_lean_repl.STATES.clear()
-        return result.model_copy(update={"answers": answers}).stamped(
-            elapsed_s=0.0, backend=self.backend, toolchain=self.toolchain
-        )
-
-    def close(self) -> None:
-        pass
-
-
 # ------------------------------------------------------------------------------------------------ run
 def run_arm(book: Path, sizes_: list[int], args: argparse.Namespace, *, decompose: bool) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as d:
@@ -213,7 +175,7 @@ def run_arm(book: Path, sizes_: list[int], args: argparse.Namespace, *, decompos
         settings = Settings(home=home, llm=llm_cfg, job=job, prove=prove)
         store = Store(settings.db_path)
         ingest(store, book, "facts")
-        lean = StandinLean()
+        lean = InProcessLean(toolchain="leanprover/lean4:v4.28.0")
         llm = ScriptedProver(settings, store, sizes_, args)
         runner = JobRunner(
             settings, store, store.books()[0], CachedOracle(lean, store, settings), llm,

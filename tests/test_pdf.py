@@ -611,18 +611,7 @@ def test_restore_prompt_renders_for_a_unit_without_title_or_location() -> None:
 # ============================================================================================ infdesc
 needs_infdesc_pdf = pytest.mark.skipif(not INFDESC_PDF.exists(), reason=f"shared infdesc PDF absent ({INFDESC_PDF})")
 
-THEOREM_LIKE = (
-    "definition",
-    "theorem",
-    "lemma",
-    "proposition",
-    "corollary",
-    "example",
-    "exercise",
-    "axiom",
-    "remark",
-    "claim",
-)
+THEOREM_LIKE = KINDS  # the kinds the readers give a unit
 
 
 @pytest.fixture(scope="module")
