@@ -213,17 +213,30 @@ class BudgetPolicy(ProofPolicy):
 
     prove: ProveConfig = field(default_factory=ProveConfig)
     spend: Callable[[int], UnitSpend] = field(default=lambda _unit_id: UnitSpend())
+    #: the limits of one unit (a person's ``retry --budget`` may give a unit its own); ``prove`` when None
+    limits: Callable[[int], ProveConfig] | None = None
 
     @classmethod
     def from_prove(
-        cls, job: JobConfig, prove: ProveConfig, *, backend: str, spend: Callable[[int], UnitSpend]
+        cls,
+        job: JobConfig,
+        prove: ProveConfig,
+        *,
+        backend: str,
+        spend: Callable[[int], UnitSpend],
+        limits: Callable[[int], ProveConfig] | None = None,
     ) -> BudgetPolicy:
         base = ProofPolicy.from_settings(job, max_attempts=prove.lean_checks, backend=backend, prove=prove)
-        return cls(**{f: getattr(base, f) for f in base.__dataclass_fields__}, prove=prove, spend=spend)
+        fields = {f: getattr(base, f) for f in base.__dataclass_fields__}
+        return cls(**fields, prove=prove, spend=spend, limits=limits)
+
+    def limits_of(self, unit_id: int) -> ProveConfig:
+        """The unit's limits: its own when a person gave it some, else ``[prove]``."""
+        return self.limits(unit_id) if self.limits is not None else self.prove
 
     def spent(self, unit_id: int) -> str:
         """Why the unit's budget is spent ('' while it is not)."""
-        got, p = self.spend(unit_id), self.prove
+        got, p = self.spend(unit_id), self.limits_of(unit_id)
         limits = (
             (got.llm_calls >= p.llm_calls, f"{got.llm_calls} LLM calls (budget {p.llm_calls})"),
             (got.tokens >= p.tokens, f"{got.tokens} tokens (budget {p.tokens})"),
@@ -240,7 +253,7 @@ class BudgetPolicy(ProofPolicy):
         if why:
             return why
         stalled = stalled_for(history)
-        if stalled >= self.prove.stall_rounds:
+        if stalled >= self.limits_of(history[-1].unit_id).stall_rounds:
             return f"no progress in {stalled} attempts (fewer Lean errors)"
         return ""
 
