@@ -558,11 +558,20 @@ def status(
     book: Annotated[str | None, typer.Argument(help="book slug (default: all)")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
     wide: Annotated[bool, typer.Option("--wide", help="every column, whatever the terminal's width")] = False,
+    units: Annotated[
+        bool, typer.Option("--units", help="a row per unit: how it was closed and what it cost (needs BOOK)")
+    ] = False,
 ) -> None:
     """Progress and cost per book: units, jobs (units in flight, attempts, cost, rate, ETA). The table shows the
-    columns that fit the terminal, most needed first; --wide shows all of them, --json everything."""
+    columns that fit the terminal, most needed first; --wide shows all of them, --json everything. With BOOK
+    --units: each unit, how it was closed and what it cost."""
     s = settings()
     store = open_store(s, readonly=True)
+    if units:
+        if book is None:
+            raise UsageError("--units needs a BOOK: `autoform status BOOK --units`")
+        _unit_status(store, s, get_book(store, book), as_json=as_json, wide=wide)
+        return
     books = [get_book(store, book)] if book else store.books()
     report = [_book_status(store, s, b) for b in books]
     if as_json:
@@ -577,6 +586,43 @@ def status(
 
 
 StatusReport = dict[str, Any]  # one book's status, as `autoform status --json` prints it
+
+UNIT_HEADERS = ("unit", "status", "closed by", "LLM calls (cached)", "tokens", "cost", "Lean checks", "Lean s")
+#: the unit, its state and its cost first
+UNIT_PRIORITY = (0, 1, 5, 2, 3, 6, 4, 7)
+
+
+def _unit_status(store: Store, s: Settings, b: Book, *, as_json: bool, wide: bool) -> None:
+    """``status BOOK --units``: a row per unit (``--json``: the book, its totals and the units)."""
+    from autoform.tables import fitted_table, natural_width
+    from autoform.unit_cost import unit_costs
+
+    costs = unit_costs(store, s, b)
+    if as_json:
+        total = {
+            "llm_calls": sum(c.llm_calls for c in costs),
+            "tokens": sum(c.tokens for c in costs),
+            "cost_usd": round(sum(c.cost_usd for c in costs), 6),
+            "lean_checks": sum(c.lean_checks for c in costs),
+        }
+        print(json.dumps({"book": b.slug, "total": total, "units": [c.model_dump() for c in costs]}, indent=2))
+        return
+    rows = [
+        (
+            c.unit,
+            c.status,
+            c.closed_by_label or "-",
+            f"{c.llm_calls} ({c.cached_calls})",
+            f"{c.tokens:,}",
+            f"${c.cost_usd:.4f}",
+            str(c.lean_checks),
+            f"{c.lean_s:.1f}",
+        )
+        for c in costs
+    ]
+    table = fitted_table(f"{b.slug}: units", UNIT_HEADERS, rows, UNIT_PRIORITY, out.size.width, wide=wide)
+    (Console(width=natural_width(UNIT_HEADERS, rows)) if wide else out).print(table)
+
 
 STATUS_HEADERS = (
     "book",
@@ -666,7 +712,7 @@ def transcript(
         raise UsageError(
             f"no unit {unit!r} in {book} (give its id, label or number; `autoform units {book}` lists them)"
         )
-    t = unit_transcript(store, u, job_id=job)
+    t = unit_transcript(store, u, job_id=job, settings=s)
     if as_json:
         print(t.model_dump_json(indent=2))
     else:
@@ -864,7 +910,7 @@ def atlas_site(
     from autoform.site import build_site
 
     s = settings()
-    summary = build_site(open_store(s, readonly=True), out_dir)
+    summary = build_site(open_store(s, readonly=True), out_dir, s)
     out.print(f"site written to {out_dir} ({summary.pages} pages, {summary.units} units)")
 
 

@@ -31,9 +31,11 @@ from pydantic import BaseModel
 from autoform import dataset
 from autoform.atlas import full_decl_name
 from autoform.blueprint import LEGEND, NodeState, chapter_graph_svg, node_states
+from autoform.config import Settings
 from autoform.graph import book_graph
 from autoform.store import AtlasEntry, Attempt, Book, Store, Unit, UnitStatus
 from autoform.subgoals import subgoal_tree
+from autoform.unit_cost import UnitCost, unit_costs
 
 TEMPLATES = Path(__file__).parent / "templates" / "site"
 #: the classes of the status badges (a definition in the Atlas shows as "defined", in the colour of "proved")
@@ -634,9 +636,10 @@ class _BookPages:
     reviews: dict[int, str]  # unit id -> its review state (approved, unreviewed; rejected when out of the Atlas)
     hints: dict[int, list[str]]  # unit id -> the hints people gave it
     person_stated: set[int]  # the units whose statement a person supplied
+    costs: dict[int, UnitCost]  # unit id -> how it was closed and what it cost
 
     @classmethod
-    def of(cls, store: Store, book: Book, bdir: str) -> _BookPages:
+    def of(cls, store: Store, book: Book, bdir: str, settings: Settings) -> _BookPages:
         units = store.units(book.id)
         g = book_graph(store, book.id)
         entries = {u.id: store.atlas_entry(u.id) for u in units}
@@ -656,6 +659,7 @@ class _BookPages:
             reviews=store.review_states(book.id),
             hints=hints,
             person_stated=person_stated,
+            costs={c.unit_id: c for c in unit_costs(store, settings, book)},
         )
 
     def link(self, uid: int) -> dict[str, Any]:
@@ -745,6 +749,7 @@ class _BookPages:
             "subgoals": subgoal_tree(store, u.id),
             "person_stated": u.id in self.person_stated,
             "in_mathlib": self.in_mathlib.get(u.id) if entry is not None else None,
+            "cost": self.costs.get(u.id),
             "entry": entry,
             "decl": full_decl_name(self.book, entry) if entry is not None else "",
             "blueprint": self.states[u.id].summary,
@@ -835,8 +840,9 @@ def _write_search(out: Path, search: list[dict[str, Any]]) -> None:
     _write(out / "static" / "search-data.js", "window.AUTOFORM_SEARCH = " + data + ";\n")
 
 
-def build_site(store: Store, out: Path) -> SiteSummary:
-    """Write the static site of every book in `store` to `out` (existing files are overwritten, none removed)."""
+def build_site(store: Store, out: Path, settings: Settings | None = None) -> SiteSummary:
+    """Write the static site of every book in `store` to `out` (existing files are overwritten, none removed).
+    ``settings``: for ``[llm] prices``, the units' cost in USD (without, tokens and calls only)."""
     out = Path(out)
     env = _env()
     books = store.books()
@@ -845,7 +851,7 @@ def build_site(store: Store, out: Path) -> SiteSummary:
     search: list[dict[str, Any]] = []
     book_rows: list[dict[str, Any]] = []
     for book in books:
-        b = _BookPages.of(store, book, dirs[book.id])
+        b = _BookPages.of(store, book, dirs[book.id], settings or Settings())
         book_rows.append(_write_book(store, env, out, b))
         search += [b.search_row(u) for u in b.units]
         n_units += len(b.units)

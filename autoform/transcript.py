@@ -14,10 +14,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from autoform.config import Settings
 from autoform.errors import UsageError
 from autoform.store import ADMITTED, Attempt, Book, Post, Store, Unit, UnitStatus
 from autoform.store.reports import LLMCall
 from autoform.subgoals import SubgoalNode, subgoal_tree
+from autoform.unit_cost import UnitCost, unit_cost
 
 
 class AmbiguousUnit(UsageError):
@@ -66,6 +68,7 @@ class Transcript(BaseModel):
     why: str = ""  # for a unit not admitted: the last reasons Lean (or the job) gave
     hints: list[str] = Field(default_factory=list)  # the hints people gave the unit (pinned for its agents)
     subgoals: list[SubgoalNode] = Field(default_factory=list)  # the decomposition's tree, when it was decomposed
+    cost: UnitCost | None = None  # how the unit was closed and what it cost (every job)
     entries: list[Entry]
 
 
@@ -154,8 +157,11 @@ def _post_entry(p: Post) -> Entry:
     )
 
 
-def unit_transcript(store: Store, unit: Unit, *, job_id: int | None = None) -> Transcript:
-    """Everything recorded of one unit (of one job, if given), in the order it happened."""
+def unit_transcript(
+    store: Store, unit: Unit, *, job_id: int | None = None, settings: Settings | None = None
+) -> Transcript:
+    """Everything recorded of one unit (of one job, if given), in the order it happened; with ``settings``
+    (for ``[llm] prices``), also how it was closed and what it cost in every job."""
     keyed: list[tuple[float, int, int, Entry]] = []
     for call in store.llm_calls_of_unit(unit.id, job_id):
         keyed += [(e.at, _ORDER[e.type], call.id, e) for e in _call_entries(call)]
@@ -176,6 +182,7 @@ def unit_transcript(store: Store, unit: Unit, *, job_id: int | None = None) -> T
         why=_why(unit, ordered),
         hints=[e.body for e in ordered if e.type == "post" and e.kind == "hint" and e.author == "person"],
         subgoals=subgoal_tree(store, unit.id, job_id),
+        cost=unit_cost(store, settings, unit) if settings is not None else None,
         entries=ordered,
     )
 
@@ -270,6 +277,8 @@ def render_text(t: Transcript) -> str:
     ]
     if t.why:
         out += [f"why: {t.why}", ""]
+    if t.cost is not None:
+        out += [t.cost.line(), ""]
     out += [f"hint by a person: {h}" for h in t.hints] + ([""] if t.hints else [])
     if t.subgoals:
         out += ["subgoals (the decomposition's tree):", *subgoal_lines(t.subgoals), ""]

@@ -52,6 +52,18 @@ class UnitEffort(BaseModel):
     calls: list[CallUsage]
 
 
+class UnitSpending(BaseModel):
+    """What a unit's work has cost in every job: Lean's checks of its candidates and their time, and its LLM
+    calls (uncached ones by model, for the price)."""
+
+    unit_id: int
+    lean_checks: int = 0  # attempts Lean judged (superseded ones too: they were paid for)
+    lean_s: float = 0.0
+    llm_calls: int = 0  # uncached calls
+    cached_calls: int = 0
+    tokens_by_model: dict[str, tuple[int, int]] = {}  # model -> (prompt, completion) tokens of uncached calls
+
+
 class ReportOps(StoreCore):
     """Read-only questions the outputs ask of the store: the site, the exports, transcripts, status and reports."""
 
@@ -107,6 +119,42 @@ class ReportOps(StoreCore):
                 "INSERT INTO builds (ok, command, output, created_at) VALUES (?,?,?,?)",
                 (int(ok), " ".join(command), output, time.time()),
             )
+
+    def unit_spending(self, book_id: int, *, unit_id: int | None = None) -> dict[int, UnitSpending]:
+        """unit id -> what its work cost, for every unit of the book (or only ``unit_id``) that has any attempt or
+        LLM call."""
+        only, params = (" AND u.id = ?", (book_id, unit_id)) if unit_id is not None else ("", (book_id,))
+        out: dict[int, UnitSpending] = {}
+        for uid, n, lean_s in self.query(
+            "SELECT a.unit_id, COUNT(*), COALESCE(SUM(a.elapsed_s), 0) FROM attempts a "
+            f"JOIN units u ON u.id = a.unit_id WHERE u.book_id = ?{only} GROUP BY a.unit_id",
+            params,
+        ):
+            out[uid] = UnitSpending(unit_id=uid, lean_checks=int(n), lean_s=float(lean_s))
+        for uid, model, cached, n, pt, ct in self.query(
+            "SELECT c.unit_id, c.model, c.cached, COUNT(*), COALESCE(SUM(c.prompt_tokens), 0), "
+            "COALESCE(SUM(c.completion_tokens), 0) FROM llm_calls c JOIN units u ON u.id = c.unit_id "
+            f"WHERE u.book_id = ?{only} GROUP BY c.unit_id, c.model, c.cached",
+            params,
+        ):
+            got = out.setdefault(uid, UnitSpending(unit_id=uid))
+            if cached:
+                got.cached_calls += int(n)
+                continue
+            got.llm_calls += int(n)
+            before = got.tokens_by_model.get(model, (0, 0))
+            got.tokens_by_model[model] = (before[0] + int(pt), before[1] + int(ct))
+        return out
+
+    def unit_closers(self, book_id: int) -> dict[int, str]:
+        """unit id -> how its Atlas entry was closed: the author of the admitted attempt (``stated`` for an entry
+        without one), as :meth:`closed_by` counts them."""
+        rows = self.query(
+            "SELECT a.unit_id, COALESCE(t.author, 'stated') FROM atlas_entries a "
+            "LEFT JOIN attempts t ON t.id = a.attempt_id WHERE a.book_id = ?",
+            (book_id,),
+        )
+        return {int(r[0]): str(r[1]) for r in rows}
 
     def closed_by(self, book_id: int) -> dict[str, int]:
         """How the book's Atlas entries were closed: the author of each admitted attempt (``prover``,
