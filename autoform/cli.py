@@ -324,7 +324,13 @@ def run(
     unit_tokens: Annotated[
         int | None, typer.Option("--unit-tokens", help="fail a unit past this many LLM tokens in the job")
     ] = None,
-    max_attempts: Annotated[int | None, typer.Option("--max-attempts", help="attempts per unit and stage")] = None,
+    max_attempts: Annotated[
+        int | None,
+        typer.Option(
+            "--max-attempts",
+            help="attempts per unit and stage; for proofs it replaces the [prove] budget (unless --unit-budget)",
+        ),
+    ] = None,
     unit_budget: Annotated[
         str | None,
         typer.Option("--unit-budget", help="per-unit proof budget ([prove]), e.g. 'llm_calls=20,wall_s=900'"),
@@ -341,6 +347,8 @@ def run(
     from autoform.jobs import JobRunner
 
     s = with_unit_budget(settings(), unit_budget)
+    if max_attempts is not None and unit_budget is None:  # a number of attempts asked for: the attempts strategy
+        s = s.model_copy(update={"prove": s.prove.model_copy(update={"strategy": "attempts"})})
     params = _job_params(
         s,
         jobs=jobs,

@@ -270,12 +270,15 @@ class IngestConfig(_Section):
 
 
 class ProveConfig(_Section):
-    """``[prove]``: how long one unit's proof search may go on. With ``strategy = "attempts"`` (the default) a proof
-    gets ``[job] max_attempts`` attempts; with ``"budget"`` (or ``autoform run --unit-budget``) it goes on, round
-    after round, until one of these limits is reached or it stalls; then decomposition, then the unit ends."""
+    """``[prove]``: how long one unit's proof search may go on. With ``strategy = "budget"`` (the default, or
+    ``autoform run --unit-budget``) it goes on, round after round, until one of these limits is reached or it
+    stalls; then decomposition, then the unit ends. With ``"attempts"`` (or ``autoform run --max-attempts``
+    alone) a proof gets ``[job] max_attempts`` attempts, then decomposition. The defaults suit a paid API on a
+    textbook: at most 16 calls and 300k tokens a unit (under $1 at GPT-4.1's list price), cut short by a stall."""
 
     strategy: Literal["attempts", "budget"] = Field(
-        default="attempts", description="'attempts': [job] max_attempts proof attempts; 'budget': the limits below"
+        default="budget",
+        description="'budget': the limits below (the default); 'attempts': [job] max_attempts proof attempts",
     )
     llm_calls: int = Field(default=16, ge=1, description="LLM calls on one unit (uncached; every role)")
     tokens: int = Field(default=300_000, ge=1, description="tokens (prompt + completion) on one unit")

@@ -40,6 +40,20 @@ def make_repl_dir(where: Path, program: Path = FAKE_REPL, env: dict[str, str] | 
     return repl
 
 
+#: the scripted jobs count proof attempts: their workspaces pin the attempts strategy (the default budget strategy
+#: has tests of its own, which set ``[prove] strategy`` or use ``--unit-budget``)
+PINNED_STRATEGY = 'strategy = "attempts"'
+
+
+def _pin_strategy(extra: str) -> str:
+    """``extra`` with ``[prove] strategy = "attempts"`` unless it chooses a strategy itself."""
+    if "strategy" in extra:
+        return extra
+    if "[prove]\n" in extra:
+        return extra.replace("[prove]\n", f"[prove]\n{PINNED_STRATEGY}\n", 1)
+    return f"{extra}\n[prove]\n{PINNED_STRATEGY}\n"
+
+
 def write_config(home: Path, *, base_url: str, repl_dir: Path, extra: str = "", automation: bool = False) -> None:
     project = home / "lean_project"
     project.mkdir(parents=True, exist_ok=True)
@@ -66,7 +80,7 @@ memory_mb = 4096
 # the oracle double accepts any identifier but `bogus*`, so automation would prove everything: the tests that
 # exercise automation turn it on themselves
 automation = {"true" if automation else "false"}
-{extra}
+{_pin_strategy(extra)}
 """,
         encoding="utf-8",
     )

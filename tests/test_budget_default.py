@@ -1,0 +1,70 @@
+"""The budget is the default strategy of the proof search (issue 16, point 3): a workspace that says nothing of
+``[prove]`` gets the budget policy; ``autoform run --max-attempts N`` alone asks for the attempts strategy.
+
+The other scripted jobs pin ``strategy = "attempts"`` (tests/conftest.py) because they count attempts; these
+tests take the pin out again, so the product's own default is what runs."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+from conftest import PINNED_STRATEGY, SAMPLE_BOOK, autoform, book_script, label_of, lean, role_of
+
+from autoform.config import ProveConfig, Settings
+
+TARGET = "thm:sum-odd"
+
+
+def _hopeless(body: dict) -> dict:
+    """Every whole proof and repair of the target names an identifier Lean does not know (one error each)."""
+    if label_of(body) == TARGET and role_of(body) in ("prover", "gap_closer"):
+        return lean("  exact bogus_sum_odd n")
+    return book_script()(body)
+
+
+def _unpinned(home) -> None:
+    """The workspace's autoform.toml without the tests' pinned strategy: the product's default applies."""
+    toml = home / "autoform.toml"
+    text = toml.read_text(encoding="utf-8")
+    assert PINNED_STRATEGY in text
+    toml.write_text(text.replace(PINNED_STRATEGY, ""), encoding="utf-8")
+
+
+def _proof_attempts(home) -> tuple[str, int]:
+    conn = sqlite3.connect(home / "autoform.sqlite")
+    status, n = conn.execute(
+        "SELECT u.status, COUNT(a.id) FROM units u LEFT JOIN attempts a ON a.unit_id = u.id AND a.stage = 'proof' "
+        "WHERE u.label = ? GROUP BY u.id",
+        (TARGET,),
+    ).fetchone()
+    conn.close()
+    return status, n
+
+
+def test_the_default_strategy_is_the_budget() -> None:
+    assert Settings().prove.strategy == "budget" == ProveConfig().strategy
+
+
+@pytest.mark.slow
+def test_a_workspace_without_prove_settings_searches_by_budget(workspace):
+    ws = workspace(_hopeless, extra="decompose = false\n")
+    _unpinned(ws.home)
+    autoform(ws.home, "ingest", str(SAMPLE_BOOK), "--book", "ent", check=True)
+    r = autoform(ws.home, "run", "ent")
+    assert r.returncode == 0, r.stderr
+    status, attempts = _proof_attempts(ws.home)
+    # past the three shots of [job] max_attempts, ended by the stall rule (3 attempts without fewer errors)
+    assert status == "failed" and attempts > 3
+    assert "no progress in 3 attempts" in r.stderr
+
+
+@pytest.mark.slow
+def test_max_attempts_alone_asks_for_the_attempts_strategy(workspace):
+    ws = workspace(_hopeless, extra="decompose = false\n")
+    _unpinned(ws.home)
+    autoform(ws.home, "ingest", str(SAMPLE_BOOK), "--book", "ent", check=True)
+    r = autoform(ws.home, "run", "ent", "--max-attempts", "2")
+    assert r.returncode == 0, r.stderr
+    assert _proof_attempts(ws.home) == ("failed", 2)
+    assert "no progress" not in r.stderr and "budget spent" not in r.stderr
