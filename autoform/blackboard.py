@@ -89,6 +89,17 @@ class Blackboard:
                     self._last_id = p.id
         return True
 
+    def reload(self, unit_ids: Iterable[int]) -> None:
+        """Read these units' cached posts again from the store: a person re-opened them meanwhile, which changes
+        posts in place (a lock becomes ``lock_superseded``); posts are never deleted, so only their rows change."""
+        with self._lock:
+            fresh: dict[int, Post] = {}
+            for uid in set(unit_ids):
+                posts = [p for p in self.store.posts(self.book_id, unit_id=uid) if p.id <= self._last_id]
+                self._by_unit[uid] = posts
+                fresh.update((p.id, p) for p in posts)
+            self._posts = [fresh.get(p.id, p) for p in self._posts]
+
     def read(self, *, unit_id: int | None = None, kind: PostKind | None = None) -> list[Post]:
         if not self._refresh():
             return self.store.posts(self.book_id, unit_id=unit_id, kind=kind)

@@ -93,7 +93,8 @@ def state(
     as_json: AsJson = False,
 ) -> None:
     """Supply a unit's Lean statement (or definition): checked like a draft (it must elaborate), locked, marked
-    "stated by a person"; the prover works on it at the next run. Needs Lean (exit 3 without; nothing changed)."""
+    "stated by a person"; the prover works on it (a running job of the book takes it up; else the next run). Needs
+    Lean (exit 3 without; nothing changed)."""
     from autoform.lean import make_oracle
     from autoform.lean.oracle import OracleUnavailable
     from autoform.people import check_person_statement, clean_statement, resolve_unit, state_unit
@@ -120,7 +121,7 @@ def state(
     finally:
         oracle.close()
     change = state_unit(store, s, b, u, text, ty)
-    change.message = f"locked as stated by a person; `autoform run {b.slug}` proves it"
+    change.message = f"locked as stated by a person; {_who_works(store, b)} proves it"
     _print_change(change, as_json)
 
 
@@ -199,6 +200,8 @@ def review(
     store, b = _open(book)
     u = resolve_unit(store, b, unit)
     change = approve(store, b, u) if approve_ else reject(store, cli().settings(), b, u, reject_ or "")
+    if not approve_:
+        change.message = f"{_who_works(store, b)} drafts it again"
     _print_change(change, as_json)
 
 
@@ -207,24 +210,38 @@ def retry(
     units: Annotated[list[str] | None, typer.Argument(help="the units to retry (ids, labels or numbers)")] = None,
     failed: Annotated[bool, typer.Option("--failed", help="every failed unit of the book")] = False,
     budget: Annotated[
-        str | None, typer.Option("--budget", help="the budget per unit, as run's --unit-budget ('llm_calls=20,...')")
+        str | None,
+        typer.Option("--budget", help="the proof budget of each unit, as run's --unit-budget ('llm_calls=20,...')"),
     ] = None,
     as_json: AsJson = False,
 ) -> None:
     """Re-open failed (or skipped) units with fresh attempts, keeping their history for the agents (a pinned
-    note of how they ended); the next `autoform run` works on them."""
+    note of how they ended); with --budget, their next proof search keeps to that budget. A running job of the
+    book takes them up; else the next `autoform run` works on them."""
     from autoform.people import retry as reopen
     from autoform.people import retry_targets
 
-    s = cli().settings()
-    if budget is not None:
-        cli().parse_unit_budget(s.prove, budget)  # checked as run checks it
+    limits = _budget_limits(cli().settings().prove, budget) if budget is not None else {}
     store, b = _open(book)
-    change = reopen(store, b, retry_targets(store, b, units or [], failed=failed), budget=budget or "")
+    change = reopen(store, b, retry_targets(store, b, units or [], failed=failed), budget=budget or "", limits=limits)
     if change.units:
-        again = f" --unit-budget '{budget}'" if budget else ""
-        change.message = f"`autoform run {b.slug}{again}` works on them with fresh attempts"
+        change.message = f"{_who_works(store, b)} works on them with fresh attempts"
     _print_change(change, as_json)
+
+
+def _who_works(store: Store, b: Book) -> str:
+    """Who takes a re-opened unit up: the book's running job, else the next run."""
+    from autoform.people import live_job
+
+    job = live_job(store, b)
+    return f"job {job.id} (running)" if job is not None else f"`autoform run {b.slug}`"
+
+
+def _budget_limits(prove: ProveConfig, text: str) -> dict[str, int | float]:
+    """The limits ``--budget`` names (checked as run checks ``--unit-budget``), with their values."""
+    parsed = cli().parse_unit_budget(prove, text)
+    named = {p.partition("=")[0].strip() for p in text.split(",") if p.strip()}
+    return {name: getattr(parsed, name) for name in sorted(named)}
 
 
 def register(app: typer.Typer, hooks: CliHooks) -> None:

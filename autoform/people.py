@@ -7,12 +7,15 @@ on the same book.
 * :func:`review_queue`, :func:`approve`, :func:`reject`: the review of fidelity. A rejected entry leaves the
   Atlas (kept in ``atlas_history``), its reason becomes a pinned hint, the unit goes back to drafting, and the
   units whose Atlas code used it leave the Atlas too and are re-checked (their proofs go through the gate again);
-* :func:`retry`: failed (or skipped) units re-opened with fresh attempts, their history kept.
+* :func:`retry`: failed (or skipped) units re-opened with fresh attempts, their history kept, and with the
+  proof budget a person gives (its proof searches keep to it until a later retry, whatever ``[prove] strategy``
+  says).
 
-A command never touches a unit a live job has in work (status ``working``), nor, when it withdraws an Atlas
-entry, a unit in work that depends on it: it says so and changes nothing. A job picks the rest up at the unit's
-next step (a hint at its next prompt; a statement when it reaches the unit); units re-opened while a job runs
-are worked by the next ``autoform run``."""
+Every re-opening is recorded (``reopenings``: a retry, a rejection, a new statement, a unit re-checked). A
+command never touches a unit a live job has in work (status ``working``), nor, when it withdraws an Atlas entry,
+a unit in work that depends on it: it says so and changes nothing. A running job picks the rest up at the unit's
+next step: a hint at its next prompt, a statement when it reaches the unit, and a unit re-opened during the run
+is taken up again by that job (:mod:`autoform.jobs.runner`), its spend counted from the re-opening on."""
 
 from __future__ import annotations
 
@@ -118,7 +121,7 @@ def _withdraw(store: Store, book: Book, unit: Unit, entry: AtlasEntry, reason: s
         keep = lock is not None and not named.search(str(lock.get("statement", "")))
         why = f"it used `{entry.decl_name}`, which left the Atlas ({reason})"
         store.withdraw_entries([uid], why)
-        store.reopen_unit(uid, keep_lock=keep, stages=("proof",) if keep else STAGES)
+        store.reopen_unit(uid, keep_lock=keep, stages=("proof",) if keep else STAGES, cause="recheck")
         store.add_post(book_id=book.id, unit_id=uid, author=PERSON, kind="invalidation", body=f"Re-checked: {why}")
         change.add(dep, change.rechecked)
 
@@ -190,7 +193,7 @@ def state_unit(store: Store, settings: Settings, book: Book, unit: Unit, text: s
         guard(store, book, {unit.id} | (_dependents(graph, unit.id) if entry else set()), "its statement would change")
         if entry is not None:
             _withdraw(store, book, unit, entry, "a person stated the unit anew", change)
-        store.reopen_unit(unit.id, keep_lock=False, stages=STAGES)
+        store.reopen_unit(unit.id, keep_lock=False, stages=STAGES, cause="state")
         name = declared_name(text) or ""
         store.reserve_name(book.id, unit.id, name)
         kind = "definition" if unit.kind == "definition" else "theorem"
@@ -274,7 +277,7 @@ def reject(store: Store, settings: Settings, book: Book, unit: Unit, reason: str
         guard(store, book, {unit.id} | _dependents(graph, unit.id), "it rests on the statement rejected")
         store.add_review(entry, REJECTED, reason=reason, reviewer=PERSON)
         _withdraw(store, book, unit, entry, f"rejected in review: {reason}", change)
-        store.reopen_unit(unit.id, keep_lock=False, stages=STAGES)
+        store.reopen_unit(unit.id, keep_lock=False, stages=STAGES, cause="reject")
         store.add_post(
             book_id=book.id,
             unit_id=unit.id,
@@ -313,10 +316,13 @@ def retry_targets(store: Store, book: Book, refs: list[str], *, failed: bool) ->
     return units
 
 
-def retry(store: Store, book: Book, units: list[Unit], *, budget: str = "") -> Change:
+def retry(
+    store: Store, book: Book, units: list[Unit], *, budget: str = "", limits: dict[str, int | float] | None = None
+) -> Change:
     """The units pending again with fresh attempts (their attempts kept as history, no longer counted), each
-    with a pinned note of why it last failed, for its agents; ``budget``: the per-unit budget asked for,
-    recorded with the note."""
+    with a pinned note of why it last failed, for its agents; ``limits``: the proof budget a person gives each
+    (``[prove]`` fields; ``budget``: as it was written), which its proof searches keep to from then on (until a
+    later retry), whatever ``[prove] strategy`` says."""
     change = Change("retry", book.slug)
     with store.tx():
         guard(store, book, {u.id for u in units}, "it would be re-opened")
@@ -325,15 +331,16 @@ def retry(store: Store, book: Book, units: list[Unit], *, budget: str = "") -> C
             if current.status not in RETRYABLE:
                 continue  # a job concluded it otherwise meanwhile
             why = unit_transcript(store, current).why or current.status
-            store.reopen_unit(u.id, keep_lock=True, stages=STAGES)
+            store.reopen_unit(u.id, keep_lock=True, stages=STAGES, cause="retry", limits=limits)
             store.add_post(
                 book_id=book.id,
                 unit_id=u.id,
                 author=PERSON,
                 kind="hint",
-                body=f"Retried by a person with a fresh budget. Earlier attempts ended: {why}",
+                body=f"Retried by a person with a fresh budget{f' ({budget})' if budget else ''}. Earlier attempts "
+                f"ended: {why}",
                 pinned=True,
-                data={"retry": True, "was": str(current.status), "budget": budget},
+                data={"retry": True, "was": str(current.status), "budget": budget, "limits": limits or {}},
             )
             change.add(current, was=str(current.status), status=UnitStatus.PENDING)
     return change

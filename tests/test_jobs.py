@@ -159,6 +159,100 @@ def test_dependency_plan_counts_heights_and_cuts_cycles():
     assert height == {1: 4, 2: 3, 3: 3, 4: 2, 5: 1, 6: 1}  # the chain 1-2-4-5 is the critical path
 
 
+def test_the_plan_takes_up_reopened_units_after_their_open_dependencies():
+    from autoform.jobs import ReadyQueue
+
+    g = nx.DiGraph()
+    for n in range(1, 6):
+        g.add_node(n, seq=n)
+    g.add_edges_from([(2, 1), (3, 2), (5, 1)])  # 3 uses 2 uses 1; 5 uses 1; 4 alone
+    from autoform import graph as graphs
+
+    q = ReadyQueue(g, graphs.work_order(g))
+    assert q.pop() == 1
+    q.conclude(1)  # 2 and 5 become ready
+    assert q.pop() == 2
+    q.conclude(2)  # 3 becomes ready; 3, 4 and 5 are ready, none started
+    assert not q.is_open(1) and not q.is_open(2) and q.is_open(5)
+    q.reopen([2, 1])  # a person re-opens 1 (and 2, re-checked with it): 2 waits on 1, 3 and 5 wait again
+    assert q.is_open(1) and q.is_open(2)
+    started = []
+    while q.has_ready():
+        started.append(q.pop())
+    assert sorted(started) == [1, 4] and q.has_waiting()  # neither 3 nor 5 before 1 and 2 are done again
+    q.conclude(1)
+    assert sorted([q.pop(), q.pop()]) == [2, 5] and not q.has_ready()
+    q.conclude(2)
+    assert q.pop() == 3 and not q.has_waiting()
+    q.reopen([3])  # re-opened while started (never concluded): nothing changes
+    assert not q.has_ready()
+    q.reopen([9])  # a unit outside the graph and the plan: ready at once
+    assert q.pop() == 9
+
+
+class ReopeningExecutor:
+    """Completes units at once, each proved; when ``unit`` completes the first time, a person re-opens it (the
+    store's operation the people commands use), as `autoform review --reject` would while the job runs."""
+
+    def __init__(self, unit: int) -> None:
+        self.slots, self.unit = 1, unit
+        self.submitted: list[int] = []
+        self.queue: list[int] = []
+
+    def start(self, ctx) -> None:
+        self.ctx = ctx
+
+    def submit(self, unit: Unit) -> None:
+        assert unit.status == "pending"  # a re-opened unit is handed over as it is now
+        self.submitted.append(unit.id)
+        self.queue.append(unit.id)
+
+    def completed(self, timeout: float) -> list[UnitOutcome]:
+        if not self.queue:
+            return []
+        uid = self.queue.pop(0)
+        self.ctx.store.set_unit_status(uid, "proved")
+        if uid == self.unit and self.submitted.count(uid) == 1:
+            with self.ctx.store.tx():
+                self.ctx.store.reopen_unit(uid, keep_lock=True, stages=("proof",), cause="reject")
+        return [UnitOutcome(uid, events=[("proved", uid, "")])]
+
+    def request_stop(self) -> None:
+        pass
+
+    def close(self, *, wait: bool = True) -> None:
+        pass
+
+
+def test_a_running_job_takes_up_units_reopened_during_its_run(tmp_path):
+    from autoform import graph as graphs
+
+    s = load_settings(tmp_path)
+    store = Store(s.db_path)
+    from autoform.ingest import read_book, store_book
+
+    store_book(store, "ent", read_book(SAMPLE_BOOK))
+    book = store.book("ent")
+    assert book is not None
+    g = graphs.book_graph(store, book.id)
+    order = graphs.work_order(g)
+    pos = {u: i for i, u in enumerate(order)}
+    used = next(u for u in order if any(pos[w] > pos[u] for w in g.predecessors(u)))  # a unit others use
+    users = {w for w in g.predecessors(used) if pos[w] > pos[used]}
+    ex = ReopeningExecutor(used)
+    r = JobRunner(s, store, book, object(), object(), JobParams(max_attempts=3, jobs=1), executor=ex)
+    summary = r.run()
+    assert summary.status == "done"
+    assert ex.submitted.count(used) == 2 and len(ex.submitted) == len(order) + 1  # taken up again, once
+    assert store.unit(used).status == "proved"
+    # its users had not started when it was re-opened: they waited for it to end again
+    again = len(ex.submitted) - 1 - ex.submitted[::-1].index(used)
+    assert users and all(ex.submitted.index(w) > again for w in users)
+    # the live counters count it once
+    assert r.monitor is not None and r.monitor.snapshot()["admitted"] == len(order)
+    assert len(store.jobs(book.id)) == 1
+
+
 class ScriptedExecutor:
     """Completes units at once, in submission order, with fixed outcomes: the scheduler alone."""
 
@@ -221,6 +315,15 @@ def test_scheduler_releases_units_after_their_dependencies_even_failed_ones(tmp_
             assert ended[b] <= started[a], (a, b)
     assert ex.max_in_flight == 3  # the slots were used
     assert r.sched_cpu_s < 0.5
+
+
+def test_the_job_records_the_slots_its_executor_actually_uses(tmp_path):
+    """Ray without --jobs uses the cluster's slots: the job's stored parameters say how many, not --jobs' 1."""
+    ex = ScriptedExecutor(slots=4)  # as a Ray executor whose workers hold four units
+    r, store = _plain_runner(tmp_path, ex, jobs=1)
+    summary = r.run()
+    assert summary.status == "done" and ex.max_in_flight == 4
+    assert store.job(summary.job_id).params["jobs"] == 4
 
 
 def _cut_edges(r: JobRunner) -> set[tuple[int, int]]:

@@ -1,10 +1,13 @@
 """People in the loop, end to end through the real CLI with the scripted server and the stand-in REPL: a hint
 reaches the next prompt of its unit and no other; a person's statement is locked and proved; a rejected unit
 leaves atlas/, is drafted again with the reason in its prompt, and its dependent is re-checked; ``retry
---failed`` re-opens exactly the failed units; a command run while a job works on the unit changes nothing."""
+--failed`` re-opens exactly the failed units, and ``retry --budget`` gives a unit's next proof search its budget;
+a running job takes up the units re-opened during its run, and a command run while a job runs changes nothing it
+should not."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import sqlite3
 import subprocess
@@ -301,7 +304,7 @@ def test_commands_while_a_job_works_on_the_unit_change_nothing_they_should_not(t
         r = autoform(home, "retry", "mini", "thm:c")
         assert r.returncode == 2 and "a job works on it already" in r.stderr
         assert [tuple(r) for r in conn.execute(posts)] == snapshot
-        r = autoform(home, "review", "mini", "lem:a", "--reject", "no")  # thm:b rests on it: not in work
+        r = autoform(home, "review", "mini", "lem:a", "--reject", REASON)  # thm:b rests on it: not in work
         assert r.returncode == 0, r.stderr
         assert not conn.execute(
             "SELECT 1 FROM posts WHERE author = 'person' AND kind = 'lock' AND unit_id = ?", (_uid(conn, "thm:c"),)
@@ -315,9 +318,21 @@ def test_commands_while_a_job_works_on_the_unit_change_nothing_they_should_not(t
     # the hint reached the unit's next prompt in the running job (the gap-closer's repair)
     repair = [b for b in srv.requests if role_of(b) == "gap_closer" and label_of(b) == "thm:c"]
     assert repair and HINT in repair[-1]["messages"][-1]["content"]
-    # the rejection made while the job ran holds: the job did not put lem:a or thm:b back
-    assert _status(conn, "thm:b") == "pending" and _status(conn, "lem:a") == "pending"
-    assert _status(conn, "thm:c") == "proved" and "add_zero'" not in _atlas_text(home)
+    assert not any(HINT in p for p in _prompts(srv, "lem:a") + _prompts(srv, "thm:b"))  # and no other unit's
+    # the job took up the units re-opened during its run: lem:a re-drafted with the reason, thm:b re-checked
+    assert any(REASON in p for p in _prompts(srv, "lem:a", "drafter"))
+    assert len(_prompts(srv, "thm:b", "prover")) == 2
+    assert {_status(conn, x) for x in STATEMENT} == {"proved"} and "add_zero'" in _atlas_text(home)
+    assert conn.execute("SELECT COUNT(*) FROM jobs").fetchone()[0] == 1
+    hist = conn.execute("SELECT decl_name FROM atlas_history ORDER BY id").fetchall()
+    assert [h[0] for h in hist] == ["add_zero'", "zero_add'"]
+    # the rejection left thm:c's work (in flight meanwhile) untouched: its attempts, its lock
+    c = _uid(conn, "thm:c")
+    assert conn.execute("SELECT COUNT(*) FROM attempts WHERE unit_id = ? AND superseded = 1", (c,)).fetchone()[0] == 0
+    assert conn.execute("SELECT COUNT(*) FROM attempts WHERE unit_id = ? AND stage = 'proof'", (c,)).fetchone()[0] == 2
+    assert [r[0] for r in conn.execute("SELECT kind FROM posts WHERE unit_id = ? AND kind LIKE 'lock%'", (c,))] == [
+        "lock"
+    ]
 
 
 @pytest.mark.parametrize("ref", ["lem:a", "Lemma 1", "1"])
@@ -355,3 +370,93 @@ def test_a_persons_definition_is_admitted_without_drafting(tmp_path, fake_llm_fa
     entry = _db(home).execute("SELECT * FROM atlas_entries").fetchone()
     assert entry["status"] == "defined" and entry["decl_name"] == "PersonEven"
     assert "def PersonEven" in _atlas_text(home)
+
+
+# -- retry --budget, and units re-opened while a job runs -------------------------------------------------------
+BUDGET = "llm_calls=5,stall_rounds=50"  # the budget is what stops the search, not a stall
+#: the proofs of these tests fail; Lean's `exact?` (no LLM call) is off, so no suggestion of the stand-in proves them
+FAILING = 'decompose = false\nmax_attempts = 2\nlibrary_search = false\n[prove]\nstrategy = "attempts"'
+
+
+def _failing(*labels: str) -> dict:
+    """Provers and gap-closers of these units that never prove them, each reply new (no cache answers it)."""
+    n = itertools.count()
+    out: dict = {}
+    for x in labels:
+        out[("prover", x)] = lambda body: lean(f"  exact bogus_p{next(n)} n")
+        out[("gap_closer", x)] = lambda body: lean(f"  exact bogus_q{next(n)} n")
+    return out
+
+
+def _proof_calls(srv, label: str, since: int = 0) -> list[dict]:
+    return [b for b in srv.requests[since:] if label_of(b) == label and role_of(b) in ("prover", "gap_closer")]
+
+
+def test_retry_budget_is_what_stops_the_next_search_and_other_units_keep_the_defaults(tmp_path, fake_llm_factory):
+    script = script_for(_failing("thm:b", "thm:c"))
+    home, srv = _home(tmp_path, fake_llm_factory, script, extra=FAILING)
+    autoform(home, "run", "mini")
+    conn = _db(home)
+    assert [_status(conn, x) for x in ("thm:b", "thm:c")] == ["failed", "failed"]
+    assert len(_proof_calls(srv, "thm:b")) == 2  # [job] max_attempts
+    r = autoform(home, "retry", "mini", "thm:b", "--budget", BUDGET, "--json")
+    assert r.returncode == 0, r.stderr
+    assert "autoform run mini` works on them" in json.loads(r.stdout)["message"]
+    autoform(home, "retry", "mini", "thm:c", check=True)  # no budget: the defaults
+    before = len(srv.requests)
+    r = autoform(home, "run", "mini")
+    assert r.returncode in (0, 1), r.stderr
+    assert len(_proof_calls(srv, "thm:b", before)) == 5  # its own budget, under the "attempts" strategy
+    assert "budget spent: 5 LLM calls (budget 5)" in r.stderr
+    assert len(_proof_calls(srv, "thm:c", before)) == 2  # [job] max_attempts, as before
+    assert [_status(conn, x) for x in ("thm:b", "thm:c")] == ["failed", "failed"]
+    reopened = conn.execute("SELECT cause, limits FROM reopenings ORDER BY id").fetchall()
+    assert [(c, json.loads(lim)) for c, lim in reopened] == [
+        ("retry", {"llm_calls": 5, "stall_rounds": 50}),
+        ("retry", {}),
+    ]
+
+
+def test_a_running_job_takes_up_a_unit_retried_during_its_run_with_its_budget(tmp_path, fake_llm_factory):
+    """thm:b fails in the job; while thm:c is in work, a person retries thm:b with a budget and hints it: the
+    same job works thm:b again before it ends, its spend counted from the retry on (five calls, not five less
+    the two it had), the hint in thm:b's prompts and in no other unit's."""
+    asked, release = threading.Event(), threading.Event()
+
+    def slow_prover(body: dict) -> str:
+        asked.set()
+        release.wait(60)
+        return lean("  exact bogus_first n")
+
+    overrides = _failing("thm:b") | {("prover", "thm:c"): slow_prover}
+    home, srv = _home(tmp_path, fake_llm_factory, script_for(overrides), extra=FAILING)
+    conn = _db(home)
+    job = subprocess.Popen(
+        [sys.executable, "-m", "autoform", "--home", str(home), "run", "mini", "--jobs", "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=home,
+    )
+    try:
+        assert asked.wait(60), "the job never asked the prover of thm:c"
+        assert _status(conn, "thm:b") == "failed" and len(_proof_calls(srv, "thm:b")) == 2
+        mark = len(srv.requests)
+        r = autoform(home, "retry", "mini", "thm:b", "--budget", BUDGET, "--json")
+        assert r.returncode == 0, r.stderr
+        assert "(running) works on them" in json.loads(r.stdout)["message"]
+        autoform(home, "hint", "mini", "thm:b", HINT, check=True)
+    finally:
+        release.set()
+        out, err = job.communicate(timeout=120)
+    assert job.returncode in (0, 1), err
+    again = _proof_calls(srv, "thm:b", mark)
+    assert len(again) == 5 and "budget spent: 5 LLM calls (budget 5)" in err
+    assert all(HINT in b["messages"][-1]["content"] for b in again)
+    assert "Retried by a person" in again[0]["messages"][-1]["content"]
+    assert not any(HINT in p for p in _prompts(srv, "thm:c") + _prompts(srv, "lem:a"))
+    assert conn.execute("SELECT COUNT(*) FROM jobs").fetchone()[0] == 1
+    assert [_status(conn, x) for x in ("lem:a", "thm:b", "thm:c")] == ["proved", "failed", "proved"]
+    # thm:c, in work meanwhile, kept its attempts
+    c = _uid(conn, "thm:c")
+    assert conn.execute("SELECT COUNT(*) FROM attempts WHERE unit_id = ? AND superseded = 1", (c,)).fetchone()[0] == 0

@@ -311,6 +311,7 @@ def test_a_ray_job_from_the_command_line(tmp_path: Path, cluster, reference):
         assert keys == {"Bearer test-key"}, keys  # never the node's own key
         params = json.loads(db(home).execute("SELECT params FROM jobs").fetchone()[0])
         assert params["executor"] == "ray"
+        assert params["jobs"] == 4  # the slots used: two workers of one REPL process each, not --jobs' default
 
 
 def test_ray_faults_are_one_line_and_write_nothing(tmp_path: Path, cluster):

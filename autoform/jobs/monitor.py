@@ -44,10 +44,12 @@ class JobMonitor:
         self._lock = threading.Lock()
         self.total = total
         self.counts: dict[str, int] = {"admitted": 0, "stated": 0, "failed": 0}
+        self._counted: dict[int, str] = {}  # the counter each concluded unit is in
         for u in units.values():
             key = COUNTED_AS.get(u.status)
             if key is not None:
                 self.counts[key] += 1
+                self._counted[u.id] = key
         self.in_flight: dict[int, tuple[str, float]] = {}
         self.concluded_now = 0
         self.t0 = time.monotonic()
@@ -68,9 +70,22 @@ class JobMonitor:
         key = COUNTED_AS.get(kind)
         with self._lock:
             if key is not None:
+                self._uncount(unit.id)
                 self.counts[key] += 1
+                self._counted[unit.id] = key
                 self.concluded_now += 1
             self.last = f"{unit.display}: {kind}"
+
+    def reopened(self, unit: Unit) -> None:
+        """A person re-opened the unit while the job runs: it is counted as concluded no more."""
+        with self._lock:
+            self._uncount(unit.id)
+            self.last = f"{unit.display}: re-opened"
+
+    def _uncount(self, unit_id: int) -> None:
+        key = self._counted.pop(unit_id, None)
+        if key is not None:
+            self.counts[key] -= 1
 
     def snapshot(self) -> Snapshot:
         with self._lock:

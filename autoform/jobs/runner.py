@@ -115,6 +115,7 @@ class JobRunner:
     def _run(self, job: Job) -> JobStatus:
         self._guard_oracle(job)
         write_atlas(self.store, self.settings)  # repairs files after a crash between commit and write
+        self._reopened_seen = self.store.last_reopening_id(self.book.id)  # later ones: taken up as they come
         units = self._units = self._formalized_units()
         kinds = set(self.settings.job.formalize_kinds)
         self.monitor = JobMonitor(units, total=sum(1 for u in units.values() if u.kind in kinds))
@@ -179,7 +180,11 @@ class JobRunner:
         plan = ReadyQueue(self.graph, todo)
         in_flight: set[int] = set()
         stop_sent = False
-        while plan.has_ready() or in_flight or plan.has_waiting():
+        while True:
+            if not self.stop.is_set():
+                self._take_up_reopened(plan, units)
+            if not (plan.has_ready() or in_flight or plan.has_waiting()):
+                break
             if self.stop.is_set() and not stop_sent:
                 executor.request_stop()
                 stop_sent = True
@@ -197,10 +202,35 @@ class JobRunner:
                 break
         self.sched_cpu_s = time.thread_time() - cpu0
 
+    def _take_up_reopened(self, plan: ReadyQueue, units: dict[int, Unit]) -> None:
+        """Units a person re-opened since the last look (``autoform retry``, ``review --reject``, ``state``, and
+        the units re-checked with them) go back into the plan, unless the plan has them open already (their
+        next step reads the change) or they are no longer pending (a job concluded them meanwhile)."""
+        new = self.store.reopenings_since(self.book.id, self._reopened_seen)
+        if not new:
+            return
+        self._reopened_seen = new[-1].id
+        kinds = set(self.settings.job.formalize_kinds)
+        back: list[int] = []
+        for uid in dict.fromkeys(r.unit_id for r in new):
+            if plan.is_open(uid):
+                continue
+            unit = self.store.unit(uid)
+            if unit.status != UnitStatus.PENDING or not unit.present or unit.kind not in kinds:
+                continue
+            units[uid] = unit
+            if self.monitor is not None:
+                self.monitor.reopened(unit)
+            back.append(uid)
+        plan.reopen(back)
+
     def _start_ready(self, plan: ReadyQueue, in_flight: set[int], units: dict[int, Unit], executor: Executor) -> None:
         """Submit ready units until the executor's slots are full."""
         assert self.monitor is not None
         slots = max(1, executor.slots)
+        if slots != self.params.jobs:  # the slots a Ray cluster gives (without --jobs), recorded as the job's
+            self.params = self.params.model_copy(update={"jobs": slots})
+            self.store.set_job_params(self.job.id, self.params.model_dump_json())
         while plan.has_ready() and len(in_flight) < slots:
             uid = plan.pop()
             in_flight.add(uid)

@@ -92,6 +92,11 @@ class JobOps(StoreCore):
                 (JobStatus.RUNNING, pid, params, job_id),
             )
 
+    def set_job_params(self, job_id: int, params: str) -> None:
+        """The job's parameters (JSON) as it actually runs with them (e.g. the slots a Ray cluster gave it)."""
+        with self.tx() as c:
+            c.execute("UPDATE jobs SET params = ? WHERE id = ?", (params, job_id))
+
     def finish_job(self, job_id: int, status: JobStatus, message: str = "") -> None:
         """Record how the job ended; a ``done`` or ``failed`` job gets its finishing time."""
         finished_at = time.time() if status in (JobStatus.DONE, JobStatus.FAILED) else None
@@ -184,19 +189,22 @@ class JobOps(StoreCore):
         )
         return int(row[0][0])
 
-    def unit_proof_spend(self, job_id: int, unit_id: int, roles: tuple[str, ...]) -> tuple[int, int, float, int, float]:
-        """What the unit's proof has cost in the job: (uncached LLM calls of ``roles``, their tokens, their
-        seconds, proof attempts Lean judged, Lean's seconds on them)."""
+    def unit_proof_spend(
+        self, job_id: int, unit_id: int, roles: tuple[str, ...], *, since: float = 0.0
+    ) -> tuple[int, int, float, int, float]:
+        """What the unit's proof has cost in the job (from the moment ``since`` on: a person's re-opening):
+        (uncached LLM calls of ``roles``, their tokens, their seconds, proof attempts Lean judged, Lean's seconds
+        on them)."""
         marks = ",".join("?" * len(roles))
         calls, tokens, llm_s = self.query(
             "SELECT COUNT(*), COALESCE(SUM(prompt_tokens + completion_tokens), 0), COALESCE(SUM(elapsed_s), 0) "
-            f"FROM llm_calls WHERE job_id = ? AND unit_id = ? AND cached = 0 AND role IN ({marks})",
-            (job_id, unit_id, *roles),
+            f"FROM llm_calls WHERE job_id = ? AND unit_id = ? AND cached = 0 AND role IN ({marks}) AND created_at >= ?",
+            (job_id, unit_id, *roles, since),
         )[0]
         checks, lean_s = self.query(
             "SELECT COUNT(*), COALESCE(SUM(elapsed_s), 0) FROM attempts "
-            "WHERE job_id = ? AND unit_id = ? AND stage = 'proof' AND superseded = 0",
-            (job_id, unit_id),
+            "WHERE job_id = ? AND unit_id = ? AND stage = 'proof' AND superseded = 0 AND created_at >= ?",
+            (job_id, unit_id, since),
         )[0]
         return int(calls), int(tokens), float(llm_s), int(checks), float(lean_s)
 

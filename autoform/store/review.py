@@ -1,9 +1,11 @@
 """People in the loop: reviews of a statement's fidelity (``reviews``), Atlas entries withdrawn by a person's
-decision and kept as history (``atlas_history``), and the units a person re-opens. Each operation joins the
-caller's transaction (:meth:`~autoform.store.core.StoreCore.tx`), so a command's whole change is one."""
+decision and kept as history (``atlas_history``), and the units a person re-opens (``reopenings``: a running job
+takes them up; a retry's proof budget). Each operation joins the caller's transaction
+(:meth:`~autoform.store.core.StoreCore.tx`), so a command's whole change is one."""
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Iterable
@@ -40,6 +42,23 @@ class HistoryEntry(AtlasEntry):
     entry_id: int
     removed_at: float
     reason: str
+
+
+class Reopening(BaseModel):
+    """A unit a person re-opened: ``cause`` is ``retry``, ``reject``, ``state`` or ``recheck`` (it used an
+    entry that left the Atlas); ``limits``: the proof budget a retry gave it (``[prove]`` fields), else empty."""
+
+    id: int
+    book_id: int
+    unit_id: int
+    cause: str
+    limits: dict[str, int | float] = {}
+    created_at: float
+
+
+def _reopening(row: object) -> Reopening:
+    d = dict(row)  # type: ignore[call-overload]
+    return Reopening.model_validate({**d, "limits": json.loads(d["limits"] or "{}")})
 
 
 class ReviewOps(StoreCore):
@@ -120,12 +139,26 @@ class ReviewOps(StoreCore):
                 out.append(entry)
         return out
 
-    def reopen_unit(self, unit_id: int, *, keep_lock: bool, stages: tuple[str, ...]) -> None:
+    def reopen_unit(
+        self,
+        unit_id: int,
+        *,
+        keep_lock: bool,
+        stages: tuple[str, ...],
+        cause: str,
+        limits: dict[str, int | float] | None = None,
+    ) -> None:
         """The unit is pending again: its attempts at ``stages`` are kept as history but no longer counted
         (superseded), its lock becomes a ``lock_superseded`` post unless ``keep_lock``, and the declaration
-        names it reserved are free again (but its kept lock's)."""
+        names it reserved are free again (but its kept lock's). The re-opening is recorded with its ``cause``
+        and the proof budget ``limits`` a retry gives (:meth:`reopenings_since`)."""
         marks = ",".join("?" * len(stages))
         with self.tx() as c:
+            c.execute(
+                "INSERT INTO reopenings (book_id, unit_id, cause, limits, created_at) "
+                "SELECT book_id, id, ?, ?, ? FROM units WHERE id = ?",
+                (cause, json.dumps(limits or {}), time.time(), unit_id),
+            )
             if stages:
                 c.execute(
                     f"UPDATE attempts SET superseded = 1 WHERE unit_id = ? AND stage IN ({marks})", (unit_id, *stages)
@@ -142,6 +175,24 @@ class ReviewOps(StoreCore):
                 c.execute("UPDATE posts SET kind = 'lock_superseded' WHERE unit_id = ? AND kind = 'lock'", (unit_id,))
             c.execute("DELETE FROM decl_names WHERE unit_id = ? AND name != ?", (unit_id, keep))
             c.execute("UPDATE units SET status = ? WHERE id = ?", (UnitStatus.PENDING, unit_id))
+
+    def reopenings_since(self, book_id: int, after_id: int) -> list[Reopening]:
+        """The book's re-openings after re-opening ``after_id`` (0: all), oldest first."""
+        rows = self.query("SELECT * FROM reopenings WHERE book_id = ? AND id > ? ORDER BY id", (book_id, after_id))
+        return [_reopening(r) for r in rows]
+
+    def last_reopening_id(self, book_id: int) -> int:
+        """The id of the book's latest re-opening (0 if none)."""
+        return int(self.query("SELECT COALESCE(MAX(id), 0) FROM reopenings WHERE book_id = ?", (book_id,))[0][0])
+
+    def last_reopening(self, unit_id: int, cause: str | None = None) -> Reopening | None:
+        """The unit's latest re-opening (of that ``cause``), if any."""
+        sql, params = "SELECT * FROM reopenings WHERE unit_id = ?", [unit_id]
+        if cause is not None:
+            sql += " AND cause = ?"
+            params.append(cause)
+        rows = self.query(sql + " ORDER BY id DESC LIMIT 1", tuple(params))
+        return _reopening(rows[0]) if rows else None
 
     def users_of(self, book_id: int, unit_id: int, decl_name: str, *, in_prelude: bool) -> set[int]:
         """The units whose Atlas code uses the unit (transitively): those depending on it in the graph when its

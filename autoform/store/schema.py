@@ -3,7 +3,7 @@ released; a change is a new migration)."""
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -201,5 +201,25 @@ MIGRATIONS: dict[int, str] = {
         reason TEXT NOT NULL
     );
     CREATE INDEX atlas_history_unit ON atlas_history(unit_id, id);
+    """,
+    # every unit a person re-opened (a retry, a rejection, a new statement, a unit re-checked because of
+    # them), with the proof budget a retry gave it: a running job takes these units up again, and counts
+    # their proof's spend from the re-opening on
+    7: """
+    CREATE TABLE reopenings (
+        id INTEGER PRIMARY KEY,
+        book_id INTEGER NOT NULL REFERENCES books(id),
+        unit_id INTEGER NOT NULL REFERENCES units(id),
+        cause TEXT NOT NULL CHECK (cause IN ('retry', 'reject', 'state', 'recheck')),
+        limits TEXT NOT NULL DEFAULT '{}',
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX reopenings_book ON reopenings(book_id, id);
+    CREATE INDEX reopenings_unit ON reopenings(unit_id, id);
+    INSERT INTO reopenings (book_id, unit_id, cause, created_at)
+        SELECT book_id, unit_id, CASE WHEN json_extract(data, '$.retry') THEN 'retry' ELSE 'reject' END, created_at
+        FROM posts WHERE kind = 'hint' AND author = 'person' AND unit_id IS NOT NULL
+        AND (json_extract(data, '$.retry') OR json_extract(data, '$.review') = 'rejected')
+        ORDER BY id;
     """,
 }
