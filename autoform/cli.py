@@ -1233,25 +1233,24 @@ def eval_cmd(
     out_dir: Annotated[str | None, typer.Option("--out", help="the evaluation's directory")] = None,
     jobs: Annotated[int | None, typer.Option("--jobs", help="problems in flight")] = None,
     max_attempts: Annotated[int | None, typer.Option("--max-attempts", help="attempts per problem and stage")] = None,
-    budget_usd: Annotated[float | None, typer.Option("--budget-usd", help="stop new work past this cost")] = None,
+    budget_usd: Annotated[
+        float | None, typer.Option("--budget-usd", help="stop new work past this cost (the whole evaluation's)")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+    prove_reference: Annotated[
+        bool, typer.Option("--prove-reference", help="also prove each reference statement, locked as given")
+    ] = False,
+    executor: Annotated[str, typer.Option("--executor", help="local (threads) or ray (a Ray cluster)")] = "local",
+    address: Annotated[str | None, typer.Option("--address", help="Ray cluster address (with --executor ray)")] = None,
+    ray_workers: Annotated[int | None, typer.Option("--ray-workers", help="unit workers on the Ray cluster")] = None,
 ) -> None:
     """Measure the pipeline on a benchmark with reference statements (Lean decides equivalence and proofs)."""
-    from autoform.cli_eval import eval_command
+    from autoform.cli_eval import EvalOptions, eval_command
 
-    code = eval_command(
-        settings(),
-        target,
-        limit=limit,
-        split=split,
-        out_dir=out_dir,
-        jobs=jobs,
-        max_attempts=max_attempts,
-        budget_usd=budget_usd,
-        as_json=as_json,
-        out=out,
-        err=err,
+    opts = EvalOptions(
+        limit, split, out_dir, jobs, max_attempts, budget_usd, as_json, prove_reference, executor, address, ray_workers
     )
+    code = eval_command(settings(), target, opts, out=out, err=err)
     if code:
         raise typer.Exit(code)
 

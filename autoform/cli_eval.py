@@ -19,7 +19,6 @@ if TYPE_CHECKING:
     from autoform.evaluation.bench import Problem
     from autoform.evaluation.report import EvalReport
     from autoform.jobs import JobParams, JobSummary
-    from autoform.lean.oracle import Oracle
     from autoform.llm import LLMClient
     from autoform.store import Store
 
@@ -35,38 +34,53 @@ class EvalOptions:
     max_attempts: int | None = None
     budget_usd: float | None = None
     as_json: bool = False
+    prove_reference: bool = False
+    executor: str = "local"
+    address: str | None = None
+    ray_workers: int | None = None
 
     def check(self) -> None:
         if self.limit is not None and self.limit < 1:
             raise UsageError(f"--limit {self.limit}: at least 1")
         if self.budget_usd is not None and self.budget_usd <= 0:
             raise UsageError(f"--budget-usd {self.budget_usd}: a budget must be positive")
+        if self.executor not in ("local", "ray"):
+            raise UsageError(f"--executor {self.executor!r}: use local or ray")
+        if (self.address or self.ray_workers) and self.executor != "ray":
+            raise UsageError("--address and --ray-workers go with --executor ray")
+        for name, n in (
+            ("--jobs", self.jobs),
+            ("--max-attempts", self.max_attempts),
+            ("--ray-workers", self.ray_workers),
+        ):
+            if n is not None and n < 1:
+                raise UsageError(f"{name} {n}: at least 1")
+
+    def job_params(self, s: Settings) -> JobParams:
+        from autoform.jobs import JobParams
+
+        return JobParams(
+            max_attempts=self.max_attempts or s.job.max_attempts,
+            jobs=self.jobs or s.job.jobs,
+            budget_usd=self.budget_usd,
+            executor="ray" if self.executor == "ray" else "local",
+            address=self.address,
+            ray_workers=self.ray_workers,
+        )
 
 
-def eval_command(
-    s: Settings,
-    target: list[str],
-    *,
-    limit: int | None,
-    split: str | None,
-    out_dir: str | None,
-    jobs: int | None,
-    max_attempts: int | None,
-    budget_usd: float | None,
-    as_json: bool,
-    out: Console,
-    err: Console,
-) -> int:
+def eval_command(s: Settings, target: list[str], opts: EvalOptions, *, out: Console, err: Console) -> int:
     """``autoform eval``: the exit code of a run that finished (0) or stopped (1, or 3 when something needed went
     missing); a wrong argument or a missing LLM or Lean is raised."""
     if target and target[0] == "compare":
         if len(target) != 3:
             raise UsageError("usage: autoform eval compare A B (two --out directories or eval.json files)")
-        _compare(target[1], target[2], out_dir=out_dir, as_json=as_json, out=out)
+        _compare(target[1], target[2], out_dir=opts.out_dir, as_json=opts.as_json, out=out)
         return 0
     if len(target) != 1:
-        raise UsageError("usage: autoform eval BENCH.jsonl [--limit N] [--split S] [--json] [--out DIR]")
-    opts = EvalOptions(limit, split, out_dir, jobs, max_attempts, budget_usd, as_json)
+        raise UsageError(
+            "usage: autoform eval BENCH.jsonl [--limit N] [--split S] [--prove-reference] [--json] [--out DIR]"
+        )
     return _run(s, Path(target[0]), opts, out=out, err=err)
 
 
@@ -96,16 +110,13 @@ def _run(s: Settings, bench: Path, o: EvalOptions, *, out: Console, err: Console
     from autoform.evaluation import report as rep
     from autoform.evaluation.bench import load
     from autoform.evaluation.runner import group_settings, groups
-    from autoform.jobs import JobParams
     from autoform.store import open_store
 
     o.check()
     problems = load(bench.resolve() if bench.exists() else bench, split=o.split, limit=o.limit)
     bench = bench.resolve()
     where = _eval_dir(s, bench, o.out_dir)
-    params = JobParams(
-        max_attempts=o.max_attempts or s.job.max_attempts, jobs=o.jobs or s.job.jobs, budget_usd=o.budget_usd
-    )
+    params = o.job_params(s)
     store = open_store(where / "autoform.sqlite")
     first = group_settings(s, where, next(iter(groups(problems))))
     llm = _reachable_llm(first, store)
@@ -114,7 +125,7 @@ def _run(s: Settings, bench: Path, o: EvalOptions, *, out: Console, err: Console
         if not o.as_json:
             err.print(escape(f"{slug}: {n} problems, {n - todo} finished before, {todo} to run"), highlight=False)
 
-    summaries = _run_groups(s, store, bench, problems, where, params, llm, on_group)
+    summaries = _run_groups(s, store, bench, problems, where, params, llm, on_group, prove_reference=o.prove_reference)
     report = rep.collect(store, first, bench, problems, params=_report_params(params, o))
     rep.write_report(report, store, where)
     _print_report(report, where, as_json=o.as_json, out=out)
@@ -153,32 +164,41 @@ def _run_groups(
     params: JobParams,
     llm: LLMClient,
     on_group: Callable[[str, int, int], None],
+    *,
+    prove_reference: bool,
 ) -> list[JobSummary]:
-    """Run the problems, one job a Lean header; a Lean that does not start is reported as missing."""
+    """Run the problems, one job a Lean header (one Lean backend an import block); a Lean that does not start is
+    reported as missing."""
     from autoform.evaluation.runner import run_eval
     from autoform.lean import make_oracle
     from autoform.lean.oracle import OracleUnavailable
 
-    def oracle_for(gs: Settings) -> Oracle:
-        o = make_oracle(gs, store)
-        o.start()
-        return o
-
     try:
         return run_eval(
-            s, store, bench, problems, where, params, make_oracle=oracle_for, make_llm=lambda gs: llm, on_group=on_group
+            s,
+            store,
+            bench,
+            problems,
+            where,
+            params,
+            make_backend=make_oracle,
+            make_llm=lambda gs: llm,
+            prove_reference=prove_reference,
+            on_group=on_group,
         )
     except OracleUnavailable as e:
         raise MissingParts([f"Lean: {e}"]) from e
 
 
-def _report_params(params: JobParams, o: EvalOptions) -> dict[str, int | float | str | None]:
+def _report_params(params: JobParams, o: EvalOptions) -> dict[str, int | float | str | bool | None]:
     return {
         "max_attempts": params.max_attempts,
         "jobs": params.jobs,
         "budget_usd": o.budget_usd,
         "limit": o.limit,
         "split": o.split,
+        "prove_reference": o.prove_reference,
+        "executor": params.executor,
     }
 
 
@@ -189,6 +209,13 @@ def _print_report(report: EvalReport, where: Path, *, as_json: bool, out: Consol
     for key, rate in report.rates.items():
         out.print(
             f"{key:24} {rate.k}/{rate.n}  {100 * rate.rate:5.1f}%  [{100 * rate.low:.1f}%, {100 * rate.high:.1f}%]"
+        )
+    if "reference_proved" in report.rates:
+        per = report.cost_per_reference_proved_usd
+        out.print(
+            f"reference proofs: ${report.reference_cost_usd:.4f}"
+            + (f", ${per:.4f} a reference proved" if per is not None else ""),
+            highlight=False,
         )
     out.print(
         f"cost ${report.cost_usd:.4f}, {report.llm_calls} LLM calls, {report.tokens} tokens, "

@@ -5,7 +5,8 @@ Field names accepted (the first present wins):
 =================  ===========================================================================================
 field              names
 =================  ===========================================================================================
-name               ``name``, ``id``, ``problem_name``, ``full_name``, ``theorem_name`` (else ``line<N>``)
+name               ``name``, ``id``, ``problem_name``, ``full_name``, ``theorem_name`` (else ``line<N>``); a
+                   name met again is that problem's name ``@line<N>`` (ProofNet-Verified has one such pair)
 informal statement ``informal_stmt``, ``informal_statement``, ``nl_statement``, ``natural_language_statement``,
                    ``informal_prefix`` (miniF2F style), ``problem``
 reference (Lean)   ``formal_stmt``, ``formal_statement``, ``lean4_statement``, ``lean4_code``, ``lean_statement``
@@ -13,9 +14,13 @@ header             ``header``, ``lean4_header``, ``src_header``, ``imports`` (el
 helper             ``helper``, ``helpers`` (definitions the reference needs, put after the header)
 informal proof     ``informal_proof``, ``nl_proof``, ``informal_solution``
 split              ``split`` (``--split`` keeps one value)
+prove reference    ``prove_reference`` (``true``: prove the reference statement too, as ``--prove-reference``
+                   asks for every problem)
 =================  ===========================================================================================
 
-Anything else is an error naming the file and line, what was expected and what to do.
+A file whose content is one JSON array of such objects is read too (its problems numbered ``item N``). Anything
+else (a line that is not a JSON object, a missing field, a repeated name, text that is not UTF-8) is an error
+naming the file and line, what was expected and what to do.
 """
 
 from __future__ import annotations
@@ -58,6 +63,7 @@ class Problem(BaseModel):
     helper: str = ""
     informal_proof: str = ""
     split: str = ""
+    prove_reference: bool = False
     line: int = 0
 
     @property
@@ -97,7 +103,13 @@ def _json_row(path: Path, n: int, raw: str) -> dict[str, Any]:
     return row
 
 
-def _problem(path: Path, n: int, row: dict[str, Any]) -> Problem:
+def _flag(where: str, value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise BenchError(f"{where}: prove_reference must be true or false, found {value!r}")
+
+
+def _problem(where: str, n: int, row: dict[str, Any]) -> Problem:
     """The problem of one benchmark line; a BenchError naming the fields that are missing."""
     informal, formal = _first(row, INFORMAL_KEYS), _first(row, FORMAL_KEYS)
     missing = [
@@ -110,7 +122,7 @@ def _problem(path: Path, n: int, row: dict[str, Any]) -> Problem:
     ]
     if missing or informal is None or formal is None:
         raise BenchError(
-            f"{path}:{n}: expected {' and '.join(missing)}; found the fields "
+            f"{where}: expected {' and '.join(missing)}; found the fields "
             f"{', '.join(sorted(row)) or '(none)'}. Rename the fields or see "
             "autoform/evaluation/bench.py for the names accepted"
         )
@@ -122,22 +134,44 @@ def _problem(path: Path, n: int, row: dict[str, Any]) -> Problem:
         helper=_first(row, HELPER_KEYS) or "",
         informal_proof=_first(row, PROOF_KEYS) or "",
         split=str(row.get("split") or ""),
+        prove_reference=_flag(where, row.get("prove_reference", False)),
         line=n,
     )
+
+
+def _rows(path: Path) -> Iterator[tuple[str, int, dict[str, Any]]]:
+    """(where, line or item number, object) of each problem: JSON Lines, or one JSON array (numbered by item)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        line = path.read_bytes()[: e.start].count(b"\n") + 1
+        raise BenchError(f"{path}:{line}: not UTF-8 text ({e.reason}); save the benchmark as UTF-8") from None
+    if text.lstrip().startswith("["):
+        try:
+            items = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise BenchError(f"{path}:{e.lineno}: not a JSON array ({e.msg} at column {e.colno})") from None
+        for n, row in enumerate(items, start=1):
+            if not isinstance(row, dict):
+                raise BenchError(f"{path}: item {n}: expected a JSON object, found {type(row).__name__}")
+            yield f"{path}: item {n}", n, row
+        return
+    for n, raw in enumerate(text.splitlines(), start=1):
+        if raw.strip():
+            yield f"{path}:{n}", n, _json_row(path, n, raw)
 
 
 def _read_problems(path: Path) -> Iterator[Problem]:
     """Every problem of a benchmark file, in file order; a BenchError at the first bad line or repeated name."""
     seen: set[str] = set()
-    with path.open(encoding="utf-8") as f:
-        for n, raw in enumerate(f, start=1):
-            if not raw.strip():
-                continue
-            p = _problem(path, n, _json_row(path, n, raw))
+    for where, n, row in _rows(path):
+        p = _problem(where, n, row)
+        if p.name in seen:  # ProofNet-Verified names two different problems Rudin_exercise_4_8a (lines 168, 351)
+            p.name = f"{p.name}@line{n}"
             if p.name in seen:
-                raise BenchError(f"{path}:{n}: problem name {p.name!r} appears twice; names must be unique")
-            seen.add(p.name)
-            yield p
+                raise BenchError(f"{where}: problem name {p.name!r} appears twice; names must be unique")
+        seen.add(p.name)
+        yield p
 
 
 def load(path: Path, *, split: str | None = None, limit: int | None = None) -> list[Problem]:

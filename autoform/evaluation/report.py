@@ -1,6 +1,7 @@
 """The evaluation's figures, computed from the store only (units, attempts, LLM calls, the ``eval_result``
-posts holding Lean's equivalence verdicts), written as ``eval.json`` and an offline page ``index.html`` in the
-site's style; two reports compared side by side."""
+posts holding Lean's equivalence verdicts, the units of the reference statements where they were proved),
+written as ``eval.json`` and an offline page ``index.html`` in the site's style; two reports compared side by
+side."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from pydantic import BaseModel, Field
 
 from autoform.config import Settings
 from autoform.evaluation.bench import Problem
+from autoform.evaluation.reference import SUFFIX, concluded, reference_lean_s, refusal
 from autoform.evaluation.runner import RESULT, book_slug
 from autoform.llm import price
 from autoform.store import Store, UnitStatus
@@ -32,6 +34,27 @@ def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float]:
     centre = (p + z * z / (2 * n)) / d
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
     return max(0.0, centre - half), min(1.0, centre + half)
+
+
+class Effort(BaseModel):
+    """What one unit's work cost: its attempts, LLM calls (cached ones count as calls, not as tokens or cost),
+    tokens, cost and Lean time."""
+
+    attempts: int = 0
+    llm_calls: int = 0
+    tokens: int = 0
+    cost_usd: float = 0.0
+    lean_s: float = 0.0
+
+
+class ReferenceRecord(Effort):
+    """The proof of the problem's reference statement (locked as given)."""
+
+    status: str = UnitStatus.PENDING.value
+    finished: bool = False  # the unit concluded: proved, or not (Lean refused the reference, or no proof found)
+    proved: bool = False
+    refused: str = ""  # why Lean refused the reference itself ("" when it elaborated)
+    transcript: str = ""
 
 
 class ProblemRecord(BaseModel):
@@ -53,6 +76,7 @@ class ProblemRecord(BaseModel):
     cost_usd: float = 0.0
     lean_s: float = 0.0
     transcript: str = ""
+    reference: ReferenceRecord | None = None  # when the reference statement was to be proved
 
 
 class Rate(BaseModel):
@@ -79,32 +103,62 @@ class EvalReport(BaseModel):
     cost_usd: float
     cost_per_solved_usd: float | None
     cost_per_equivalent_solved_usd: float | None
+    reference_cost_usd: float = 0.0
+    cost_per_reference_proved_usd: float | None = None
     lean_s: float
     records: list[ProblemRecord]
 
 
+def _effort(store: Store, settings: Settings, unit_id: int) -> Effort:
+    """The unit's attempts, LLM calls, tokens and cost (uncached calls at the configured prices), Lean time."""
+    got = store.unit_effort(unit_id)
+    out = Effort(attempts=got.attempts, lean_s=got.attempts_lean_s)
+    for call in got.calls:
+        out.llm_calls += 1
+        if not call.cached:
+            out.tokens += call.prompt_tokens + call.completion_tokens
+            out.cost_usd += price(settings, call.model, call.prompt_tokens, call.completion_tokens)
+    return out
+
+
 def _problem_record(store: Store, settings: Settings, bench: Path, p: Problem) -> ProblemRecord:
-    """What the store holds of one problem: its unit's status, effort and cost, and Lean's equivalence verdict."""
+    """What the store holds of one problem: its unit's status, effort and cost, Lean's equivalence verdict, and
+    the proof of its reference statement where one was asked for."""
     slug = book_slug(bench, p.lean_header)
     rec = ProblemRecord(name=p.name, book=slug)
+    rec.reference = _reference_record(store, settings, slug + SUFFIX, p)
     book = store.book(slug)
     unit = store.present_unit_by_label(book.id, p.name) if book is not None else None
     if unit is None:
         return rec
     rec.unit_id, rec.status = unit.id, str(unit.status)
     rec.proved = unit.status == UnitStatus.PROVED
-    effort = store.unit_effort(unit.id)
-    rec.attempts = effort.attempts
-    for call in effort.calls:
-        rec.llm_calls += 1
-        if not call.cached:
-            rec.tokens += call.prompt_tokens + call.completion_tokens
-            rec.cost_usd += price(settings, call.model, call.prompt_tokens, call.completion_tokens)
+    eff = _effort(store, settings, unit.id)
+    rec.attempts, rec.llm_calls, rec.tokens = eff.attempts, eff.llm_calls, eff.tokens
     eq_s = _read_verdict(rec, store.latest_post_data(unit.id, RESULT))
-    rec.lean_s = round(effort.attempts_lean_s + eq_s, 4)
-    rec.cost_usd = round(rec.cost_usd, 8)
+    rec.lean_s = round(eff.lean_s + eq_s, 4)
+    rec.cost_usd = round(eff.cost_usd, 8)
     rec.transcript = f"transcripts/{_safe(p.name)}.txt"
     return rec
+
+
+def _reference_record(store: Store, settings: Settings, slug: str, p: Problem) -> ReferenceRecord | None:
+    """The proof of the problem's reference statement, when its book holds the problem."""
+    book = store.book(slug)
+    unit = store.present_unit_by_label(book.id, p.name) if book is not None else None
+    if unit is None:
+        return None
+    eff = _effort(store, settings, unit.id)
+    return ReferenceRecord(
+        **eff.model_dump(exclude={"lean_s", "cost_usd"}),
+        cost_usd=round(eff.cost_usd, 8),
+        lean_s=round(eff.lean_s + reference_lean_s(store, unit.id), 4),
+        status=str(unit.status),
+        finished=concluded(unit.status),
+        proved=unit.status == UnitStatus.PROVED,
+        refused=refusal(store, unit.id),
+        transcript=f"transcripts/{_safe(p.name)}.reference.txt",
+    )
 
 
 def _read_verdict(rec: ProblemRecord, d: dict[str, Any] | None) -> float:
@@ -145,6 +199,22 @@ def _per(cost: float, k: int) -> float | None:
     return round(cost / k, 8) if k else None
 
 
+def _reference_figures(records: list[ProblemRecord]) -> tuple[dict[str, int], dict[str, Rate], float]:
+    """Counts and the rate of the references proved, over the concluded ones; their cost. Empty when no
+    reference statement was to be proved."""
+    refs = [r.reference for r in records if r.reference is not None]
+    if not refs:
+        return {}, {}, 0.0
+    done = [x for x in refs if x.finished]
+    proved = sum(x.proved for x in done)
+    counts = {
+        "reference_proved": proved,
+        "reference_failed": len(done) - proved,
+        "reference_refused": sum(bool(x.refused) for x in done),
+    }
+    return counts, {"reference_proved": _rate(proved, len(done))}, sum(x.cost_usd for x in refs)
+
+
 def collect(
     store: Store, settings: Settings, bench: Path, problems: list[Problem], *, params: dict[str, Any] | None = None
 ) -> EvalReport:
@@ -153,6 +223,8 @@ def collect(
     done = [r for r in records if r.finished]
     n = len(done)
     counts = {k: sum(bool(test(r)) for r in done) for k, test in _COUNTS.items()}
+    ref_counts, ref_rates, ref_cost = _reference_figures(records)
+    refs = [r.reference for r in records if r.reference is not None]
     cost = sum(r.cost_usd for r in records)
     return EvalReport(
         benchmark=str(bench),
@@ -162,14 +234,16 @@ def collect(
         lean_backend=settings.lean.backend,
         problems=len(records),
         finished=n,
-        counts=counts,
-        rates={k: _rate(counts[k], n) for k in _RATES},
-        llm_calls=sum(r.llm_calls for r in records),
-        tokens=sum(r.tokens for r in records),
-        cost_usd=round(cost, 8),
+        counts=counts | ref_counts,
+        rates={k: _rate(counts[k], n) for k in _RATES} | ref_rates,
+        llm_calls=sum(r.llm_calls for r in records) + sum(x.llm_calls for x in refs),
+        tokens=sum(r.tokens for r in records) + sum(x.tokens for x in refs),
+        cost_usd=round(cost + ref_cost, 8),
         cost_per_solved_usd=_per(cost, counts["proved"]),
         cost_per_equivalent_solved_usd=_per(cost, counts["proved_and_equivalent"]),
-        lean_s=round(sum(r.lean_s for r in records), 4),
+        reference_cost_usd=round(ref_cost, 8),
+        cost_per_reference_proved_usd=_per(ref_cost, ref_counts.get("reference_proved", 0)),
+        lean_s=round(sum(r.lean_s for r in records) + sum(x.lean_s for x in refs), 4),
         records=records,
     )
 
@@ -211,6 +285,14 @@ def write_report(report: EvalReport, store: Store, out: Path) -> list[Path]:
             path = out / r.transcript
             path.write_text(render_text(unit_transcript(store, store.unit(r.unit_id))), encoding="utf-8")
             written.append(path)
+        ref = r.reference
+        if ref is not None:
+            book = store.book(r.book + SUFFIX)
+            unit = store.present_unit_by_label(book.id, r.name) if book is not None else None
+            if unit is not None:
+                path = out / ref.transcript
+                path.write_text(render_text(unit_transcript(store, unit)), encoding="utf-8")
+                written.append(path)
     html = _env().get_template("eval/report.html").render(r=report, css=_css(), when=_when(report.created_at))
     (out / "index.html").write_text(html, encoding="utf-8")
     return written
@@ -232,23 +314,42 @@ class Comparison(BaseModel):
     problems: list[dict[str, Any]]  # problems in both, with each run's outcome, where they differ first
 
 
+def _side(r: ProblemRecord) -> dict[str, Any]:
+    """One run's outcome on a problem, for the comparison (``reference_proved`` None: not asked for)."""
+    ref = r.reference
+    return {
+        "equivalence": r.equivalence,
+        "proved": r.proved,
+        "reference_proved": ref.proved if ref is not None and ref.finished else None,
+        "cost_usd": r.cost_usd + (ref.cost_usd if ref is not None else 0.0),
+    }
+
+
+def _outcome(side: dict[str, Any]) -> tuple[Any, ...]:
+    return side["equivalence"], side["proved"], side["reference_proved"]
+
+
 def compare(a: EvalReport, b: EvalReport, *, a_name: str = "A", b_name: str = "B") -> Comparison:
     keys = list(dict.fromkeys([*a.rates, *b.rates]))
-    figs = ("problems", "finished", "llm_calls", "tokens", "cost_usd", "cost_per_solved_usd", "lean_s", "model")
+    figs = (
+        "problems",
+        "finished",
+        "llm_calls",
+        "tokens",
+        "cost_usd",
+        "cost_per_solved_usd",
+        "cost_per_reference_proved_usd",
+        "lean_s",
+        "model",
+    )
     rb = {r.name: r for r in b.records}
     rows = []
     for r in a.records:
         o = rb.get(r.name)
         if o is None:
             continue
-        rows.append(
-            {
-                "name": r.name,
-                "a": {"equivalence": r.equivalence, "proved": r.proved, "cost_usd": r.cost_usd},
-                "b": {"equivalence": o.equivalence, "proved": o.proved, "cost_usd": o.cost_usd},
-                "differs": (r.equivalence, r.proved) != (o.equivalence, o.proved),
-            }
-        )
+        a_side, b_side = _side(r), _side(o)
+        rows.append({"name": r.name, "a": a_side, "b": b_side, "differs": _outcome(a_side) != _outcome(b_side)})
     rows.sort(key=lambda x: not x["differs"])
     return Comparison(
         a=a_name,
