@@ -119,7 +119,28 @@ def with_docstring(code: str, unit: Unit, entry: AtlasEntry, book: Book) -> str:
     m = re.fullmatch(r"/--(.*?)-/\s*", head[idx:], re.S) if idx >= 0 else None
     if m:
         extra, head = m.group(1).strip(), head[:idx]
-    return head + _docstring(unit, entry, book, extra) + tail
+    return with_helper_provenance(head, unit, book) + _docstring(unit, entry, book, extra) + tail
+
+
+#: a declaration at column 0 (after its attributes and modifiers), as the auxiliary declarations of a proof begin
+_HELPER = re.compile(
+    r"^(?:@\[[^\n]*\]\s*)?(?:(?:private|protected|noncomputable)\s+)*"
+    r"(?:theorem|lemma|def|abbrev|instance|structure|inductive)\b",
+    re.M,
+)
+
+
+def with_helper_provenance(head: str, unit: Unit, book: Book) -> str:
+    """The auxiliary declarations before a unit's main one (the subgoals of its decomposition, the prover's own
+    lemmas), each with a doc comment saying whose helper it is, unless it has a comment of its own already."""
+    note = f"/-- A helper of {comment_safe(unit.display)} ({book.slug}), proved by autoform for its proof. -/\n"
+    out, last = [], 0
+    for m in _HELPER.finditer(head):
+        if head[: m.start()].rstrip().endswith("-/"):
+            continue
+        out += [head[last : m.start()], note]
+        last = m.start()
+    return "".join(out) + head[last:]
 
 
 def atomic_write(path: Path, text: str) -> bool:

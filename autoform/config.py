@@ -293,6 +293,22 @@ class ProveConfig(_Section):
         description="decomposition depth: 1, a sketch's holes are proved as they are; 2, a hole "
         "that resists is sketched and split again; ... (either strategy)",
     )
+    subgoal_llm_calls: int = Field(
+        default=4,
+        ge=0,
+        description="LLM calls on one subgoal of a sketch (its prover, repair and split moves; the holes it is "
+        "split into have their own; either strategy)",
+    )
+    subgoal_lean_checks: int = Field(
+        default=6,
+        ge=1,
+        description="candidates of one subgoal Lean judges (its own, as for lean_checks; either strategy)",
+    )
+    tactic_mode: bool = Field(
+        default=True,
+        description="explore a sketch's holes in the REPL's tactic mode (closing tactics, exact?) before whole "
+        "candidates are compiled; admission is still a whole-text check ([lean] backend = 'repl' only)",
+    )
 
 
 class Settings(_Section):

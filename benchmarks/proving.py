@@ -23,7 +23,15 @@ decomposer, store) with a scripted model and the stand-in REPL.
   prover writes a sketch and its holes are proved, repaired and split again to ``--max-depth``, within the same
   per-unit budget: the decomposer asks the policy before each LLM call).
 
-Reported per arm: units closed and their share, LLM calls (uncached, every role) and Lean checks per closed unit,
+* **Tactic mode** (issue 16): two more arms with decomposition and automation on, where automation (the stand-in's
+  closing tactics) closes a goal of one fact and resists a conjunction: *automation in command mode* (``[prove]
+  tactic_mode = false``: each hole a lemma of its own, its statement checked and automation judged by the gate) and
+  *automation in tactic mode* (each hole's proof state tried with the closing tactics in the REPL's tactic mode and
+  the tactic spliced in; the whole text still judged in command mode). Both close the same units; they differ in
+  Lean command-mode checks (what a check of a whole text costs) and tactic steps (a step on one proof state).
+
+Reported per arm: units closed and their share, LLM calls (uncached, every role), Lean command-mode checks and
+tactic steps per closed unit,
 the wall time, and the overhead: the job scheduler's CPU per unit (the scheduling thread) and the whole process's
 CPU per unit (prompts, gate, store: with no LLM or Lean latency, nearly all of it is the pipeline's own work).
 
@@ -36,6 +44,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import random
 import re
 import sys
@@ -152,13 +161,21 @@ class ScriptedProver(LLMClient):
             a, b = " ∧ ".join(facts[:half]), " ∧ ".join(facts[half:])
             return f"```lean\n  have h1 : {a} := by sorry\n  have h2 : {b} := by sorry\n  tauto\n```"
         draw = self._draw(prompt)
-        if draw < self.p(len(facts)):
-            return "```lean\n  omega\n```"
+        if draw < self.p(len(facts)):  # a proof the model writes itself (not one of automation's closing tactics)
+            return "```lean\n  constructor <;> ring\n```" if len(facts) > 1 else "```lean\n  ring\n```"
         return f"```lean\n  exact bogus_{int(draw * 1e9)} n\n```"
 
 
 # ------------------------------------------------------------------------------------------------ run
-def run_arm(book: Path, sizes_: list[int], args: argparse.Namespace, *, decompose: bool) -> dict[str, Any]:
+def run_arm(
+    book: Path,
+    sizes_: list[int],
+    args: argparse.Namespace,
+    *,
+    decompose: bool,
+    automation: bool = False,
+    tactic_mode: bool = False,
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as d:
         home = Path(d)
         prove = ProveConfig(
@@ -167,10 +184,15 @@ def run_arm(book: Path, sizes_: list[int], args: argparse.Namespace, *, decompos
             lean_checks=10_000,
             stall_rounds=args.stall if decompose else 10_000,
             max_depth=args.max_depth,
+            subgoal_llm_calls=args.budget,
+            subgoal_lean_checks=10_000,
+            tactic_mode=tactic_mode,
         )
         job = JobConfig(
-            drafts=1, critique=False, automation=False, library_search=False, grounding=False, decompose=decompose
+            drafts=1, critique=False, automation=automation, library_search=False, grounding=False, decompose=decompose
         )
+        # automation closes a single fact and resists a conjunction (tests/standin/repl_tactics.py)
+        os.environ["FAKE_REPL_RESISTS"] = "∧"
         llm_cfg = LLMConfig(base_url="http://127.0.0.1:9/v1", api_key="x", model="m", concurrency=args.jobs)
         settings = Settings(home=home, llm=llm_cfg, job=job, prove=prove)
         store = Store(settings.db_path)
@@ -196,8 +218,10 @@ def run_arm(book: Path, sizes_: list[int], args: argparse.Namespace, *, decompos
             "proof_llm_calls": llm.calls.get("prover", 0) + llm.calls.get("gap_closer", 0),
             "max_proof_llm_calls_per_unit": max(llm.proof_calls.values(), default=0),
             "lean_checks": lean.checks,
+            "tactic_steps": lean.tactic_steps,
             "llm_calls_per_closed": round(calls / closed, 2) if closed else None,
             "lean_checks_per_closed": round(lean.checks / closed, 2) if closed else None,
+            "tactic_steps_per_closed": round(lean.tactic_steps / closed, 2) if closed else None,
             "wall_s": round(wall, 2),
             "sched_cpu_ms_per_unit": round(runner.sched_cpu_s / n * 1000, 3),
             "process_cpu_ms_per_unit": round(cpu / n * 1000, 1),
@@ -236,6 +260,8 @@ def main() -> None:
         book.write_text(book_tex(sizes_), encoding="utf-8")
         whole = run_arm(book, sizes_, args, decompose=False)
         split = run_arm(book, sizes_, args, decompose=True)
+        command = run_arm(book, sizes_, args, decompose=True, automation=True, tactic_mode=False)
+        tactic = run_arm(book, sizes_, args, decompose=True, automation=True, tactic_mode=True)
     p = [round(args.p1 * args.decay ** (s - 1), 3) for s in range(1, args.max_size + 1)]
     report: dict[str, Any] = {
         "units": args.units,
@@ -244,15 +270,20 @@ def main() -> None:
         "max_depth": args.max_depth,
         "whole_proofs_only": whole,
         "with_decomposition": split,
+        "automation_command_mode": command,
+        "automation_tactic_mode": tactic,
+        "automation": "closes a goal with one fact, resists a conjunction (command and tactic mode alike)",
     }
-    for arm in ("whole_proofs_only", "with_decomposition"):
+    arms = ("whole_proofs_only", "with_decomposition", "automation_command_mode", "automation_tactic_mode")
+    for arm in arms:
         r = report[arm]
-        print(f"{arm:>20}: closed {r['closed']}/{args.units} ({r['closed_share']:.1%}), by size {r['closed_by_size']}")
+        print(f"{arm:>24}: closed {r['closed']}/{args.units} ({r['closed_share']:.1%}), by size {r['closed_by_size']}")
         print(
-            f"{'':>20}  {r['llm_calls_per_closed']} LLM calls and {r['lean_checks_per_closed']} Lean checks a closed "
-            f"unit; scheduler {r['sched_cpu_ms_per_unit']} ms CPU a unit, process {r['process_cpu_ms_per_unit']} ms"
+            f"{'':>24}  {r['llm_calls_per_closed']} LLM calls, {r['lean_checks_per_closed']} Lean command-mode checks "
+            f"and {r['tactic_steps_per_closed']} tactic steps a closed unit; scheduler {r['sched_cpu_ms_per_unit']} ms "
+            f"CPU a unit, process {r['process_cpu_ms_per_unit']} ms"
         )
-    print(f"{'model':>20}: {report['model']}")
+    print(f"{'model':>24}: {report['model']}; automation {report['automation']}")
     print(json.dumps(report))
 
 

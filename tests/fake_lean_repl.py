@@ -19,13 +19,18 @@ production client stack (lean-interact -> ReplOracle -> gate) runs unchanged on 
   candidate that runs code could do: Lean reports a message wherever its syntax's position says);
 * ``#print axioms N`` answers "'N' depends on axioms: [...]" (sorted; ``propext`` for every declaration,
   plus ``sorryAx`` when sorry was used, and ``FAKE_REPL_AXIOMS`` extra axioms named in the environment);
-* a ``sorry`` is a hole whose goal is what it stands for (the ``have`` it proves, or the declaration's type),
-  with the declaration's binders and the earlier ``have``s as hypotheses, and a proof state of its own;
+* a tactic proof runs on its goals (``tests/standin/repl_tactics.py``): a block that leaves goals is Lean's error
+  ``unsolved goals`` at its ``by`` (or bullet), with the goals in Lean's printed form, and a declaration with an
+  error gets no sorry warning; ``FAKE_REPL_LEAVES`` (JSON: tactic -> the targets it leaves) and
+  ``FAKE_REPL_RESISTS`` (a regular expression: automation's closing tactics fail on a goal whose target matches
+  it) tell the stand-in what a tactic does that it cannot know;
+* a ``sorry`` is a hole whose goal is the one it stands for at that point of the proof (the ``have`` it proves,
+  the case it closes, with the binders and earlier ``have``s as hypotheses), and a proof state of its own;
   ``{"tactic": ..., "proofState": n}`` runs a tactic on it in the REPL's tactic-mode shapes (see
   ``run_tactic``);
-* ``exact?`` in a proof answers Lean's suggestion ``Try this:\n  [apply] exact TERM`` (info) when the
-  declaration's signature contains a key of ``FAKE_REPL_EXACT`` (JSON: signature substring -> TERM), else
-  Lean's error "`exact?` could not close the goal. ...";
+* ``exact?`` answers Lean's suggestion ``Try this:\n  [apply] exact TERM`` (info) when the goal it runs on
+  contains a key of ``FAKE_REPL_EXACT`` (JSON: goal substring -> TERM), else Lean's error "`exact?` could not
+  close the goal. ..." (in tactic mode, the REPL's own error reply, as recorded in Mathlib/test/exact);
 * the equivalence checks of ``autoform eval`` (theorems ``autoform_eval_fwd``/``_bwd`` proved by automation from
   an axiom ``autoform_eval_ref``/``_drafted``) are decided as ``exact`` would: closed when the axiom states the
   theorem's statement (the same text up to whitespace), else aesop's "failed to prove the goal" error; a
@@ -52,6 +57,19 @@ import os
 import re
 import sys
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "standin"))
+
+from repl_tactics import (  # noqa: E402  (tests/standin/repl_tactics.py: goals through tactic blocks)
+    BOGUS,
+    Chunk,
+    Goal,
+    Machine,
+    exact_from_env,
+    proof_block,
+    render,
+)
 
 
 def read_query() -> str | None:
@@ -141,18 +159,14 @@ def _answer_query(kind: str, name: str, line: int, text: str, decls: dict[str, d
 
 
 # ---------------------------------------------------------------------------------------------- goals
-#: proof states of this process: id -> (hypotheses, target), as the REPL keeps them
-STATES: dict[int, tuple[list[str], str]] = {}
+#: proof states of this process: id -> the goals it holds, as the REPL keeps them
+STATES: dict[int, list[Goal]] = {}
 
 
-def new_state(hyps: list[str], target: str) -> int:
+def keep(goals: list[Goal]) -> int:
     n = len(STATES)
-    STATES[n] = (list(hyps), target)
+    STATES[n] = list(goals)
     return n
-
-
-def render_goal(hyps: list[str], target: str) -> str:
-    return "\n".join([*hyps, f"⊢ {target}"])
 
 
 def sig_text(d: dict) -> str:
@@ -212,42 +226,59 @@ def goal_at(lines: list[tuple[int, str]], line: int, sig: str) -> tuple[list[str
 
 
 def run_tactic(req: dict) -> dict:
-    """Tactic mode, in the REPL's reply shapes (repl-tests proof_step, have_by_sorry, invalid_tactic):
-    `bogus*` is Lean's "Unknown identifier" (the goal closed by error recovery, "contains sorry"); `have n : T`
-    adds a hypothesis (its own `sorry` becomes a hole); any other tactic closes the goal."""
+    """Tactic mode, in the REPL's reply shapes (repl-tests proof_step, proof_branching, have_by_sorry,
+    invalid_tactic, Mathlib/test/exact): the tactic runs on the proof state's goals as a block does in a proof
+    (tests/standin/repl_tactics.py); `bogus*` is Lean's "Unknown identifier" (the goal closed by error recovery,
+    "contains sorry"); a tactic that throws (`exact?` finding nothing, a closing tactic on a goal that resists) is
+    the REPL's own error reply; `exact?` that finds a term reports Lean's suggestion."""
     ps, tactic = req.get("proofState"), str(req.get("tactic", ""))
     if not isinstance(ps, int) or ps not in STATES:
         return {"message": "Unknown proof state."}
-    hyps, target = STATES[ps]
-    bad = re.search(r"(?<![\w.'])(bogus[\w']*)", tactic)
+    bad = BOGUS.search(tactic)
     if bad:
         return {
             "proofStatus": "Incomplete: contains sorry",
-            "proofState": new_state([], ""),
+            "proofState": keep([]),
             "goals": [],
             "messages": [
                 {"severity": "error", "pos": pos(0), "endPos": pos(0), "data": f"Unknown identifier `{bad.group(1)}`"}
             ],
         }
-    m = _HAVE.match(tactic + (" :=" if ":=" not in tactic else ""))
-    if m:
-        reply: dict = {}
-        if re.search(r"(?<![\w.'])sorry(?![\w'])", tactic):
-            reply["sorries"] = [
-                {"proofState": new_state(hyps, m.group("type")), "goal": render_goal(hyps, m.group("type"))}
-            ]
-        more = [*hyps, f"{m.group('name')} : {m.group('type')}"]
-        reply.update(
-            {
-                "proofStatus": "Incomplete: open goals remain",
-                "proofState": new_state(more, target),
-                "goals": [render_goal(more, target)],
-            }
-        )
-        return reply
-    if re.search(r"(?<![\w.'])sorry(?![\w'])", tactic):
-        return {"proofStatus": "Incomplete: contains sorry", "proofState": new_state([], ""), "goals": []}
-    return {"proofStatus": "Completed", "proofState": new_state([], ""), "goals": []}
+    machine = Machine(exact_from_env, tactic_mode=True)
+    lines = tactic.split("\n")
+    chunks = [Chunk(k + 1, len(t) - len(t.lstrip()), t.strip()) for k, t in enumerate(lines) if t.strip()]
+    left = machine.run(chunks, STATES[ps])
+    out = machine.out
+    thrown = [m for m in out.messages if m["severity"] == "error"] if out.failed else []
+    if thrown:
+        return {"message": "Lean error:\n" + thrown[-1]["data"]}
+    reply: dict = {}
+    if out.holes:
+        reply["sorries"] = [{"proofState": keep([g]), "goal": render(g)} for _, _, g in out.holes]
+    errors = any(m["severity"] == "error" for m in out.messages)
+    status = "Incomplete: open goals remain" if left else "Completed"
+    if not left and (out.holes or errors):
+        status = "Incomplete: contains sorry"
+    reply.update({"proofStatus": status, "proofState": keep(left)})
+    if out.messages:
+        reply["messages"] = out.messages
+    reply["goals"] = [render(g) for g in left]
+    return reply
+
+
+SORRY_WARNING = "declaration uses 'sorry'"
+
+
+def _run_proof(d: dict) -> Machine | None:
+    """The declaration's tactic proof run on its goal (tests/standin/repl_tactics.py); None for a term proof."""
+    block = proof_block(d["lines"]) if d["kind"] != "axiom" else None
+    if block is None:
+        return None
+    by, by_col, chunks = block
+    hyps, target = binders(sig_text(d))
+    machine = Machine(exact_from_env)
+    machine.block(by, by_col, chunks, [Goal(hyps, target)])
+    return machine
 
 
 def _library_search(i: int, text: str, sig: str) -> dict:
@@ -324,28 +355,30 @@ def answer(cmd: str, env: int | None = None) -> dict:
         axioms: set[str] = set()
         implicit: list[str] = []
         errors = False
+        machine = _run_proof(d)  # the goals through its tactic proof (None for a term proof)
+        holes = {(ln, col): g for ln, col, g in machine.out.holes} if machine is not None else {}
         for i, t in d["lines"]:
             sig_end = len(t) if i < d["body_line"] else (t.index(":=") if i == d["body_line"] else 0)
             for s in re.finditer(r"(?<![\w.'])sorry(?![\w'])", t):
                 axioms.add("sorryAx")
-                hyps, target = goal_at(d["lines"], i, sig_text(d))
+                goal = holes.get((i, s.start())) or Goal(*goal_at(d["lines"], i, sig_text(d)))
                 sorries.append(
                     {
-                        "proofState": new_state(hyps, target),
+                        "proofState": keep([goal]),
                         "pos": pos(i, s.start()),
                         "endPos": pos(i, s.end()),
-                        "goal": render_goal(hyps, target),
+                        "goal": render(goal),
                     }
                 )
                 if not any(
-                    m["data"] == "declaration uses 'sorry'" and m["pos"]["line"] == d["line"] for m in messages
+                    m["data"] == SORRY_WARNING and m["pos"]["line"] == d["line"] for m in messages
                 ):  # once per declaration, as Lean warns
                     messages.append(
                         {
                             "severity": "warning",
                             "pos": pos(d["line"]),
                             "endPos": pos(d["line"], 7),
-                            "data": "declaration uses 'sorry'",
+                            "data": SORRY_WARNING,
                         }
                     )
             for b in re.finditer(r"(?<![\w.'])(bogus[\w']*)", t):
@@ -362,10 +395,15 @@ def answer(cmd: str, env: int | None = None) -> dict:
                     }
                 )
             messages.extend(_logged(i, t))
-            if re.search(r"(?<![\w.'])exact\?", t):
+            if machine is None and re.search(r"(?<![\w.'])exact\?", t):
                 found = _library_search(i, t, sig)
                 messages.append(found)
                 errors = errors or found["severity"] == "error"
+        if machine is not None:  # `unsolved goals` and `exact?` as Lean reports them, after the block's own messages
+            messages.extend(machine.out.messages)
+            errors = errors or any(x["severity"] == "error" for x in machine.out.messages)
+        if errors:  # Lean warns of a sorry only in a declaration without errors (have_by_sorry)
+            messages[:] = [x for x in messages if not (x["data"] == SORRY_WARNING and x["pos"]["line"] == d["line"])]
         short = d["name"].rsplit(".", 1)[-1]
         if d["kind"] == "theorem" and short.startswith("autoform_eval_") and not errors:
             problem = _eval_check(short, sig, decls)

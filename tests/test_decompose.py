@@ -26,6 +26,8 @@ from autoform.lean.repl_pool import ReplPool
 from autoform.pipeline.decompose import call_for, fill_holes
 
 REPL_TESTS = SHARED / "lean-output" / "repl-tests" / "test"
+#: two whole-proof attempts, then the sketch (the attempts strategy, set explicitly: the default is the budget)
+ATTEMPTS = 'max_attempts = 2\n\n[prove]\nstrategy = "attempts"\n'
 
 
 def _replies(name: str) -> list[dict]:
@@ -184,7 +186,7 @@ def _entry(home: Path) -> str | None:
 @pytest.mark.slow
 def test_whole_proofs_fail_and_a_sketch_closes_the_unit_step_by_step(workspace, tmp_path):
     script, asked = _decomposing(resists=set())
-    ws = workspace(script, extra="max_attempts = 2\n")
+    ws = workspace(script, extra=ATTEMPTS)
     autoform(ws.home, "ingest", str(mini_book(tmp_path)), "--book", "ent", check=True)
     r = autoform(ws.home, "run", "ent", "--json")
     assert r.returncode == 0, r.stderr
@@ -205,7 +207,7 @@ def test_whole_proofs_fail_and_a_sketch_closes_the_unit_step_by_step(workspace, 
 @pytest.mark.slow
 def test_a_hole_that_resists_is_split_again_and_the_unit_closes(workspace, tmp_path):
     script, asked = _decomposing(resists={"sum_odd_eq_sq_step1"})
-    ws = workspace(script, extra="max_attempts = 2\n")
+    ws = workspace(script, extra=ATTEMPTS)
     autoform(ws.home, "ingest", str(mini_book(tmp_path)), "--book", "ent", check=True)
     r = autoform(ws.home, "run", "ent", "--json")
     assert r.returncode == 0, r.stderr
@@ -267,7 +269,7 @@ def test_a_hole_that_resists_is_split_again_and_the_unit_closes(workspace, tmp_p
 @pytest.mark.slow
 def test_max_depth_one_does_not_split_a_hole_again(workspace, tmp_path):
     script, asked = _decomposing(resists={"sum_odd_eq_sq_step1"})
-    ws = workspace(script, extra="max_attempts = 2\n\n[prove]\nmax_depth = 1\n")
+    ws = workspace(script, extra=ATTEMPTS + "max_depth = 1\n")
     autoform(ws.home, "ingest", str(mini_book(tmp_path)), "--book", "ent", check=True)
     r = autoform(ws.home, "run", "ent", "--json")
     assert r.returncode == 0, r.stderr
@@ -294,7 +296,7 @@ def test_a_resumed_job_does_not_prove_solved_subgoals_again(workspace, tmp_path)
     # the prover's reply on the second depth-2 hole is slow the first time: the job is killed while it waits,
     # after step1_1 was proved
     script, asked = _decomposing(resists={"sum_odd_eq_sq_step1"}, delay={"sum_odd_eq_sq_step1_2": 30.0})
-    ws = workspace(script, extra="max_attempts = 2\n")
+    ws = workspace(script, extra=ATTEMPTS)
     autoform(ws.home, "ingest", str(mini_book(tmp_path)), "--book", "ent", check=True)
     proc = _background(ws.home)
     deadline = time.monotonic() + 60
@@ -321,7 +323,7 @@ def test_a_resumed_job_does_not_prove_solved_subgoals_again(workspace, tmp_path)
 @pytest.mark.slow
 def test_a_subgoal_proved_for_one_unit_is_not_proved_again_for_another(workspace, tmp_path):
     script, asked = _decomposing(resists=set())
-    ws = workspace(script, extra="max_attempts = 2\n")
+    ws = workspace(script, extra=ATTEMPTS)
     autoform(ws.home, "ingest", str(mini_book(tmp_path, twice=True)), "--book", "ent", check=True)
     r = autoform(ws.home, "run", "ent", "--json")
     assert r.returncode == 0, r.stderr
@@ -332,6 +334,11 @@ def test_a_subgoal_proved_for_one_unit_is_not_proved_again_for_another(workspace
     assert not any(a.startswith("prover:sum_odd_again_step") for a in asked)
     posts = _subgoals(ws.home)
     assert [p["by"] for p in posts if p["status"] == "proved"] == ["prover", "prover", "reused", "reused"]
+    # in the Atlas, each helper lemma says whose helper it is
+    text = "".join(f.read_text() for f in (ws.home / "atlas" / "Atlas" / "Ent").glob("*.lean"))
+    for step in ("sum_odd_eq_sq_step1", "sum_odd_eq_sq_step2"):
+        before = text[: text.index(f"theorem {step} ")].rstrip()
+        assert before.endswith("proved by autoform for its proof. -/") and "/-- A helper of Theorem" in before[-200:]
     conn = sqlite3.connect(ws.home / "autoform.sqlite")
     (code,) = conn.execute(
         "SELECT a.lean_code FROM atlas_entries a JOIN units u ON u.id = a.unit_id WHERE u.label = 'thm:sum-odd-2'"

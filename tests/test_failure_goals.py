@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from conftest import LAKE_STANDIN, SHARED, autoform, book_script, label_of, lean, make_repl_dir, role_of
-from test_decompose import mini_book
+from test_decompose import ATTEMPTS, mini_book
 from test_kimina import _Kimina, _settings
 
 from autoform.config import LeanConfig, Settings
@@ -85,7 +85,7 @@ def test_the_state_where_a_tactic_failed_through_the_client_stack(tmp_path: Path
         chk = pool.check(text)
         assert chk.errors and chk.errors[0].line == 3  # "unknown identifier" carries no goal
         state = goals.failure_goals(pool, text, chk.messages)
-        assert state == ["x : Int\nh : x = 1\nk : x = 1\n⊢ x + 0 = 1"]
+        assert state == ["x : Int\nh k : x = 1\n⊢ x + 0 = 1"]  # hypotheses of one type grouped, as Lean prints them
         # a proof that fails at its first tactic broke on the statement itself: shown anyway, no check spent
         stmt = "theorem t (x : Int) (h : x = 1) : x + 0 = 1"
         one = f"{stmt} := by\n  exact bogus_lemma h\n"
@@ -128,7 +128,7 @@ def test_the_gap_closer_sees_the_goals_where_the_proof_broke(workspace, tmp_path
             return lean("  have h : n * n = n ^ 2 := by ring\n  exact bogus_sum_odd n h")
         return base(body)
 
-    ws = workspace(script, extra="max_attempts = 2\ndecompose = false\n")
+    ws = workspace(script, extra="decompose = false\n" + ATTEMPTS)
     autoform(ws.home, "ingest", str(mini_book(tmp_path)), "--book", "ent", check=True)
     r = autoform(ws.home, "run", "ent", "--json")
     assert r.returncode == 0, r.stderr

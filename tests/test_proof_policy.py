@@ -19,8 +19,11 @@ def test_default_policy_from_the_job_settings() -> None:
     policy = ProofPolicy.from_settings(JobConfig(), max_attempts=3, backend="repl")
     assert policy.next_round([]) == Round((Move.LIBRARY_SEARCH, Move.WHOLE_PROOF))
     prover = attempt("prover")
-    assert policy.next_round([prover]) == Round((Move.RENAME, Move.AUTOMATION, Move.REPAIR))
-    assert policy.next_round([prover, attempt("automation")]) == Round((Move.RENAME, Move.REPAIR))
+    # exact? on the goals the prover's proof left open, then automation on them, then the gap-closer
+    assert policy.next_round([prover]) == Round((Move.RENAME, Move.GOAL_SEARCH, Move.AUTOMATION, Move.REPAIR))
+    assert policy.next_round([prover, attempt("automation")]) == Round((Move.RENAME, Move.GOAL_SEARCH, Move.REPAIR))
+    four = ProofPolicy.from_settings(JobConfig(), max_attempts=4, backend="repl")
+    assert four.next_round([prover, attempt("goal_search"), attempt("automation")]) == Round((Move.RENAME, Move.REPAIR))
     # a renaming is not renamed again; a failure without code gets no automation
     assert policy.next_round([attempt("prover", ""), attempt("mathlib_rename", "")]) == Round((Move.REPAIR,))
     spent = [prover, attempt("automation"), attempt("gap_closer")]
@@ -58,7 +61,7 @@ def test_budget_policy_repairs_while_there_is_progress_and_budget() -> None:
     policy = budget_policy(UnitSpend(llm_calls=5), llm_calls=16, stall_rounds=3)
     history = [failed("prover", 5), failed("gap_closer", 3), failed("gap_closer", 2), failed("gap_closer", 1)]
     assert len(history) > 3  # more than the three shots of the attempts policy
-    assert policy.next_round(history) == Round((Move.RENAME, Move.AUTOMATION, Move.REPAIR))
+    assert policy.next_round(history) == Round((Move.RENAME, Move.GOAL_SEARCH, Move.AUTOMATION, Move.REPAIR))
     # three attempts in a row no better than the best before: the search stalls, then decomposition
     stalled = [*history, failed("gap_closer", 1), failed("gap_closer", 2), failed("gap_closer", 4)]
     assert stalled_for(stalled) == 3
@@ -82,3 +85,21 @@ def test_budget_policy_stops_when_any_limit_is_spent() -> None:
     assert budget_policy(UnitSpend(), llm_calls=1).next_round([]) == Round((Move.LIBRARY_SEARCH, Move.WHOLE_PROOF))
     # an attempt Lean never saw (a malformed reply) is no progress
     assert errors_of(attempt("prover", "")) > errors_of(failed("prover", 50))
+
+
+def test_each_subgoal_has_a_budget_of_its_own() -> None:
+    from autoform.config import ProveConfig
+    from autoform.pipeline.policy import SubgoalBudget
+
+    prove = ProveConfig(strategy="attempts", subgoal_llm_calls=2, subgoal_lean_checks=3)
+    policy = ProofPolicy.from_settings(JobConfig(), max_attempts=3, backend="repl", prove=prove)
+    assert policy.subgoal_budget(1) == SubgoalBudget(llm_calls=2, lean_checks=3)
+    assert ProofPolicy.from_settings(JobConfig(), max_attempts=3, backend="repl").subgoal_budget(1) == SubgoalBudget(
+        llm_calls=ProveConfig().subgoal_llm_calls, lean_checks=ProveConfig().subgoal_lean_checks
+    )
+    # under a budget, a unit's own limits (a person's `retry --budget`) give its subgoals' budgets too
+    own = ProveConfig(strategy="budget", subgoal_llm_calls=1)
+    budget = BudgetPolicy.from_prove(
+        JobConfig(), prove, backend="repl", spend=lambda _u: UnitSpend(), limits=lambda u: own if u == 7 else prove
+    )
+    assert budget.subgoal_budget(7).llm_calls == 1 and budget.subgoal_budget(8).llm_calls == 2

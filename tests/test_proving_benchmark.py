@@ -19,7 +19,7 @@ def test_proving_benchmark_compares_whole_proofs_with_decomposition_at_equal_bud
     r = json.loads(proc.stdout.strip().splitlines()[-1])
     whole, split = r["whole_proofs_only"], r["with_decomposition"]
     assert r["units"] == 12 and r["budget_llm_calls_per_unit"] == 8 and "p(s) = 0.9 x 0.5^(s-1)" in r["model"]
-    for arm in (whole, split):
+    for arm in (whole, split, r["automation_command_mode"], r["automation_tactic_mode"]):
         assert 0 < arm["closed"] <= 12 and arm["closed_share"] == round(arm["closed"] / 12, 3)
         # the budget holds for each unit's proof, decomposition included
         assert 0 < arm["max_proof_llm_calls_per_unit"] <= 8
@@ -28,4 +28,9 @@ def test_proving_benchmark_compares_whole_proofs_with_decomposition_at_equal_bud
         assert sum(int(v.split("/")[1]) for v in arm["closed_by_size"].values()) == 12
     # under this model, splitting a large goal into smaller ones closes more at the same budget
     assert split["closed"] >= whole["closed"]
-    assert "whole_proofs_only: closed" in proc.stdout and "with_decomposition: closed" in proc.stdout
+    # tactic mode: the same units closed with fewer command-mode checks, the holes tried on their proof states
+    command, tactic = r["automation_command_mode"], r["automation_tactic_mode"]
+    assert tactic["closed"] == command["closed"] > 0
+    assert command["tactic_steps"] == 0 < tactic["tactic_steps"]
+    assert tactic["lean_checks"] < command["lean_checks"]
+    assert "whole_proofs_only: closed" in proc.stdout and "automation_tactic_mode: closed" in proc.stdout

@@ -24,7 +24,9 @@ through the result cache; the ``lake`` backend reports no goals (:func:`goal_sup
 from __future__ import annotations
 
 import re
-from typing import Any
+import textwrap
+from contextlib import AbstractContextManager
+from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
 
@@ -228,3 +230,78 @@ def failure_goals(
     hint: dict[str, int] = {"context_lines": context_lines} if 0 < context_lines < err.line else {}
     check = oracle.check(probe, **hint)
     return [h.goal for h in holes(check) if h.line == err.line]
+
+
+# ------------------------------------------------------------------------------------------ tactic mode
+class GoalSession(Protocol):
+    """Goal-level steps on one Lean process (:meth:`autoform.lean.repl_pool.ReplPool.session`): text checked with
+    its holes, tactics run on the proof states it reported. For exploring only: never admission."""
+
+    def check(self, code: str) -> LeanCheck: ...
+
+    def tactic(self, proof_state: int, tactic: str) -> TacticResult: ...
+
+
+@runtime_checkable
+class TacticMode(Protocol):
+    """A backend with the REPL's tactic mode."""
+
+    backend: str
+
+    def session(self, header: str | None = None, *, timeout_s: float | None = None) -> AbstractContextManager[Any]: ...
+
+
+@runtime_checkable
+class _Wrapper(Protocol):
+    """An oracle around another (the result cache, the job's circuit breaker)."""
+
+    inner: Any
+
+
+def tactic_mode(oracle: Oracle) -> TacticMode | None:
+    """The oracle's tactic mode, looked for through the oracles wrapped around the backend (the result cache, the
+    job's breaker: tactic steps are never cached, proof states live in one process); None for a backend without
+    one (``lake``, Kimina)."""
+    inner: Any = oracle
+    for _ in range(8):  # wrappers are few; a cycle of them is not followed for ever
+        if isinstance(inner, TacticMode) and inner.backend == "repl":
+            return inner
+        if not isinstance(inner, _Wrapper):
+            break
+        inner = inner.inner
+    return None
+
+
+# ---------------------------------------------------------------------------- the goals a proof left open
+def open_goals_probe(text: str, err: LeanMessage, tactic: str) -> tuple[str, int, int] | None:
+    """``text`` with one bullet ``· tactic`` for each goal of the ``unsolved goals`` error ``err``, after the last
+    line of the block it names, at that block's indentation: (the probe, the line of the first bullet, how many).
+    None when ``err`` is no such error or its block cannot be told (a ``by`` with tactics on its own line)."""
+    left = error_goals(err.text) if err.text.startswith("unsolved goals") else []
+    lines = text.split("\n")
+    end = err.end_line or err.line
+    if not left or not 1 <= err.line <= end <= len(lines):
+        return None
+    by_line = lines[err.line - 1]
+    if by_line[err.column :].strip() != "by":
+        return None  # a block written on the line of its `by`: no place for bullets
+    body = next((ln for ln in lines[err.line : end] if ln.strip()), "")
+    indent = body[: len(body) - len(body.lstrip())]
+    if not indent:
+        return None
+    bullets = [f"{indent}· {tactic}"] * len(left)
+    return "\n".join([*lines[:end], *bullets, *lines[end:]]), end + 1, len(left)
+
+
+def proof_of(text: str, statement: str) -> str:
+    """The tactic proof of ``statement`` in checked ``text`` (the indented lines after its ``:= by``, dedented);
+    '' when it is not there."""
+    start = first_tactic_line(text, statement)
+    if not start:
+        return ""
+    body: list[str] = []
+    for ln in text.split("\n")[start - 1 :]:
+        if ln.strip() and not ln[:1].isspace():
+            break
+        body.append(ln)
+    return textwrap.dedent("\n".join(body)).strip("\n")

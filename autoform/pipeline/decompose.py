@@ -4,13 +4,18 @@ holes filled goes through the gate.
 
 * The sketch comes from the prover with its sketch prompt (``agents/prover/sketch.md``); it is pre-screened with
   its holes, then checked by Lean with ``sorry`` allowed (checking is not admission).
-* Each hole's goal (Lean's own, from the REPL's ``sorries``) is written as a standalone statement
+* The holes are explored first (:mod:`autoform.pipeline.explore`): in the REPL's tactic mode each hole's proof
+  state is tried with the closing tactics and ``exact?``, without it ``exact?`` goes into every hole in one
+  command-mode probe; a tactic that closes a hole is spliced into it (a ``subgoal`` post ``by`` ``automation`` or
+  ``library_search`` with its ``tactic``, no lemma), and the gate still judges the whole text in command mode.
+* Each other hole's goal (Lean's own, from the REPL's ``sorries``) is written as a standalone statement
   (:func:`autoform.lean.goals.standalone`), locked like a unit's statement, and played by the policy's subgoal
   moves (:meth:`autoform.pipeline.policy.ProofPolicy.subgoal_moves`): automation, the prover on the subgoal's
   statement, the gap-closer with the goals where that proof broke, and a **split**: a sketch of the subgoal
   itself, whose holes are subgoals one level deeper (``depth + 1``, the subgoal recorded as their parent), to
   ``[prove] max_depth``. Solved holes are spliced back (``exact lemma args``) and the subgoal's lemma, with the
-  lemmas of its own holes before it, is judged by the gate.
+  lemmas of its own holes before it, is judged by the gate. Each subgoal has a budget of its own (``[prove]
+  subgoal_llm_calls``, ``subgoal_lean_checks``; its post records what it ``spent``) besides the unit's.
 * A subgoal proved once is not proved again in the job (keyed by its goal, whitespace aside; resumes included):
   within the unit its lemma is reused; another unit gets the same lemma's code (renamed to a name of its own at
   admission, :func:`autoform.pipeline.gatekeeper.reserve_helpers`), or calls it by name when the lemma is in the
@@ -29,13 +34,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agents import AgentRun, GapCloser, Prover, Sketcher
-from autoform.lean import goals
+from autoform.lean import goals, library_search
 from autoform.lean.gate import (
     Candidate,
     Reason,
     Verdict,
     admit,
-    build_module,
     check_statement,
     declared_names,
     screen_candidate,
@@ -43,8 +47,9 @@ from autoform.lean.gate import (
 from autoform.llm import MalformedReply
 from autoform.pipeline.automation import AUTOMATION_TACTIC
 from autoform.pipeline.context import JobScope
+from autoform.pipeline.explore import Explored, Explorer, screened_sketch, splice
 from autoform.pipeline.gatekeeper import Gatekeeper, theorem_code
-from autoform.pipeline.policy import ProofStrategy, SubgoalMove
+from autoform.pipeline.policy import ProofStrategy, SubgoalBudget, SubgoalMove
 from autoform.store import Post
 
 _SORRY = re.compile(r"(?<![\w.'])sorry(?![\w'])")
@@ -81,10 +86,21 @@ Decl = tuple[str, str]
 @dataclass(frozen=True)
 class Proved:
     """A proved subgoal: its lemma's name and the declarations a proof using it must include (the lemmas of its
-    own holes first, then its own; none when the Atlas code in the prelude declares it already)."""
+    own holes first, then its own; none when the Atlas code in the prelude declares it already); or, for a hole
+    closed in tactic mode, the tactic spliced into it (no lemma)."""
 
     name: str
     decls: tuple[Decl, ...] = ()
+    tactic: str = ""
+
+    def fills(self, goal: str) -> str:
+        """What takes the hole's place: the tactic, or the call of the lemma."""
+        return self.tactic or call_for(self.name, goal)
+
+
+def spliced(sketch: str, proved: list[Proved], holes: list[goals.Hole]) -> str:
+    """The sketch with each hole filled by what proved it."""
+    return splice(sketch, [p.fills(h.goal) for p, h in zip(proved, holes, strict=True)])
 
 
 def merged(blocks: list[Proved], aux: str = "") -> str:
@@ -108,7 +124,19 @@ class _Subgoal:
     name: str
     depth: int
     data: dict[str, Any]
+    budget: SubgoalBudget = field(default_factory=SubgoalBudget)
     failed: tuple[str, Verdict] | None = field(default=None)
+    llm_calls: int = 0  # spent on its own moves (its budget: ``budget``)
+    lean_checks: int = 0
+    automation_failed: bool = False  # tactic mode saw the closing tactics fail on its goal
+
+    def over(self, needs_llm: bool) -> str:
+        """Why the subgoal may not play a move any more ('' while it may)."""
+        if self.lean_checks >= self.budget.lean_checks:
+            return f"subgoal budget spent: {self.lean_checks} Lean checks (budget {self.budget.lean_checks})"
+        if needs_llm and self.llm_calls >= self.budget.llm_calls:
+            return f"subgoal budget spent: {self.llm_calls} LLM calls (budget {self.budget.llm_calls})"
+        return ""
 
 
 class Decomposer:
@@ -140,60 +168,61 @@ class Decomposer:
         if not _SORRY.search(sketch):  # a whole proof after all
             return self.gate.judge_proof(run, base, sketch, aux, "sketch")
         cand = base.model_copy(update={"proof": sketch, "aux": aux})
-        holes, why, verdict = self.holes(cand)
+        holes, why, verdict, explored = self.explore(cand)
         if verdict is not None:  # refused by the pre-screen (recorded as its verdict) or by Lean
-            return self.gate.conclude(run, self._screened(cand), verdict, "proof", "sketch", sketch)
-        proved = self._close(run, base, holes, base.name or "unit", 1)
+            return self.gate.conclude(run, screened_sketch(cand), verdict, "proof", "sketch", sketch)
+        proved = self._close(run, base, holes, base.name or "unit", 1, explored)
         if isinstance(proved, str):
             verdict = Verdict(admitted=False, reasons=[Reason(code="subgoal", message=proved)])
             self.gate.record(run.unit, "proof", "decomposition", sketch, verdict)
             return False
-        calls = [call_for(p.name, h.goal) for p, h in zip(proved, holes, strict=True)]
-        return self.gate.judge_proof(run, base, fill_holes(sketch, calls), merged(proved, aux), "decomposition")
-
-    @staticmethod
-    def _screened(cand: Candidate) -> Candidate:
-        """The sketch with its holes as ``skip``: what the pre-screen reads (it refuses ``sorry`` itself)."""
-        n = len(_SORRY.findall(cand.proof))
-        return cand.model_copy(update={"proof": fill_holes(cand.proof, ["skip"] * n)})
+        return self.gate.judge_proof(run, base, spliced(sketch, proved, holes), merged(proved, aux), "decomposition")
 
     def holes(self, cand: Candidate) -> tuple[list[goals.Hole], str, Verdict | None]:
         """The sketch ``cand.proof`` checked by Lean with its holes: (their goals, "", None), or a refusal: the
         pre-screen's verdict, or Lean's (it does not elaborate, or reports another number of holes)."""
-        screened = self._screened(cand)
-        if screen_candidate(screened):
-            return [], "pre-screen", admit(screened, self.scope.oracle)
-        module = build_module(cand)
-        hint: dict[str, int] = {"context_lines": module.context_lines} if module.context_lines else {}
-        check = self.scope.oracle.check(module.text, **hint)
-        found = goals.holes(check)
-        n_holes = len(_SORRY.findall(cand.proof))
-        if check.failure is None and not check.errors and len(found) == n_holes:
-            return found, "", None
-        why = (
-            check.failure
-            or "; ".join(m.text for m in check.errors)[:500]
-            or f"Lean reported {len(found)} hole(s) for {n_holes} sorry"
-        )
-        reasons = [Reason(code="sketch", message=why)]
-        return [], why, Verdict(admitted=False, messages=check.messages, reasons=reasons, module=module.text)
+        found, why, verdict, _ = self.explore(cand)
+        return found, why, verdict
+
+    def explore(self, cand: Candidate) -> tuple[list[goals.Hole], str, Verdict | None, Explored]:
+        """:meth:`holes`, and what closes them without a lemma (:class:`~autoform.pipeline.explore.Explorer`)."""
+        return Explorer(self.scope).explore(cand)
 
     def _close(
-        self, run: AgentRun, base: Candidate, holes: list[goals.Hole], parent: str, depth: int
+        self, run: AgentRun, base: Candidate, holes: list[goals.Hole], parent: str, depth: int, explored: Explored
     ) -> list[Proved] | str:
-        """Each hole proved as a subgoal at ``depth``: their :class:`Proved`, or why one resists (a str)."""
+        """Each hole proved as a subgoal at ``depth`` (or closed by what tactic mode found for it): their
+        :class:`Proved`, or why one resists (a str)."""
+        closed, failed = explored
         out: list[Proved] = []
         for h in holes:
             name = f"{parent}_step{h.index + 1}" if depth == 1 else f"{parent}_{h.index + 1}"
-            got = self.subgoal(run, base, h, name, depth=depth, parent="" if depth == 1 else parent)
+            where = {"parent": run.unit.id, "parent_name": "" if depth == 1 else parent, "depth": depth}
+            if h.index in closed:
+                tactic, by = closed[h.index]
+                data = {"goal": h.goal, **where, "name": name, "status": "proved", "by": by, "tactic": tactic}
+                self._post(run.unit.id, f"{name} closed in tactic mode ({by})", data)
+                out.append(Proved(name, (), tactic))
+                continue
+            got = self.subgoal(
+                run, base, h, name, depth=depth, parent=where["parent_name"], automation_failed=h.index in failed
+            )
             if got is None:
-                where = "step" if depth == 1 else f"step {parent},"
-                return f"{where} {h.index + 1} of the sketch resists: {h.goal.splitlines()[-1]}"
+                place = "step" if depth == 1 else f"step {parent},"
+                return f"{place} {h.index + 1} of the sketch resists: {h.goal.splitlines()[-1]}"
             out.append(got)
         return out
 
     def subgoal(
-        self, run: AgentRun, base: Candidate, hole: goals.Hole, name: str, *, depth: int = 1, parent: str = ""
+        self,
+        run: AgentRun,
+        base: Candidate,
+        hole: goals.Hole,
+        name: str,
+        *,
+        depth: int = 1,
+        parent: str = "",
+        automation_failed: bool = False,
     ) -> Proved | None:
         """Prove one hole as a lemma of its own, by the policy's subgoal moves; None when it resists. A goal
         proved before in this job is answered by the lemma that proved it."""
@@ -219,19 +248,34 @@ class Decomposer:
         if lemma is None:
             return None
         self._post(unit.id, f"{name}: open (depth {depth})", {**data, "status": "open"})
-        sg = _Subgoal(run, base, lemma, hole, name, depth, data)
-        why = "not proved"
-        for move in self.policy.subgoal_moves(depth):
+        sg = _Subgoal(run, base, lemma, hole, name, depth, data, self.policy.subgoal_budget(unit.id))
+        sg.automation_failed = automation_failed
+        got = self._moves(sg)
+        if isinstance(got, Proved):
+            return got
+        self._post(unit.id, f"{name}: {got}", {**data, "status": "failed", "spent": self._spent(sg)})
+        return None
+
+    def _moves(self, sg: _Subgoal) -> Proved | str:
+        """The policy's subgoal moves on ``sg`` until one proves it (posted as proved by :meth:`_try`), while the
+        unit's and the subgoal's own budgets last: its :class:`Proved`, or why it was not proved."""
+        for move in self.policy.subgoal_moves(sg.depth):
             if self.scope.stop.is_set():
                 break
-            if move is not SubgoalMove.AUTOMATION and (spent := self.policy.spent(unit.id)):
-                why = f"not proved ({spent})"
-                break
+            if move is SubgoalMove.AUTOMATION and sg.automation_failed:
+                continue  # tactic mode saw the closing tactics fail on this very goal
+            needs_llm = move is not SubgoalMove.AUTOMATION
+            over = (self.policy.spent(sg.run.unit.id) if needs_llm else "") or sg.over(needs_llm)
+            if over:
+                return f"not proved ({over})"
             got = self._play(move, sg)
             if got is not None:
                 return got
-        self._post(unit.id, f"{name}: {why}", {**data, "status": "failed"})
-        return None
+        return "not proved"
+
+    @staticmethod
+    def _spent(sg: _Subgoal) -> dict[str, int]:
+        return {"llm_calls": sg.llm_calls, "lean_checks": sg.lean_checks}
 
     def known(self, base: Candidate, goal: str) -> tuple[Proved, Post] | None:
         """The lemma that proved ``goal`` earlier in this job, and the post that says so; None if none did."""
@@ -241,6 +285,8 @@ class Decomposer:
             if post.job_id != self.scope.job.id or d.get("status") != "proved" or goal_key(d.get("goal", "")) != key:
                 continue
             name = d["name"]
+            if d.get("tactic"):  # closed in tactic mode: the same tactic closes it again
+                return Proved(name, (), d["tactic"]), post
             if name in declared_names(base.prelude):  # in the Atlas code of a dependency: called by name
                 return Proved(name), post
             return Proved(name, (*(tuple(x) for x in d.get("helpers", [])), (name, d.get("code", "")))), post
@@ -257,6 +303,7 @@ class Decomposer:
         return self._split(sg)
 
     def _prover(self, sg: _Subgoal) -> Proved | None:
+        sg.llm_calls += 1
         try:
             aux, proof, _ = self.prover.run(self._fresh(sg.run), locked=sg.lemma.statement, subgoal=self._where(sg))
         except MalformedReply:
@@ -269,6 +316,15 @@ class Decomposer:
         if sg.failed is None:
             return None
         proof, verdict = sg.failed
+        if self.scope.settings.job.library_search and verdict.module:  # exact? on the goals it left, no LLM call
+            found = library_search.open_goals_search(
+                self.scope.oracle, verdict.module, verdict.messages, sg.lemma.statement
+            )
+            if found is not None:
+                got = self._try(sg, found, (), "library_search")
+                if got is not None:
+                    return got
+                sg.failed = (proof, verdict)  # the gap-closer repairs the proof it was asked about
         errors = [f"- {r.message}" for r in verdict.reasons]
         errors += [f"- error at line {m.line}: {m.text}" for m in verdict.messages if m.severity == "error"]
         state = (
@@ -276,6 +332,7 @@ class Decomposer:
             if verdict.module
             else []
         )
+        sg.llm_calls += 1
         try:
             aux, fixed, _ = self.gap_closer.run(
                 self._fresh(sg.run),
@@ -290,26 +347,29 @@ class Decomposer:
 
     def _split(self, sg: _Subgoal) -> Proved | None:
         """A sketch of the subgoal: its holes proved one level deeper, spliced back, the lemma judged whole."""
+        sg.llm_calls += 1
         try:
             aux, sketch, _ = self.sketcher.run(self._fresh(sg.run), locked=sg.lemma.statement, subgoal=self._where(sg))
         except MalformedReply:
             return None
         if not _SORRY.search(sketch):
             return self._try(sg, sketch, self._helpers(sg, aux), "split")
-        holes, why, _ = self.holes(sg.lemma.model_copy(update={"proof": sketch, "aux": aux}))
+        holes, why, _, explored = self.explore(sg.lemma.model_copy(update={"proof": sketch, "aux": aux}))
         if why:
             self._post(sg.run.unit.id, f"{sg.name}: its sketch was refused: {why[:300]}", {**sg.data, "status": "open"})
             return None
-        proved = self._close(sg.run, sg.base, holes, sg.name, sg.depth + 1)
+        proved = self._close(sg.run, sg.base, holes, sg.name, sg.depth + 1, explored)
         if isinstance(proved, str):
             return None
-        calls = [call_for(p.name, h.goal) for p, h in zip(proved, holes, strict=True)]
         decls = (*self._helpers(sg, aux), *(d for p in proved for d in p.decls))
-        return self._try(sg, fill_holes(sketch, calls), decls, "split")
+        return self._try(sg, spliced(sketch, proved, holes), decls, "split")
 
     def _try(self, sg: _Subgoal, proof: str, decls: tuple[Decl, ...], by: str) -> Proved | None:
         """``proof`` (with ``decls`` before the lemma) through the gate; the subgoal posted as proved when
         admitted, else the refusal kept for the repair."""
+        if sg.lean_checks >= sg.budget.lean_checks:
+            return None
+        sg.lean_checks += 1
         aux = merged([Proved("", decls)])
         verdict = admit(sg.lemma.model_copy(update={"proof": proof, "aux": aux}), self.scope.oracle)
         if not verdict.admitted:
@@ -317,7 +377,7 @@ class Decomposer:
             return None
         code = theorem_code(sg.lemma.statement, proof)
         helpers = [list(d) for d in dict.fromkeys(decls)]
-        data = {**sg.data, "status": "proved", "by": by, "code": code, "helpers": helpers}
+        data = {**sg.data, "status": "proved", "by": by, "code": code, "helpers": helpers, "spent": self._spent(sg)}
         self._post(sg.run.unit.id, f"{sg.name} proved ({by})", data)
         return Proved(sg.name, (*decls, (sg.name, code)))
 

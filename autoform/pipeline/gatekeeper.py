@@ -182,7 +182,7 @@ class Gatekeeper:
         return True
 
     def _model(self, stage: str, author: str) -> str:
-        if author == "library_search":
+        if author in ("library_search", "goal_search"):  # found by Lean's exact?, no LLM call
             return LIBRARY_SEARCH_MODEL
         return self.scope.settings.llm.model_for("prover" if stage == "proof" else "drafter")
 

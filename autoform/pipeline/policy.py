@@ -12,7 +12,10 @@ refused is recorded, and the prover follows in the same round.
 
 1. no proof attempt yet: ``library_search`` (when on), then ``whole_proof`` (k racing prover attempts);
 2. fewer than ``max_attempts``: ``rename`` (deprecated Mathlib names replaced, unless the last attempt was
-   such a renaming), ``automation`` (once, on a last attempt with code), ``repair`` (the gap-closer);
+   such a renaming), ``goal_search`` (Lean's ``exact?`` on each goal the last proof left open, its suggestions
+   spliced in as bullets, until one such candidate was judged, when ``library_search`` is on: like
+   ``library_search`` it passes when Lean finds nothing), ``automation`` (once, on a last attempt with code),
+   ``repair`` (the gap-closer);
 3. attempts spent: ``sketch`` (decomposition, once, when on and the oracle reports goals), then ``stated``
    (a statement the book does not prove is admitted as stated) and ``give_up``.
 
@@ -22,14 +25,22 @@ repairs go on until the unit's budget (LLM calls, tokens, Lean checks, seconds) 
 the sketch, whose subgoal moves stop when the budget is spent (:meth:`BudgetPolicy.spent`); a spent budget ends the
 unit without one.
 
-**Inside a sketch** (``sketch``), each hole is a subgoal played by the policy's ``subgoal_moves``, in order until
-one proves it: ``automation`` (when ``[job] automation`` is on), ``prover`` (a proof of the subgoal's own
-statement), ``repair`` (the gap-closer, with Lean's errors and the goals where that proof broke), ``split`` (a
-sketch of the subgoal, whose holes are subgoals one level deeper, while the depth is below ``[prove]
-max_depth``).
+**Inside a sketch** (``sketch``), with the REPL's tactic mode (``[prove] tactic_mode``, the ``repl`` backend) each
+hole's proof state is explored first: the closing tactics, then ``exact?`` (when ``library_search`` is on); a
+tactic that closes the hole is spliced into it (the whole text still goes through the gate in command mode).
+Without tactic mode ``exact?`` is tried on every hole in one command-mode probe. Each hole left is a subgoal played
+by the policy's ``subgoal_moves``, in order until one proves it: ``automation`` (when ``[job] automation`` is on,
+and tactic mode has not already seen it fail on that goal), ``prover`` (a proof of the subgoal's own statement),
+``repair`` (the gap-closer, with Lean's errors and the goals where that proof broke), ``split`` (a sketch of the
+subgoal, whose holes are subgoals one level deeper, while the depth is below ``[prove] max_depth``).
 
-Another strategy (a search over sketches) is any object with the same ``next_round``, ``subgoal_moves`` and
-``max_depth``."""
+**A subgoal's own budget** (:meth:`ProofPolicy.subgoal_budget`, either strategy): at most ``[prove]
+subgoal_llm_calls`` LLM calls (its prover, repair and split moves) and ``subgoal_lean_checks`` candidates judged
+by Lean; the holes a split makes have budgets of their own. The unit's budget (:meth:`BudgetPolicy.spent`) caps
+them all: a subgoal stops at whichever is spent first.
+
+Another strategy (a search over sketches) is any object with the same ``next_round``, ``subgoal_moves``,
+``subgoal_budget`` and ``max_depth``."""
 
 from __future__ import annotations
 
@@ -49,6 +60,7 @@ class Move(StrEnum):
     WHOLE_PROOF = "whole_proof"  # the prover writes a whole proof (k racing attempts; author "prover")
     RENAME = "rename"  # deprecated Mathlib names replaced by their current ones, no LLM call ("mathlib_rename")
     AUTOMATION = "automation"  # closing tactics on what the last proof left open, no LLM call
+    GOAL_SEARCH = "goal_search"  # Lean's `exact?` on each goal the last proof left open, no LLM call
     REPAIR = "repair"  # the gap-closer repairs the last proof from Lean's errors ("gap_closer")
     SKETCH = "sketch"  # decomposition: a sketch with `sorry` holes, each proved on its own
     STATED = "stated"  # a statement the book does not prove: admitted as stated
@@ -66,6 +78,14 @@ class SubgoalMove(StrEnum):
 
 #: the default order of moves on a subgoal
 SUBGOAL_MOVES = (SubgoalMove.AUTOMATION, SubgoalMove.PROVER, SubgoalMove.REPAIR, SubgoalMove.SPLIT)
+
+
+@dataclass(frozen=True)
+class SubgoalBudget:
+    """What one subgoal may spend on its own moves (``[prove] subgoal_llm_calls``, ``subgoal_lean_checks``)."""
+
+    llm_calls: int = 4
+    lean_checks: int = 6
 
 
 @dataclass(frozen=True)
@@ -92,6 +112,10 @@ class ProofStrategy(Protocol):
 
     def subgoal_moves(self, depth: int) -> tuple[SubgoalMove, ...]: ...
 
+    def subgoal_budget(self, unit_id: int) -> SubgoalBudget:
+        """What one subgoal of the unit may spend on its own moves."""
+        ...
+
     def spent(self, unit_id: int) -> str:
         """Why the unit may not spend more (a move inside a sketch asks before each LLM call); '' while it may."""
         ...
@@ -113,6 +137,7 @@ class ProofPolicy:
     goals: bool = True  # the oracle reports the goals of a sketch's holes (the `lake` backend does not)
     max_depth: int = 2  # how deep holes are split again ([prove] max_depth)
     on_subgoals: tuple[SubgoalMove, ...] = SUBGOAL_MOVES
+    per_subgoal: SubgoalBudget = SubgoalBudget()  # [prove] subgoal_llm_calls, subgoal_lean_checks
 
     @classmethod
     def from_settings(
@@ -126,11 +151,16 @@ class ProofPolicy:
             decompose=job.decompose,
             goals=backend != "lake",
             max_depth=(prove or ProveConfig()).max_depth,
+            per_subgoal=subgoal_budget_of(prove or ProveConfig()),
         )
 
     def spent(self, unit_id: int) -> str:
-        """Never: the attempts policy bounds a sketch by its depth, not by a budget."""
+        """Never: the attempts policy bounds a sketch by its depth and its subgoals' own budgets."""
         return ""
+
+    def subgoal_budget(self, unit_id: int) -> SubgoalBudget:
+        """``[prove] subgoal_llm_calls`` and ``subgoal_lean_checks``."""
+        return self.per_subgoal
 
     def subgoal_moves(self, depth: int) -> tuple[SubgoalMove, ...]:
         """The moves on a subgoal at ``depth`` (1: a hole of the unit's sketch): automation only when it is on,
@@ -160,6 +190,8 @@ class ProofPolicy:
         moves: list[Move] = []
         if last.author != "mathlib_rename":
             moves.append(Move.RENAME)
+        if self.library_search and last.lean_code and not any(a.author == "goal_search" for a in history):
+            moves.append(Move.GOAL_SEARCH)
         if self.automation and last.lean_code and not any(a.author == "automation" for a in history):
             moves.append(Move.AUTOMATION)
         moves.append(Move.REPAIR)
@@ -169,6 +201,10 @@ class ProofPolicy:
         if self.decompose and self.goals and not any(a.author in SKETCH_AUTHORS for a in history):
             return Round((Move.SKETCH,), spent=True)
         return Round((Move.STATED, Move.GIVE_UP), spent=True)
+
+
+def subgoal_budget_of(prove: ProveConfig) -> SubgoalBudget:
+    return SubgoalBudget(llm_calls=prove.subgoal_llm_calls, lean_checks=prove.subgoal_lean_checks)
 
 
 #: the roles whose LLM calls a unit's proof budget counts (the sketcher and the subgoals' prover write as the
@@ -233,6 +269,10 @@ class BudgetPolicy(ProofPolicy):
     def limits_of(self, unit_id: int) -> ProveConfig:
         """The unit's limits: its own when a person gave it some, else ``[prove]``."""
         return self.limits(unit_id) if self.limits is not None else self.prove
+
+    def subgoal_budget(self, unit_id: int) -> SubgoalBudget:
+        """The unit's limits' ``subgoal_llm_calls`` and ``subgoal_lean_checks`` (a person's own, or ``[prove]``)."""
+        return subgoal_budget_of(self.limits_of(unit_id))
 
     def spent(self, unit_id: int) -> str:
         """Why the unit's budget is spent ('' while it is not)."""

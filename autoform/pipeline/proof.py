@@ -69,6 +69,7 @@ class ProofStage:
             Move.WHOLE_PROOF: self._whole_proof,
             Move.RENAME: self._rename,
             Move.AUTOMATION: self._automation,
+            Move.GOAL_SEARCH: self._goal_search,
             Move.REPAIR: self._repair,
             Move.SKETCH: self._sketch,
             Move.STATED: self._stated,
@@ -173,6 +174,35 @@ class ProofStage:
         """Closing tactics on the goals the last proof left open (or on the whole statement), no LLM call."""
         return _judged(self.gate.judge_proof(turn.run, turn.base, automation_proof(turn.last), "", "automation"))
 
+    def _goal_search(self, turn: Turn) -> Outcome:
+        """Lean's ``exact?`` on each goal the last proof left open (its ``unsolved goals``), no LLM call, in one
+        command-mode probe (:func:`autoform.lean.library_search.open_goals_search`): when Lean finds a term for
+        every goal, the proof with those suggestions (never ``exact?`` itself) goes through the gate. Passes when
+        the last proof left no such goals or Lean finds nothing."""
+        last = turn.last
+        module = self._checked_module(last)
+        if not module:
+            return Outcome.PASSED
+        shared = build_module(turn.base.model_copy(update={"proof": "skip"})).context_lines
+        messages = [LeanMessage(**m) for m in last.messages]
+        proof = library_search.open_goals_search(
+            self.scope.oracle, module, messages, turn.base.statement, context_lines=shared
+        )
+        if proof is None:
+            return Outcome.PASSED
+        return _judged(self.gate.judge_proof(turn.run, turn.base, proof, "", "goal_search"))
+
+    def _checked_module(self, last: Attempt) -> str:
+        """The text Lean checked for ``last`` (the gate's verdict post keeps it); '' when none is kept."""
+        return next(
+            (
+                p.data.get("module", "")
+                for p in reversed(self.scope.board.read(unit_id=last.unit_id, kind="verdict"))
+                if p.data.get("attempt") == last.id
+            ),
+            "",
+        )
+
     def _repair(self, turn: Turn) -> Outcome:
         """The gap-closer repairs the last proof from Lean's errors and the goals where it broke."""
         last = turn.last
@@ -197,14 +227,7 @@ class ProofStage:
         err = goals.first_error(messages)
         if not last.lean_code or err is None:
             return []
-        module = next(
-            (
-                p.data.get("module", "")
-                for p in reversed(self.scope.board.read(unit_id=last.unit_id, kind="verdict"))
-                if p.data.get("attempt") == last.id
-            ),
-            "",
-        )
+        module = self._checked_module(last)
         if not module:
             return goals.error_goals(err.text)
         shared = build_module(turn.base.model_copy(update={"proof": "skip"})).context_lines
