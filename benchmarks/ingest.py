@@ -121,9 +121,14 @@ def _math_as_printed(segment: str) -> str:
     return re.sub(r"(?<=[A-Za-z])\s+(?=[A-Za-z])", "", segment)
 
 
+#: figures: their drawing code, labels and caption are no words of the statement (the PDF reader leaves them out)
+_FIGURE_RE = re.compile(r"\\begin\{(figure|tikzpicture|pspicture|picture)\*?\}.*?\\end\{\1\*?\}", re.S)
+
+
 def latex_words(text: str) -> Counter[str]:
     """The words of a LaTeX statement as printed: commands and the arguments of labels, references and index
-    entries left out, math read as the page sets it, letters only, lower-cased."""
+    entries left out, figures left out, math read as the page sets it, letters only, lower-cased."""
+    text = _FIGURE_RE.sub(" ", text)
     out: list[str] = []
     pos = 0
     for m in _DROP_ARG_RE.finditer(text):

@@ -708,7 +708,8 @@ def test_infdesc_pdf_structure(infdesc_units: list[RawUnit]) -> None:
     division = u[("theorem", "7.1.1")]
     assert division.title == "Division theorem"
     assert (division.chapter, division.section) == ("Number theory", "Division")
-    assert division.statement.startswith("Let a, b ∈ Z with b ≠ 0.")
+    assert division.statement.startswith("Let a, b ∈ ℤ with b ≠ 0.")  # MSBM's "Z" read as the blackboard ℤ
+    assert division.statement_raw.startswith("Let a, b ∈ Z with b")  # the text layer as extracted
     assert division.proof and division.source.startswith("page")
     assert u[("definition", "0.1")].chapter == "Getting started"
     assert u[("lemma", "B.2.7")].chapter == "Mathematical miscellany"

@@ -43,8 +43,9 @@ def _escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
 
 
-def make_pdf(pages: list[list[Piece]]) -> bytes:
-    """A PDF whose pages hold the given pieces, each set with ``Tm`` at its place in one of the Times fonts."""
+def make_pdf(pages: list[list[Piece]], drawings: dict[int, str] | None = None) -> bytes:
+    """A PDF whose pages hold the given pieces, each set with ``Tm`` at its place in one of the Times fonts, and
+    on page ``n`` the path operators ``drawings[n]`` (lines, curves, rectangles painted after the text)."""
     objs: dict[int, bytes] = {1: b"<< /Type /Catalog /Pages 2 0 R >>"}
     font_ids = {k: 3 + i for i, k in enumerate(FONTS)}
     for k, fid in font_ids.items():
@@ -56,7 +57,7 @@ def make_pdf(pages: list[list[Piece]]) -> bytes:
         page_id, content_id = first + 2 * n, first + 2 * n + 1
         kids.append(page_id)
         ops = [f"BT /F{f} {size} Tf 1 0 0 1 {x:.2f} {y:.2f} Tm ({_escape(t)}) Tj ET" for f, size, x, y, t in pieces]
-        stream = "\n".join(ops).encode("latin-1")
+        stream = "\n".join(ops + [(drawings or {}).get(n, "")]).encode("latin-1")
         objs[content_id] = b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream"
         objs[page_id] = (
             f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {content_id} 0 R "

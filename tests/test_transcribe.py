@@ -27,7 +27,7 @@ from autoform.ingest.transcribe import (  # noqa: E402
     read_transcript,
     transcribe,
 )
-from autoform.llm import LLMClient, MalformedReply  # noqa: E402
+from autoform.llm import LLMClient, MalformedReply, Truncated  # noqa: E402
 from autoform.store import Store  # noqa: E402
 
 pytest.importorskip("pypdfium2")
@@ -158,6 +158,52 @@ def test_parse_page_forms() -> None:
     assert parse_page("```tex\n$x$\n```") == "$x$\n"
     with pytest.raises(MalformedReply, match="no ```latex"):
         parse_page("The page shows a theorem.")
+
+
+#: the same two pages as real vision models write them: a reasoning model thinks first (with a draft block) and
+#: talks around its answer; another returns a whole compilable document
+STYLED = {
+    1: "<think>\nThe page shows a chapter heading and a theorem. A first try:\n```latex\n\\begin{theorem}DRAFT"
+    "\\end{theorem}\n```\nThe number 3.1 is printed, so I label it.\n</think>\n\n"
+    "Sure! Below is the transcription of page 1.\n\n" + PAGES[1].split("\n", 1)[1] + "\n\nLet me know if you need "
+    "the next page.",
+    2: "```LaTeX\n\\documentclass{book}\n\\usepackage{amsmath,amssymb,amsthm}\n\\newtheorem{exercise}{Exercise}\n"
+    "\\begin{document}\n" + PAGES[2].split("\n", 1)[1].removesuffix("```") + "\\end{document}\n```",
+}
+
+
+def test_parse_page_styles_of_real_models() -> None:
+    think = parse_page(STYLED[1])
+    assert "DRAFT" not in think and "Sure!" not in think and "Let me know" not in think
+    assert think.startswith("\\chapter{Number theory}") and "Take $r$ least." in think
+    doc = parse_page(STYLED[2])
+    assert "\\documentclass" not in doc and "\\usepackage" not in doc and "{document}" not in doc
+    assert doc.startswith("\\newtheorem{exercise}{Exercise}") and "\\begin{exercise}" in doc
+    assert parse_page("\\begin{theorem}\nLet $x$ be real.\n\\end{theorem}") == (
+        "\\begin{theorem}\nLet $x$ be real.\n\\end{theorem}\n"  # bare LaTeX, no fence
+    )
+    assert parse_page("Here:\n```\n\\section{Groups} Let $G$ be a group.\n```") == (
+        "\\section{Groups} Let $G$ be a group.\n"  # an unlabelled fence holding LaTeX
+    )
+    with pytest.raises(Truncated, match="inside its"):
+        parse_page("Transcription:\n```latex\n\\begin{theorem}Let $x$")
+    with pytest.raises(Truncated, match="reasoning"):
+        parse_page("<think>The page has a theorem and")
+    with pytest.raises(MalformedReply, match="no ```latex"):
+        parse_page("The page holds \\begin{theorem} and $x$, set in two columns.")  # prose about LaTeX
+
+
+def test_replies_in_real_model_styles_read_as_the_recorded_ones(tmp_path: Path, llm_settings: Settings) -> None:
+    pdf = _book(tmp_path)
+    cache = cache_dir(tmp_path / "cache", pdf)
+    with FakeLLM(lambda body: STYLED[_page_of(body)]) as srv:
+        llm_settings.llm.base_url = srv.base_url
+        got = transcribe(pdf, LLMClient(llm_settings, None, retry_initial_s=0.01), cache)
+    assert sorted(got.latex) == [0, 1] and not got.failed
+    units = {(u.kind, u.number): u for u in read_transcript(pdf, got, cache).units}
+    assert set(units) == {("theorem", "3.1"), ("exercise", "3.2")}
+    assert "by minimality" in units[("theorem", "3.1")].proof and "DRAFT" not in units[("theorem", "3.1")].statement
+    assert units[("exercise", "3.2")].statement.startswith("Prove that $x^{2} \\ge 0$")
 
 
 def test_estimate_counts_pages_not_done(tmp_path: Path, llm_settings: Settings) -> None:

@@ -6,7 +6,8 @@ A PDF has no structure to parse, only lines of text per page. The reader works i
    corrupt, encrypted or image-only PDF is an :class:`IngestError` naming the file;
 2. clean-up: ligatures and the ``⁄=`` overlay of ``≠`` repaired, icon glyphs (control and private-use
    characters) dropped, running headers and footers (lines carrying the page number, or repeated at the top or
-   bottom of many pages) removed;
+   bottom of many pages) removed; with the layout, margin notes and a figure's labels and caption too (the
+   statement goes on below a figure);
 3. structure: chapters and sections from the outline when it has numbered entries, else from heading lines
    ("Chapter 3" near the top of a page, "Section 1.2", "1.2 Title");
 4. headings: "Theorem 3.2 (Name)" on its own line, or "Theorem 3.2 (Name). Text" starting a paragraph, after
@@ -192,6 +193,7 @@ class _Line:
     top: bool = False  # among the first lines of its page
     box: LineBox | None = None  # where and in which fonts it is set (None: text only)
     math: str = ""  # normalized, raised and lowered pieces marked ("x^{2}"); "" = as text
+    after_figure: bool = False  # a figure (its labels, its caption) left out just before it
 
 
 @dataclass
@@ -490,22 +492,40 @@ def _flat(text: str) -> str:
 
 def _lines(doc: PdfText) -> list[_Line]:
     """The pages' lines without running heads and footers, each with its box when the layout is known."""
-    pages: list[list[tuple[str, LineBox | None]]] = []
-    for i, p in enumerate(doc.pages):
-        # not str.strip(): it would also drop \x1c-\x1f, which some fonts use for heading icons
-        texts = [x.strip(" \t\u00a0") for x in p.split("\n")]
-        boxes: list[LineBox | None] = list(doc.layout[i]) if doc.layout and i < len(doc.layout) else []
-        if len(boxes) != len(texts):
-            boxes = [None] * len(texts)
-        pages.append([(x.replace("\r", ""), b) for x, b in zip(texts, boxes, strict=True) if _clean_raw(x).strip()])
-    kept = _strip_running([[x for x, _ in p] for p in pages], doc.labels)
+    pages = [
+        _page_lines(p, doc.layout[i] if doc.layout and i < len(doc.layout) else []) for i, p in enumerate(doc.pages)
+    ]
+    kept = _strip_running([[x for x, _, _ in p] for p in pages], doc.labels)
     out: list[_Line] = []
     for i, positions in enumerate(kept):
         for k, pos in enumerate(positions):
-            x, box = pages[i][pos]
+            x, box, after_figure = pages[i][pos]
             # `raw` keeps a leading icon glyph (a control character) as a hint that the line is a heading
             math = _flat(box.math) if box is not None and box.math != x else ""
-            out.append(_Line(i, _flat(x), x, top=k < 4, box=box, math=math))
+            out.append(_Line(i, _flat(x), x, top=k < 4, box=box, math=math, after_figure=after_figure))
+    return out
+
+
+def _page_lines(text: str, layout: list[LineBox]) -> list[tuple[str, LineBox | None, bool]]:
+    """A page's non-empty lines (text, box, whether a figure comes between it and the line before), without the
+    lines the layout shows are out of the body (a margin note, a figure's labels or caption) and without the
+    pieces of a line set in the margin."""
+    # not str.strip(): it would also drop \x1c-\x1f, which some fonts use for heading icons
+    texts = [x.strip(" \t\u00a0") for x in text.split("\n")]
+    boxes: list[LineBox | None] = list(layout)
+    if len(boxes) != len(texts):
+        boxes = [None] * len(texts)
+    out: list[tuple[str, LineBox | None, bool]] = []
+    figure = False
+    for x, b in zip(texts, boxes, strict=True):
+        if b is not None and b.region:
+            figure = figure or b.region != "margin"
+            continue
+        if b is not None and b.kept is not None:
+            x = b.kept.strip(" \t\u00a0")
+        if _clean_raw(x).strip():
+            out.append((x.replace("\r", ""), b, figure))
+            figure = False
     return out
 
 
@@ -802,7 +822,7 @@ def _without_mark(ln: _Line, mark: str, *, keep_raw: bool = False) -> _Line:
     """The line without its end mark (in ``raw`` too, unless ``keep_raw``)."""
     math = _strip_mark(ln.math, mark) if ln.math and _ends_with(ln.math, (mark,)) else ln.math
     raw = ln.raw if keep_raw else _strip_mark(ln.raw, mark)
-    return _Line(ln.page, _strip_mark(ln.text, mark), raw, ln.top, ln.box, math)
+    return _Line(ln.page, _strip_mark(ln.text, mark), raw, ln.top, ln.box, math, ln.after_figure)
 
 
 def _dehyphenate(lines: list[str]) -> str:
@@ -897,13 +917,7 @@ def parse(doc: PdfText) -> IngestResult:
         u.proof_raw = "\n".join(_clean_raw(x.raw) for x in b.proof).strip()
         u.proof = _dehyphenate(_math_lines(b.proof, layout=bool(doc.layout))).strip()
         u.source = _page_span(b.first_page, b.last_page)
-        if not u.statement:
-            warnings.append(f"{doc.path}: {u.source}: {u.kind} {u.number} has no statement text")
-        elif doc.layout and built_up_math([(x.box, x.page, x.text) for x in b.stmt if x.text not in _RADICALS]):
-            warnings.append(
-                f"{doc.path}: {u.source}: {u.kind} {u.number}: math built up over lines (a fraction, limits "
-                "under a sum or a radical) is spread over the statement's lines; check it against the page"
-            )
+        warnings += _unit_warnings(doc, u, b)
     _link_refs(seg.units)
     if plan.restated:
         warnings.append(
@@ -915,6 +929,22 @@ def parse(doc: PdfText) -> IngestResult:
             "(references at the start of a line, or a misread heading)"
         )
     return IngestResult(title=doc.title, source_kind="pdf", root=doc.path, units=seg.units, warnings=warnings)
+
+
+def _unit_warnings(doc: PdfText, u: RawUnit, b: _Building) -> list[str]:
+    """What the unit's statement could not keep from the page: no text, math built up over lines, a figure."""
+    where = f"{doc.path}: {u.source}: {u.kind} {u.number}"
+    if not u.statement:
+        return [f"{where} has no statement text"]
+    out = []
+    if doc.layout and built_up_math([(x.box, x.page, x.text) for x in b.stmt if x.text not in _RADICALS]):
+        out.append(
+            f"{where}: math built up over lines (a fraction, limits under a sum or a radical) is spread over the "
+            "statement's lines; check it against the page"
+        )
+    if any(x.after_figure for x in b.stmt[1:]):
+        out.append(f"{where}: a figure inside the statement (its labels, its caption) is left out; see the page")
+    return out
 
 
 @dataclass
@@ -1125,7 +1155,9 @@ class _Segmenter:
         if cur.shape is None or not cur.stmt:
             return False
         last = cur.stmt[-1]
-        return cur.shape.ends_before(ln.box, ln.page, (last.box, last.page), last.text.endswith((".", "?", "!")))
+        # the space a figure takes is no space after the statement: it goes on below the figure
+        before = (None, last.page) if ln.after_figure else (last.box, last.page)
+        return cur.shape.ends_before(ln.box, ln.page, before, last.text.endswith((".", "?", "!")))
 
     def proof_line(self, cur: _Building, ln: _Line) -> None:
         if len(cur.proof) >= MAX_PROOF_LINES:

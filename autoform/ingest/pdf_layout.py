@@ -8,16 +8,30 @@ of its letters set in an italic text font (amsthm's plain style sets statements 
 CMMI are not counted), and a math reading in which raised and lowered pieces are kept apart (``x^{2}``,
 ``X_{1}``) instead of glued to their base (``x2``). pypdf is already a dependency and its visitor gives all of this
 in the one pass the text extraction makes anyway; pdfminer.six (under pdfplumber) would add a dependency and read
-the 626 pages of infdesc several times slower.
+the 626 pages of infdesc several times slower. The same pass sees the page's drawing operators, so a line set in the
+margin column or a figure's labels and caption is marked with its region (:mod:`autoform.ingest.pdf_regions`), and
+blackboard capitals read as ℝ, ℕ, ℤ.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections import Counter
 from dataclasses import dataclass
 
 from pypdf import PageObject
+
+from autoform.ingest.pdf_regions import (
+    Graphics,
+    Piece,
+    estimate_widths,
+    figures,
+    image_names,
+    mark_figures,
+    mark_margin,
+    text_block,
+)
 
 #: text fonts set in italics (Times-Italic, NimbusRomNo9L-ReguItal, CharterBT-Italic, CMTI10, LMRoman10-Italic)
 _ITALIC_RE = re.compile(r"ital|oblique|slant|-it\b|cmti\d|cmsl\d|lmromanslant", re.I)
@@ -46,15 +60,8 @@ class LineBox:
     end_glyph: bool = False  # it ends with a letter from a symbol font (an end mark with no Unicode: MSAM's "d")
     lead: str = ""  # with ``bold_start``, the text of that first run ("Exercise 1.1a" in bold)
     stacked: bool = False  # full-size pieces above or below its baseline: a fraction or limits glued into it
-
-
-@dataclass
-class _Piece:
-    text: str
-    font: str
-    size: float
-    x: float
-    y: float
+    region: str = ""  # the whole line is out of the body: "margin", "figure" (a figure's labels) or "caption"
+    kept: str | None = None  # the line's text without its pieces in the margin (None: nothing left out)
 
 
 def _base_font(font_dict: object) -> str:
@@ -66,7 +73,8 @@ def _base_font(font_dict: object) -> str:
 
 def read_page(page: PageObject) -> tuple[str, list[LineBox]]:
     """The page's text (as ``page.extract_text()`` gives it) and a :class:`LineBox` for each of its lines."""
-    pieces: list[_Piece] = []
+    pieces: list[Piece] = []
+    graphics = Graphics(images=image_names(page.get("/Resources")))
 
     def visit(text: str, cm: list[float], tm: list[float], font_dict: object, font_size: float) -> None:
         if not text:
@@ -74,27 +82,57 @@ def read_page(page: PageObject) -> tuple[str, list[LineBox]]:
         x = tm[4] * cm[0] + tm[5] * cm[2] + cm[4]
         y = tm[4] * cm[1] + tm[5] * cm[3] + cm[5]
         scale = abs(tm[3] * cm[3]) or abs(tm[0] * cm[0]) or 1.0
-        pieces.append(_Piece(text, _base_font(font_dict), float(font_size) * scale, float(x), float(y)))
+        pieces.append(Piece(text, _base_font(font_dict), float(font_size) * scale, float(x), float(y)))
 
-    text = page.extract_text(visitor_text=visit) or ""
+    text = page.extract_text(visitor_text=visit, visitor_operand_before=graphics) or ""
     if "".join(p.text for p in pieces) != text:  # never seen; the layout is then unknown rather than wrong
         return text, []
-    return text, _line_boxes(pieces)
+    return text, _line_boxes(pieces, graphics)
 
 
-def _line_boxes(pieces: list[_Piece]) -> list[LineBox]:
-    lines: list[list[_Piece]] = [[]]
+def _body_font(pieces: list[Piece]) -> str:
+    """The page's body font: the text font (math fonts aside) most of its characters are set in. A heading is
+    told from the body by this, not by the commonest font of its own line, where a bold "Exercise 2022.IA.4-I-2D-a"
+    before two words outweighs them."""
+    fonts: Counter[str] = Counter()
+    for p in pieces:
+        if not _MATH_RE.match(p.font):
+            fonts[p.font] += len(p.text.strip())
+    return fonts.most_common(1)[0][0] if fonts else ""
+
+
+def _line_boxes(pieces: list[Piece], graphics: Graphics | None = None) -> list[LineBox]:
+    body = _body_font(pieces)
+    lines: list[list[Piece]] = [[]]
     for p in pieces:
         parts = p.text.split("\n")
         for k, part in enumerate(parts):
             if k:
                 lines.append([])
             if part:
-                lines[-1].append(_Piece(part, p.font, p.size, p.x, p.y))
-    return [_box(line) for line in lines]
+                lines[-1].append(Piece(part, p.font, p.size, p.x, p.y))
+    estimate_widths(lines)
+    block = text_block(lines)
+    if block is not None:
+        mark_margin(lines, block)
+    if graphics is not None and graphics.shapes:
+        mark_figures(lines, figures(graphics.shapes, lines))
+    return [_region_box(line, body) for line in lines]
 
 
-def _box(line: list[_Piece]) -> LineBox:
+def _region_box(line: list[Piece], body: str) -> LineBox:
+    """The box of a line, of its pieces in the body: a line wholly out of it has its region, one partly out of
+    it (a margin note on a body line's baseline) the text of the rest."""
+    inside = [p for p in line if not p.region]
+    outside = [p for p in line if p.region and p.text.strip()]
+    if not outside:
+        return _box(line, body)
+    if not any(p.text.strip() for p in inside):
+        return dataclasses.replace(_box(line, body), region=outside[0].region)
+    return dataclasses.replace(_box(inside, body), kept="".join(p.text for p in inside))
+
+
+def _box(line: list[Piece], body: str = "") -> LineBox:
     visible = [p for p in line if p.text.strip()]
     if not visible:
         return LineBox(0.0, 0.0, 0.0, 0.0, 0, "")
@@ -108,16 +146,11 @@ def _box(line: list[_Piece]) -> LineBox:
         letters += n
         italic += n if _ITALIC_RE.search(p.font) else 0
     size = sizes.most_common(1)[0][0]
-    fonts: Counter[str] = Counter()
-    for p in visible:
-        if not _MATH_RE.match(p.font):
-            fonts[p.font] += len(p.text.strip())
-    body_font = fonts.most_common(1)
     first, last = visible[0], visible[-1]
     end_glyph = (
         bool(_GLYPH_RE.match(last.font)) and last.text.strip()[-1:].isascii() and last.text.strip()[-1:].isalpha()
     )
-    bold_start = bool(body_font) and first.font != body_font[0][0] and not _MATH_RE.match(first.font)
+    bold_start = bool(body) and first.font != body and not _MATH_RE.match(first.font)
     return LineBox(
         x0=round(first.x, 2),
         y=round(first.y, 2),
@@ -132,13 +165,13 @@ def _box(line: list[_Piece]) -> LineBox:
     )
 
 
-def _stacked(visible: list[_Piece], size: float) -> bool:
+def _stacked(visible: list[Piece], size: float) -> bool:
     """Whether full-size pieces of the line sit well off its baseline (a numerator, a denominator)."""
     base = _baseline(visible, size)
     return any(p.size >= 0.9 * size and abs(p.y - base) > 0.3 * size for p in visible)
 
 
-def _lead(visible: list[_Piece]) -> str:
+def _lead(visible: list[Piece]) -> str:
     """The text of the line's first run in one font (icons in a symbol font before it skipped)."""
     pieces = visible[1:] if _GLYPH_RE.match(visible[0].font) and len(visible) > 1 else visible
     run = ""
@@ -149,32 +182,76 @@ def _lead(visible: list[_Piece]) -> str:
     return re.sub(r"\s+", " ", run).strip()
 
 
-def _math_text(line: list[_Piece], size: float) -> str:
-    """The line with pieces set smaller and off the baseline marked as superscripts or subscripts."""
+#: blackboard-bold fonts (AMS's MSBM, bbold, bbm, dsfont), whose capitals the text layer gives as plain "R"
+_BLACKBOARD_RE = re.compile(r"^(?:msbm\d|bbold|bbm|dsrom|.*doublestruck)", re.I)
+_DOUBLE_STRUCK = {"C": "ℂ", "H": "ℍ", "N": "ℕ", "P": "ℙ", "Q": "ℚ", "R": "ℝ", "Z": "ℤ"}
+
+
+def _as_math(p: Piece) -> str:
+    """A piece's text as math: blackboard capitals as the double-struck letters they are (ℝ, ℕ, 𝔽, ...)."""
+    if not _BLACKBOARD_RE.match(p.font):
+        return p.text
+    return "".join(_DOUBLE_STRUCK.get(c, chr(0x1D538 + ord(c) - ord("A"))) if "A" <= c <= "Z" else c for c in p.text)
+
+
+@dataclass
+class _Run:
+    """Pieces side by side on the line's baseline (``mark`` ""), or raised ("^") or lowered ("_") and smaller."""
+
+    mark: str
+    text: str
+    x0: float
+    x1: float
+
+
+def _math_text(line: list[Piece], size: float) -> str:
+    """The line with pieces set smaller and off the baseline marked as superscripts or subscripts, a small fraction
+    set in the line (its numerator raised over its lowered denominator) as ``a/b``, blackboard capitals
+    double-struck."""
     base = _baseline(line, size)
-    out: list[str] = []
-    group, mark = "", ""  # the raised or lowered run being read, and its mark
+    runs: list[_Run] = []
     for p in line:
         shift = p.y - base
-        m = "^" if shift > 0 else "_"
-        if p.size < 0.9 * size and p.text.strip() and abs(shift) > _SHIFT * size:
-            if group and m != mark:
-                out.append(f"{mark}{{{group.strip()}}}")
-                group = ""
-            if not group:
-                out.append(p.text[: len(p.text) - len(p.text.lstrip())])
-            group, mark = group + p.text, m
+        small = p.size < 0.9 * size and p.text.strip() and abs(shift) > _SHIFT * size
+        mark = ("^" if shift > 0 else "_") if small else ""
+        if runs and mark and runs[-1].mark == mark:
+            runs[-1].text += _as_math(p)
+            runs[-1].x1 = max(runs[-1].x1, p.x + p.width)
+        else:
+            runs.append(_Run(mark, _as_math(p), p.x, p.x + p.width))
+    out: list[str] = []
+    k = 0
+    while k < len(runs):
+        run = runs[k]
+        lead = run.text[: len(run.text) - len(run.text.lstrip())]
+        if k + 1 < len(runs) and _fraction(run, runs[k + 1], "".join(out)):
+            out.append(f"{lead}{_operand(run.text)}/{_operand(runs[k + 1].text)}")
+            k += 2
             continue
-        if group:
-            out.append(f"{mark}{{{group.strip()}}}")
-            group = ""
-        out.append(p.text)
-    if group:
-        out.append(f"{mark}{{{group.strip()}}}")
+        out.append(f"{lead}{run.mark}{{{run.text.strip()}}}" if run.mark else run.text)
+        k += 1
     return "".join(out)
 
 
-def _baseline(line: list[_Piece], size: float) -> float:
+#: big operators: a raised and a lowered run after one are its limits, not a fraction
+_BIG_OPERATORS = set("∑∏⋃⋂∫∮⨁⨂∐⋁⋀")
+
+
+def _fraction(num: _Run, den: _Run, before: str) -> bool:
+    """A raised run over a lowered one that starts before it ends, after no base a script could belong to (an
+    operator, a bracket, a space): a fraction in the line, not a superscript and a subscript."""
+    attached = not before[-1:].isspace() and not num.text[:1].isspace()
+    base = attached and (before[-1:].isalnum() or before[-1:] in ")]}|′'") or before.rstrip()[-1:] in _BIG_OPERATORS
+    return num.mark == "^" and den.mark == "_" and den.x0 < num.x1 - 0.5 and not base
+
+
+def _operand(text: str) -> str:
+    """A numerator or denominator as an operand of ``/``: in parentheses unless a single term."""
+    t = text.strip()
+    return t if re.fullmatch(r"[\w′.]+", t) else f"({t})"
+
+
+def _baseline(line: list[Piece], size: float) -> float:
     ys: Counter[float] = Counter()
     for p in line:
         if abs(p.size - size) < 0.05 * size:

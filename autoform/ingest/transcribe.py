@@ -28,7 +28,8 @@ import jinja2
 from autoform.config import Settings
 from autoform.errors import MissingError, UsageError
 from autoform.ingest.model import IngestError, IngestResult
-from autoform.llm import LLMClient, LLMUnavailable, MalformedReply, Message, Truncated, code_blocks, price
+from autoform.llm import LLMClient, LLMUnavailable, MalformedReply, Message, Truncated, price
+from autoform.replies import fenced_blocks, split_reasoning
 from autoform.store import Store
 
 ROLE = "reader"
@@ -147,13 +148,47 @@ def page_messages(png: bytes, page: int, pages: int, title: str = "") -> list[Me
 
 
 def parse_page(text: str) -> str:
-    """The LaTeX of a page reply; :class:`MalformedReply` for a refusal or a reply with no ```latex block."""
-    blocks = code_blocks(text, "latex") or code_blocks(text, "tex")
-    if blocks:
-        return blocks[0].strip() + "\n"
-    if _REFUSAL_RE.search(text[:300]):
-        raise MalformedReply(f"the model declined the page: {text.strip()[:120]!r}")
+    """The LaTeX of a page reply, as vision models write it: the ```latex (or ```tex, or unlabelled LaTeX) blocks of
+    the final answer, prose around them and a reasoning block (``<think>``) left out; a whole document reduced to
+    its body and its definitions (no ``\\documentclass``, ``\\usepackage``, ``document`` environment); a bare
+    LaTeX reply with no fence taken as it is. :class:`Truncated` for a reply that ends inside its block,
+    :class:`MalformedReply` for a refusal or a reply with no LaTeX."""
+    answer = split_reasoning(text)
+    if answer.unclosed_reasoning:
+        raise Truncated("the reply stops inside its reasoning block")
+    blocks = [b for b in fenced_blocks(answer.text) if b.lang in ("latex", "tex") or (not b.lang and _latexish(b.body))]
+    if blocks and not blocks[-1].closed:
+        raise Truncated("the reply ends inside its ```latex block")
+    bodies = [b.body for b in blocks]
+    if not bodies and not fenced_blocks(answer.text) and _latexish(answer.text, bare=True):
+        bodies = [answer.text]
+    if bodies:
+        latex = _page_fragment("\n".join(bodies)).strip()
+        if latex:
+            return latex + "\n"
+    if _REFUSAL_RE.search(answer.text[:300]):
+        raise MalformedReply(f"the model declined the page: {answer.text.strip()[:120]!r}")
     raise MalformedReply("no ```latex block in the reply")
+
+
+_COMMAND_RE = re.compile(r"\\[A-Za-z]+|\$")
+_PREAMBLE_ONLY_RE = re.compile(r"^[ \t]*\\(?:documentclass|usepackage|RequirePackage|maketitle)\b.*\n?", re.M)
+
+
+def _latexish(text: str, *, bare: bool = False) -> bool:
+    """Whether a block (``bare``: a whole reply) reads as LaTeX: commands or math, and for a reply with no fence,
+    its first line a command or a comment (not prose that mentions LaTeX)."""
+    first = text.lstrip().split("\n", 1)[0]
+    return len(_COMMAND_RE.findall(text)) >= 2 and (not bare or first.startswith(("\\", "%")))
+
+
+def _page_fragment(latex: str) -> str:
+    """A page's LaTeX for joining into one document: a whole document's body, after the definitions of its preamble
+    (``\\newtheorem``, ``\\newcommand``), without the commands that only a preamble may hold."""
+    if "\\begin{document}" in latex:
+        preamble, _, body = latex.partition("\\begin{document}")
+        latex = preamble + "\n" + body.partition("\\end{document}")[0]
+    return _PREAMBLE_ONLY_RE.sub("", latex.replace("\\end{document}", ""))
 
 
 def _page_file(cache: Path, index: int) -> Path:
