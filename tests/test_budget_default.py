@@ -9,18 +9,10 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
-from conftest import PINNED_STRATEGY, SAMPLE_BOOK, autoform, book_script, label_of, lean, role_of
+from conftest import PINNED_STRATEGY, SAMPLE_BOOK, autoform
+from test_proof_budget import TARGET, _hopeless
 
 from autoform.config import ProveConfig, Settings
-
-TARGET = "thm:sum-odd"
-
-
-def _hopeless(body: dict) -> dict:
-    """Every whole proof and repair of the target names an identifier Lean does not know (one error each)."""
-    if label_of(body) == TARGET and role_of(body) in ("prover", "gap_closer"):
-        return lean("  exact bogus_sum_odd n")
-    return book_script()(body)
 
 
 def _unpinned(home) -> None:
