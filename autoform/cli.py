@@ -1079,7 +1079,7 @@ def mathlib_index(
     import time
 
     from autoform.mathlib.from_lean import build_from_lean
-    from autoform.mathlib.index import MathlibIndex, build
+    from autoform.mathlib.index import MathlibIndex, build, dependency_sources
 
     s = settings()
     src = (source or s.mathlib_source).expanduser()
@@ -1096,6 +1096,10 @@ def mathlib_index(
             n, rebuilt = build_from_lean(index, s, roots=roots, source=src, workers=max(1, workers)), True
         else:
             n, rebuilt = build(index, src, workers=max(1, workers), force=force)
+        deps_n = sum(  # Batteries and Lean's own library, where present: a name check must know them too
+            build(index, d, workers=max(1, workers), origin=o, force=force)[0]
+            for o, d in dependency_sources(src, s.lean_project)
+        )
         atlas_n = 0
         if s.atlas_dir.is_dir() and any(s.atlas_dir.rglob("*.lean")):
             atlas_n, _ = build(index, s.atlas_dir, workers=1, origin="atlas", force=force)
@@ -1107,6 +1111,7 @@ def mathlib_index(
         "index": str(s.mathlib_index_path),
         "source": str(src),
         "declarations": n,
+        "dependency_declarations": deps_n,
         "atlas_declarations": atlas_n,
         "rebuilt": rebuilt,
         "seconds": round(time.monotonic() - t0, 1),
@@ -1115,7 +1120,8 @@ def mathlib_index(
         print(json.dumps(report))
     else:
         out.print(
-            f"{n} Mathlib declarations ({'rebuilt' if rebuilt else 'unchanged'}) and {atlas_n} of the Atlas "
+            f"{n} Mathlib declarations ({'rebuilt' if rebuilt else 'unchanged'}), {deps_n} of Batteries and Lean's "
+            f"library, and {atlas_n} of the Atlas "
             f"in {s.mathlib_index_path} ({report['seconds']} s)"
         )
 
@@ -1174,13 +1180,16 @@ def mathlib_search(
 
 def _index_atlas(s: Settings) -> None:
     """Where the Mathlib index exists, the Atlas's own declarations are indexed with it before a job (a later
-    book's agents find what earlier books proved); only when atlas/ changed, and never fatal."""
+    book's agents find what earlier books proved), and the workspace's Mathlib again if its revision changed;
+    only what changed, and never fatal."""
     if not s.job.grounding or not s.mathlib_index_path.is_file() or not s.atlas_dir.is_dir():
         return
-    from autoform.mathlib.index import MathlibIndex, build
+    from autoform.mathlib.index import MathlibIndex, build, follow_source
 
     index = MathlibIndex(s.mathlib_index_path)
     try:
+        if follow_source(index, s.mathlib_source):  # Mathlib's revision changed: the index follows it
+            err.print(f"Mathlib changed: its index was rebuilt ({index.count('mathlib')} declarations)")
         if any(s.atlas_dir.rglob("*.lean")):
             build(index, s.atlas_dir, workers=1, origin="atlas")
     except (OSError, sqlite3.Error) as e:

@@ -90,7 +90,7 @@ class LLMConfig(_Section):
     format_retries: int = Field(default=2, ge=0, description="re-asks when a reply is malformed or truncated")
     roles: dict[str, RoleLLM] = Field(
         default_factory=dict,
-        description="settings of one role (reader, drafter, critic, prover, gap_closer) in a table "
+        description="settings of one role (reader, grounder, drafter, critic, prover, gap_closer) in a table "
         "[llm.roles.<role>]; what a role leaves unset comes from [llm]",
     )
     prices: dict[str, tuple[float, float]] = Field(
@@ -225,6 +225,11 @@ class JobConfig(_Section):
         default=True,
         description="post what the Mathlib index (`autoform mathlib index`) "
         "retrieves for each unit, for the agents to read",
+    )
+    propose_names: bool = Field(
+        default=False,
+        description="with grounding: the model first proposes the unit's concepts and Mathlib names (one LLM "
+        "call a unit, role 'grounder'); the index checks them and the drafter reads what exists, with signatures",
     )
     decompose: bool = Field(
         default=True,

@@ -1097,11 +1097,47 @@ def _typed(name: str, v: Any, ty: FieldType) -> Any:
     return _READERS[ty](name, v)
 
 
+@dataclass(frozen=True)
+class NameProposals:
+    """The Mathlib grounder's reply: the notions of a unit and the Mathlib names the model expects it to use
+    (unchecked: :mod:`autoform.mathlib.grounding` checks them against the index)."""
+
+    concepts: list[str]
+    names: list[str]
+
+
+#: a proposed name as a model writes it: ``Nat.Prime``, `` `Nat.Prime` ``, ``@Nat.Prime``, optionally followed by
+#: its signature or a gloss after ``:``, ``(``, ``-`` or ``,``
+_PROPOSED = re.compile(
+    r"@?`?@?(?P<name>(?:[^\W\d]|_)[\w'!?]*(?:\.(?:[^\W\d]|_)[\w'!?]*)*)`?(?:\s*(?:[:(\-\u2013\u2014,]|:=).*)?",
+    re.DOTALL,
+)
+
+
+def parse_name_proposals(text: str, *, max_names: int = 12) -> NameProposals:
+    """The grounder's JSON ``{"concepts": [...], "names": [...]}`` (tolerant in form, strict in meaning: see
+    :func:`read_fields`); each name is read from backticks or before its signature, and an item that is no Lean
+    name ("greatest common divisor") is refused; repeats dropped, at most ``max_names`` kept."""
+    spec: dict[str, tuple[FieldType, bool]] = {"concepts": ("list[str]", False), "names": ("list[str]", True)}
+    data = read_fields(parse_json(text, spec), spec)
+    names: list[str] = []
+    for item in data["names"]:
+        m = _PROPOSED.fullmatch(item.strip())
+        if m is None:
+            raise MalformedReply(
+                f"the JSON field 'names' holds {item!r}, which is not a Lean name: give full Mathlib names "
+                "(`Nat.Prime`, `Subgroup.index`) there and notions under 'concepts'"
+            )
+        names.append(m.group("name"))
+    return NameProposals(concepts=data["concepts"], names=list(dict.fromkeys(names))[:max_names])
+
+
 __all__ = [
     "Answer",
     "Block",
     "Command",
     "MalformedReply",
+    "NameProposals",
     "ProofReply",
     "Truncated",
     "answer_text",
@@ -1110,6 +1146,7 @@ __all__ = [
     "lean_blocks",
     "looks_cut",
     "parse_json",
+    "parse_name_proposals",
     "parse_proof",
     "parse_statements",
     "read_fields",

@@ -82,8 +82,6 @@ if [ "$lean_ok" = 1 ]; then
     if .venv/bin/python -m autoform.toolchain.setup_steps build-repl "$ROOT"; then
       say "Lean: the Atlas (lake build, on the cached Mathlib)"
       "$LAKE" build || warn "lake build of the Atlas failed; see the messages above"
-      say "Mathlib: the declaration index the agents search (autoform mathlib index, from Mathlib's source)"
-      .venv/bin/autoform --home "$ROOT" mathlib index || warn "the Mathlib index could not be built; see above"
     else
       lean_ok=0
       warn "the Lean REPL could not be built (network?); see the message above, then run scripts/setup.sh again"
@@ -92,6 +90,12 @@ if [ "$lean_ok" = 1 ]; then
     lean_ok=0
     warn "fetching Mathlib's cache or building ${TARGETS} failed (network?): run scripts/setup.sh again later"
   fi
+fi
+# The Mathlib index needs only Mathlib's source (no Lean run): built wherever Lake fetched it, even when a later
+# Lean step failed.
+if [ -d "$ROOT/.lake/packages/mathlib/Mathlib" ]; then
+  say "Mathlib: the declaration index the agents search (autoform mathlib index, from Mathlib's source)"
+  .venv/bin/autoform --home "$ROOT" mathlib index || warn "the Mathlib index could not be built; see above"
 fi
 if [ "$lean_ok" != 1 ]; then
   warn "Lean is MISSING (GitHub could not be reached, or a Lean step failed above): autoform can ingest books,"

@@ -4,6 +4,7 @@ deprecated name replaced with no LLM call, the nearest names of an unknown one s
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 
 import pytest
@@ -116,3 +117,130 @@ def test_unknown_names_are_read_in_leans_recorded_spelling(tmp_path):
             assert nearest == {"my_fake_premise": ["my_real_premise"]}
     finally:
         g.close()
+
+
+# ------------------------------------------------------------------------ the model proposes, the index checks
+def grounder_reply(names: list[str], concepts: list[str] | None = None) -> str:
+    """A reasoning model's reply to the grounder: thoughts, then the JSON in a fence with a trailing comma."""
+    body = json.dumps({"concepts": concepts or ["even integer"], "names": names})
+    return f"<think>The statement is about parity.</think>\nHere:\n```json\n{body[:-1]},}}\n```\n"
+
+
+#: ``[job] propose_names`` on; the proof strategy fixed (these tests are about the drafter's side)
+PROPOSING = 'propose_names = true\n\n[prove]\nstrategy = "attempts"\n'
+
+
+def is_grounder(body: dict) -> bool:
+    return body["messages"][0]["content"].startswith("You are the Mathlib grounder")
+
+
+def test_proposed_names_are_checked_before_the_drafter_reads_them(workspace, tmp_path):
+    """With ``[job] propose_names``: the model proposes Mathlib names for each unit (one LLM call, role
+    ``grounder``, counted like every call); a deprecated name reaches the drafter as its current name with its
+    signature, an invented one never as a declaration (only as a name that does not exist, with the nearest
+    existing ones)."""
+    from conftest import label_of
+
+    src = tmp_path / "mini-mathlib"
+    for rel, text in MINI_MATHLIB.items():
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        (src / rel).write_text(text, encoding="utf-8")
+    base = book_script()
+
+    def script(body):
+        if is_grounder(body):
+            if label_of(body) == "lem:even-mul":
+                return grounder_reply(["`bogus_old_even_mul`", "Int.even_mul_of_both_halves : Prop", "Even"])
+            return grounder_reply(["Odd"])
+        return base(body)
+
+    ws = workspace(script, extra=PROPOSING)
+    autoform(ws.home, "mathlib", "index", "--source", str(src), "--workers", "1", check=True)
+    autoform(ws.home, "ingest", str(SAMPLE_BOOK), "--book", "ent", check=True)
+    r = autoform(ws.home, "run", "ent", "--json")
+    assert r.returncode == 0, r.stderr
+
+    conn = sqlite3.connect(ws.home / "autoform.sqlite")
+    calls = conn.execute("SELECT u.label, c.request FROM llm_calls c JOIN units u ON u.id = c.unit_id").fetchall()
+    grounder = [lbl for lbl, req in calls if json.loads(req)["role"] == "grounder"]
+    drafted = {lbl for lbl, req in calls if json.loads(req)["role"] == "drafter"}
+    assert sorted(grounder) == sorted(drafted)  # one call a drafted unit, recorded with its unit
+    assert len([b for b in ws.llm.requests if is_grounder(b)]) == len(grounder)  # every one sent and recorded
+    status = json.loads(autoform(ws.home, "status", "ent", "--json", check=True).stdout)
+    assert status["llm"]["calls"] == len(calls)  # the grounder's calls count in the usage like every call
+
+    (data,) = [
+        json.loads(d)
+        for (d,) in conn.execute(
+            "SELECT p.data FROM posts p JOIN units u ON u.id = p.unit_id WHERE p.kind = 'retrieval' "
+            "AND u.label = 'lem:even-mul' AND json_extract(p.data, '$.purpose') = 'proposed'"
+        )
+    ]
+    assert data["proposed"] == ["bogus_old_even_mul", "Int.even_mul_of_both_halves", "Even"]
+    assert data["deprecated"] == {"bogus_old_even_mul": "Int.even_mul"}
+    assert "Int.even_mul_of_both_halves" in data["unknown"]
+    assert data["names"][:2] == ["Int.even_mul", "Even"] and "Int.even_mul_of_both_halves" not in data["names"]
+
+    prompts = [
+        m["content"]
+        for (req,) in conn.execute(
+            "SELECT c.request FROM llm_calls c JOIN units u ON u.id = c.unit_id WHERE u.label = 'lem:even-mul'"
+        )
+        if (q := json.loads(req))["role"] == "drafter"
+        for m in q["messages"]
+    ]
+    text = "\n".join(prompts)
+    # the deprecated name arrives as its current one, with its signature
+    assert "- `Int.even_mul` (theorem) {m n : ℤ} : Even (m * n) ↔ Even m ∨ Even n" in text
+    assert "replaces the deprecated `bogus_old_even_mul`" in text
+    # the invented name is never listed as a declaration: only said not to exist
+    assert "- `Int.even_mul_of_both_halves`" not in text
+    assert "Not in Mathlib's index (invented or misspelt: do not use them): `Int.even_mul_of_both_halves`" in text
+
+
+def test_an_unusable_grounder_reply_leaves_the_index_grounding(workspace, tmp_path):
+    """A grounder that never answers in the format asked is asked again ([llm] format_retries), then the unit goes
+    on with the index's own notions; the failure is on the board. Off by default: no grounder call at all."""
+    src = tmp_path / "mini-mathlib"
+    for rel, text in MINI_MATHLIB.items():
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        (src / rel).write_text(text, encoding="utf-8")
+    base = book_script()
+
+    def script(body):
+        if is_grounder(body):
+            return '```json\n{"names": ["the evenness predicate"]}\n```'
+        return base(body)
+
+    ws = workspace(script, extra=PROPOSING)
+    autoform(ws.home, "mathlib", "index", "--source", str(src), "--workers", "1", check=True)
+    autoform(ws.home, "ingest", str(SAMPLE_BOOK), "--book", "ent", check=True)
+    r = autoform(ws.home, "run", "ent", "--json")
+    assert r.returncode == 0, r.stderr
+    conn = sqlite3.connect(ws.home / "autoform.sqlite")
+    critiques = [b for (b,) in conn.execute("SELECT body FROM posts WHERE author = 'grounder' AND kind = 'critique'")]
+    assert critiques and all("not a Lean name" in c for c in critiques)
+    proved = conn.execute("SELECT COUNT(*) FROM units WHERE status = 'proved'").fetchone()[0]
+    assert proved > 0
+    purposes = [json.loads(d)["purpose"] for (d,) in conn.execute("SELECT data FROM posts WHERE kind = 'retrieval'")]
+    assert "notions" in purposes and "proposed" not in purposes
+
+
+def test_grounder_replies_are_read_strictly():
+    from autoform.llm import MalformedReply
+    from autoform.replies import parse_name_proposals
+
+    got = parse_name_proposals(
+        grounder_reply(["`Nat.Prime`", "@orderOf", "Subgroup.index : Subgroup G → ℕ", "Nat.Prime"])
+    )
+    assert got.names == ["Nat.Prime", "orderOf", "Subgroup.index"] and got.concepts == ["even integer"]
+    assert parse_name_proposals('{"names": "Module.finrank"}').names == ["Module.finrank"]  # a lone string is one
+    assert len(parse_name_proposals(json.dumps({"names": [f"A.n{i}" for i in range(30)]}), max_names=12).names) == 12
+    for bad, why in (
+        ('{"names": ["greatest common divisor"]}', "not a Lean name"),
+        ('{"lemmas": ["Nat.Prime"]}', "lacks the field(s) 'names'"),
+        ('{"names": {"a": ["Nat.Prime"]}}', "must be a list of strings"),
+        ("<think>Nat.Prime</think>", "no final answer"),
+    ):
+        with pytest.raises(MalformedReply, match=re.escape(why)):
+            parse_name_proposals(bad)

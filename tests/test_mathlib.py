@@ -162,6 +162,70 @@ def test_deprecated_names_point_to_their_replacement(small):
     assert ans.status == "unknown" and ans.nearest[0] == "Nat.Prime.two_le"
 
 
+def test_structure_fields_are_declarations(small):
+    """A structure's or class's fields are declarations Lean makes from the source (``Monoid.mul_assoc``); a
+    deprecated alias may point to one (Mathlib's ``IsAlgClosed.factors := IsAlgClosed.splits``)."""
+    _, index = small
+    h = index.get("Monoid.mul_assoc")
+    assert h is not None and h.kind == "field" and h.signature == ": ∀ a b c : M, a * b * c = a * (b * c)"
+    assert h.module == "Mathlib.Algebra.Group.Defs"
+
+
+def test_the_revision_follows_the_checkout_and_a_job_follows_the_revision(small, tmp_path):
+    """The revision holds the git commit Lake checked out (a bump with files of the same sizes is seen);
+    :func:`follow_source` rebuilds an index built from that source, never one built with ``--from-lean``."""
+    from autoform.mathlib.index import follow_source
+
+    root, _ = small
+    git = tmp_path / "src" / ".git"
+    git.mkdir(parents=True)
+    (tmp_path / "src" / "Mathlib").mkdir()
+    (tmp_path / "src" / "Mathlib" / "A.lean").write_text("theorem aaa : True := trivial\n")
+    (git / "HEAD").write_text("8f9d9cff" + "0" * 32 + "\n")
+    index = MathlibIndex(tmp_path / "i.sqlite")
+    try:
+        assert build(index, tmp_path / "src", workers=1)[1] and not follow_source(index, tmp_path / "src")
+        (git / "HEAD").write_text("1234abcd" + "0" * 32 + "\n")
+        (tmp_path / "src" / "Mathlib" / "A.lean").write_text("theorem bbb : True := trivial\n")  # same size
+        assert follow_source(index, tmp_path / "src", workers=1)
+        assert index.get("bbb") is not None and index.get("aaa") is None
+        assert not follow_source(index, root)  # built from another source: left alone
+        index.conn.execute("UPDATE meta SET value = 'lean:x' WHERE key = 'mathlib.revision'")
+        assert not follow_source(index, tmp_path / "src")  # built from Lean's environment: left alone
+    finally:
+        index.close()
+
+
+def test_batteries_and_leans_library_are_indexed_beside_mathlib(workspace, tmp_path):
+    """``autoform mathlib index`` also reads Batteries beside Mathlib (Lake's packages folder) and Lean's own
+    ``Init`` and ``Std`` in the toolchain elan installed for the project (not the compiler's ``Lean``), so a name
+    check knows ``Nat.lt_irrefl``."""
+    ws = workspace()
+    packages = tmp_path / "packages"
+    files = {
+        "mathlib/Mathlib/A.lean": "def Nat.Prime (p : ℕ) : Prop := sorry\n",
+        "batteries/Batteries/Data/List.lean": "namespace List\ntheorem batteries_lemma : True := trivial\nend List\n",
+    }
+    toolchain = (ws.home / "lean_project" / "lean-toolchain").read_text().strip()
+    core = tmp_path / "elan" / "toolchains" / toolchain.replace("/", "--").replace(":", "---") / "src" / "lean"
+    files |= {
+        str(core / "Init" / "Prelude.lean"): "namespace Nat\ntheorem lt_irrefl (n : Nat) : ¬n < n := sorry\nend Nat\n",
+        str(core / "Lean" / "Elab.lean"): "def Lean.Elab.compilerThing : Nat := 0\n",
+    }
+    for rel, text in files.items():
+        (packages / rel).parent.mkdir(parents=True, exist_ok=True)
+        (packages / rel).write_text(text, encoding="utf-8")
+    env = {"ELAN_HOME": str(tmp_path / "elan")}
+    r = autoform(ws.home, "mathlib", "index", "--source", str(packages / "mathlib"), "--json", env=env, check=True)
+    rep = json.loads(r.stdout)
+    assert rep["declarations"] == 1 and rep["dependency_declarations"] == 2
+    for name, status in (("Nat.lt_irrefl", "exists"), ("List.batteries_lemma", "exists")):
+        r = autoform(ws.home, "mathlib", "name", name, "--json", env=env)
+        assert json.loads(r.stdout)["status"] == status, r.stdout
+    r = autoform(ws.home, "mathlib", "name", "Lean.Elab.compilerThing", "--json", env=env)
+    assert r.returncode == 1 and json.loads(r.stdout)["status"] == "unknown"
+
+
 def test_naming_conventions():
     assert name_words("Nat.Prime.two_le") == ["nat", "prime", "two", "le"]
     assert name_words("IsPrimePow") == ["is", "prime", "pow"]
@@ -311,6 +375,69 @@ def test_mathlib_benchmark_runs(small, tmp_path):
     assert r.returncode == 0, r.stderr
     rep = json.loads(r.stdout.strip().splitlines()[-1])
     assert rep["declarations"] >= 18 and rep["query_ms_median"] is not None
+
+
+def run_benchmark(*args: str) -> dict:
+    r = subprocess.run(
+        [str(Path(__file__).resolve().parent.parent / ".venv" / "bin" / "python"), "benchmarks/mathlib.py", *args],
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def test_mathlib_benchmark_with_a_scripted_model(small, tmp_path):
+    """The recall of a model's names, raw and checked: a scripted model that gets every name wrong (a deprecated
+    alias or a near miss, ``--p 0 --q 1``) and invents one a problem retrieves nothing raw; the index's check
+    turns the wrong names into the right declarations and lets no invented one through."""
+    root, _ = small
+    problems = [
+        ("P1", "Every prime number is at least two.", "theorem P1 (p : ℕ) (hp : Nat.Prime p) : 2 ≤ p := by sorry"),
+        ("P2", "A module over a ring has a rank.", "theorem P2 (R M : Type*) : Module.finrank R M = 0 := by sorry"),
+        ("P3", "The order of an element.", "theorem P3 {G : Type*} [Group G] (x : G) : orderOf x = 0 := by sorry"),
+    ]
+    bench = tmp_path / "proofnet.jsonl"
+    bench.write_text(
+        "".join(
+            json.dumps({"name": n, "header": "import Mathlib", "informal_stmt": i, "formal_stmt": f}) + "\n"
+            for n, i, f in problems
+        ),
+        encoding="utf-8",
+    )
+    rep = run_benchmark(str(root), "--workers", "1", "--proofnet", str(bench), "--p", "0", "--q", "1", "--r", "1")
+    assert rep["problems"] == 3 and rep["invented_names"] == 3 and rep["invented_names_retrieved"] == 0
+    assert rep["recall@10_proposed_raw"] == 0.0
+    assert rep["recall@10_proposed_checked"] >= 0.75, rep
+    assert rep["recall@10_proposed_checked_fused"] >= rep["recall@10_proposed_checked"]
+    assert {"recall@10_grounding", "recall@10_plain_bm25", "scripted_model", "note"} <= set(rep)
+    # a model that names everything right: the check keeps it all
+    rep = run_benchmark(str(root), "--workers", "1", "--proofnet", str(bench), "--p", "1", "--q", "0", "--r", "0")
+    assert rep["recall@10_proposed_raw"] == rep["recall@10_proposed_checked"] == 1.0
+
+
+def test_proposed_names_are_checked_against_the_index(small):
+    """Exact; deprecated -> the current name with its signature; the wrong namespace, the other case convention
+    or a flattened name -> the right one among the nearest; an invented name -> never a hit itself."""
+    from autoform.mathlib.grounding import check_names, checked_ranking, render_checked
+
+    _, index = small
+    proposed = ["Nat.Prime", "FiniteDimensional.finrank", "Prime.two_le", "Nat.Prime.twoLe", "Nat.Frobnicate.bogus"]
+    checked = check_names(index, proposed)
+    assert [c.status for c in checked] == ["exists", "deprecated", "unknown", "unknown", "unknown"]
+    assert checked[1].hits[0].name == "Module.finrank" and "Cardinal" not in checked[1].hits[0].signature
+    assert checked[2].hits[0].name == "Nat.Prime.two_le" and checked[3].hits[0].name == "Nat.Prime.two_le"
+    assert all(h.name != "Nat.Frobnicate.bogus" for c in checked for h in c.hits)
+    ranked = [h.name for h in checked_ranking(checked)]
+    assert ranked[:3] == ["Nat.Prime", "Module.finrank", "Nat.Prime.two_le"] and "Nat.Frobnicate.bogus" not in ranked
+    body = render_checked(checked)
+    assert (
+        "- `Module.finrank` (def) (R M : Type*)" in body
+        and "replaces the deprecated `FiniteDimensional.finrank`" in body
+    )
+    assert "- `Nat.Frobnicate.bogus`" not in body and "`Nat.Frobnicate.bogus`" in body
 
 
 # ------------------------------------------------------------------------------------ embeddings fused in

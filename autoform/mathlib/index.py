@@ -134,22 +134,65 @@ class Hit(BaseModel):
     deprecated_to: str | None = None
 
 
-def source_revision(source: Path) -> str:
-    """A digest of every ``.lean`` file's path and size under ``source`` (rebuild when it changes)."""
+#: the folders of a source directory that hold each origin's declarations (not its tests, scripts or, for Lean's
+#: own library, the compiler); an origin not listed (the Atlas) is read whole
+TOPS: dict[str, tuple[str, ...]] = {"mathlib": ("Mathlib",), "batteries": ("Batteries",), "core": ("Init", "Std")}
+
+
+def _roots(source: Path, origin: str) -> list[Path]:
+    tops = [source / t for t in TOPS.get(origin, ()) if (source / t).is_dir()]
+    return tops or [source]
+
+
+def source_revision(source: Path, origin: str = "mathlib") -> str:
+    """A digest of the checkout's git commit (when it is one, as Lake's are) and of every ``.lean`` file's path
+    and size under ``source`` (rebuild when it changes)."""
     h = hashlib.sha256(INDEX_VERSION.encode())
-    for dirpath, dirnames, filenames in os.walk(source):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for f in sorted(filenames):
-            if f.endswith(".lean"):
-                p = os.path.join(dirpath, f)
-                h.update(f"{os.path.relpath(p, source)}\0{os.path.getsize(p)}\n".encode())
+    h.update(_git_head(source).encode())
+    for root in _roots(source, origin):
+        for dirpath, dirnames, filenames in os.walk(root):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            for f in sorted(filenames):
+                if f.endswith(".lean"):
+                    p = os.path.join(dirpath, f)
+                    h.update(f"{os.path.relpath(p, source)}\0{os.path.getsize(p)}\n".encode())
     return h.hexdigest()[:24]
 
 
-def _lean_files(source: Path) -> list[Path]:
-    top = source / "Mathlib"
-    root = top if top.is_dir() else source
-    return sorted(p for p in root.rglob("*.lean") if ".lake" not in p.parts)
+def _git_head(source: Path) -> str:
+    """The commit a git checkout is at ('' when it is none): Lake checks packages out at a detached commit."""
+    try:
+        head = (source / ".git" / "HEAD").read_text(encoding="utf-8").strip()
+        if head.startswith("ref: "):
+            ref = source / ".git" / head[5:]
+            head = ref.read_text(encoding="utf-8").strip() if ref.is_file() else head
+    except OSError:
+        return ""
+    return head
+
+
+def _lean_files(source: Path, origin: str = "mathlib") -> list[Path]:
+    return sorted(p for root in _roots(source, origin) for p in root.rglob("*.lean") if ".lake" not in p.parts)
+
+
+def dependency_sources(mathlib_source: Path, project: Path) -> list[tuple[str, Path]]:
+    """(origin, source) of what Mathlib builds on, where it is present: Batteries beside Mathlib in Lake's
+    packages folder, and Lean's own library (``Init``, ``Std``) in the toolchain elan installed for ``project``
+    (``Nat.lt_irrefl`` and ``Int.emod_emod_of_dvd`` are Lean's, not Mathlib's: a name check must know them)."""
+    out: list[tuple[str, Path]] = []
+    batteries = mathlib_source.parent / "batteries"
+    if (batteries / "Batteries").is_dir():
+        out.append(("batteries", batteries))
+    try:
+        toolchain = (project / "lean-toolchain").read_text(encoding="utf-8").strip()
+    except OSError:
+        toolchain = ""
+    if toolchain:
+        elan = Path(os.environ.get("ELAN_HOME") or Path.home() / ".elan")
+        core = elan / "toolchains" / toolchain.replace("/", "--").replace(":", "---") / "src" / "lean"
+        if (core / "Init").is_dir():
+            out.append(("core", core))
+    return out
 
 
 _TOKEN = re.compile(r"(?<![\w.'])[A-Za-z_][\w']*(?:\.[A-Za-z_][\w']*)*")
@@ -174,10 +217,10 @@ def _read_many(args: tuple[str, list[str]]) -> tuple[list[Decl], Counter[str]]:
     return out, refs
 
 
-def read_source(source: Path, *, workers: int = 2) -> tuple[list[Decl], Counter[str]]:
-    """Every declaration under ``source`` (a Mathlib checkout: its ``Mathlib/`` folder is read), in file order,
-    and the identifier counts."""
-    files = _lean_files(source)
+def read_source(source: Path, *, workers: int = 2, origin: str = "mathlib") -> tuple[list[Decl], Counter[str]]:
+    """Every declaration under ``source`` (a Mathlib checkout: its ``Mathlib/`` folder is read; see ``TOPS``), in
+    file order, and the identifier counts."""
+    files = _lean_files(source, origin)
     if not files:
         raise FileNotFoundError(f"{source}: no .lean files (expected a Mathlib checkout with a Mathlib/ folder)")
     chunks = [files[k :: max(1, workers * 8)] for k in range(max(1, workers * 8))]
@@ -367,6 +410,21 @@ class MathlibIndex:
         ).fetchall()
         return [_hit(r[:7], float(r[7])) for r in rows]
 
+    def deprecated_names(self) -> list[str]:
+        """Every deprecated name the index holds (their targets: :meth:`deprecation`)."""
+        return [r[0] for r in self.conn.execute("SELECT name FROM decls WHERE deprecated = 1 ORDER BY id")]
+
+    def names_of_notion(self, key: str, *, limit: int = 200) -> list[str]:
+        """Names (not deprecated, any kind) whose last component has the notion key ``key``, the most used first:
+        ``Nat.Prime``, ``Ideal.IsPrime`` and ``Prime`` for ``prime`` (a name in the wrong namespace, or with
+        its last component in the other case convention, is found by its key)."""
+        if not key:
+            return []
+        rows = self.conn.execute(
+            "SELECT name FROM decls WHERE notion = ? AND deprecated = 0 ORDER BY refs DESC LIMIT ?", (key, limit)
+        ).fetchall()
+        return [r[0] for r in rows]
+
     def names_with_words(self, words: list[str], *, limit: int = 200) -> list[str]:
         """Names whose name words include all of ``words`` (for the nearest-name answer)."""
         if not words:
@@ -394,9 +452,18 @@ def build(
     index: MathlibIndex, source: Path, *, workers: int = 2, origin: str = "mathlib", force: bool = False
 ) -> tuple[int, bool]:
     """(declarations, whether it was rebuilt): the index of ``source``, rebuilt only when its revision changed."""
-    revision = source_revision(source)
+    revision = source_revision(source, origin)
     if not force and index.meta(f"{origin}.revision") == revision:
         return int(index.meta(f"{origin}.count") or 0), False
-    decls, refs = read_source(source, workers=workers)
+    decls, refs = read_source(source, workers=workers, origin=origin)
     n = index.replace(origin, decls, revision=revision, source=str(source), refs=refs)
     return n, True
+
+
+def follow_source(index: MathlibIndex, source: Path, *, workers: int = 2) -> bool:
+    """Whether the index's Mathlib part was rebuilt because ``source``, which it was built from (not with
+    ``--from-lean``), changed revision (a Mathlib bump)."""
+    revision = index.meta("mathlib.revision") or ""
+    if revision.startswith("lean:") or index.meta("mathlib.source") != str(source) or not source.is_dir():
+        return False
+    return build(index, source, workers=workers)[1]

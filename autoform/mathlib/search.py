@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 from pydantic import BaseModel, Field
 
-from autoform.mathlib.index import SYMBOL_WORDS, Hit, MathlibIndex, name_words
+from autoform.mathlib.index import SYMBOL_WORDS, Hit, MathlibIndex, name_words, notion_key
 
 #: symbols that name an operation in informal text too (``a \mid b``, ``a \le b`` are LaTeX commands, read
 #: separately); ``|``, ``!`` and ``-`` are too ambiguous in prose to count
@@ -422,6 +422,10 @@ def query_words(text: str) -> list[str]:
     return list(dict.fromkeys(words))
 
 
+def _quote(word: str) -> str:
+    return '"' + word.replace('"', '""') + '"'
+
+
 def _match(words: list[str], columns: str = "") -> str:
     terms = " OR ".join('"' + w.replace('"', '""') + '"' for w in words)
     return f"{columns} : ({terms})" if columns else terms
@@ -447,9 +451,15 @@ def informative(index: MathlibIndex, words: list[str]) -> list[str]:
 
 def search(index: MathlibIndex, query: str, *, k: int = 10, kinds: tuple[str, ...] | None = None) -> list[Hit]:
     """The ``k`` best declarations for ``query`` (a name, Lean, or informal text)."""
-    exact = index.get(query.strip()) if re.fullmatch(r"[A-Za-z_][\w.']*", query.strip()) else None
+    name_like = re.fullmatch(r"[A-Za-z_][\w.']*", query.strip()) is not None
+    exact = index.get(query.strip()) if name_like else None
     words = informative(index, query_words(query))
-    hits = index.fts(_match(words), limit=k, kinds=kinds, prior=0.5) if words else []
+    hits: list[Hit] = []
+    if name_like and len(words) > 1:  # a name: the names with all its words first (few rows to rank, fast)
+        hits = index.fts(" AND ".join(_quote(w) for w in words), limit=k, kinds=kinds, prior=0.5)
+    if len(hits) < k and words:
+        more = index.fts(_match(words), limit=k, kinds=kinds, prior=0.5)
+        hits += [h for h in more if h.name not in {x.name for x in hits}]
     if exact is not None:
         hits = [exact.model_copy(update={"score": max([h.score for h in hits] + [0.0]) + 1.0})] + [
             h for h in hits if h.name != exact.name
@@ -579,5 +589,25 @@ def lookup(index: MathlibIndex, name: str, *, n: int = 5) -> NameAnswer:
     short = name.rsplit(".", 1)[-1]
     by_full = difflib.get_close_matches(name, pool, n=n, cutoff=0.5)
     by_short = [p for p in pool if p.rsplit(".", 1)[-1] == short]
-    nearest = list(dict.fromkeys(by_short + by_full))[:n]
+    nearest = list(dict.fromkeys(_same_notion(index, name) + by_short + by_full))[:n]
     return NameAnswer(name=name, status="unknown", nearest=nearest)
+
+
+def _same_notion(index: MathlibIndex, name: str, *, n: int = 3) -> list[str]:
+    """Names whose last component is ``name``'s up to case convention and ``is``/``of`` (``FiniteDimensional.finrank``
+    -> ``Module.finrank``, ``Nat.Prime.twoLe`` -> ``Nat.Prime.two_le``, ``Subgroup.isNormal`` ->
+    ``Subgroup.Normal``): those sharing most namespace words with ``name`` first, then the most used."""
+    found = index.names_of_notion(notion_key(name))
+    if not found:
+        return []
+    spaces = set(name_words(name.rsplit(".", 1)[0])) if "." in name else set()
+    short = name_words(name.rsplit(".", 1)[-1])
+    order = sorted(
+        range(len(found)),
+        key=lambda i: (
+            -len(spaces & set(name_words(found[i].rsplit(".", 1)[0] if "." in found[i] else ""))),
+            name_words(found[i].rsplit(".", 1)[-1]) != short,
+            i,
+        ),
+    )
+    return [found[i] for i in order[:n]]

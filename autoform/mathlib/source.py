@@ -319,6 +319,8 @@ def _plain_decls(kw: str, rest: str, lines: list[str], i: int, site: _Site) -> l
     deprecated, target = site.deprecation()
     sig = _signature(lines, i, rest[nm.end() :])
     out = [site.decl(name, kind, sig, deprecated=deprecated, deprecated_to=target if deprecated else None)]
+    if kind in ("structure", "class"):
+        out += _fields(lines, i, out[0].name, site.module)
     additive = _to_additive_name(site.attrs, name)
     if additive and additive != name:
         twin_to = to_additive(target) if deprecated and target else None
@@ -326,6 +328,50 @@ def _plain_decls(kw: str, rest: str, lines: list[str], i: int, site: _Site) -> l
         out.append(
             site.decl(additive, kind, to_additive(sig), attrs=twin_attrs, deprecated=deprecated, deprecated_to=twin_to)
         )
+    return out
+
+
+_FIELD = re.compile(r"^(?:protected\s+)?(?P<name>[A-Za-z_][\w']*)\s*(?P<rest>[:({\[⦃].*)$")
+_WHERE = re.compile(r"(?:^|\s)where$")
+
+
+def _fields(lines: list[str], i: int, struct: str, module: str) -> list[Decl]:
+    """The fields of a structure or class declared with ``where`` (``Monoid.mul_assoc``, ``IsAlgClosed.splits``):
+    one a line at the first field's indentation, with their doc comments; a field's type is its first line."""
+    k = next(
+        (k for k in range(i, min(i + 12, len(lines))) if _WHERE.search(_strip_line_comment(lines[k]).rstrip())), -1
+    )
+    if k < 0 or any(lines[j][:1].strip() for j in range(i + 1, k + 1)):
+        return []  # no `where` in the head (another command came first)
+    out: list[Decl] = []
+    indent, doc, comment, in_doc = -1, "", False, False
+    for j in range(k + 1, len(lines)):
+        line = lines[j]
+        if not line.strip():
+            continue
+        if line[:1].strip():
+            break  # column 0: the next command
+        text = line.strip()
+        if comment or text.startswith("/-"):
+            if text.startswith("/--"):
+                in_doc, doc, text = True, "", text[3:]
+            elif not comment:
+                in_doc = False
+            if in_doc:
+                doc = " ".join([doc, *text.split("-/")[0].split()]).strip()
+            comment = "-/" not in text
+            continue
+        at = len(line) - len(line.lstrip())
+        indent = at if indent < 0 else indent
+        m = _FIELD.match(_strip_line_comment(text).strip())
+        if at == indent and m and not m.group("rest").startswith("::"):
+            sig = m.group("rest").split(":=")[0].strip()[:MAX_SIGNATURE]
+            out.append(
+                Decl(
+                    name=f"{struct}.{m.group('name')}", kind="field", signature=sig, module=module, line=j + 1, doc=doc
+                )
+            )
+        doc = ""
     return out
 
 

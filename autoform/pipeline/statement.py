@@ -77,7 +77,7 @@ class StatementStage:
         lock = self.board.latest(unit.id, "lock")
         if lock is not None:
             return lock
-        self.retrieval.notions(unit)
+        self.retrieval.notions(ctx.run)
         if self._draft(ctx) is None:
             if not self.scope.stop.is_set():
                 self.gate.finish(unit, UnitStatus.FAILED, "no statement elaborated")
@@ -188,6 +188,7 @@ class StatementStage:
         run, unit = ctx.run, ctx.unit
         if self._person_definition(ctx):
             return
+        self.retrieval.notions(run)
         error = ""
         while len(self.gate.attempts(unit, "definition")) < self.scope.max_attempts and not self.scope.stop.is_set():
             run.round = len(self.gate.attempts(unit, "definition"))
