@@ -313,6 +313,19 @@ def graph(
 
 
 # ------------------------------------------------------------------------------------------------- run
+MaxAttemptsOption = Annotated[
+    int | None,
+    typer.Option(
+        "--max-attempts",
+        help="attempts per unit and stage; for proofs it replaces the \\[prove] budget (unless --unit-budget)",
+    ),
+]
+UnitBudgetOption = Annotated[
+    str | None,
+    typer.Option("--unit-budget", help="per-unit proof budget (\\[prove]), e.g. 'llm_calls=20,wall_s=900'"),
+]
+
+
 @app.command()
 def run(
     book: Annotated[str, typer.Argument(help="book slug")],
@@ -324,17 +337,8 @@ def run(
     unit_tokens: Annotated[
         int | None, typer.Option("--unit-tokens", help="fail a unit past this many LLM tokens in the job")
     ] = None,
-    max_attempts: Annotated[
-        int | None,
-        typer.Option(
-            "--max-attempts",
-            help="attempts per unit and stage; for proofs it replaces the [prove] budget (unless --unit-budget)",
-        ),
-    ] = None,
-    unit_budget: Annotated[
-        str | None,
-        typer.Option("--unit-budget", help="per-unit proof budget ([prove]), e.g. 'llm_calls=20,wall_s=900'"),
-    ] = None,
+    max_attempts: MaxAttemptsOption = None,
+    unit_budget: UnitBudgetOption = None,
     executor: Annotated[str, typer.Option("--executor", help="local (threads) or ray (a Ray cluster)")] = "local",
     address: Annotated[str | None, typer.Option("--address", help="Ray cluster address (with --executor ray)")] = None,
     ray_workers: Annotated[
@@ -346,9 +350,7 @@ def run(
     """Run (or resume) a batch formalization job over a book."""
     from autoform.jobs import JobRunner
 
-    s = with_unit_budget(settings(), unit_budget)
-    if max_attempts is not None and unit_budget is None:  # a number of attempts asked for: the attempts strategy
-        s = s.model_copy(update={"prove": s.prove.model_copy(update={"strategy": "attempts"})})
+    s = with_unit_budget(settings(), unit_budget, max_attempts=max_attempts)
     params = _job_params(
         s,
         jobs=jobs,
@@ -383,9 +385,14 @@ def run(
         raise typer.Exit(code)
 
 
-def with_unit_budget(s: Settings, text: str | None) -> Settings:
-    """The settings with ``--unit-budget``'s limits in ``[prove]`` (unchanged without the option)."""
-    return s if text is None else s.model_copy(update={"prove": parse_unit_budget(s.prove, text)})
+def with_unit_budget(s: Settings, text: str | None, *, max_attempts: int | None = None) -> Settings:
+    """The settings with ``--unit-budget``'s limits in ``[prove]``; without it, ``--max-attempts`` asks for the
+    attempts strategy; unchanged without either."""
+    if text is not None:
+        return s.model_copy(update={"prove": parse_unit_budget(s.prove, text)})
+    if max_attempts is not None:
+        return s.model_copy(update={"prove": s.prove.model_copy(update={"strategy": "attempts"})})
+    return s
 
 
 def parse_unit_budget(prove: ProveConfig, text: str) -> ProveConfig:
@@ -980,7 +987,7 @@ def atlas_dataset(
         bool,
         typer.Option(
             "--trace",
-            help="add LeanDojo's tactic states and premises of the Atlas (needs .[dojo], lake, the "
+            help="add LeanDojo's tactic states and premises of the Atlas (needs .\\[dojo], lake, the "
             "network, the workspace at the git top level with atlas/ committed)",
         ),
     ] = False,

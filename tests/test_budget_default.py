@@ -60,3 +60,9 @@ def test_max_attempts_alone_asks_for_the_attempts_strategy(workspace):
     assert r.returncode == 0, r.stderr
     assert _proof_attempts(ws.home) == ("failed", 2)
     assert "no progress" not in r.stderr and "budget spent" not in r.stderr
+
+
+def test_run_help_names_the_prove_section(tmp_path):
+    """Rich reads ``[prove]`` as markup unless it is escaped: the help must show it."""
+    out = " ".join(autoform(tmp_path, "run", "--help", env={"COLUMNS": "200"}, check=True).stdout.split())
+    assert "replaces the [prove] budget" in out and "per-unit proof budget ([prove])" in out

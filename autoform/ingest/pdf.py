@@ -917,7 +917,8 @@ def parse(doc: PdfText) -> IngestResult:
         u.proof_raw = "\n".join(_clean_raw(x.raw) for x in b.proof).strip()
         u.proof = _dehyphenate(_math_lines(b.proof, layout=bool(doc.layout))).strip()
         u.source = _page_span(b.first_page, b.last_page)
-        warnings += _unit_warnings(doc, u, b)
+        u.flags = _unit_flags(doc, b) if u.statement else []
+        warnings += _unit_warnings(doc, u)
     _link_refs(seg.units)
     if plan.restated:
         warnings.append(
@@ -931,20 +932,26 @@ def parse(doc: PdfText) -> IngestResult:
     return IngestResult(title=doc.title, source_kind="pdf", root=doc.path, units=seg.units, warnings=warnings)
 
 
-def _unit_warnings(doc: PdfText, u: RawUnit, b: _Building) -> list[str]:
-    """What the unit's statement could not keep from the page: no text, math built up over lines, a figure."""
-    where = f"{doc.path}: {u.source}: {u.kind} {u.number}"
-    if not u.statement:
-        return [f"{where} has no statement text"]
+def _unit_flags(doc: PdfText, b: _Building) -> list[str]:
+    """What the unit's statement could not keep from the page: math built up over lines, a figure. Kept on the
+    unit (its ``flags``: its page shows them, the drafter is told) and named in the book's warnings."""
     out = []
     if doc.layout and built_up_math([(x.box, x.page, x.text) for x in b.stmt if x.text not in _RADICALS]):
         out.append(
-            f"{where}: math built up over lines (a fraction, limits under a sum or a radical) is spread over the "
+            "math built up over lines (a fraction, limits under a sum or a radical) is spread over the "
             "statement's lines; check it against the page"
         )
     if any(x.after_figure for x in b.stmt[1:]):
-        out.append(f"{where}: a figure inside the statement (its labels, its caption) is left out; see the page")
+        out.append("a figure inside the statement (its labels, its caption) is left out; see the page")
     return out
+
+
+def _unit_warnings(doc: PdfText, u: RawUnit) -> list[str]:
+    """The book's warnings about one unit: no statement text, or its flags."""
+    where = f"{doc.path}: {u.source}: {u.kind} {u.number}"
+    if not u.statement:
+        return [f"{where} has no statement text"]
+    return [f"{where}: {flag}" for flag in u.flags]
 
 
 @dataclass

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from autoform.store.core import StoreCore
 from autoform.store.models import Book, Unit, UnitContent, UnitStatus, _row
 
-#: the columns of a unit that the book's text fills in (``refs`` is stored beside them, as JSON)
+#: the columns of a unit that the book's text fills in (``refs`` and ``flags`` are stored beside them, as JSON)
 CONTENT_FIELDS = (
     "kind",
     "number",
@@ -27,9 +27,10 @@ CONTENT_FIELDS = (
 
 
 def content_values(unit: UnitContent) -> dict[str, str]:
-    """A unit's content as the store keeps it: the text columns and ``refs`` as JSON."""
+    """A unit's content as the store keeps it: the text columns, and ``refs`` and ``flags`` as JSON."""
     values = {f: getattr(unit, f) for f in CONTENT_FIELDS}
     values["refs"] = json.dumps(unit.refs)
+    values["flags"] = json.dumps(unit.flags)
     return values
 
 

@@ -71,6 +71,9 @@ class UnitContent(BaseModel):
     section: str = ""
     source: str = ""
     refs: list[str] = Field(default_factory=list)
+    #: what the reader could not keep of the statement, for a person and the drafter to check against the book
+    #: (a PDF's math built up over lines, a figure left out)
+    flags: list[str] = Field(default_factory=list)
 
     @property
     def display(self) -> str:
@@ -153,7 +156,7 @@ class Job(BaseModel):
     message: str = ""
 
 
-_JSON_COLUMNS = {"warnings", "refs", "data", "reasons", "messages", "axioms", "params", "posts_used"}
+_JSON_COLUMNS = {"warnings", "refs", "flags", "data", "reasons", "messages", "axioms", "params", "posts_used"}
 
 
 def _row(model: type[BaseModel], row: sqlite3.Row) -> Any:

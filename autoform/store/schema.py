@@ -3,7 +3,7 @@ released; a change is a new migration)."""
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -221,5 +221,9 @@ MIGRATIONS: dict[int, str] = {
         FROM posts WHERE kind = 'hint' AND author = 'person' AND unit_id IS NOT NULL
         AND (json_extract(data, '$.retry') OR json_extract(data, '$.review') = 'rejected')
         ORDER BY id;
+    """,
+    # what a reader could not keep of a unit's statement (a PDF's math built up over lines, a figure left out)
+    8: """
+    ALTER TABLE units ADD COLUMN flags TEXT NOT NULL DEFAULT '[]';
     """,
 }
