@@ -14,14 +14,20 @@ from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from autoform import cli_errors, cli_people
 from autoform.cli_errors import CommandError, MissingParts, report_error, stopped_exit_code
-from autoform.config import CONFIG_FILE, ProveConfig, Settings, load_settings, render_default_toml
+from autoform.config import (
+    CONFIG_FILE,
+    Settings,
+    load_settings,
+    parse_unit_budget,
+    render_default_toml,
+    with_unit_budget,
+)
 from autoform.errors import EXIT_FAIL, EXIT_MISSING, EXIT_USAGE, AutoformError, MissingError, UsageError
 from autoform.store.models import UnitStatus
 
@@ -313,6 +319,16 @@ def graph(
 
 
 # ------------------------------------------------------------------------------------------------- run
+def _again(book: str, *, executor: str, address: str | None, max_attempts: int | None, unit_budget: str | None) -> str:
+    """The arguments of ``autoform run`` that resume this job as it ran (executor, strategy and budget)."""
+    parts = [book]
+    parts += ["--executor ray"] if executor == "ray" else []
+    parts += [f"--address {address}"] if address else []
+    parts += [f"--max-attempts {max_attempts}"] if max_attempts is not None else []
+    parts += [f"--unit-budget '{unit_budget}'"] if unit_budget is not None else []
+    return " ".join(parts)
+
+
 MaxAttemptsOption = Annotated[
     int | None,
     typer.Option(
@@ -373,7 +389,7 @@ def run(
             err.print(escape(f"{unit.display}: {kind} {detail}"), highlight=False)
 
     runner = JobRunner(s, store, b, oracle, llm, params, on_event=on_event, executor=ex)
-    again = book + (" --executor ray" if executor == "ray" else "") + (f" --address {address}" if address else "")
+    again = _again(book, executor=executor, address=address, max_attempts=max_attempts, unit_budget=unit_budget)
     summary = _run_job(runner, ex, oracle, book, live=live, again=again)
     _print_job_summary(summary, again, as_json=as_json)
     code = _job_exit_code(summary)
@@ -383,33 +399,6 @@ def run(
         os._exit(code)
     if code:
         raise typer.Exit(code)
-
-
-def with_unit_budget(s: Settings, text: str | None, *, max_attempts: int | None = None) -> Settings:
-    """The settings with ``--unit-budget``'s limits in ``[prove]``; without it, ``--max-attempts`` asks for the
-    attempts strategy; unchanged without either."""
-    if text is not None:
-        return s.model_copy(update={"prove": parse_unit_budget(s.prove, text)})
-    if max_attempts is not None:
-        return s.model_copy(update={"prove": s.prove.model_copy(update={"strategy": "attempts"})})
-    return s
-
-
-def parse_unit_budget(prove: ProveConfig, text: str) -> ProveConfig:
-    """``[prove]`` with the limits of ``--unit-budget`` (``name=value,...``) and the budget strategy."""
-    limits = {"llm_calls", "tokens", "lean_checks", "wall_s", "stall_rounds"}
-    update: dict[str, object] = {"strategy": "budget"}
-    for part in (p.strip() for p in text.split(",") if p.strip()):
-        name, sep, value = part.partition("=")
-        name = name.strip()
-        if not sep or name not in limits:
-            raise UsageError(f"--unit-budget: {part!r} is not NAME=VALUE with NAME one of {', '.join(sorted(limits))}")
-        update[name] = value.strip()
-    try:
-        return ProveConfig.model_validate(prove.model_dump() | update)
-    except ValidationError as e:
-        first = e.errors()[0]
-        raise UsageError(f"--unit-budget: {first['loc'][0]}: {first['msg']}") from e
 
 
 #: the job's events printed one a line when there is no live view

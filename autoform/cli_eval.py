@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from autoform.cli_errors import MissingParts, stopped_exit_code
-from autoform.config import Settings
+from autoform.config import Settings, with_unit_budget
 from autoform.errors import UsageError
 
 if TYPE_CHECKING:
@@ -113,6 +113,7 @@ def _run(s: Settings, bench: Path, o: EvalOptions, *, out: Console, err: Console
     from autoform.store import open_store
 
     o.check()
+    s = _proof_strategy(s, o.max_attempts)
     problems = load(bench.resolve() if bench.exists() else bench, split=o.split, limit=o.limit)
     bench = bench.resolve()
     where = _eval_dir(s, bench, o.out_dir)
@@ -126,7 +127,7 @@ def _run(s: Settings, bench: Path, o: EvalOptions, *, out: Console, err: Console
             err.print(escape(f"{slug}: {n} problems, {n - todo} finished before, {todo} to run"), highlight=False)
 
     summaries = _run_groups(s, store, bench, problems, where, params, llm, on_group, prove_reference=o.prove_reference)
-    report = rep.collect(store, first, bench, problems, params=_report_params(params, o))
+    report = rep.collect(store, first, bench, problems, params=_report_params(params, o, s))
     rep.write_report(report, store, where)
     _print_report(report, where, as_json=o.as_json, out=out)
     return _stopped_code(summaries, err)
@@ -190,8 +191,17 @@ def _run_groups(
         raise MissingParts([f"Lean: {e}"]) from e
 
 
-def _report_params(params: JobParams, o: EvalOptions) -> dict[str, int | float | str | bool | None]:
+def _proof_strategy(s: Settings, max_attempts: int | None) -> Settings:
+    """As ``autoform run``: ``--max-attempts`` asks for the attempts strategy of the proof search."""
+    return with_unit_budget(s, None, max_attempts=max_attempts)
+
+
+def _report_params(params: JobParams, o: EvalOptions, s: Settings) -> dict[str, int | float | str | bool | None]:
+    p = s.prove
+    budget = f"llm_calls={p.llm_calls},tokens={p.tokens},lean_checks={p.lean_checks},wall_s={p.wall_s:g}"
     return {
+        "proof_strategy": p.strategy,
+        "proof_budget": budget if p.strategy == "budget" else None,
         "max_attempts": params.max_attempts,
         "jobs": params.jobs,
         "budget_usd": o.budget_usd,

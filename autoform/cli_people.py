@@ -34,7 +34,7 @@ class CliHooks:
     settings: Callable[[], Settings]
     open_store: Callable[..., Store]
     get_book: Callable[[Store, str], Book]
-    parse_unit_budget: Callable[[ProveConfig, str], ProveConfig]
+    parse_unit_budget: Callable[[ProveConfig, str, str], ProveConfig]
     out: Console
 
 
@@ -239,7 +239,7 @@ def _who_works(store: Store, b: Book) -> str:
 
 def _budget_limits(prove: ProveConfig, text: str) -> dict[str, int | float]:
     """The limits ``--budget`` names (checked as run checks ``--unit-budget``), with their values."""
-    parsed = cli().parse_unit_budget(prove, text)
+    parsed = cli().parse_unit_budget(prove, text, "--budget")
     named = {p.partition("=")[0].strip() for p in text.split(",") if p.strip()}
     return {name: getattr(parsed, name) for name in sorted(named)}
 

@@ -463,3 +463,44 @@ def render_default_toml() -> str:
         if isinstance(model, type) and issubclass(model, BaseModel):
             lines += ["", *_section_lines(section, model)]
     return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------ what the command line changes of the settings
+#: the limits of ``[prove]`` a budget given on the command line may name (``run --unit-budget``, ``retry --budget``)
+BUDGET_LIMITS = (
+    "llm_calls",
+    "tokens",
+    "lean_checks",
+    "wall_s",
+    "stall_rounds",
+    "subgoal_llm_calls",
+    "subgoal_lean_checks",
+)
+
+
+def with_unit_budget(s: Settings, text: str | None, *, max_attempts: int | None = None) -> Settings:
+    """The settings with ``--unit-budget``'s limits in ``[prove]``; without it, ``--max-attempts`` asks for the
+    attempts strategy; unchanged without either (``autoform run`` and ``autoform eval``)."""
+    if text is not None:
+        return s.model_copy(update={"prove": parse_unit_budget(s.prove, text)})
+    if max_attempts is not None:
+        return s.model_copy(update={"prove": s.prove.model_copy(update={"strategy": "attempts"})})
+    return s
+
+
+def parse_unit_budget(prove: ProveConfig, text: str, option: str = "--unit-budget") -> ProveConfig:
+    """``[prove]`` with the limits of ``text`` (``name=value,...``, given as ``option``) and the budget strategy;
+    a wrong name or value is a :class:`UsageError` naming the option."""
+    update: dict[str, object] = {"strategy": "budget"}
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        name, sep, value = part.partition("=")
+        name = name.strip()
+        if not sep or name not in BUDGET_LIMITS:
+            names = ", ".join(sorted(BUDGET_LIMITS))
+            raise UsageError(f"{option}: {part!r} is not NAME=VALUE with NAME one of {names}")
+        update[name] = value.strip()
+    try:
+        return ProveConfig.model_validate(prove.model_dump() | update)
+    except ValidationError as e:
+        first = e.errors()[0]
+        raise UsageError(f"{option}: {first['loc'][0]}: {first['msg']}") from e

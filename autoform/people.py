@@ -128,12 +128,12 @@ def _withdraw(store: Store, book: Book, unit: Unit, entry: AtlasEntry, reason: s
 
 # -- a person's statement -----------------------------------------------------------------------------
 def clean_statement(text: str, *, definition: bool) -> str:
-    """A person's Lean file as a statement: its ``import`` lines dropped, and for a theorem a ``:= sorry`` or
-    ``:= by sorry`` proof at its end."""
+    """A person's Lean file (or a benchmark's statement) as a statement: its ``import`` lines dropped, and for a
+    theorem a ``:= sorry`` or ``:= by sorry`` proof at its end, or a bare ``:=`` or ``:= by`` with no proof."""
     lines = [ln for ln in text.splitlines() if not ln.startswith("import ")]
     out = "\n".join(lines).strip()
     if not definition:
-        out = re.sub(r"\s*:=\s*(by\s+)?sorry\s*$", "", out)
+        out = re.sub(r"\s*:=\s*(?:by\b\s*)?(?:sorry\s*)?$", "", out)
     return out
 
 

@@ -44,8 +44,9 @@ def _tree(posts: list[Post]) -> list[SubgoalNode]:
         name = d["name"]
         old = nodes.get(name)
         status = d.get("status", "open")
-        if old is not None and old.status == "proved":
-            continue  # proved once: a later post of the name does not change how it was closed
+        if old is not None and old.status == "proved" and status != "withdrawn":
+            continue  # proved once: a later post of the name does not change how it was closed (unless the
+            # tactic that closed it in tactic mode was withdrawn: the gate refused it in the whole text)
         nodes[name] = SubgoalNode(
             name=name,
             goal=d.get("goal", ""),

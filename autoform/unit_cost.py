@@ -20,6 +20,7 @@ CLOSED_BY_LABELS = {
     "decomposition": "decomposition",
     "sketch": "decomposition",
     "library_search": "exact? (Mathlib)",
+    "goal_search": "exact? on open goals",
     "mathlib_rename": "renamed Mathlib names",
     "stated": "stated",
     "person": "a person",

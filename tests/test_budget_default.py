@@ -66,3 +66,22 @@ def test_run_help_names_the_prove_section(tmp_path):
     """Rich reads ``[prove]`` as markup unless it is escaped: the help must show it."""
     out = " ".join(autoform(tmp_path, "run", "--help", env={"COLUMNS": "200"}, check=True).stdout.split())
     assert "replaces the [prove] budget" in out and "per-unit proof budget ([prove])" in out
+
+
+def test_the_resume_hint_keeps_the_proof_strategy(workspace):
+    """A job stopped by its budget is resumed as it ran: the hint repeats --unit-budget and --max-attempts."""
+    ws = workspace(_hopeless, extra="decompose = false\n")
+    autoform(ws.home, "ingest", str(SAMPLE_BOOK), "--book", "ent", check=True)
+    r = autoform(ws.home, "run", "ent", "--unit-budget", "llm_calls=5", "--budget-tokens", "1")
+    assert r.returncode == 1 and "resume with: autoform run ent --unit-budget 'llm_calls=5'" in r.stderr, r.stderr
+    r = autoform(ws.home, "run", "ent", "--max-attempts", "2", "--budget-tokens", "1")
+    assert r.returncode == 1 and "resume with: autoform run ent --max-attempts 2" in r.stderr, r.stderr
+
+
+def test_a_budget_names_its_own_option_and_takes_subgoal_limits(tmp_path):
+    r = autoform(tmp_path, "retry", "ent", "--failed", "--budget", "calls=3")
+    assert r.returncode == 2 and "--budget: 'calls=3' is not NAME=VALUE" in r.stderr and "--unit-budget" not in r.stderr
+    from autoform.config import parse_unit_budget
+
+    got = parse_unit_budget(ProveConfig(), "subgoal_llm_calls=2,subgoal_lean_checks=3")
+    assert (got.strategy, got.subgoal_llm_calls, got.subgoal_lean_checks) == ("budget", 2, 3)

@@ -123,3 +123,13 @@ def test_prove_reference_field_in_the_file(workspace, tmp_path):
     assert p.returncode == 0, p.stdout + p.stderr
     by = {r["name"]: r for r in json.loads(p.stdout)["records"]}
     assert by["eq_prob"]["reference"]["proved"] and by["neq_prob"]["reference"] is None
+
+
+def test_a_reference_given_without_its_proof_is_read_as_a_statement():
+    """Benchmarks give a statement ending in `:=`, `:= by` or `:= by sorry`: each is the same statement."""
+    from autoform.people import clean_statement
+
+    base = "theorem a (x : ℕ) : x = x"
+    for end in ("", " :=", " := by", " := sorry", " := by sorry", " := by\n  sorry"):
+        assert clean_statement(base + end, definition=False) == base, end
+    assert clean_statement("theorem byx : p", definition=False) == "theorem byx : p"

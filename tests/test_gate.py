@@ -25,6 +25,9 @@ LOCK = "theorem add_comm' (a b : ℕ) : a + b = b + a"
 # (proof or aux text, why it must be rejected by the pre-screen): each a realistic attempt, not a keyword
 CHEATS = [
     ("sorry", "sorry"),
+    # a search Lean runs again on every build: what it suggests goes in the Atlas, never the search itself
+    ("  exact?", "exact?"),
+    ("  simp?\n  omega", "simp?"),
     ("  exact sorry", "sorry"),
     ("  admit", "admit"),
     ("  simp\n  all_goals sorry", "sorry"),
@@ -218,7 +221,7 @@ HONEST = [
     "  have h2 : (2.5 : ℚ) = 5 / 2 := by norm_num\n  omega",
     "  have : (λ x : ℕ => x) a = a := rfl\n  omega",
     "  have : ((1, 2) : ℕ × ℕ).1 = 1 := rfl\n  omega",
-    "  exact?",
+    "  exact List.find? p l |>.isSome",  # `find?` is a name, not a search
 ]
 HONEST_AUX = [
     "instance : Fact (1 < 2) := ⟨by norm_num⟩",

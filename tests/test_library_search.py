@@ -38,6 +38,19 @@ def test_suggestion_in_both_of_leans_formats():
     assert library_search.suggestion(LeanCheck(messages=[err])) is None
     assert library_search.suggestion(LeanCheck(messages=[_info("Try this: refine foo ?_")])) is None
     assert library_search.suggestion(LeanCheck(failure="Lean timed out")) is None
+    # a suggestion that cannot be read back as source: an inaccessible hypothesis, an elided term
+    assert library_search.suggestion(LeanCheck(messages=[_info("Try this: exact Nat.le_of_lt h✝")])) is None
+    assert library_search.suggestion(LeanCheck(messages=[_info("Try this: exact foo ⋯")])) is None
+
+
+def test_the_search_itself_never_passes_the_pre_screen():
+    """`exact?` and the other searches suggest a proof each time Lean checks one: a candidate holding them is
+    refused (the gate admits what they suggest, never the search)."""
+    from autoform.lean.prescreen import prescreen
+
+    for search in ("exact?", "apply?", "rw?", "simp?", "simp_all?", "aesop?", "simp? says simp only [h]"):
+        assert {r.code for r in prescreen(f"  {search}", role="proof")} == {"not_allowed"}, search
+    assert prescreen("  exact List.find? p l |>.isSome_iff.mp h", role="proof") == []  # `find?` is a name
 
 
 def test_a_statement_mathlib_proves_costs_no_prover_call(workspace):

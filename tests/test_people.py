@@ -144,7 +144,7 @@ def test_bad_references_are_one_line_errors(tmp_path, fake_llm_factory):
     r = autoform(home, "retry", "mini")
     assert r.returncode == 2 and "--failed" in r.stderr
     r = autoform(home, "retry", "mini", "--failed", "--budget", "nonsense=3")
-    assert r.returncode == 2 and "--unit-budget" in r.stderr
+    assert r.returncode == 2 and "--budget: 'nonsense=3'" in r.stderr
     assert _db(home).execute("SELECT COUNT(*) FROM posts").fetchone()[0] == 0
 
 

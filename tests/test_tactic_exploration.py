@@ -97,6 +97,44 @@ def test_holes_closed_in_tactic_mode_are_spliced_and_the_whole_text_is_judged(tm
 
 
 @pytest.mark.slow
+def test_a_tactic_that_fails_in_the_whole_text_is_withdrawn_and_its_hole_proved_as_a_lemma(tmp_path, fake_llm_factory):
+    """Tactic mode is for exploring: `exact?` there suggests a term that the whole text, checked in command mode,
+    refuses (here a name Lean does not know). The suggestion is withdrawn, not reused, and the hole goes the
+    lemma route; the unit is admitted only through the gate."""
+    decomposing, asked = _decomposing(resists=set())
+
+    def script(body: dict) -> object:
+        """The prover proves the first hole's lemma by a Mathlib term (the closing tactics resist its goal)."""
+        sketch = "proof sketch" in body["messages"][-1]["content"]
+        if role_of(body) == "prover" and locked_of(body) == "sum_odd_eq_sq_step1" and not sketch:
+            asked.append("prover:sum_odd_eq_sq_step1")
+            return lean("  exact Finset.sum_range_id_mul_two_add_one n")
+        return decomposing(body)
+
+    bad = {goal: "bogus_sum_odd_lemma n" for goal in EXACT}
+    ws = _workspace(
+        tmp_path,
+        fake_llm_factory,
+        script,
+        repl_env={"FAKE_REPL_EXACT": json.dumps(bad), "FAKE_REPL_RESISTS": RESISTS},
+    )
+    autoform(ws.home, "ingest", str(mini_book(tmp_path)), "--book", "ent", check=True)
+    r = autoform(ws.home, "run", "ent", "--json")
+    assert r.returncode == 0, r.stderr
+    code, authors = _entry_and_authors(ws.home)
+    assert code is not None and authors[-2:] == ["decomposition", "decomposition"]  # refused, then admitted
+    assert "bogus" not in code and "theorem sum_odd_eq_sq_step1" in code and "exact sum_odd_eq_sq_step1 n" in code
+    assert "prover:sum_odd_eq_sq_step1" in asked  # the hole was proved as a lemma after all
+    states = [(g["name"], g["status"], g.get("by", "")) for g in _subgoals(ws.home)]
+    assert ("sum_odd_eq_sq_step1", "withdrawn", "") in states and ("sum_odd_eq_sq_step1", "proved", "prover") in states
+    assert states.index(("sum_odd_eq_sq_step1", "withdrawn", "")) < states.index(
+        ("sum_odd_eq_sq_step1", "proved", "prover")
+    )
+    r = autoform(ws.home, "transcript", "ent", "thm:sum-odd", check=True)
+    assert "sum_odd_eq_sq_step1: proved by prover" in r.stdout
+
+
+@pytest.mark.slow
 def test_without_tactic_mode_exact_runs_on_the_holes_in_one_command(tmp_path, fake_llm_factory):
     script, asked = _decomposing(resists=set())
     ws = _workspace(
@@ -215,6 +253,17 @@ def test_a_tactic_goes_where_the_hole_was() -> None:
     assert splice(sketch, ["simp", "exact foo", "omega"]) == (
         "have a : p := by simp\nhave b : q := (by exact foo)\nomega"  # a term hole gets `(by …)`
     )
+    # tactic holes (a bullet, a case, after `;`, all_goals) take the tactic in place; term holes, also after a
+    # line break, get `(by …)`
+    assert splice("constructor\n· sorry\n· sorry", ["exact foo", "simp"]) == "constructor\n· exact foo\n· simp"
+    assert splice("cases h with\n| inl h => sorry\n| inr h => sorry", ["simp", "omega"]).endswith(
+        "=> simp\n| inr h => omega"
+    )
+    assert splice("case a => sorry", ["simp"]) == "case a => simp"
+    assert splice("simp; sorry", ["omega"]) == "simp; omega" and splice("all_goals sorry", ["simp"]) == "all_goals simp"
+    assert splice("have h : p :=\n    sorry", ["simp"]) == "have h : p :=\n    (by simp)"
+    assert splice("exact ⟨sorry, sorry⟩", ["simp", "omega"]) == "exact ⟨(by simp), (by omega)⟩"
+    assert splice("exact fun x => sorry", ["simp"]) == "exact fun x => (by simp)"
     # a hole closed in tactic mode takes its tactic, another the call of its lemma
     from autoform.lean.goals import Hole
 

@@ -26,13 +26,14 @@ _HEAD = re.compile(r"^(?:\(expose_names;\s*)?exact\s+(?:@)?(?P<name>[A-Za-z_][\w
 
 
 def parse_suggestion(text: str) -> str | None:
-    """The tactic of one ``Try this:`` message (either of Lean's formats); None for another message, or for a
-    suggestion that leaves goals (``refine … ?_``) or holds ``sorry``."""
+    """The tactic of one ``Try this:`` message (either of Lean's formats); None for another message, for a
+    suggestion that leaves goals (``refine … ?_``) or holds ``sorry``, and for one that cannot be read back as
+    source: it names an inaccessible hypothesis (``h✝``) or elides a term (``⋯``)."""
     found = _TRY_THIS.match(text.strip())
     if not found:
         return None
     tactic = " ".join(found.group("tactic").split())
-    if "sorry" in tactic or "?" in tactic:  # `refine … ?_` leaves goals: not a proof
+    if "sorry" in tactic or "?" in tactic or "✝" in tactic or "⋯" in tactic:  # `refine … ?_` leaves goals
         return None
     return tactic
 

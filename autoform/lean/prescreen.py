@@ -133,6 +133,30 @@ FORBIDDEN_TERMS = frozenset(
     }
 )
 FORBIDDEN_WORDS = FORBIDDEN_COMMANDS | FORBIDDEN_TERMS
+#: tactics that search Mathlib each time Lean checks the proof and only suggest what they found (`Try this:`):
+#: an admitted proof holds what they suggest, never the search (it could find another proof, or none, after an
+#: update of Mathlib)
+SEARCH_TACTICS = frozenset(
+    {
+        "exact?",
+        "apply?",
+        "rw?",
+        "rw??",
+        "simp?",
+        "simp?!",
+        "simp_all?",
+        "simp_all?!",
+        "dsimp?",
+        "dsimp?!",
+        "simpa?",
+        "simpa?!",
+        "simp_arith?",
+        "aesop?",
+        "observe?",
+        "unfold?",
+        "says",
+    }
+)
 #: term elaborators written ``name%`` that run code or read files while Lean elaborates
 FORBIDDEN_PERCENT = frozenset({"eval", "compile_inductive", "compile_def", "include_str", "reduce"})
 #: namespaces of Lean's, Mathlib's and their dependencies' meta-programming API (elaborators, tactics, IO): a
@@ -852,7 +876,16 @@ def _line_start(t: Token, prev: Token | None, nxt: Token | None, role: str, firs
 
 
 #: the rules an identifier is held to, in order: the first that refuses it gives the reason
-_WORD_RULES = (_forbidden_word, _native, _option, _declaration_in_proof, _line_start)
+def _search_tactic(t: Token, prev: Token | None, nxt: Token | None, role: str, first: bool) -> Reason | None:
+    if t.text not in SEARCH_TACTICS:
+        return None
+    message = (
+        f"`{t.text}` searches Mathlib whenever Lean checks the proof: write what it suggests (its `Try this:`) instead"
+    )
+    return Reason(code="not_allowed", line=t.line, message=message)
+
+
+_WORD_RULES = (_forbidden_word, _search_tactic, _native, _option, _declaration_in_proof, _line_start)
 
 
 def _meta_name(name: str) -> str:

@@ -171,12 +171,39 @@ class Decomposer:
         holes, why, verdict, explored = self.explore(cand)
         if verdict is not None:  # refused by the pre-screen (recorded as its verdict) or by Lean
             return self.gate.conclude(run, screened_sketch(cand), verdict, "proof", "sketch", sketch)
+        admitted, judged = self._judge_closed(run, base, sketch, aux, holes, explored)
+        if admitted or not judged or not explored[0] or self.scope.stop.is_set():
+            return admitted
+        # the gate refused the whole text: a tactic tactic mode found may not hold there (read back differently,
+        # or in another place): those tactics are withdrawn, and their holes go the lemma route
+        self._withdraw(run, base, holes, explored[0])
+        return self._judge_closed(run, base, sketch, aux, holes, ({}, explored[1]))[0]
+
+    def _judge_closed(
+        self, run: AgentRun, base: Candidate, sketch: str, aux: str, holes: list[goals.Hole], explored: Explored
+    ) -> tuple[bool, bool]:
+        """The sketch's holes closed (by what exploring found, else as subgoals), spliced back, through the gate:
+        (admitted, judged); not judged when a hole resisted."""
         proved = self._close(run, base, holes, base.name or "unit", 1, explored)
         if isinstance(proved, str):
             verdict = Verdict(admitted=False, reasons=[Reason(code="subgoal", message=proved)])
             self.gate.record(run.unit, "proof", "decomposition", sketch, verdict)
-            return False
-        return self.gate.judge_proof(run, base, spliced(sketch, proved, holes), merged(proved, aux), "decomposition")
+            return False, False
+        whole = spliced(sketch, proved, holes)
+        return self.gate.judge_proof(run, base, whole, merged(proved, aux), "decomposition"), True
+
+    def _withdraw(
+        self, run: AgentRun, base: Candidate, holes: list[goals.Hole], closed: dict[int, tuple[str, str]]
+    ) -> None:
+        """The holes closed in tactic mode whose tactics the gate refused in the whole text: posted as withdrawn,
+        so neither this unit nor another reuses those tactics (:meth:`known`) and the tree says so."""
+        for h in holes:
+            if h.index not in closed:
+                continue
+            name, tactic = f"{base.name or 'unit'}_step{h.index + 1}", closed[h.index][0]
+            data = {"goal": h.goal, "parent": run.unit.id, "parent_name": "", "depth": 1, "name": name}
+            body = f"{name}: `{tactic}` did not hold in the whole text"
+            self._post(run.unit.id, body, {**data, "status": "withdrawn", "tactic": tactic})
 
     def holes(self, cand: Candidate) -> tuple[list[goals.Hole], str, Verdict | None]:
         """The sketch ``cand.proof`` checked by Lean with its holes: (their goals, "", None), or a refusal: the
@@ -280,17 +307,31 @@ class Decomposer:
     def known(self, base: Candidate, goal: str) -> tuple[Proved, Post] | None:
         """The lemma that proved ``goal`` earlier in this job, and the post that says so; None if none did."""
         key = goal_key(goal)
+        proved: list[Post] = []
+        withdrawn: set[str] = set()  # tactics found in tactic mode that did not hold in a whole text
         for post in self.board.read(kind="subgoal"):
             d = post.data
-            if post.job_id != self.scope.job.id or d.get("status") != "proved" or goal_key(d.get("goal", "")) != key:
+            if post.job_id != self.scope.job.id or goal_key(d.get("goal", "")) != key:
                 continue
-            name = d["name"]
-            if d.get("tactic"):  # closed in tactic mode: the same tactic closes it again
-                return Proved(name, (), d["tactic"]), post
-            if name in declared_names(base.prelude):  # in the Atlas code of a dependency: called by name
-                return Proved(name), post
-            return Proved(name, (*(tuple(x) for x in d.get("helpers", [])), (name, d.get("code", "")))), post
+            if d.get("status") == "withdrawn":
+                withdrawn.add(d.get("tactic", ""))
+            elif d.get("status") == "proved":
+                proved.append(post)
+        for post in proved:
+            got = self._proved_by(base, post.data)
+            if not (got.tactic and got.tactic in withdrawn):
+                return got, post
         return None
+
+    @staticmethod
+    def _proved_by(base: Candidate, d: dict[str, Any]) -> Proved:
+        """What a ``proved`` subgoal post says proves its goal: a tactic, a lemma by name, or a lemma with its code."""
+        name = d["name"]
+        if d.get("tactic"):  # closed in tactic mode: the same tactic closes it again
+            return Proved(name, (), d["tactic"])
+        if name in declared_names(base.prelude):  # in the Atlas code of a dependency: called by name
+            return Proved(name)
+        return Proved(name, (*(tuple(x) for x in d.get("helpers", [])), (name, d.get("code", ""))))
 
     # -- the moves on a subgoal ----------------------------------------------------------------------
     def _play(self, move: SubgoalMove, sg: _Subgoal) -> Proved | None:

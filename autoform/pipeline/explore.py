@@ -25,19 +25,22 @@ SORRY = re.compile(r"(?<![\w.'])sorry(?![\w'])")
 #: ``automation`` or ``library_search``); and the holes on which the closing tactics failed
 Explored = tuple[dict[int, tuple[str, str]], set[int]]
 
-_AFTER_BY = re.compile(r"(?<![\w.'])by\s*$")
+#: what makes the hole after it a term: `:=`, an opening bracket, a comma, a term-taking tactic, `fun x =>`
+_TERM_BEFORE = re.compile(
+    r"(?::=|[(⟨,]|(?<![\w.'])(?:exact|refine|apply|use|from|show\s.*\sfrom)|\bfun\b[^=]*=>|λ[^=]*=>)$"
+)
 
 
 def splice(sketch: str, tactics: list[str]) -> str:
-    """``sketch`` with its k-th ``sorry`` replaced by the tactic ``tactics[k]``: in place where the hole is a tactic
-    (after ``by``, or on a line of its own), as ``(by tactic)`` where it is a term (``:= sorry``)."""
+    """``sketch`` with its k-th ``sorry`` replaced by the tactic ``tactics[k]``: as ``(by tactic)`` where the hole
+    is a term (after ``:=``, a bracket, a comma, ``exact``, ``fun x =>``, also across a line break), in place
+    where it is a tactic (after ``by``, a bullet ``·``, ``case … =>``, ``;``, ``<;>``, on a line of its own)."""
     it = iter(tactics)
 
     def one(m: re.Match[str]) -> str:
         tactic = next(it)
-        before = sketch[: m.start()]
-        line = before.rsplit("\n", 1)[-1]
-        return tactic if _AFTER_BY.search(before) or not line.strip() else f"(by {tactic})"
+        before = sketch[: m.start()].rstrip()
+        return f"(by {tactic})" if _TERM_BEFORE.search(before) else tactic
 
     return SORRY.sub(one, sketch)
 

@@ -109,9 +109,11 @@ class ProofStage:
         """Lean's ``exact?`` on the locked statement, before any LLM call: its suggestion (never ``exact?``
         itself) goes through the gate as the proof; a statement closed by one Mathlib lemma is noted as being
         in Mathlib under that name. A refused suggestion is recorded, and passes."""
-        probe = turn.base.model_copy(update={"proof": library_search.PROBE})
-        if screen_candidate(probe):
+        # the statement and helpers are screened as for any candidate; the probe's `exact?` is Lean's search,
+        # which the pre-screen refuses in a proof (an admitted proof holds what it suggests, never the search)
+        if screen_candidate(turn.base.model_copy(update={"proof": "skip"})):
             return Outcome.PASSED
+        probe = turn.base.model_copy(update={"proof": library_search.PROBE})
         module = build_module(probe)
         hint: dict[str, int] = {"context_lines": module.context_lines} if module.context_lines else {}
         tactic = library_search.suggestion(self.scope.oracle.check(module.text, **hint))
