@@ -139,12 +139,67 @@ class _Subgoal:
         return ""
 
 
+class SubgoalLedger:
+    """The subgoal posts of a job, read and written: what proved a goal before (and may prove it again), what
+    was withdrawn (a tactic-mode tactic the whole text refused), and each subgoal's state."""
+
+    def __init__(self, scope: JobScope) -> None:
+        self.scope, self.board = scope, scope.board
+
+    def post(self, unit_id: int, body: str, data: dict[str, Any]) -> None:
+        self.board.post("decomposer", "subgoal", body, unit_id=unit_id, data=data)
+
+    def known(self, base: Candidate, goal: str) -> tuple[Proved, Post] | None:
+        """What proved ``goal`` earlier in this job (a lemma, or a tactic not withdrawn since), and the post that
+        says so; None if nothing did."""
+        key = goal_key(goal)
+        proved: list[Post] = []
+        withdrawn: set[str] = set()  # tactics found in tactic mode that did not hold in a whole text
+        for post in self.board.read(kind="subgoal"):
+            d = post.data
+            if post.job_id != self.scope.job.id or goal_key(d.get("goal", "")) != key:
+                continue
+            if d.get("status") == "withdrawn":
+                withdrawn.add(d.get("tactic", ""))
+            elif d.get("status") == "proved":
+                proved.append(post)
+        for post in proved:
+            got = _proved_by(base, post.data)
+            if not (got.tactic and got.tactic in withdrawn):
+                return got, post
+        return None
+
+    def withdraw(
+        self, run: AgentRun, base: Candidate, holes: list[goals.Hole], closed: dict[int, tuple[str, str]]
+    ) -> None:
+        """The holes closed in tactic mode whose tactics the gate refused in the whole text: posted as withdrawn,
+        so neither this unit nor another reuses those tactics (:meth:`known`) and the tree says so."""
+        for h in holes:
+            if h.index not in closed:
+                continue
+            name, tactic = f"{base.name or 'unit'}_step{h.index + 1}", closed[h.index][0]
+            data = {"goal": h.goal, "parent": run.unit.id, "parent_name": "", "depth": 1, "name": name}
+            body = f"{name}: `{tactic}` did not hold in the whole text"
+            self.post(run.unit.id, body, {**data, "status": "withdrawn", "tactic": tactic})
+
+
+def _proved_by(base: Candidate, d: dict[str, Any]) -> Proved:
+    """What a ``proved`` subgoal post says proves its goal: a tactic, a lemma by name, or a lemma with its code."""
+    name = d["name"]
+    if d.get("tactic"):  # closed in tactic mode: the same tactic closes it again
+        return Proved(name, (), d["tactic"])
+    if name in declared_names(base.prelude):  # in the Atlas code of a dependency: called by name
+        return Proved(name)
+    return Proved(name, (*(tuple(x) for x in d.get("helpers", [])), (name, d.get("code", ""))))
+
+
 class Decomposer:
     """One sketch round for a unit whose whole proofs failed (thread-safe: it keeps no state of its own)."""
 
     def __init__(self, scope: JobScope, gate: Gatekeeper, prover: Prover, policy: ProofStrategy) -> None:
         self.scope, self.gate, self.prover, self.policy = scope, gate, prover, policy
         self.board = scope.board
+        self.ledger = SubgoalLedger(scope)
         self.sketcher = Sketcher()
         self.gap_closer = GapCloser()
 
@@ -176,7 +231,7 @@ class Decomposer:
             return admitted
         # the gate refused the whole text: a tactic tactic mode found may not hold there (read back differently,
         # or in another place): those tactics are withdrawn, and their holes go the lemma route
-        self._withdraw(run, base, holes, explored[0])
+        self.ledger.withdraw(run, base, holes, explored[0])
         return self._judge_closed(run, base, sketch, aux, holes, ({}, explored[1]))[0]
 
     def _judge_closed(
@@ -191,19 +246,6 @@ class Decomposer:
             return False, False
         whole = spliced(sketch, proved, holes)
         return self.gate.judge_proof(run, base, whole, merged(proved, aux), "decomposition"), True
-
-    def _withdraw(
-        self, run: AgentRun, base: Candidate, holes: list[goals.Hole], closed: dict[int, tuple[str, str]]
-    ) -> None:
-        """The holes closed in tactic mode whose tactics the gate refused in the whole text: posted as withdrawn,
-        so neither this unit nor another reuses those tactics (:meth:`known`) and the tree says so."""
-        for h in holes:
-            if h.index not in closed:
-                continue
-            name, tactic = f"{base.name or 'unit'}_step{h.index + 1}", closed[h.index][0]
-            data = {"goal": h.goal, "parent": run.unit.id, "parent_name": "", "depth": 1, "name": name}
-            body = f"{name}: `{tactic}` did not hold in the whole text"
-            self._post(run.unit.id, body, {**data, "status": "withdrawn", "tactic": tactic})
 
     def holes(self, cand: Candidate) -> tuple[list[goals.Hole], str, Verdict | None]:
         """The sketch ``cand.proof`` checked by Lean with its holes: (their goals, "", None), or a refusal: the
@@ -228,7 +270,7 @@ class Decomposer:
             if h.index in closed:
                 tactic, by = closed[h.index]
                 data = {"goal": h.goal, **where, "name": name, "status": "proved", "by": by, "tactic": tactic}
-                self._post(run.unit.id, f"{name} closed in tactic mode ({by})", data)
+                self.ledger.post(run.unit.id, f"{name} closed in tactic mode ({by})", data)
                 out.append(Proved(name, (), tactic))
                 continue
             got = self.subgoal(
@@ -254,12 +296,14 @@ class Decomposer:
         """Prove one hole as a lemma of its own, by the policy's subgoal moves; None when it resists. A goal
         proved before in this job is answered by the lemma that proved it."""
         unit = run.unit
-        known = self.known(base, hole.goal)
+        known = self.ledger.known(base, hole.goal)
         if known is not None:
             proved, post = known
             if post.unit_id != unit.id:  # another unit's lemma: a node of this unit's tree, closed by reuse
                 where = {"parent": unit.id, "parent_name": parent, "depth": depth, "from": post.unit_id}
-                self._post(unit.id, f"{proved.name}: proved before (reused)", {**post.data, **where, "by": "reused"})
+                self.ledger.post(
+                    unit.id, f"{proved.name}: proved before (reused)", {**post.data, **where, "by": "reused"}
+                )
             return proved
         name = self.scope.store.reserve_name(self.scope.book.id, unit.id, name)
         statement = goals.standalone(hole.goal, name)
@@ -274,13 +318,13 @@ class Decomposer:
         lemma = self._locked_lemma(run, base, statement, data)
         if lemma is None:
             return None
-        self._post(unit.id, f"{name}: open (depth {depth})", {**data, "status": "open"})
+        self.ledger.post(unit.id, f"{name}: open (depth {depth})", {**data, "status": "open"})
         sg = _Subgoal(run, base, lemma, hole, name, depth, data, self.policy.subgoal_budget(unit.id))
         sg.automation_failed = automation_failed
         got = self._moves(sg)
         if isinstance(got, Proved):
             return got
-        self._post(unit.id, f"{name}: {got}", {**data, "status": "failed", "spent": self._spent(sg)})
+        self.ledger.post(unit.id, f"{name}: {got}", {**data, "status": "failed", "spent": self._spent(sg)})
         return None
 
     def _moves(self, sg: _Subgoal) -> Proved | str:
@@ -303,35 +347,6 @@ class Decomposer:
     @staticmethod
     def _spent(sg: _Subgoal) -> dict[str, int]:
         return {"llm_calls": sg.llm_calls, "lean_checks": sg.lean_checks}
-
-    def known(self, base: Candidate, goal: str) -> tuple[Proved, Post] | None:
-        """The lemma that proved ``goal`` earlier in this job, and the post that says so; None if none did."""
-        key = goal_key(goal)
-        proved: list[Post] = []
-        withdrawn: set[str] = set()  # tactics found in tactic mode that did not hold in a whole text
-        for post in self.board.read(kind="subgoal"):
-            d = post.data
-            if post.job_id != self.scope.job.id or goal_key(d.get("goal", "")) != key:
-                continue
-            if d.get("status") == "withdrawn":
-                withdrawn.add(d.get("tactic", ""))
-            elif d.get("status") == "proved":
-                proved.append(post)
-        for post in proved:
-            got = self._proved_by(base, post.data)
-            if not (got.tactic and got.tactic in withdrawn):
-                return got, post
-        return None
-
-    @staticmethod
-    def _proved_by(base: Candidate, d: dict[str, Any]) -> Proved:
-        """What a ``proved`` subgoal post says proves its goal: a tactic, a lemma by name, or a lemma with its code."""
-        name = d["name"]
-        if d.get("tactic"):  # closed in tactic mode: the same tactic closes it again
-            return Proved(name, (), d["tactic"])
-        if name in declared_names(base.prelude):  # in the Atlas code of a dependency: called by name
-            return Proved(name)
-        return Proved(name, (*(tuple(x) for x in d.get("helpers", [])), (name, d.get("code", ""))))
 
     # -- the moves on a subgoal ----------------------------------------------------------------------
     def _play(self, move: SubgoalMove, sg: _Subgoal) -> Proved | None:
@@ -397,7 +412,9 @@ class Decomposer:
             return self._try(sg, sketch, self._helpers(sg, aux), "split")
         holes, why, _, explored = self.explore(sg.lemma.model_copy(update={"proof": sketch, "aux": aux}))
         if why:
-            self._post(sg.run.unit.id, f"{sg.name}: its sketch was refused: {why[:300]}", {**sg.data, "status": "open"})
+            self.ledger.post(
+                sg.run.unit.id, f"{sg.name}: its sketch was refused: {why[:300]}", {**sg.data, "status": "open"}
+            )
             return None
         proved = self._close(sg.run, sg.base, holes, sg.name, sg.depth + 1, explored)
         if isinstance(proved, str):
@@ -419,7 +436,7 @@ class Decomposer:
         code = theorem_code(sg.lemma.statement, proof)
         helpers = [list(d) for d in dict.fromkeys(decls)]
         data = {**sg.data, "status": "proved", "by": by, "code": code, "helpers": helpers, "spent": self._spent(sg)}
-        self._post(sg.run.unit.id, f"{sg.name} proved ({by})", data)
+        self.ledger.post(sg.run.unit.id, f"{sg.name} proved ({by})", data)
         return Proved(sg.name, (*decls, (sg.name, code)))
 
     # -- helpers ------------------------------------------------------------------------------------
@@ -448,17 +465,16 @@ class Decomposer:
         lemma = base.model_copy(update={"statement": statement, "proof": "", "aux": "", "locked_type": None})
         name = data["name"]
         if screen_candidate(lemma.model_copy(update={"proof": "skip"})):
-            self._post(run.unit.id, f"{name}: cannot be stated on its own", {**data, "status": "failed"})
+            self.ledger.post(run.unit.id, f"{name}: cannot be stated on its own", {**data, "status": "failed"})
             return None
         st = check_statement(lemma, self.scope.oracle)
         if not st.elaborates or not st.elaborated_type:
             why = f" ({st.reasons[0].message})" if st.reasons else ""
-            self._post(run.unit.id, f"{name}: its statement does not elaborate{why}", {**data, "status": "failed"})
+            self.ledger.post(
+                run.unit.id, f"{name}: its statement does not elaborate{why}", {**data, "status": "failed"}
+            )
             return None
         return lemma.model_copy(update={"locked_type": st.elaborated_type})
-
-    def _post(self, unit_id: int, body: str, data: dict[str, Any]) -> None:
-        self.board.post("decomposer", "subgoal", body, unit_id=unit_id, data=data)
 
 
 # ----------------------------------------------------------------------------------- the subgoal tree
