@@ -13,22 +13,15 @@ from conftest import autoform
 from test_eval import EXTRA, TINY, write_bench
 from test_eval_reference import ref_script
 
-ray = pytest.importorskip(
+pytest.importorskip(
     "ray",
     reason="Ray is not installed (pip install 'autoform[ray]'): the Ray executor is tested only where it is available",
 )
+import test_ray  # noqa: E402
+
+cluster = test_ray.cluster  # the same local cluster fixture
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def cluster() -> str:
-    """A local Ray cluster of its own (2 CPUs, no dashboard); the CLI joins it by its address."""
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    try:
-        yield ray.get_runtime_context().gcs_address
-    finally:
-        ray.shutdown()
 
 
 def outcomes(rep: dict) -> dict[str, tuple]:

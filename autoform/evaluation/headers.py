@@ -23,7 +23,7 @@ from typing import Any
 
 from autoform.config import Settings
 from autoform.lean.goals import TacticResult
-from autoform.lean.oracle import LeanCheck, Oracle
+from autoform.lean.oracle import LeanCheck, Oracle, OracleWrapper
 
 
 def split_header(header: str) -> tuple[str, str]:
@@ -43,24 +43,14 @@ def split_header(header: str) -> tuple[str, str]:
     return "\n".join(imports), "\n".join(lines[k:]).strip("\n")
 
 
-class SharedHeader:
+class SharedHeader(OracleWrapper):
     """An oracle for checks under full headers, on a backend started with their imports only (see the module's
     docstring). ``header``: the default header of a check (the book's). Closing it leaves the backend open: its
     owner (:class:`HeaderOracles`) closes that."""
 
     def __init__(self, backend: Oracle, header: str) -> None:
-        self.inner, self.header = backend, header
-
-    @property
-    def backend(self) -> str:
-        return self.inner.backend
-
-    @property
-    def toolchain(self) -> str:
-        return self.inner.toolchain
-
-    def start(self) -> None:
-        self.inner.start()
+        super().__init__(backend)
+        self.header = header
 
     def check(
         self,

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from autoform.config import Settings
-from autoform.lean.oracle import LeanCheck, Oracle
+from autoform.lean.oracle import LeanCheck, Oracle, OracleWrapper
 from autoform.store import Store
 
 #: bumped when what a stored answer means changes (v2: severities normalised, queries answered separately), so
@@ -31,23 +31,15 @@ def toolchain_id(settings: Settings) -> str:
     return h.hexdigest()[:24]
 
 
-class CachedOracle:
+class CachedOracle(OracleWrapper):
+    """The backend's checks through the result cache of the store (keyed by toolchain, header and text)."""
+
     def __init__(self, inner: Oracle, store: Store, settings: Settings, *, job_id: int | None = None) -> None:
-        self.inner, self.store, self.settings = inner, store, settings
+        super().__init__(inner)
+        self.store, self.settings = store, settings
         self.job_id = job_id
         self.enabled = settings.lean.cache
         self._toolchain = toolchain_id(settings)
-
-    @property
-    def backend(self) -> str:
-        return self.inner.backend
-
-    @property
-    def toolchain(self) -> str:
-        return self.inner.toolchain
-
-    def start(self) -> None:
-        self.inner.start()
 
     def key(self, code: str, header: str, queries: Sequence[str] = ()) -> str:
         payload = "\0".join((CACHE_FORMAT, self.inner.backend, self._toolchain, header, code, *queries)).encode()
@@ -85,9 +77,6 @@ class CachedOracle:
                 self.store.lean_cache_put(key, self._toolchain, result.model_dump_json())
             self.store.record_lean_check(self.job_id, cached=False, failed=failed, elapsed_s=result.elapsed_s)
         return result
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 def hit_rate(store: Store, job_id: int | None = None) -> dict[str, float]:

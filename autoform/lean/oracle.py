@@ -133,6 +133,28 @@ class Oracle(Protocol):
     def close(self) -> None: ...
 
 
+class OracleWrapper:
+    """An oracle around another (``inner``): its backend, toolchain, start and close are the inner one's; a
+    subclass changes ``check`` (the result cache, the header prefix of an evaluation)."""
+
+    def __init__(self, inner: Oracle) -> None:
+        self.inner = inner
+
+    @property
+    def backend(self) -> str:
+        return self.inner.backend
+
+    @property
+    def toolchain(self) -> str:
+        return self.inner.toolchain
+
+    def start(self) -> None:
+        self.inner.start()
+
+    def close(self) -> None:
+        self.inner.close()
+
+
 #: ``lean --json`` writes Lean's ``MessageSeverity`` as ``information``; the REPL writes ``info``
 _SEVERITY = {"information": "info", "info": "info", "warning": "warning", "error": "error"}
 
