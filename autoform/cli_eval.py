@@ -170,16 +170,15 @@ def _run_groups(
 ) -> list[JobSummary]:
     """Run the problems, one job a Lean header (one Lean backend an import block); a Lean that does not start is
     reported as missing."""
-    from autoform.evaluation.runner import run_eval
+    from autoform.evaluation.runner import EvalRun
     from autoform.lean import make_oracle
     from autoform.lean.oracle import OracleUnavailable
 
     try:
-        return run_eval(
+        run = EvalRun(
             s,
             store,
             bench,
-            problems,
             where,
             params,
             make_backend=make_oracle,
@@ -187,6 +186,7 @@ def _run_groups(
             prove_reference=prove_reference,
             on_group=on_group,
         )
+        return run.run(problems)
     except OracleUnavailable as e:
         raise MissingParts([f"Lean: {e}"]) from e
 

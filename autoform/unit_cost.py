@@ -9,6 +9,7 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from autoform.config import Settings
+from autoform.llm import price
 from autoform.store import Book, Store, Unit
 from autoform.store.reports import UnitSpending
 
@@ -57,12 +58,9 @@ class UnitCost(BaseModel):
 
 
 def _usd(settings: Settings, spending: UnitSpending) -> float:
-    total = 0.0
-    for model, (prompt, completion) in spending.tokens_by_model.items():
-        rate = settings.llm.prices.get(model)
-        if rate:
-            total += prompt / 1e6 * rate[0] + completion / 1e6 * rate[1]
-    return total
+    return sum(
+        price(settings, model, prompt, completion) for model, (prompt, completion) in spending.tokens_by_model.items()
+    )
 
 
 def _cost(unit: Unit, spending: UnitSpending | None, closer: str, settings: Settings) -> UnitCost:
@@ -91,4 +89,5 @@ def unit_costs(store: Store, settings: Settings, book: Book) -> list[UnitCost]:
 def unit_cost(store: Store, settings: Settings, unit: Unit) -> UnitCost:
     """One unit's cost (for its transcript and its page)."""
     spending = store.unit_spending(unit.book_id, unit_id=unit.id)
-    return _cost(unit, spending.get(unit.id), store.unit_closers(unit.book_id).get(unit.id, ""), settings)
+    closer = store.unit_closers(unit.book_id, unit_id=unit.id).get(unit.id, "")
+    return _cost(unit, spending.get(unit.id), closer, settings)

@@ -294,35 +294,6 @@ class EvalRun:
         return _run_job(gs, self.store, book, oracle, self.llm(gs), params, self.on_event, park=unlocked)
 
 
-def run_eval(
-    settings: Settings,
-    store: Store,
-    bench: Path,
-    problems: list[Problem],
-    out: Path,
-    params: JobParams,
-    *,
-    make_backend: Callable[[Settings], Oracle],
-    make_llm: Callable[[Settings], LLMClient],
-    prove_reference: bool = False,
-    on_event: EventFn | None = None,
-    on_group: Callable[[str, int, int], None] | None = None,
-) -> list[JobSummary]:
-    """Run every unfinished problem (:class:`EvalRun`); returns the summaries of the jobs run."""
-    return EvalRun(
-        settings,
-        store,
-        bench,
-        out,
-        params,
-        make_backend=make_backend,
-        make_llm=make_llm,
-        prove_reference=prove_reference,
-        on_event=on_event,
-        on_group=on_group,
-    ).run(problems)
-
-
 def _run_job(
     settings: Settings,
     store: Store,

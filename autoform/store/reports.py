@@ -146,13 +146,14 @@ class ReportOps(StoreCore):
             got.tokens_by_model[model] = (before[0] + int(pt), before[1] + int(ct))
         return out
 
-    def unit_closers(self, book_id: int) -> dict[int, str]:
+    def unit_closers(self, book_id: int, *, unit_id: int | None = None) -> dict[int, str]:
         """unit id -> how its Atlas entry was closed: the author of the admitted attempt (``stated`` for an entry
-        without one), as :meth:`closed_by` counts them."""
+        without one), as :meth:`closed_by` counts them; for every unit of the book, or only ``unit_id``."""
+        only, params = (" AND a.unit_id = ?", (book_id, unit_id)) if unit_id is not None else ("", (book_id,))
         rows = self.query(
             "SELECT a.unit_id, COALESCE(t.author, 'stated') FROM atlas_entries a "
-            "LEFT JOIN attempts t ON t.id = a.attempt_id WHERE a.book_id = ?",
-            (book_id,),
+            f"LEFT JOIN attempts t ON t.id = a.attempt_id WHERE a.book_id = ?{only}",
+            params,
         )
         return {int(r[0]): str(r[1]) for r in rows}
 
